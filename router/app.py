@@ -1,0 +1,139 @@
+"""Builds Chapar from its config, starts the parts in order and stops them in reverse.
+
+Start: journal (and what the last run left) -> receipt relay -> dispatch pool and
+carriers (or the built-in simulator) -> re-dispatch of unfinished messages -> listener.
+SIGTERM: stop accepting, let in-flight batches commit and be answered, unbind every
+ESME, give queued messages ``shutdown_timeout`` to reach a carrier, unbind carriers,
+close the journal.  A second signal exits at once (the journal is already committed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import structlog
+
+from router.config import Config, UpstreamConfig
+from router.dlr.relay import ReceiptRelay
+from router.policy.auth import Authenticator
+from router.server.esme import EsmeConnection, ServerState
+from router.server.intake import Intake
+from router.store.ids import MessageIds
+from router.store.journal import SqliteJournal
+from router.upstream.pool import Outcome, Pool
+from router.upstream.simulator import Simulator, SimulatorSettings
+
+log = structlog.get_logger("chapar")
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.port = 0
+        self.state = ServerState()
+        self._stop = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._simulator: Simulator | None = None
+        self._journal: SqliteJournal | None = None
+        self._intake: Intake | None = None
+        self._pool: Pool | None = None
+        self._auth: Authenticator | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        journal = self._journal = SqliteJournal(Path(cfg.store.path), cfg.store.durability)
+        recovery = journal.recover()
+        relay = ReceiptRelay(cfg.dispatch.receipt_queue_limit,
+                             max_attempts=cfg.dispatch.max_attempts, call_later=loop.call_later)
+        for carrier_id, message_id, account in recovery.delivered_to_carrier:
+            relay.remember(carrier_id, message_id, account)
+
+        def record(outcomes: list[Outcome]) -> None:
+            assert self._intake is not None
+            self._intake.record_outcomes(outcomes)
+
+        pool = self._pool = Pool(cfg.dispatch, relay, record, self._pressure, loop.call_later)
+        self._intake = Intake(journal, MessageIds(recovery.last_id), pool)
+        if cfg.simulator.enabled:
+            sim = cfg.simulator
+            self._simulator = Simulator(SimulatorSettings(
+                host=sim.host, port=sim.port, receipt_delay=sim.receipt_delay,
+                failure_ratio=sim.failure_ratio))
+            port = await self._simulator.start()
+            pool.add_upstream(UpstreamConfig(name="simulator", host=sim.host, port=port))
+        for upstream in cfg.upstreams:
+            pool.add_upstream(upstream)
+        pool.start()
+        if recovery.pending:
+            log.info("redispatching", messages=len(recovery.pending))
+            pool.enqueue(recovery.pending)
+
+        self._auth = Authenticator(cfg.accounts, cfg.auth)
+        for configured in cfg.accounts:
+            if configured.demo:
+                log.warning("demo_account_enabled", system_id=configured.system_id,
+                            note="embedded default; configure real accounts for production")
+        intake, auth = self._intake, self._auth
+        self._server = await loop.create_server(
+            lambda: EsmeConnection(self.state, cfg.smpp, auth, intake, relay),
+            cfg.listen.host, cfg.listen.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
+                 journal=str(journal.path), upstreams=[c.name for c in pool.connectors])
+
+    def _pressure(self, on: bool) -> None:
+        self.state.paused = on
+        for conn in self.state.connections:
+            conn.pause_reading() if on else conn.resume_reading()
+
+    def request_stop(self) -> None:
+        if self._stop.is_set():
+            log.warning("forced_exit")
+            os._exit(1)
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        log.info("stopping")
+        timeout = self.config.dispatch.shutdown_timeout
+        if self._server is not None:
+            self._server.close()
+        if self._intake is not None:
+            self._intake.flush()  # answer what is already accepted before unbinding
+        connections = list(self.state.connections)
+        for conn in connections:
+            conn.start_unbind()
+        if connections:
+            await asyncio.wait([c.closed for c in connections], timeout=timeout)
+            for conn in connections:
+                conn.close_now()
+        pool = self._pool
+        if pool is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while pool.queued and loop.time() < deadline and any(c.ready for c in pool.connectors):
+                await asyncio.sleep(0.02)
+            await pool.stop()
+        if self._intake is not None:
+            self._intake.flush()
+        if self._simulator is not None:
+            await self._simulator.stop()
+        if self._auth is not None:
+            self._auth.close()
+        if self._journal is not None:
+            self._journal.close()
+        log.info("stopped", queued_left=pool.queued if pool else 0)

@@ -1,0 +1,29 @@
+"""structlog setup: JSON lines (or console) on stderr, one event per bind, state change
+or error; never one per message (design §3.5)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from router.config import LogConfig
+
+
+def configure(config: LogConfig) -> None:
+    level = getattr(logging, config.level.upper())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if config.format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,74 @@
+"""Group commit: accepted submits are journalled, then answered, then dispatched.
+
+Every connection hands its accepted read batch here; one commit per event-loop turn
+covers all of them (and the carrier outcomes that arrived meanwhile).  Only after the
+commit returns do the ESMEs get ESME_ROK.  A failed commit answers ESME_RSYSERR: the
+router never says ROK for a message it could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import structlog
+
+from router.smpp.pdu import CommandStatus, SubmitSm
+from router.store.ids import MessageIds
+from router.store.journal import Message, SqliteJournal, StoreError
+from router.upstream.pool import Outcome, Pool
+
+log = structlog.get_logger("chapar.intake")
+
+
+class Submitter(Protocol):
+    """The ESME connection a batch came from."""
+
+    def answer_accepted(self, first_id: int, submits: list[SubmitSm]) -> None: ...
+
+    def answer_refused(self, submits: list[SubmitSm], status: int) -> None: ...
+
+
+class Intake:
+    def __init__(self, journal: SqliteJournal, ids: MessageIds, pool: Pool) -> None:
+        self._journal = journal
+        self._ids = ids
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
+        self._waiting: list[tuple[Submitter, str, int, list[SubmitSm]]] = []
+        self._scheduled = False
+        self.failed_commits = 0
+
+    def accept(self, source: Submitter, account: str, submits: list[SubmitSm]) -> None:
+        first_id = self._ids.take(len(submits))
+        self._journal.add_batch(first_id, account, [s.wire or b"" for s in submits],
+                                self._loop.time())
+        self._waiting.append((source, account, first_id, submits))
+        self._schedule()
+
+    def record_outcomes(self, outcomes: list[Outcome]) -> None:
+        self._journal.add_outcomes(outcomes)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        waiting, self._waiting = self._waiting, []
+        if not waiting and not self._journal.dirty:
+            return
+        try:
+            self._journal.commit()
+        except StoreError as exc:
+            self.failed_commits += 1
+            log.error("journal_commit_failed", error=str(exc), batches=len(waiting))
+            for source, _, _, submits in waiting:
+                source.answer_refused(submits, CommandStatus.ESME_RSYSERR)
+            return
+        for source, account, first_id, submits in waiting:
+            source.answer_accepted(first_id, submits)
+            self._pool.enqueue([Message(first_id + i, account, s.wire or b"")
+                                for i, s in enumerate(submits)])

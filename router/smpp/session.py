@@ -1,0 +1,456 @@
+"""The SMPP session state machine, sans-IO.
+
+One class serves both ends: ``Role.SMSC`` (Chapar towards its ESMEs, and the simulator)
+and ``Role.ESME`` (Chapar towards a carrier).  It never touches a socket or a clock:
+``receive_data(data, now)`` returns every event of a read at once, ``data_to_send()``
+returns the bytes to write, and timers are deadlines (``next_deadline()`` /
+``handle_timer(now)``).  Everything that changes the session state lives here.
+
+Protocol chores never reach the application: enquire_link and unbind are answered,
+PDUs not allowed in the current state get ESME_RINVBNDSTS, unknown commands get
+generic_nack, undecodable bodies get their response with the decoder's status, and
+too many of those in a row ask for the connection to close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+from router.smpp import codec
+from router.smpp.framing import FrameReader
+from router.smpp.pdu import (
+    BIND_RESPONSE,
+    RESPONSE_BIT,
+    BindRequest,
+    CommandId,
+    CommandStatus,
+    DecodeError,
+    FramingError,
+    Pdu,
+    Tag,
+)
+
+C = CommandId
+S = CommandStatus
+
+
+class Role(Enum):
+    SMSC = "smsc"
+    ESME = "esme"
+
+
+class State(Enum):
+    OPEN = "open"
+    BIND_PENDING = "bind_pending"
+    BOUND_TX = "bound_tx"
+    BOUND_RX = "bound_rx"
+    BOUND_TRX = "bound_trx"
+    UNBINDING = "unbinding"
+    CLOSED = "closed"
+
+
+BOUND_STATE = {
+    C.BIND_TRANSMITTER: State.BOUND_TX,
+    C.BIND_RECEIVER: State.BOUND_RX,
+    C.BIND_TRANSCEIVER: State.BOUND_TRX,
+}
+BOUND = frozenset(BOUND_STATE.values())
+_BINDS = frozenset(BOUND_STATE)
+
+# Requests a peer may send us, by (our role, our state).  enquire_link and unbind are
+# handled by the session in every bound state and are not listed.
+_MT = frozenset({C.SUBMIT_SM, C.SUBMIT_MULTI, C.DATA_SM, C.QUERY_SM, C.CANCEL_SM,
+                 C.REPLACE_SM})
+_MO = frozenset({C.DELIVER_SM, C.DATA_SM, C.ALERT_NOTIFICATION})
+ALLOWED_REQUESTS: dict[tuple[Role, State], frozenset[int]] = {
+    (Role.SMSC, State.OPEN): _BINDS,
+    (Role.SMSC, State.BOUND_TX): _MT,
+    (Role.SMSC, State.BOUND_RX): frozenset(),
+    (Role.SMSC, State.BOUND_TRX): _MT,
+    (Role.ESME, State.OPEN): frozenset({C.OUTBIND}),
+    (Role.ESME, State.BOUND_TX): frozenset(),
+    (Role.ESME, State.BOUND_RX): _MO,
+    (Role.ESME, State.BOUND_TRX): _MO,
+}
+# Requests we may send, by (our role, our state).
+ALLOWED_SENDS: dict[tuple[Role, State], frozenset[int]] = {
+    (Role.SMSC, State.BOUND_RX): frozenset({C.DELIVER_SM, C.DATA_SM, C.ALERT_NOTIFICATION}),
+    (Role.SMSC, State.BOUND_TRX): frozenset({C.DELIVER_SM, C.DATA_SM, C.ALERT_NOTIFICATION}),
+    (Role.ESME, State.BOUND_TX): _MT,
+    (Role.ESME, State.BOUND_TRX): _MT,
+}
+_NO_RESPONSE = frozenset({C.OUTBIND, C.ALERT_NOTIFICATION, C.GENERIC_NACK})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionConfig:
+    """Limits and timers; seconds.  0 disables a timer."""
+
+    max_pdu_length: int = 65536
+    window: int = 64
+    """Our requests outstanding at most (submit_sm upstream, deliver_sm to ESMEs)."""
+    inbound_window: int = 1024
+    """Peer requests we hold unanswered before answering ESME_RMSGQFUL."""
+    session_init_timeout: float = 30.0
+    enquire_link_interval: float = 30.0
+    inactivity_timeout: float = 300.0
+    response_timeout: float = 60.0
+    unbind_timeout: float = 5.0
+    max_consecutive_errors: int = 8
+
+
+class Answered(NamedTuple):
+    """The peer answered a request we sent with ``send_request``."""
+
+    context: object
+    response: Pdu
+
+
+class TimedOut(NamedTuple):
+    """A request of ours got no answer within response_timeout."""
+
+    context: object
+    command_id: int
+    sequence: int
+
+
+class Unbound(NamedTuple):
+    """The session ended cleanly; close the transport once the output is written."""
+
+    by_peer: bool
+
+
+class MustClose(NamedTuple):
+    """The connection cannot go on (framing lost, timers, repeated garbage)."""
+
+    reason: str
+
+
+Event = Pdu | Answered | TimedOut | Unbound | MustClose
+
+
+class LocalProtocolError(Exception):
+    """The application asked the session for something SMPP does not allow now."""
+
+
+class Session:
+    __slots__ = (
+        "_enquiring",
+        "_errors",
+        "_held",
+        "_inbound",
+        "_last_rx",
+        "_next_seq",
+        "_opened_at",
+        "_out",
+        "_outstanding",
+        "_reader",
+        "_unbind_sent_at",
+        "config",
+        "role",
+        "state",
+        "system_id",
+    )
+
+    def __init__(self, role: Role, config: SessionConfig | None = None, *,
+                 now: float = 0.0) -> None:
+        self.role = role
+        self.config = config or SessionConfig()
+        self.state = State.OPEN
+        self.system_id = ""
+        self._reader = FrameReader(self.config.max_pdu_length)
+        self._out: list[bytes] = []
+        self._next_seq = 1
+        self._outstanding: dict[int, tuple[float, int, object]] = {}
+        self._inbound = 0
+        self._opened_at = now
+        self._last_rx = now
+        self._errors = 0
+        self._held: list[tuple[int, int, int, bytes]] | None = None
+        self._enquiring = False
+        self._unbind_sent_at = 0.0
+
+    # --- inspection -----------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        return self.state in BOUND
+
+    @property
+    def can_submit(self) -> bool:
+        return (self.role, self.state) in ALLOWED_SENDS
+
+    @property
+    def window_free(self) -> int:
+        return self.config.window - len(self._outstanding)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._outstanding)
+
+    @property
+    def unanswered_inbound(self) -> int:
+        return self._inbound
+
+    def data_to_send(self) -> bytes:
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    # --- input ----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        self._last_rx = now
+        if self.state is State.CLOSED:
+            return []
+        try:
+            frames = self._reader.feed(data)
+        except FramingError as exc:
+            self._nack(exc.sequence, exc.status)
+            self.state = State.CLOSED
+            return [MustClose(str(exc))]
+        if self._held is not None:
+            self._held.extend(frames)
+            if len(self._held) > self.config.inbound_window:
+                self.state = State.CLOSED
+                return [MustClose("too many PDUs pipelined behind a pending bind")]
+            return []
+        return self._process(frames, now)
+
+    def _process(self, frames: list[tuple[int, int, int, bytes]], now: float
+                 ) -> list[Event]:
+        events: list[Event] = []
+        allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
+        for index, (command_id, status, seq, body) in enumerate(frames):
+            if command_id & RESPONSE_BIT:
+                event = self._on_response(command_id, status, seq, body, now)
+                if event is not None:
+                    events.append(event)
+                    if self.state is State.CLOSED:
+                        break
+                continue
+            if command_id in allowed:
+                if self._inbound >= self.config.inbound_window and command_id not in _BINDS:
+                    self._reject(command_id, seq, S.ESME_RMSGQFUL)
+                    continue
+                try:
+                    pdu = codec.decode(command_id, status, seq, body)
+                except DecodeError as exc:
+                    if self._error(command_id, seq, exc.status):
+                        events.append(MustClose(f"repeated malformed PDUs: {exc}"))
+                        break
+                    continue
+                self._errors = 0
+                if command_id in _BINDS:
+                    self.state = State.BIND_PENDING
+                    self._held = frames[index + 1:]
+                    events.append(pdu)
+                    break
+                if command_id not in _NO_RESPONSE:
+                    self._inbound += 1
+                events.append(pdu)
+            elif command_id == C.ENQUIRE_LINK:
+                self._out.append(codec.encode_frame(C.ENQUIRE_LINK_RESP, 0, seq, b""))
+            elif command_id == C.UNBIND and self.state is not State.OPEN:
+                self._out.append(codec.encode_frame(C.UNBIND_RESP, 0, seq, b""))
+                self.state = State.CLOSED
+                events.append(Unbound(by_peer=True))
+                break
+            elif command_id not in codec.FIELDS:
+                if self._error(C.GENERIC_NACK, seq, S.ESME_RINVCMDID):
+                    events.append(MustClose("repeated unknown command ids"))
+                    break
+            elif command_id in _BINDS and self.state is not State.OPEN:
+                self._reject(command_id, seq, S.ESME_RALYBND)
+            else:
+                self._reject(command_id, seq, S.ESME_RINVBNDSTS)
+        return events
+
+    def _on_response(self, command_id: int, status: int, seq: int, body: bytes,
+                     now: float) -> Event | None:
+        entry = self._outstanding.pop(seq, None)
+        if entry is None:
+            if command_id == C.ENQUIRE_LINK_RESP:
+                self._enquiring = False
+            return None  # a late or unsolicited answer: nothing waits for it
+        _, sent_id, context = entry
+        if command_id != (sent_id | RESPONSE_BIT) and command_id != C.GENERIC_NACK:
+            return None
+        try:
+            pdu = codec.decode(command_id, status, seq, body)
+        except DecodeError:
+            pdu = codec.decode(command_id, status, seq, b"")  # keep the status we got
+        if sent_id == C.ENQUIRE_LINK:
+            self._enquiring = False
+            return None
+        if sent_id in _BINDS and self.role is Role.ESME:
+            self.state = BOUND_STATE[CommandId(sent_id)] if status == 0 else State.OPEN
+        elif sent_id == C.UNBIND:
+            self.state = State.CLOSED
+            return Unbound(by_peer=False)
+        return Answered(context, pdu)
+
+    def _error(self, command_id: int, seq: int, status: int) -> bool:
+        """Answer a bad request; True when the peer has sent too many in a row."""
+        self._reject(command_id, seq, status)
+        self._errors += 1
+        if self._errors >= self.config.max_consecutive_errors:
+            self.state = State.CLOSED
+            return True
+        return False
+
+    def _reject(self, command_id: int, seq: int, status: int) -> None:
+        if command_id in _NO_RESPONSE or command_id not in codec.FIELDS:
+            self._nack(seq, status)
+        else:
+            self._out.append(codec.encode_frame(command_id | RESPONSE_BIT, status, seq, b""))
+
+    def _nack(self, seq: int, status: int) -> None:
+        self._out.append(codec.encode_frame(C.GENERIC_NACK, status, seq, b""))
+
+    # --- bind (SMSC side) -----------------------------------------------------------
+
+    def accept_bind(self, bind: BindRequest, system_id: str, now: float) -> list[Event]:
+        """Answer the pending bind with ROK and process what was pipelined behind it."""
+        self._expect(State.BIND_PENDING)
+        self.state = BOUND_STATE[bind.command_id]
+        self.system_id = bind.system_id
+        resp = BIND_RESPONSE[bind.command_id](
+            bind.sequence, 0, system_id, [(Tag.SC_INTERFACE_VERSION, b"\x34")])
+        self._out.append(codec.encode(resp))
+        held, self._held = self._held or [], None
+        return self._process(held, now)
+
+    def reject_bind(self, bind: BindRequest, status: int) -> None:
+        """Refuse the pending bind; the caller closes once the answer is written."""
+        self._expect(State.BIND_PENDING)
+        self._out.append(codec.encode_frame(bind.command_id | RESPONSE_BIT, status,
+                                            bind.sequence, b""))
+        self._held = None
+        self.state = State.CLOSED
+
+    # --- output ---------------------------------------------------------------------
+
+    def bind(self, pdu: BindRequest, now: float, context: object = None) -> int:
+        """ESME side: send a bind; its answer comes back as ``Answered``."""
+        if self.role is not Role.ESME:
+            raise LocalProtocolError("only an ESME session binds")
+        self._expect(State.OPEN)
+        self.state = State.BIND_PENDING
+        return self._send(pdu, now, context)
+
+    def send_request(self, pdu: Pdu, now: float, context: object = None) -> int:
+        """Queue a request; returns its sequence number.  Check ``window_free`` first."""
+        if pdu.command_id not in ALLOWED_SENDS.get((self.role, self.state), ()):
+            raise LocalProtocolError(f"{pdu.command_id.name} not allowed in {self.state.value}")
+        return self._send(pdu, now, context)
+
+    def send_frame(self, command_id: int, body: bytes, now: float, context: object) -> int:
+        """Like send_request for a body already encoded (a relayed submit_sm)."""
+        if command_id not in ALLOWED_SENDS.get((self.role, self.state), ()):
+            raise LocalProtocolError(f"0x{command_id:08x} not allowed in {self.state.value}")
+        seq = self._take_seq()
+        self._outstanding[seq] = (now, command_id, context)
+        self._out.append(codec.encode_frame(command_id, 0, seq, body))
+        return seq
+
+    def _send(self, pdu: Pdu, now: float, context: object) -> int:
+        seq = self._take_seq()
+        pdu.sequence = seq  # type: ignore[misc]  # every concrete PDU has the slot
+        self._outstanding[seq] = (now, pdu.command_id, context)
+        self._out.append(codec.encode(pdu))
+        return seq
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq = 1 if seq >= 0x7FFFFFFF else seq + 1
+        return seq
+
+    def respond(self, pdu: Pdu) -> None:
+        """Answer a request the application received; ``pdu.sequence`` is the request's."""
+        self._inbound -= 1
+        self._out.append(codec.encode(pdu))
+
+    def respond_frames(self, frames: list[bytes]) -> None:
+        """Answer many requests with responses already encoded (the hot path)."""
+        self._inbound -= len(frames)
+        self._out.extend(frames)
+
+    def unbind(self, now: float) -> None:
+        """Start a clean close: the ``Unbound`` event follows the peer's unbind_resp."""
+        if self.state not in BOUND:
+            self.state = State.CLOSED
+            return
+        self._send(codec.decode(C.UNBIND, 0, 0, b""), now, None)
+        self.state = State.UNBINDING
+        self._unbind_sent_at = now
+
+    def abandon(self) -> list[object]:
+        """The connection is gone: the contexts of requests that will never be answered."""
+        contexts = [context for _, _, context in self._outstanding.values()]
+        self._outstanding.clear()
+        self.state = State.CLOSED
+        return contexts
+
+    def _expect(self, state: State) -> None:
+        if self.state is not state:
+            raise LocalProtocolError(f"session is {self.state.value}, not {state.value}")
+
+    # --- timers ---------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        cfg = self.config
+        state = self.state
+        if state is State.CLOSED:
+            return None
+        if state is State.UNBINDING:
+            return self._unbind_sent_at + cfg.unbind_timeout
+        deadlines: list[float] = []
+        if state is State.OPEN and self.role is Role.SMSC and cfg.session_init_timeout:
+            deadlines.append(self._opened_at + cfg.session_init_timeout)
+        if state in BOUND:
+            if cfg.enquire_link_interval and not self._enquiring:
+                deadlines.append(self._last_rx + cfg.enquire_link_interval)
+            if cfg.inactivity_timeout:
+                deadlines.append(self._last_rx + cfg.inactivity_timeout)
+        if self._outstanding and cfg.response_timeout:
+            oldest = next(iter(self._outstanding.values()))[0]
+            deadlines.append(oldest + cfg.response_timeout)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> list[Event]:
+        cfg = self.config
+        events: list[Event] = []
+        if self.state is State.UNBINDING:
+            if now >= self._unbind_sent_at + cfg.unbind_timeout:
+                self.state = State.CLOSED
+                events.append(MustClose("no unbind_resp"))
+            return events
+        if (self.state is State.OPEN and self.role is Role.SMSC and cfg.session_init_timeout
+                and now >= self._opened_at + cfg.session_init_timeout):
+            self.state = State.CLOSED
+            return [MustClose("session_init_timer: no bind")]
+        if cfg.response_timeout:
+            expired = [(seq, entry) for seq, entry in self._outstanding.items()
+                       if now >= entry[0] + cfg.response_timeout]
+            for seq, (_, command_id, context) in expired:
+                del self._outstanding[seq]
+                if command_id == C.ENQUIRE_LINK or command_id in _BINDS:
+                    self.state = State.CLOSED
+                    events.append(MustClose(f"no answer to {CommandId(command_id).name}"))
+                else:
+                    events.append(TimedOut(context, command_id, seq))
+        if self.state in BOUND:
+            idle = now - self._last_rx
+            if cfg.inactivity_timeout and idle >= cfg.inactivity_timeout:
+                self.unbind(now)
+            elif cfg.enquire_link_interval and idle >= cfg.enquire_link_interval \
+                    and not self._enquiring:
+                self._enquiring = True
+                self._send(codec.decode(C.ENQUIRE_LINK, 0, 0, b""), now, None)
+        return events

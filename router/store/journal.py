@@ -1,0 +1,156 @@
+"""The message journal: what makes ESME_ROK a promise.
+
+Design §3.3: one row per accepted read batch (its submit_sm bodies in one blob), and
+one row per upstream response batch (the outcomes in one blob).  Rows are written by
+``commit()``, which the intake calls once per event-loop turn (group commit); the ESMEs
+are answered only after it returns.  Per-message records are derived from these rows
+off the ack path, and the rows are enough to rebuild what is still to be sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+Durability = Literal["process", "power"]
+
+_len = struct.Struct(">I")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    first_id    INTEGER PRIMARY KEY,  -- ids first_id .. first_id + count - 1
+    count       INTEGER NOT NULL,
+    account     TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    bodies      BLOB NOT NULL         -- submit_sm bodies, each behind a 4-byte length
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          REAL NOT NULL,
+    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id], ...]
+);
+"""
+
+
+class StoreError(Exception):
+    """The journal cannot take writes; nothing may be acknowledged."""
+
+
+@dataclass(slots=True)
+class Message:
+    """A message accepted from an ESME and not yet finally answered by a carrier."""
+
+    id: int
+    account: str
+    body: bytes
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class Recovery:
+    pending: list[Message] = field(default_factory=list)
+    last_id: int = 0
+    delivered_to_carrier: list[tuple[str, int, str]] = field(default_factory=list)
+    """(upstream id, our id, account) of messages a carrier accepted."""
+
+
+def pack_bodies(bodies: list[bytes]) -> bytes:
+    parts: list[bytes] = []
+    add = parts.append
+    for body in bodies:
+        add(_len.pack(len(body)))
+        add(body)
+    return b"".join(parts)
+
+
+def unpack_bodies(blob: bytes) -> list[bytes]:
+    out = []
+    pos = 0
+    while pos < len(blob):
+        (n,) = _len.unpack_from(blob, pos)
+        out.append(blob[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    return out
+
+
+class SqliteJournal:
+    """Embedded journal: SQLite in WAL mode.
+
+    ``process`` durability (synchronous=NORMAL) survives kill -9 of the router, since
+    a commit has reached the OS; ``power`` (synchronous=FULL) fsyncs every commit.
+    """
+
+    def __init__(self, path: Path, durability: Durability = "process") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            sync = "NORMAL" if durability == "process" else "FULL"
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open journal {path}: {exc}") from exc
+        self._batches: list[tuple[int, int, str, float, bytes]] = []
+        self._outcomes: list[tuple[int, int, str]] = []
+
+    def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
+        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
+
+    def add_outcomes(self, outcomes: list[tuple[int, int, str]]) -> None:
+        self._outcomes.extend(outcomes)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._batches or self._outcomes)
+
+    def commit(self) -> None:
+        """Write everything added since the last commit, in one transaction."""
+        batches, self._batches = self._batches, []
+        outcomes, self._outcomes = self._outcomes, []
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            if batches:
+                db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
+            if outcomes:
+                db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
+                           (time.time(), orjson.dumps(outcomes)))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise StoreError(f"journal commit failed: {exc}") from exc
+
+    def recover(self) -> Recovery:
+        """What the last run left: messages no carrier has answered, and the id map."""
+        finished: dict[int, tuple[int, str]] = {}
+        for (entries,) in self._db.execute("SELECT entries FROM outcomes"):
+            for message_id, status, upstream_id in orjson.loads(entries):
+                finished[message_id] = (status, upstream_id)
+        recovery = Recovery()
+        rows = self._db.execute("SELECT first_id, count, account, bodies FROM journal "
+                                "ORDER BY first_id")
+        for first_id, count, account, blob in rows:
+            recovery.last_id = max(recovery.last_id, first_id + count - 1)
+            for offset, body in enumerate(unpack_bodies(blob)):
+                message_id = first_id + offset
+                outcome = finished.get(message_id)
+                if outcome is None:
+                    recovery.pending.append(Message(message_id, account, body))
+                elif outcome[0] == 0 and outcome[1]:
+                    recovery.delivered_to_carrier.append((outcome[1], message_id, account))
+        return recovery
+
+    def close(self) -> None:
+        try:
+            if self.dirty:
+                self.commit()
+        finally:
+            self._db.close()
