@@ -1,0 +1,215 @@
+"""Shared fixtures: real router processes on loopback, real carriers (simulator or the
+C sink), accounts with real argon2id hashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = Path(os.environ.get("CHAPAR_TOOLS", ROOT / ".tools"))
+SMPPSINK = TOOLS / "smppsink"
+SMPPLOAD = TOOLS / "smppload"
+
+PASSWORD = "secret12"  # 8 characters: the SMPP 3.4 maximum, which aiosmpplib enforces
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    from router.policy.auth import hash_password
+
+    return hash_password(PASSWORD)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class RouterProcess:
+    """``chapar run --config`` in a child process, logging JSON to a file."""
+
+    workdir: Path
+    config: dict[str, Any]
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "router.log"
+
+    def start(self, timeout: float = 15.0) -> RouterProcess:
+        cfg_path = self.workdir / "chapar.yaml"
+        cfg_path.write_text(yaml.safe_dump(self.config))
+        self.port = self.config["listen"]["port"]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "router.cli", "run", "--config", str(cfg_path)],
+            cwd=self.workdir, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"router exited {self.proc.returncode}: {self.log_text()}")
+            if any(e.get("event") == "listening" for e in self.events()):
+                return self
+            time.sleep(0.05)
+        raise TimeoutError(f"router did not start: {self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def wait_event(self, name: str, timeout: float = 10.0,
+                   where: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.events():
+                if e.get("event") == name and where(e):
+                    return e
+            time.sleep(0.05)
+        raise TimeoutError(f"no {name} event in: {self.log_text()[-3000:]}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
+    """A config with account ``esme1`` / PASSWORD and the in-process simulator."""
+    cfg: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": free_port()},
+        "store": {"path": str(tmp / "var" / "chapar.db")},
+        "accounts": [{"system_id": "esme1", "password_hash": password_hash},
+                     {"system_id": "esme2", "password_hash": password_hash}],
+        "simulator": {"enabled": True, "receipt_delay": 0.05},
+        "dispatch": {"shutdown_timeout": 3.0, "retry_delay": 0.2},
+        "log": {"level": "debug"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+@pytest.fixture
+def make_router(tmp_path: Path, password_hash: str
+                ) -> Iterator[Callable[..., RouterProcess]]:
+    started: list[RouterProcess] = []
+
+    def make(**overrides: Any) -> RouterProcess:
+        router = RouterProcess(tmp_path, router_config(tmp_path, password_hash, **overrides))
+        started.append(router)
+        return router.start()
+
+    yield make
+    for router in started:
+        if router.proc is not None and router.proc.poll() is None:
+            router.stop()
+
+
+@pytest.fixture
+def router(make_router: Callable[..., RouterProcess]) -> RouterProcess:
+    """A router on the built-in simulator, accounts esme1 and esme2."""
+    return make_router()
+
+
+@dataclass
+class Sink:
+    proc: subprocess.Popen[bytes]
+    port: int
+    record: Path | None
+
+    def stats(self) -> dict[str, Any]:
+        """Stop the sink and return its JSON summary."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=10)
+        line: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return line
+
+    def records(self) -> list[dict[str, Any]]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(0.3)
+        assert self.record is not None
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+
+
+@pytest.fixture
+def make_sink(tmp_path: Path) -> Iterator[Callable[..., Sink]]:
+    """The C carrier sink from ../shared/tools (built by tests/run.sh)."""
+    sinks: list[Sink] = []
+
+    def make(*args: str, record: bool = False, duration: int = 120) -> Sink:
+        if not SMPPSINK.exists():
+            pytest.fail(f"{SMPPSINK} missing: run tests through tests/run.sh")
+        port_file = tmp_path / f"sink{len(sinks)}.port"
+        rec = tmp_path / f"sink{len(sinks)}.jsonl" if record else None
+        cmd = [str(SMPPSINK), "--port", "0", "--port-file", str(port_file),
+               "--duration", str(duration), *args]
+        if rec is not None:
+            cmd += ["--record", str(rec)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_file.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("smppsink did not start")
+            time.sleep(0.02)
+        sink = Sink(proc, int(port_file.read_text()), rec)
+        sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        if sink.proc.poll() is None:
+            sink.proc.kill()
+            sink.proc.wait()
