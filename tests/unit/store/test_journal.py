@@ -1,0 +1,76 @@
+"""The journal: what was committed comes back after a restart, and nothing else."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from router.store.ids import MessageIds, format_id, parse_id
+from router.store.journal import SqliteJournal, StoreError, pack_bodies, unpack_bodies
+
+
+def test_bodies_round_trip() -> None:
+    bodies = [b"", b"a", b"\x00" * 300, bytes(range(256))]
+    assert unpack_bodies(pack_bodies(bodies)) == bodies
+
+
+def test_uncommitted_batches_are_not_recovered(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(100, "acc", [b"one", b"two"], 1.0)
+    j.commit()
+    j.add_batch(200, "acc", [b"lost"], 2.0)  # never committed: the process "dies"
+    j._db.close()
+    r = SqliteJournal(tmp_path / "j.db").recover()
+    assert [(m.id, m.account, m.body) for m in r.pending] == [(100, "acc", b"one"),
+                                                              (101, "acc", b"two")]
+    assert r.last_id == 101
+
+
+def test_outcomes_finish_messages_and_feed_the_receipt_map(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(10, "a", [b"x", b"y", b"z"], 1.0)
+    j.add_outcomes([(10, 0, "C-10"), (11, 0x45, "")])
+    j.commit()
+    r = j.recover()
+    assert [m.id for m in r.pending] == [12]
+    assert r.delivered_to_carrier == [("C-10", 10, "a")]
+
+
+def test_commit_failure_raises_store_error(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(1, "a", [b"x"], 1.0)
+    j.commit()
+    j.add_batch(1, "a", [b"dup"], 1.0)  # same primary key: the commit must fail
+    with pytest.raises(StoreError):
+        j.commit()
+    assert not j.dirty
+    j.add_batch(2, "a", [b"next"], 1.0)  # and the journal still works afterwards
+    j.commit()
+    assert [m.id for m in j.recover().pending] == [1, 2]
+
+
+def test_journal_on_a_read_only_database_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    SqliteJournal(path).close()
+    j = SqliteJournal(path)
+    j._db.close()
+    j._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    j.add_batch(5, "a", [b"x"], 1.0)
+    with pytest.raises(StoreError):
+        j.commit()
+
+
+def test_ids_are_increasing_unique_and_short() -> None:
+    ids = MessageIds()
+    firsts = [ids.take(1000) for _ in range(50)]
+    assert all(b - a >= 1000 for a, b in zip(firsts, firsts[1:], strict=False))
+    assert len(format_id(firsts[-1])) <= 16
+    assert parse_id(format_id(firsts[0])) == firsts[0]
+    assert parse_id("not-hex") is None
+
+
+def test_ids_resume_above_the_journal() -> None:
+    far_future = (1 << 62)
+    assert MessageIds(far_future).take(1) == far_future + 1
