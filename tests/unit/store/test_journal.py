@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_journal_on_a_read_only_database_refuses(tmp_path: Path) -> None:
 def test_ids_are_increasing_unique_and_short() -> None:
     ids = MessageIds()
     firsts = [ids.take(1000) for _ in range(50)]
-    assert all(b - a >= 1000 for a, b in zip(firsts, firsts[1:], strict=False))
+    assert all(b - a >= 1000 for a, b in itertools.pairwise(firsts))
     assert len(format_id(firsts[-1])) <= 16
     assert parse_id(format_id(firsts[0])) == firsts[0]
     assert parse_id("not-hex") is None
