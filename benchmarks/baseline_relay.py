@@ -235,8 +235,8 @@ async def main(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await asyncio.wait([asyncio.ensure_future(stop.wait()), carrier.lost],
-                       return_when=asyncio.FIRST_COMPLETED)
+    carrier.lost.add_done_callback(lambda _: stop.set())
+    await stop.wait()
     server.close()
     carrier.unbind()
     await asyncio.wait([carrier.lost], timeout=2)
