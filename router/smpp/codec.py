@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from router.smpp.pdu import (
     TLV_INT_SIZE,
@@ -172,6 +172,12 @@ def decode_tlvs(body: bytes, pos: int) -> Tlvs:
     return tlvs
 
 
+def _unterminated(body: bytes, pos: int, size: int, status: int, name: str) -> NoReturn:
+    """No NUL where a C string should end: cut short (RINVMSGLEN) or too long."""
+    _cstr(body, pos, size, status, name)
+    raise AssertionError("unreachable: _cstr found the NUL the caller missed")
+
+
 def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,
                           body: bytes) -> _ShortMessage:
     """submit_sm / deliver_sm: the same layout, read inline for speed."""
@@ -179,21 +185,21 @@ def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,
     try:
         e = find(0, 0, 6)
         if e < 0:
-            raise DecodeError(S.ESME_RINVSERTYP, "service_type too long or unterminated")
+            _unterminated(body, 0, 6, S.ESME_RINVSERTYP, "service_type")
         service_type = body[:e].decode("latin-1")
         src_ton = body[e + 1]
         src_npi = body[e + 2]
         p = e + 3
         e = find(0, p, p + 21)
         if e < 0:
-            raise DecodeError(S.ESME_RINVSRCADR, "source_addr too long or unterminated")
+            _unterminated(body, p, 21, S.ESME_RINVSRCADR, "source_addr")
         source_addr = body[p:e].decode("latin-1")
         dst_ton = body[e + 1]
         dst_npi = body[e + 2]
         p = e + 3
         e = find(0, p, p + 21)
         if e < 0:
-            raise DecodeError(S.ESME_RINVDSTADR, "destination_addr too long or unterminated")
+            _unterminated(body, p, 21, S.ESME_RINVDSTADR, "destination_addr")
         destination_addr = body[p:e].decode("latin-1")
         esm_class = body[e + 1]
         protocol_id = body[e + 2]
@@ -201,12 +207,12 @@ def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,
         p = e + 4
         e = find(0, p, p + 17)
         if e < 0:
-            raise DecodeError(S.ESME_RINVSCHED, "schedule_delivery_time invalid")
+            _unterminated(body, p, 17, S.ESME_RINVSCHED, "schedule_delivery_time")
         schedule = body[p:e].decode("latin-1")
         p = e + 1
         e = find(0, p, p + 17)
         if e < 0:
-            raise DecodeError(S.ESME_RINVEXPIRY, "validity_period invalid")
+            _unterminated(body, p, 17, S.ESME_RINVEXPIRY, "validity_period")
         validity = body[p:e].decode("latin-1")
         registered_delivery = body[e + 1]
         replace_flag = body[e + 2]

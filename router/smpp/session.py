@@ -228,11 +228,14 @@ class Session:
         allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
         for index, (command_id, status, seq, body) in enumerate(frames):
             if command_id & RESPONSE_BIT:
+                before = self.state
                 event = self._on_response(command_id, status, seq, body, now)
                 if event is not None:
                     events.append(event)
                     if self.state is State.CLOSED:
                         break
+                if self.state is not before:  # a bind_resp: what follows may be allowed now
+                    allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
                 continue
             if command_id in allowed:
                 if self._inbound >= self.config.inbound_window and command_id not in _BINDS:
@@ -273,14 +276,15 @@ class Session:
 
     def _on_response(self, command_id: int, status: int, seq: int, body: bytes,
                      now: float) -> Event | None:
-        entry = self._outstanding.pop(seq, None)
+        entry = self._outstanding.get(seq)
         if entry is None:
             if command_id == C.ENQUIRE_LINK_RESP:
                 self._enquiring = False
             return None  # a late or unsolicited answer: nothing waits for it
         _, sent_id, context = entry
         if command_id != (sent_id | RESPONSE_BIT) and command_id != C.GENERIC_NACK:
-            return None
+            return None  # not an answer to that request: it stays outstanding (and may time out)
+        del self._outstanding[seq]
         try:
             pdu = codec.decode(command_id, status, seq, body)
         except DecodeError:
