@@ -60,6 +60,7 @@ def parse(text: str, tlvs: Tlvs) -> Receipt | None:
 def rewrite_text(text: str, our_id: str) -> str:
     """The carrier's receipt text with our id in it and 10-digit dates."""
     text = _ID.sub(lambda m: "id:" + our_id, text, count=1)
+    text = "".join(c if " " <= c < "\x7f" else "." for c in text)
     return _DATE.sub(lambda m: m.group(1) + _ten_digits(m.group(2)), text)
 
 
@@ -74,6 +75,11 @@ def compose_text(our_id: str, stat: str, err: str, submitted: float, done: float
     return (f"id:{our_id} sub:001 dlvrd:{delivered} "
             f"submit date:{_stamp(submitted)} done date:{_stamp(done)} "
             f"stat:{stat} err:{err} text:{excerpt[:20]}")
+
+
+def excerpt(short_message: bytes) -> str:
+    """The first 20 bytes as printable ASCII: a receipt is data_coding 0 text."""
+    return "".join(chr(b) if 32 <= b < 127 else "." for b in short_message[:20])
 
 
 def _stamp(at: float) -> str:

@@ -21,13 +21,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 __all__ = [
     "DEFAULT_PREFIX_DIR",
     "CountryPlan",
+    "FastRule",
     "Invalid",
     "Normalised",
     "Operators",
@@ -47,11 +48,15 @@ MAX_RAW_LENGTH = 64  # longer text is not a phone number; bounds the work per in
 TON_UNKNOWN, TON_INTERNATIONAL, TON_NATIONAL = 0, 1, 2
 TON_NETWORK_SPECIFIC, TON_SUBSCRIBER, TON_ALPHANUMERIC, TON_ABBREVIATED = 3, 4, 5, 6
 _TELEPHONE_NPIS = frozenset({0, 1, 8})  # unknown, ISDN (E.163/E.164), national
+_NO_RULES: Mapping[int, tuple[Any, ...]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class Normalised:
-    """A valid mobile number: ``e164`` is digits only, country code first."""
+class Normalised(NamedTuple):
+    """A valid mobile number: ``e164`` is digits only, country code first.
+
+    A NamedTuple rather than a frozen dataclass: it is built per submit_sm destination,
+    and a frozen dataclass costs twice as much to construct.
+    """
 
     e164: str
     country_code: str
@@ -94,6 +99,18 @@ class CountryPlan:
         return len(nsn) == self.nsn_length and nsn.startswith(self.nsn_prefixes)
 
 
+class FastRule(NamedTuple):
+    """Clean digits starting with ``head`` (at the rule's length) -> ``add + raw[cut:]``;
+    as an int: ``int(raw) + offset``."""
+
+    head: str
+    cut: int
+    add: str
+    offset: int
+    country_code: str
+    region: str
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys (a prefix listed twice is a bug
     that PyYAML would otherwise hide by keeping the last one)."""
@@ -128,7 +145,7 @@ class Operators:
     dict lookups), cheap enough for the per-message path.
     """
 
-    __slots__ = ("_lengths", "_names", "_plans", "_plans_by_cc", "_prefixes")
+    __slots__ = ("_fast", "_lengths", "_names", "_plans", "_plans_by_cc", "_prefixes")
 
     def __init__(self, plans: Iterable[CountryPlan], prefixes: Mapping[str, str]) -> None:
         self._plans: dict[str, CountryPlan] = {}
@@ -146,6 +163,7 @@ class Operators:
         self._prefixes = dict(prefixes)
         self._lengths = tuple(sorted({len(p) for p in self._prefixes}, reverse=True))
         self._names = frozenset(self._prefixes.values())
+        self._fast: dict[tuple[str, bool], dict[int, tuple[FastRule, ...]]] = {}
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Operators:
@@ -256,6 +274,59 @@ class Operators:
     def prefixes(self) -> Mapping[str, str]:
         return dict(self._prefixes)
 
+    def fast_rules(
+        self, default_country: str, *, international: bool = False
+    ) -> Mapping[int, tuple[FastRule, ...]]:
+        """Rules for clean ASCII-digit input, by length, in the slow path's priority order.
+
+        Why: most numbers arrive clean (``09121234567``, ``989121234567``); matching one
+        ``startswith`` per candidate rule and slicing is several times cheaper than the
+        full normaliser, for submit_sm destinations and for 10 M-row imports alike.  A
+        rule that matches gives exactly what :func:`normalise` gives (tested); anything
+        else falls back to it.  ``international`` gives the TON=1 rules.
+        """
+        key = (default_country, international)
+        rules = self._fast.get(key)
+        if rules is None:
+            rules = self._build_fast_rules(default_country, international)
+            self._fast[key] = rules
+        return rules
+
+    def _build_fast_rules(
+        self, default_country: str, international: bool
+    ) -> dict[int, tuple[FastRule, ...]]:
+        ordered: list[tuple[int, FastRule]] = []
+        home = self._plans.get(default_country)
+        reserved: tuple[str, ...] = ()
+        if home is not None and not international:
+            cc, np, length = home.country_code, home.national_prefix, home.nsn_length
+            offset = int(cc) * 10**length
+            reserved = (*home.international_prefixes, *((np,) if np else ()))
+            for pfx in home.nsn_prefixes:
+                if np:
+                    rule = FastRule(np + pfx, len(np), cc, offset, cc, home.region)
+                    ordered.append((len(np) + length, rule))
+            for pfx in home.nsn_prefixes:
+                if not pfx.startswith(reserved):
+                    ordered.append((length, FastRule(pfx, 0, cc, offset, cc, home.region)))
+        if home is not None or international:
+            for plan in self._plans_by_cc:
+                for pfx in plan.nsn_prefixes:
+                    head = plan.country_code + pfx
+                    size = len(plan.country_code) + plan.nsn_length
+                    if reserved and head.startswith(reserved):
+                        continue
+                    if home is not None and not international and size == home.nsn_length and (
+                        head.startswith(home.nsn_prefixes)
+                    ):
+                        continue  # read as a bare national number first
+                    rule = FastRule(head, 0, "", 0, plan.country_code, plan.region)
+                    ordered.append((size, rule))
+        table: dict[int, list[FastRule]] = {}
+        for size, rule in ordered:
+            table.setdefault(size, []).append(rule)
+        return {size: tuple(rules) for size, rules in table.items()}
+
 
 @cache
 def default_operators() -> Operators:
@@ -291,6 +362,7 @@ _ZERO_FRACTION = re.compile(r"(\+?\d+)\.0*")
 _FRACTION = re.compile(r"\+?\d+\.\d{1,2}")
 _SCIENTIFIC = re.compile(r"(\d)(?:\.(\d*))?[eE]\+?(\d{1,2})")
 _DOTTED = re.compile(r"\+?\d+(?:\.\d+)+")
+_NEGATIVE_EXPONENT = re.compile(r"\d\s*[eE]\s*[-\u2212]")
 
 
 def _scientific(text: str) -> str | Invalid:
@@ -424,6 +496,16 @@ def normalise(
     if not isinstance(raw, str):  # defensive: callers outside mypy's reach
         return Invalid("bad_characters", f"expected text, got {type(raw).__name__}", "")
     ops = operators if operators is not None else default_operators()
+    if raw.isdigit() and raw.isascii() and (npi is None or npi in _TELEPHONE_NPIS):
+        if ton is None or ton in (TON_UNKNOWN, TON_NATIONAL):
+            rules = ops.fast_rules(default_country)
+        elif ton == TON_INTERNATIONAL:
+            rules = ops.fast_rules(default_country, international=True)
+        else:
+            rules = _NO_RULES
+        for rule in rules.get(len(raw), ()):
+            if raw.startswith(rule.head):
+                return Normalised(rule.add + raw[rule.cut :], rule.country_code, rule.region)
     if ton is not None:
         if ton == TON_ALPHANUMERIC:
             return Invalid("alphanumeric", "alphanumeric address is not a number", raw)
@@ -447,6 +529,8 @@ def normalise(
 
     if not (text.isascii() and text.isdigit()):
         if "." in text or "e" in text or "E" in text:
+            if _NEGATIVE_EXPONENT.search(raw):
+                return Invalid("not_integer", f"{raw.strip()} is a fraction, not a number", raw)
             converted = _numeric_forms(text)
             if isinstance(converted, Invalid):
                 return Invalid(converted.code, converted.reason, raw)
@@ -458,7 +542,7 @@ def normalise(
                 return Invalid("empty", "no digits", raw)
             if any(ch.isalpha() for ch in digits):
                 letters = _describe_chars(digits, letters=True)
-                return Invalid("letters", f"contains letters: {letters}", raw)
+                return Invalid("letters", f"not a phone number: contains letters {letters}", raw)
             return Invalid(
                 "bad_characters", f"contains characters that are not digits: "
                 f"{_describe_chars(digits)}", raw

@@ -27,6 +27,7 @@ from router.smpp.pdu import (
     CancelSm,
     CommandStatus,
     DataSm,
+    GenericNack,
     Pdu,
     QuerySm,
     ReplaceSm,
@@ -143,7 +144,11 @@ class EsmeConnection(asyncio.Protocol):
                 submits.append(event)
             elif type(event) is Answered:
                 if type(event.context) is Outgoing:
-                    self._relay.on_answer(event.context, event.response.status)
+                    response = event.response
+                    # a generic_nack means the ESME could not take it, whatever its status
+                    status = response.status or (
+                        CommandStatus.ESME_RX_T_APPN if type(response) is GenericNack else 0)
+                    self._relay.on_answer(event.context, status)
             elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
                 self._start_bind(event)
             elif type(event) is TimedOut:

@@ -120,6 +120,9 @@ class Connector(asyncio.Protocol):
                 else:
                     self._on_bind(event.response)
             elif type(event) is DeliverSm:
+                if results:  # its submit_sm_resp may be in this same read: map the id first
+                    self._pool.on_results(results)
+                    results = []
                 self._on_deliver(event)
             elif type(event) is TimedOut:
                 if type(event.context) is Message:
@@ -226,6 +229,8 @@ class Connector(asyncio.Protocol):
                 await asyncio.sleep(0.01)
             session.unbind(self._loop.time())
             self._flush()
+        elif self._transport is not None:
+            self._transport.close()  # not bound (bind pending or refused): nothing to unbind
         if self._lost is not None and self._transport is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._lost), timeout)

@@ -194,7 +194,7 @@ class SimConnection(asyncio.Protocol):
         stat, state = ("UNDELIV", MessageState.UNDELIVERABLE) if failed else (
             "DELIVRD", MessageState.DELIVERED)
         text = receipt.compose_text(message_id, stat, "001" if failed else "000", now, now,
-                                    sm.short_message.decode("latin-1"))
+                                    receipt.excerpt(sm.short_message))
         return DeliverSm(0, 0, "", sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr,
                          sm.source_addr_ton, sm.source_addr_npi, sm.source_addr, 0x04, 0, 0,
                          "", "", 0, 0, 0, 0, text.encode("latin-1"),

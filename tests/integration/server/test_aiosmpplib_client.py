@@ -1,0 +1,244 @@
+"""aiosmpplib 0.7.4 as the ESME against a real ``chapar run`` on the simulator.
+
+aiosmpplib is strict (domain.md §e): unknown statuses, non-10-digit receipt dates or a
+header-only refused bind tear its session down.  These tests watch its hook and its
+log for that: one bind for the whole run and no warning or error from the library.
+No pytest-asyncio here: each test drives its own loop with ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from aiosmpplib import (
+    ESME,
+    AbstractHook,
+    BindMode,
+    BindTransceiverResp,
+    DeliverSm,
+    PhoneNumber,
+    SmppCommandStatus,
+    SmppError,
+    SmppMessage,
+    SmppSessionState,
+    SubmitSm,
+    SubmitSmResp,
+)
+from aiosmpplib.state import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
+from conftest import PASSWORD, RouterProcess
+
+TIMEOUT = 10.0
+
+
+class Recorder(AbstractHook):
+    """Everything aiosmpplib hands to its hook."""
+
+    def __init__(self) -> None:
+        self.messages: list[SmppMessage | None] = []
+        self.send_errors: list[Exception] = []
+        self.changed = asyncio.Event()
+
+    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
+        return None
+
+    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
+                       client_id: str) -> None:
+        self.messages.append(smpp_message)
+        self.changed.set()
+
+    async def send_error(self, smpp_message: SmppMessage, error: Exception,
+                         client_id: str) -> None:
+        self.send_errors.append(error)
+
+    def of(self, kind: type[SmppMessage]) -> list[SmppMessage]:
+        return [m for m in self.messages if type(m) is kind]
+
+    @property
+    def responses(self) -> list[SubmitSmResp]:
+        return [m for m in self.messages if type(m) is SubmitSmResp]
+
+    @property
+    def receipts(self) -> list[DeliverSm]:
+        return [m for m in self.messages if type(m) is DeliverSm and m.is_receipt()]
+
+
+class Problems(logging.Handler):
+    """aiosmpplib's own log, warnings and above."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def wait_for(hook: Recorder, done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done():
+        left = deadline - loop.time()
+        if left <= 0:
+            raise AssertionError(f"timed out; hook saw {hook.messages!r}")
+        hook.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hook.changed.wait(), left)
+
+
+@dataclass
+class Run:
+    hook: Recorder
+    problems: Problems
+    state_before_stop: SmppSessionState
+
+
+async def run_esme(port: int, messages: list[SubmitSm], expect_receipts: int,
+                   bind_mode: BindMode = BindMode.TRANSCEIVER) -> Run:
+    hook = Recorder()
+    problems = Problems()
+    esme = ESME(smsc_host="127.0.0.1", smsc_port=port, system_id="esme1", password=PASSWORD,
+                bind_mode=bind_mode, hook=hook, log_handler=problems, log_level="WARNING",
+                socket_timeout=5.0)
+    task = asyncio.create_task(esme.start())
+    try:
+        for message in messages:
+            await esme.broker.enqueue(message)
+        # stop early when aiosmpplib could not parse something (None in the hook)
+        await wait_for(hook, lambda: None in hook.messages or (
+            len(hook.responses) >= len(messages) and len(hook.receipts) >= expect_receipts))
+        await asyncio.sleep(0.2)  # anything unexpected that follows
+        state = esme.session_state
+        await asyncio.wait_for(esme.stop(), 5)
+        await asyncio.wait_for(task, 5)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return Run(hook, problems, state)
+
+
+def submit(text: str, destination: str, log_id: str, encoding: str | None = None
+           ) -> SubmitSm:
+    return SubmitSm(short_message=text, source=PhoneNumber("98100"),
+                    destination=PhoneNumber(destination), log_id=log_id, extra_data=log_id,
+                    registered_delivery=1, encoding=encoding)
+
+
+def tlv(message: SmppMessage, tag: int) -> object:
+    assert isinstance(message, DeliverSm) and message.optional_params is not None
+    return next((p.value for p in message.optional_params if p.tag == tag), None)
+
+
+def assert_session_healthy(run: Run) -> None:
+    """One bind for the whole run, nothing aiosmpplib could not parse or complain about."""
+    hook = run.hook
+    binds = hook.of(BindTransceiverResp)
+    assert len(binds) == 1, f"session was re-established: {len(binds)} binds"
+    assert binds[0].command_status == SmppCommandStatus.ESME_ROK
+    assert run.state_before_stop == SmppSessionState.BOUND_TRX
+    assert hook.send_errors == []
+    assert None not in hook.messages, (
+        "aiosmpplib could not parse a PDU: "
+        + "; ".join(r.getMessage()[:400] for r in run.problems.records))
+    assert [r.getMessage() for r in run.problems.records] == []
+
+
+def accepted_ids(run: Run, log_ids: set[str]) -> dict[str, str]:
+    ids = {}
+    for resp in run.hook.responses:
+        assert resp.command_status == SmppCommandStatus.ESME_ROK
+        assert 0 < len(resp.message_id) <= 16
+        ids[resp.log_id] = resp.message_id
+    assert set(ids) == log_ids
+    assert len(set(ids.values())) == len(ids), f"ids not distinct: {ids}"
+    return ids
+
+
+def assert_receipts_match(run: Run, ids: dict[str, str]) -> None:
+    receipts = run.hook.receipts
+    assert len(receipts) == len(ids)
+    for receipt in receipts:
+        # aiosmpplib correlated the receipt to its submit by the id the receipt carries
+        assert receipt.log_id in ids, f"receipt not correlated: {receipt.short_message!r}"
+        parsed = receipt.parse_receipt()
+        assert parsed["id"] == ids[receipt.log_id]
+        assert parsed["stat"] == "DELIVRD"
+        assert tlv(receipt, RECEIPTED_MESSAGE_ID) == ids[receipt.log_id]
+        assert tlv(receipt, MESSAGE_STATE) == 2
+        dates = re.findall(r"(?:submit|done) date:(\S*)", receipt.short_message)
+        assert len(dates) == 2 and all(re.fullmatch(r"\d{10}", d) for d in dates)
+
+
+def test_trx_gsm7_submit_and_receipt(router: RouterProcess) -> None:
+    run = asyncio.run(run_esme(router.port, [
+        submit("Hello from aiosmpplib", "989120000001", "gsm-1"),
+        submit("Second @ message", "989120000002", "gsm-2")], expect_receipts=2))
+    assert_session_healthy(run)
+    ids = accepted_ids(run, {"gsm-1", "gsm-2"})
+    assert_receipts_match(run, ids)
+    by_log = {r.log_id: r for r in run.hook.receipts}
+    assert by_log["gsm-1"].source.number == "989120000001"
+    assert by_log["gsm-1"].destination.number == "98100"
+
+
+def test_trx_ucs2_chinese_submit_accepted(router: RouterProcess) -> None:
+    """UCS2 submit without a receipt request: ROK with an id, session intact."""
+    message = submit("你好，世界", "989120000003", "ucs2-0", encoding="ucs2")
+    message.registered_delivery = 0
+    run = asyncio.run(run_esme(router.port, [message], expect_receipts=0))
+    assert_session_healthy(run)
+    accepted_ids(run, {"ucs2-0"})
+
+
+def test_trx_ucs2_chinese_submit_and_receipt(router: RouterProcess) -> None:
+    run = asyncio.run(run_esme(router.port, [
+        submit("Hello", "989120000004", "gsm-1"),
+        submit("你好，世界", "989120000005", "ucs2-1", encoding="ucs2")], expect_receipts=2))
+    ids = accepted_ids(run, {"gsm-1", "ucs2-1"})
+    assert_session_healthy(run)
+    assert_receipts_match(run, ids)
+
+
+def test_many_submits_one_session(router: RouterProcess) -> None:
+    messages = [submit(f"bulk {i}", f"98912{i:07d}", f"bulk-{i}") for i in range(40)]
+    run = asyncio.run(run_esme(router.port, messages, expect_receipts=40))
+    hook = run.hook
+    assert len(hook.of(BindTransceiverResp)) == 1
+    assert [r.getMessage() for r in run.problems.records] == []
+    ids = {r.log_id: r.message_id for r in hook.responses}
+    assert len(ids) == 40 and len(set(ids.values())) == 40
+    assert {r.log_id: r.parse_receipt()["id"] for r in hook.receipts} == ids
+
+
+def test_refused_bind_is_reported_and_socket_closed(router: RouterProcess) -> None:
+    """A wrong password must surface as a bind error, not hang aiosmpplib.
+
+    The refusal is header-only (legal in 3.4): aiosmpplib raises ValueError on it, an
+    SmppError had it a body; either way the server must close the socket."""
+
+    async def scenario() -> tuple[list[str], int]:
+        problems = Problems()
+        esme = ESME(smsc_host="127.0.0.1", smsc_port=router.port, system_id="esme1",
+                    password="wrongpw1", log_handler=problems, log_level="WARNING",
+                    socket_timeout=3.0)
+        with pytest.raises((ValueError, SmppError)) as info:
+            await asyncio.wait_for(esme.connect(), 5)
+        if isinstance(info.value, SmppError):
+            assert info.value.command_status == SmppCommandStatus.ESME_RBINDFAIL
+        # the server closes its end: a read ends with EOF rather than timing out
+        assert esme._reader is not None
+        rest = await asyncio.wait_for(esme._reader.read(), 3)
+        if esme._writer is not None:
+            esme._writer.close()
+        return [str(info.value)], len(rest)
+
+    messages, leftover = asyncio.run(scenario())
+    assert leftover == 0
+    assert messages
+    router.wait_event("bind", where=lambda e: e.get("outcome") == "refused")
