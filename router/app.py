@@ -19,10 +19,12 @@ import structlog
 from router.config import Config, UpstreamConfig
 from router.dlr.relay import ReceiptRelay
 from router.policy.auth import Authenticator
+from router.server.changes import RegistryWatcher
 from router.server.esme import EsmeConnection, ServerState
 from router.server.intake import Intake
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal
+from router.store.registry import Account, Registry
 from router.upstream.pool import Outcome, Pool
 from router.upstream.simulator import Simulator, SimulatorSettings
 
@@ -41,6 +43,8 @@ class App:
         self._intake: Intake | None = None
         self._pool: Pool | None = None
         self._auth: Authenticator | None = None
+        self._registry: Registry | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -72,12 +76,24 @@ class App:
             log.info("redispatching", messages=len(recovery.pending))
             pool.enqueue(recovery.pending)
 
-        self._auth = Authenticator(cfg.accounts, cfg.auth)
-        for configured in cfg.accounts:
-            if configured.demo:
-                log.warning("demo_account_enabled", system_id=configured.system_id,
+        registry = self._registry = Registry(Path(cfg.store.registry_path))
+        seeded = registry.seed_accounts(Account(
+            system_id=a.system_id, password_hash=a.password_hash, bind_types=a.bind_types,
+            max_binds=a.max_binds, allowed_ips=a.allowed_ips,
+            domestic_exempt=a.domestic_exempt, status_style=a.status_style, demo=a.demo)
+            for a in cfg.accounts)
+        if seeded:
+            log.info("accounts_seeded", system_ids=seeded)
+        auth = self._auth = Authenticator(registry, cfg.auth, self.state.live_binds)
+        for registered in registry.accounts():
+            if registered.demo and registered.status == "active":
+                log.warning("demo_account_enabled", system_id=registered.system_id,
                             note="embedded default; configure real accounts for production")
-        intake, auth = self._intake, self._auth
+        if auth.ranges is None:
+            log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
+                        "check can bind; run `chapar ranges import FILE`")
+        self._watcher = loop.create_task(RegistryWatcher(registry, auth, self.state).run())
+        intake = self._intake
         self._server = await loop.create_server(
             lambda: EsmeConnection(self.state, cfg.smpp, auth, intake, relay),
             cfg.listen.host, cfg.listen.port, reuse_address=True)
@@ -132,8 +148,12 @@ class App:
             self._intake.flush()
         if self._simulator is not None:
             await self._simulator.stop()
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._auth is not None:
             self._auth.close()
+        if self._registry is not None:
+            self._registry.close()
         if self._journal is not None:
             self._journal.close()
         log.info("stopped", queued_left=pool.queued if pool else 0)

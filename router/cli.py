@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from router import cli_registry
 from router import config as config_mod
 from router.config import Config, ConfigError, LogConfig
 
@@ -151,6 +152,8 @@ def parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=cmd_version)
+
+    cli_registry.add_parsers(sub)
     return p
 
 

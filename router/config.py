@@ -8,6 +8,7 @@ integer, got 'abc'``.  Nothing here reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import types
 import typing
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class SmppConfig:
 class StoreConfig:
     path: str = "./var/chapar.db"
     durability: Literal["process", "power"] = "process"
+    registry_path: str = "./var/registry.db"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +55,10 @@ class AccountConfig:
     system_id: str
     password_hash: str
     bind_types: tuple[BindType, ...] = ("tx", "rx", "trx")
+    max_binds: int = 0
+    allowed_ips: tuple[str, ...] = ()
+    domestic_exempt: bool = False
+    status_style: Literal["vendor", "standard"] = "vendor"
     demo: bool = False
 
 
@@ -61,6 +67,12 @@ class AuthConfig:
     uniform_bind_failure: bool = True
     """Answer ESME_RBINDFAIL for both unknown system_id and wrong password."""
     hash_workers: int = 2
+    verify_cache_ttl: float = 60.0
+    lockout_failures: int = 5
+    lockout_window: float = 300.0
+    lockout_period: float = 900.0
+    countries: tuple[str, ...] = ("IR",)
+    """Country codes taken from RIR files by `chapar ranges import`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,7 +139,8 @@ DEMO_PASSWORD = "demo1234"
 def embedded_default(demo_hash: str) -> Config:
     """No config file: the demo account, SQLite under ./var, the simulator in-process."""
     return Config(
-        accounts=(AccountConfig(system_id=DEMO_SYSTEM_ID, password_hash=demo_hash, demo=True),),
+        accounts=(AccountConfig(system_id=DEMO_SYSTEM_ID, password_hash=demo_hash, demo=True,
+                                allowed_ips=("127.0.0.0/8", "::1"), domestic_exempt=True),),
         simulator=SimulatorConfig(enabled=True),
     )
 
@@ -161,6 +174,12 @@ def _check(config: Config, source: str) -> None:
                               "(make one with `chapar hash-password`)")
         if not 0 < len(account.system_id) <= 15:
             raise ConfigError(f"{source}: accounts[{i}].system_id: 1 to 15 characters")
+        for j, cidr in enumerate(account.allowed_ips):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"{source}: accounts[{i}].allowed_ips[{j}]: {cidr!r} is not "
+                                  "an IP address or CIDR") from None
     if not config.upstreams and not config.simulator.enabled:
         raise ConfigError(f"{source}: no upstreams and the simulator is off: "
                           "nowhere to send messages")

@@ -1,21 +1,39 @@
-"""Who may bind: system_id + argon2id password, verified off the event loop.
+"""Who may bind.  Checks run cheapest first and the argon2id hash last:
 
-The verdict is data (a ``BindVerdict``), never an exception: the server turns it into
-the bind response.  Password text is only ever passed to argon2 and dropped.
+lockout -> account exists and active -> bind type -> source IP (allow list, then
+domestic ranges unless exempt) -> concurrent binds -> password.
+
+The password hash runs in a bounded thread pool, never on the event loop; a short-lived
+cache of successful verifications, keyed by an HMAC of (system_id, hash, password)
+under a per-process random key, absorbs reconnect storms without keeping any password.
+Every attempt is audited (structlog event + registry row).  Password text is only ever
+handed to argon2 and the HMAC, never logged, stored or put in an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import ipaddress
+import os
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from router.config import AccountConfig, AuthConfig
+from router.config import AuthConfig
+from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
+from router.policy.ranges import DomesticRanges
 from router.smpp.pdu import CommandId, CommandStatus
+from router.store.registry import Account, AuditEntry, Registry
 
+log = structlog.get_logger("chapar.auth")
 _HASHER = PasswordHasher()
 
 BIND_TYPE = {
@@ -23,21 +41,11 @@ BIND_TYPE = {
     CommandId.BIND_RECEIVER: "rx",
     CommandId.BIND_TRANSCEIVER: "trx",
 }
+S = CommandStatus
 
 
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
-
-
-@dataclass(frozen=True, slots=True)
-class BindVerdict:
-    status: int
-    reason: str
-    account: AccountConfig | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.status == CommandStatus.ESME_ROK
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -47,30 +55,163 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-class Authenticator:
-    """Cheap checks first; the argon2 hash runs in a bounded thread pool."""
+@lru_cache(maxsize=4096)
+def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                  ...]:
+    return tuple(ipaddress.ip_network(a, strict=False) for a in allowed)
 
-    def __init__(self, accounts: tuple[AccountConfig, ...], config: AuthConfig) -> None:
-        self._accounts = {a.system_id: a for a in accounts}
+
+def ip_allowed(ip: str, allowed: tuple[str, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in _networks(allowed) if net.version == addr.version)
+
+
+@dataclass(frozen=True, slots=True)
+class BindVerdict:
+    status: int
+    reason: str
+    account: Account | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == S.ESME_ROK
+
+
+class Authenticator:
+    def __init__(self, registry: Registry, config: AuthConfig,
+                 live_binds: Callable[[str], int]) -> None:
+        self._registry = registry
         self._config = config
+        self._live_binds = live_binds
+        self._accounts = {a.system_id: a for a in registry.accounts()}
+        self.ranges: DomesticRanges | None = registry.current_ranges()
+        self.lockout = Lockout(LockoutPolicy(max_failures=config.lockout_failures,
+                                             window=config.lockout_window,
+                                             lock_for=config.lockout_period))
+        for key, until in registry.locks(time.time()).items():
+            self.lockout.lock(key, until)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.hash_workers),
                                         thread_name_prefix="argon2")
+        self._cache_key = os.urandom(32)
+        self._verified: dict[bytes, float] = {}
 
-    def _refusal(self, distinct_status: int, reason: str) -> BindVerdict:
+    # --- registry changes -----------------------------------------------------------
+
+    def reload_account(self, system_id: str) -> Account | None:
+        account = self._registry.get_account(system_id)
+        if account is None:
+            self._accounts.pop(system_id, None)
+        else:
+            self._accounts[system_id] = account
+        return account
+
+    def reload_ranges(self) -> None:
+        self.ranges = self._registry.current_ranges()
+        log.info("ranges_loaded", version=self.ranges.version if self.ranges else None,
+                 intervals=self.ranges.size if self.ranges else 0)
+
+    def account(self, system_id: str) -> Account | None:
+        return self._accounts.get(system_id)
+
+    # --- the bind decision ----------------------------------------------------------
+
+    def _refuse(self, distinct: int, reason: str) -> BindVerdict:
         uniform = self._config.uniform_bind_failure
-        return BindVerdict(CommandStatus.ESME_RBINDFAIL if uniform else distinct_status, reason)
+        return BindVerdict(S.ESME_RBINDFAIL if uniform else distinct, reason)
 
-    async def check(self, command_id: int, system_id: str, password: str) -> BindVerdict:
+    async def check(self, command_id: int, system_id: str, password: str,
+                    peer: tuple[str, int]) -> BindVerdict:
+        verdict = await self._decide(command_id, system_id, password, peer[0])
+        self._audit(command_id, system_id, peer, verdict)
+        return verdict
+
+    async def _decide(self, command_id: int, system_id: str, password: str,
+                      ip: str) -> BindVerdict:
+        now = time.time()
+        lockout = self.lockout
+        for key in (ip_key(ip), system_id_key(system_id)):
+            until = lockout.locked_until(key, now)
+            if until is not None:
+                return BindVerdict(S.ESME_RBINDFAIL, f"locked out ({key.split(':')[0]})")
         account = self._accounts.get(system_id)
         if account is None:
-            return self._refusal(CommandStatus.ESME_RINVSYSID, "unknown system_id")
+            self._failed(ip, system_id, now)
+            return self._refuse(S.ESME_RINVSYSID, "unknown system_id")
+        if account.status != "active":
+            return BindVerdict(S.ESME_RBINDFAIL, f"account {account.status}")
         if BIND_TYPE[CommandId(command_id)] not in account.bind_types:
-            return BindVerdict(CommandStatus.ESME_RBINDFAIL, "bind type not allowed")
+            return BindVerdict(S.ESME_RBINDFAIL, "bind type not allowed")
+        if not ip_allowed(ip, account.allowed_ips):
+            return BindVerdict(S.ESME_RBINDFAIL, "source ip not in the account's allow list")
+        if not account.domestic_exempt:
+            if self.ranges is None:
+                return BindVerdict(S.ESME_RBINDFAIL, "no domestic ranges imported")
+            if ip not in self.ranges:
+                return BindVerdict(S.ESME_RBINDFAIL, "source ip not domestic")
+        if account.max_binds and self._live_binds(system_id) >= account.max_binds:
+            return BindVerdict(S.ESME_RBINDFAIL, "too many binds")
+        if not await self._password_ok(account, password):
+            self._failed(ip, system_id, time.time())
+            return self._refuse(S.ESME_RINVPASWD, "wrong password")
+        # Re-read after the await: the account may have changed meanwhile.
+        account = self._accounts.get(system_id)
+        if account is None or account.status != "active":
+            return BindVerdict(S.ESME_RBINDFAIL, "account changed during bind")
+        if account.max_binds and self._live_binds(system_id) >= account.max_binds:
+            return BindVerdict(S.ESME_RBINDFAIL, "too many binds")
+        lockout.succeed(ip_key(ip))
+        lockout.succeed(system_id_key(system_id))
+        return BindVerdict(S.ESME_ROK, "ok", account)
+
+    async def _password_ok(self, account: Account, password: str) -> bool:
+        key = hmac.digest(self._cache_key, b"\0".join((
+            account.system_id.encode(), account.password_hash.encode(),
+            password.encode("utf-8", "surrogateescape"))), hashlib.sha256)
+        now = time.monotonic()
+        expiry = self._verified.get(key)
+        if expiry is not None and expiry > now:
+            return True
         loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(self._pool, _verify, account.password_hash, password)
-        if not ok:
-            return self._refusal(CommandStatus.ESME_RINVPASWD, "wrong password")
-        return BindVerdict(CommandStatus.ESME_ROK, "ok", account)
+        if ok and self._config.verify_cache_ttl > 0:
+            if len(self._verified) > 10_000:
+                self._verified = {k: v for k, v in self._verified.items() if v > now}
+            self._verified[key] = now + self._config.verify_cache_ttl
+        return ok
+
+    def _failed(self, ip: str, system_id: str, now: float) -> None:
+        for key in (ip_key(ip), system_id_key(system_id)):
+            until = self.lockout.fail(key, now)
+            if until is not None:
+                reason = f"{self._config.lockout_failures} failures"
+                self._registry.set_lock(key, until, reason)
+                log.warning("lockout", key=key, until=until, reason=reason,
+                            period=self._config.lockout_period)
+
+    def _audit(self, command_id: int, system_id: str, peer: tuple[str, int],
+               verdict: BindVerdict) -> None:
+        bind_type = BIND_TYPE[CommandId(command_id)]
+        outcome = "accepted" if verdict.accepted else "refused"
+        version = self.ranges.version if self.ranges else ""
+        log.info("bind", peer=f"{peer[0]}:{peer[1]}", system_id=system_id,
+                 bind_type=bind_type, outcome=outcome, reason=verdict.reason,
+                 status=f"0x{verdict.status:08x}", ranges_version=version,
+                 demo=bool(verdict.account and verdict.account.demo))
+        self._registry.audit([AuditEntry(time.time(), f"{peer[0]}:{peer[1]}", system_id,
+                                         bind_type, outcome, verdict.reason,
+                                         verdict.status, version)])
+
+    def sweep(self) -> None:
+        now = time.time()
+        for key, until in self.lockout.locks().items():
+            if until <= now:
+                log.info("lockout_expired", key=key)
+        self.lockout.sweep(now)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

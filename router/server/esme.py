@@ -15,9 +15,9 @@ from typing import cast
 
 import structlog
 
-from router.config import AccountConfig, SmppConfig
+from router.config import SmppConfig
 from router.dlr.relay import Outgoing, ReceiptRelay
-from router.policy.auth import BIND_TYPE, Authenticator
+from router.policy.auth import Authenticator
 from router.server.intake import Intake
 from router.smpp import codec
 from router.smpp.pdu import (
@@ -46,6 +46,7 @@ from router.smpp.session import (
     Unbound,
 )
 from router.store.ids import format_id
+from router.store.registry import Account
 
 log = structlog.get_logger("chapar.server")
 
@@ -66,7 +67,11 @@ class ServerState:
     """Runtime state shared by the connections of one listener (no globals)."""
 
     connections: set[EsmeConnection] = field(default_factory=set)
+    bound: dict[str, set[EsmeConnection]] = field(default_factory=dict)
     paused: bool = False
+
+    def live_binds(self, system_id: str) -> int:
+        return len(self.bound.get(system_id, ()))
 
 
 class EsmeConnection(asyncio.Protocol):
@@ -86,7 +91,8 @@ class EsmeConnection(asyncio.Protocol):
             response_timeout=smpp.response_timeout), now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._peer = ""
-        self._account: AccountConfig | None = None
+        self._peer_addr: tuple[str, int] = ("", 0)
+        self._account: Account | None = None
         self._receiver = False
         self._binding = False
         self._timer: asyncio.TimerHandle | None = None
@@ -102,7 +108,9 @@ class EsmeConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
-        self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if peer:
+            self._peer_addr = (str(peer[0]), int(peer[1]))
+        self._peer = f"{self._peer_addr[0]}:{self._peer_addr[1]}"
         self._state.connections.add(self)
         if self._state.paused:
             self._transport.pause_reading()
@@ -116,6 +124,8 @@ class EsmeConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        if self._account is not None:
+            self._state.bound.get(self._account.system_id, set()).discard(self)
         if self._timer is not None:
             self._timer.cancel()
         unanswered = [c for c in self.session.abandon() if type(c) is Outgoing]
@@ -172,12 +182,8 @@ class EsmeConnection(asyncio.Protocol):
         self._loop.create_task(self._finish_bind(bind))
 
     async def _finish_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
-        verdict = await self._auth.check(bind.command_id, bind.system_id, bind.password)
-        bind_type = BIND_TYPE[bind.command_id]
-        log.info("bind", peer=self._peer, system_id=bind.system_id, bind_type=bind_type,
-                 outcome="accepted" if verdict.accepted else "refused",
-                 reason=verdict.reason, status=f"0x{verdict.status:08x}",
-                 demo=bool(verdict.account and verdict.account.demo))
+        verdict = await self._auth.check(bind.command_id, bind.system_id, bind.password,
+                                         self._peer_addr)
         self._binding = False
         if self._transport is None or self._transport.is_closing():
             return
@@ -186,6 +192,8 @@ class EsmeConnection(asyncio.Protocol):
             self._close("bind refused")
             return
         self._account = verdict.account
+        assert self._account is not None
+        self._state.bound.setdefault(self._account.system_id, set()).add(self)
         events = self.session.accept_bind(bind, "chapar", self._loop.time())
         if self.session.state in (State.BOUND_RX, State.BOUND_TRX):
             self._receiver = True
@@ -255,6 +263,12 @@ class EsmeConnection(asyncio.Protocol):
             if self._account is None:
                 log.info("connection_closed", peer=self._peer, reason=reason)
             transport.close()
+
+    def cut_off(self, reason: str, grace: float = 0.5) -> None:
+        """The account may no longer send: unbind now, close after ``grace`` at the latest."""
+        log.info("session_cut_off", system_id=self.account, peer=self._peer, reason=reason)
+        self.start_unbind()
+        self._loop.call_later(grace, self.close_now)
 
     def close_now(self) -> None:
         if self._transport is not None and not self._transport.is_closing():

@@ -1,0 +1,271 @@
+"""The registry: accounts, domestic ranges, lockouts and the bind audit, in SQLite.
+
+It is the source of truth; YAML only seeds accounts that do not exist yet.  Every write
+made by the CLI also appends a row to ``changes`` in the same transaction; a running
+router watches ``PRAGMA data_version`` (cheap: no table read) and applies the changes
+it finds, so operators change accounts without a restart.  PostgreSQL will implement
+the same interface with LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from router.policy.ranges import DomesticRanges, ParsedFile
+
+AccountStatus = Literal["active", "suspended", "terminated"]
+STATUSES: tuple[AccountStatus, ...] = ("active", "suspended", "terminated")
+BIND_TYPES = ("tx", "rx", "trx")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    system_id       TEXT PRIMARY KEY,
+    password_hash   TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'active',
+    bind_types      TEXT NOT NULL DEFAULT 'tx,rx,trx',
+    max_binds       INTEGER NOT NULL DEFAULT 0,
+    allowed_ips     TEXT NOT NULL DEFAULT '[]',
+    domestic_exempt INTEGER NOT NULL DEFAULT 0,
+    status_style    TEXT NOT NULL DEFAULT 'vendor',
+    demo            INTEGER NOT NULL DEFAULT 0,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ranges (
+    version     TEXT PRIMARY KEY,
+    imported_at REAL NOT NULL,
+    sources     TEXT NOT NULL,
+    countries   TEXT NOT NULL,
+    v4          TEXT NOT NULL,
+    v6          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lockouts (
+    key     TEXT PRIMARY KEY,
+    until   REAL NOT NULL,
+    reason  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bind_audit (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             REAL NOT NULL,
+    peer           TEXT NOT NULL,
+    system_id      TEXT NOT NULL,
+    bind_type      TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    ranges_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    at   REAL NOT NULL,
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL
+);
+"""
+
+
+class RegistryError(Exception):
+    """An operator request the registry cannot honour; the message says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    system_id: str
+    password_hash: str = field(repr=False)
+    status: AccountStatus = "active"
+    bind_types: tuple[str, ...] = BIND_TYPES
+    max_binds: int = 0
+    """Concurrent sessions allowed; 0 = no limit."""
+    allowed_ips: tuple[str, ...] = ()
+    """Addresses or CIDRs the account may bind from (IPv4 and IPv6)."""
+    domestic_exempt: bool = False
+    status_style: Literal["vendor", "standard"] = "vendor"
+    demo: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    peer: str
+    system_id: str
+    bind_type: str
+    outcome: str
+    reason: str
+    status: int
+    ranges_version: str
+
+
+def _account(row: sqlite3.Row) -> Account:
+    return Account(
+        system_id=row["system_id"], password_hash=row["password_hash"],
+        status=row["status"], bind_types=tuple(filter(None, row["bind_types"].split(","))),
+        max_binds=row["max_binds"], allowed_ips=tuple(json.loads(row["allowed_ips"])),
+        domestic_exempt=bool(row["domestic_exempt"]), status_style=row["status_style"],
+        demo=bool(row["demo"]), created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+class Registry:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=5.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
+        db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
+                   (time.time(), kind, key))
+
+    # --- accounts -------------------------------------------------------------------
+
+    def add_account(self, account: Account) -> Account:
+        now = time.time()
+        account = replace(account, created_at=now, updated_at=now)
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (account.system_id, account.password_hash, account.status,
+                     ",".join(account.bind_types), account.max_binds,
+                     json.dumps(list(account.allowed_ips)), int(account.domestic_exempt),
+                     account.status_style, int(account.demo), now, now))
+                self._changed(db, "account", account.system_id)
+        except sqlite3.IntegrityError:
+            raise RegistryError(f"account {account.system_id!r} exists already") from None
+        return account
+
+    def get_account(self, system_id: str) -> Account | None:
+        row = self._db.execute("SELECT * FROM accounts WHERE system_id = ?",
+                               (system_id,)).fetchone()
+        return _account(row) if row else None
+
+    def accounts(self) -> list[Account]:
+        return [_account(r) for r in self._db.execute(
+            "SELECT * FROM accounts ORDER BY system_id")]
+
+    def update_account(self, system_id: str, **changes: Any) -> Account:
+        current = self.get_account(system_id)
+        if current is None:
+            raise RegistryError(f"no account {system_id!r}")
+        if current.status == "terminated" and changes.get("status", "terminated") != "terminated":
+            raise RegistryError(f"account {system_id!r} is terminated; it cannot come back")
+        updated = replace(current, updated_at=time.time(), **changes)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE accounts SET password_hash = ?, status = ?, bind_types = ?, "
+                "max_binds = ?, allowed_ips = ?, domestic_exempt = ?, status_style = ?, "
+                "updated_at = ? WHERE system_id = ?",
+                (updated.password_hash, updated.status, ",".join(updated.bind_types),
+                 updated.max_binds, json.dumps(list(updated.allowed_ips)),
+                 int(updated.domestic_exempt), updated.status_style, updated.updated_at,
+                 system_id))
+            self._changed(db, "account", system_id)
+        return updated
+
+    def seed_accounts(self, accounts: Iterable[Account]) -> list[str]:
+        """Insert the YAML accounts the registry does not know; returns their ids."""
+        added = []
+        for account in accounts:
+            if self.get_account(account.system_id) is None:
+                self.add_account(account)
+                added.append(account.system_id)
+        return added
+
+    # --- domestic ranges ------------------------------------------------------------
+
+    def save_ranges(self, files: list[ParsedFile], countries: list[str]) -> str:
+        """Store a new version built from ``files``; returns the version label."""
+        now = time.time()
+        serials = "+".join(f"{f.registry}-{f.serial}" for f in files)
+        version = f"{serials}@{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+        v4 = [iv for f in files for iv in f.v4]
+        v6 = [iv for f in files for iv in f.v6]
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO ranges VALUES (?, ?, ?, ?, ?, ?)",
+                       (version, now, json.dumps([f.source for f in files]),
+                        ",".join(countries), json.dumps(v4), json.dumps(v6)))
+            self._changed(db, "ranges", version)
+        return version
+
+    def current_ranges(self) -> DomesticRanges | None:
+        row = self._db.execute("SELECT version, v4, v6 FROM ranges "
+                               "ORDER BY imported_at DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return DomesticRanges.build(row["version"], map(tuple, json.loads(row["v4"])),
+                                    map(tuple, json.loads(row["v6"])))
+
+    def ranges_versions(self) -> list[tuple[str, float, str, int, int]]:
+        return [(r["version"], r["imported_at"], r["countries"], len(json.loads(r["v4"])),
+                 len(json.loads(r["v6"])))
+                for r in self._db.execute("SELECT * FROM ranges ORDER BY imported_at")]
+
+    # --- lockouts -------------------------------------------------------------------
+
+    def set_lock(self, key: str, until: float, reason: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO lockouts VALUES (?, ?, ?)", (key, until, reason))
+
+    def clear_lock(self, key: str) -> bool:
+        with self._tx() as db:
+            cleared = db.execute("DELETE FROM lockouts WHERE key = ?", (key,)).rowcount > 0
+            self._changed(db, "unlock", key)
+        return cleared
+
+    def locks(self, now: float) -> dict[str, float]:
+        return {r["key"]: r["until"] for r in self._db.execute(
+            "SELECT key, until FROM lockouts WHERE until > ?", (now,))}
+
+    # --- audit ----------------------------------------------------------------------
+
+    def audit(self, entries: list[AuditEntry]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT INTO bind_audit (at, peer, system_id, bind_type, outcome, "
+                           "reason, status, ranges_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(e.at, e.peer, e.system_id, e.bind_type, e.outcome, e.reason,
+                             e.status, e.ranges_version) for e in entries])
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        rows = self._db.execute("SELECT * FROM bind_audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [AuditEntry(r["at"], r["peer"], r["system_id"], r["bind_type"], r["outcome"],
+                           r["reason"], r["status"], r["ranges_version"]) for r in rows]
+
+    # --- change feed ----------------------------------------------------------------
+
+    def data_version(self) -> int:
+        version: int = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    def last_change(self) -> int:
+        seq: int | None = self._db.execute("SELECT max(seq) FROM changes").fetchone()[0]
+        return seq or 0
+
+    def changes_since(self, seq: int) -> list[tuple[int, str, str]]:
+        return [(r["seq"], r["kind"], r["key"]) for r in self._db.execute(
+            "SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq", (seq,))]
