@@ -94,9 +94,10 @@ class App:
                         "check can bind; run `chapar ranges import FILE`")
         self._watcher = loop.create_task(RegistryWatcher(registry, auth, self.state).run())
         intake = self._intake
+        hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         self._server = await loop.create_server(
             lambda: EsmeConnection(self.state, cfg.smpp, auth, intake, relay),
-            cfg.listen.host, cfg.listen.port, reuse_address=True)
+            hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
                  journal=str(journal.path), upstreams=[c.name for c in pool.connectors])

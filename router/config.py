@@ -27,6 +27,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenConfig:
     host: str = "127.0.0.1"
+    """One address, or several separated by commas (e.g. ``127.0.0.1,::1``)."""
     port: int = 2775
 
 

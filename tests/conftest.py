@@ -121,12 +121,15 @@ class RouterProcess:
 
 
 def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
-    """A config with account ``esme1`` / PASSWORD and the in-process simulator."""
+    """Accounts ``esme1``/``esme2`` (PASSWORD, loopback, exempt from the domestic check)
+    and the in-process simulator."""
     cfg: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": free_port()},
-        "store": {"path": str(tmp / "var" / "chapar.db")},
-        "accounts": [{"system_id": "esme1", "password_hash": password_hash},
-                     {"system_id": "esme2", "password_hash": password_hash}],
+        "store": {"path": str(tmp / "var" / "chapar.db"),
+                  "registry_path": str(tmp / "var" / "registry.db")},
+        "accounts": [{"system_id": name, "password_hash": password_hash,
+                      "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True}
+                     for name in ("esme1", "esme2")],
         "simulator": {"enabled": True, "receipt_delay": 0.05},
         "dispatch": {"shutdown_timeout": 3.0, "retry_delay": 0.2},
         "log": {"level": "debug"},

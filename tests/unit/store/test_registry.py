@@ -1,0 +1,58 @@
+"""The registry: accounts, change feed, locks, audit."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from router.store.registry import Account, AuditEntry, Registry, RegistryError
+
+
+def test_accounts_round_trip_and_changes(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "r.db")
+    other = Registry(tmp_path / "r.db")  # the router's connection
+    version = other.data_version()
+    reg.add_account(Account(system_id="a", password_hash="$argon2id$x", max_binds=2,
+                            allowed_ips=("127.0.0.1/32", "::1/128"), bind_types=("tx",)))
+    got = other.get_account("a")
+    assert got is not None and got.allowed_ips == ("127.0.0.1/32", "::1/128")
+    assert got.bind_types == ("tx",) and got.max_binds == 2
+    assert other.data_version() != version  # the watcher's cheap signal
+    reg.update_account("a", status="suspended")
+    assert [(k, key) for _, k, key in other.changes_since(0)] == [("account", "a")] * 2
+    with pytest.raises(RegistryError, match="exists"):
+        reg.add_account(Account(system_id="a", password_hash="h"))
+
+
+def test_terminated_is_final(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "r.db")
+    reg.add_account(Account(system_id="a", password_hash="h"))
+    reg.update_account("a", status="terminated")
+    with pytest.raises(RegistryError, match="terminated"):
+        reg.update_account("a", status="active")
+    with pytest.raises(RegistryError, match="no account"):
+        reg.update_account("zz", status="active")
+
+
+def test_seed_does_not_overwrite(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "r.db")
+    assert reg.seed_accounts([Account(system_id="a", password_hash="h1")]) == ["a"]
+    reg.update_account("a", password_hash="h2")
+    assert reg.seed_accounts([Account(system_id="a", password_hash="h1")]) == []
+    got = reg.get_account("a")
+    assert got is not None and got.password_hash == "h2"
+
+
+def test_locks_and_audit(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "r.db")
+    reg.set_lock("ip:1.2.3.4", 200.0, "5 failures")
+    assert reg.locks(100.0) == {"ip:1.2.3.4": 200.0}
+    assert reg.locks(300.0) == {}
+    assert reg.clear_lock("ip:1.2.3.4") and not reg.clear_lock("ip:1.2.3.4")
+    reg.audit([AuditEntry(1.0, "127.0.0.1:5", "a", "trx", "refused", "wrong password",
+                          0x0D, "v1")])
+    assert reg.audit_log(5)[0].reason == "wrong password"
+    raw = sqlite3.connect(tmp_path / "r.db").execute("SELECT * FROM bind_audit").fetchall()
+    assert len(raw) == 1
