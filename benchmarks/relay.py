@@ -1,0 +1,449 @@
+"""Relay benchmark: Chapar against the simplest batch-per-read relay, same load, same run.
+
+    .venv/bin/python benchmarks/relay.py [--rounds 3] [--duration 5]
+        [--upstream-connections 1] [--upstream-window 256] [--json OUT] [--profile DIR]
+
+Each round measures both systems under test (the order alternates between rounds):
+smppsink is the carrier, the SUT is ``benchmarks/baseline_relay.py`` or ``chapar run``
+(one account, simulator off, one upstream pointing at the sink), and smppload drives it:
+a warm-up (``--count 20000``), then 4 connections x window 64 for ``--duration`` seconds
+(throughput and latency under load), then 1 x 1 for 3 s (latency at low load).  With
+``taskset`` the SUT runs on CPU 0, smppload and the sink on CPU 1.  Everything talks to
+127.0.0.1 and every step has a time limit.  The summary (medians, and Chapar's msg/s as
+a ratio of the baseline's) is printed and written to ``benchmarks/out/relay-<ts>.json``.
+
+Checks: every submit answered ESME_ROK (resp_ok == sent, smppload exit 0), and the sink
+received at least as many submit_sm as the SUT acknowledged (nothing lost: Chapar acks
+after its journal commit, so it is stopped first and drains its queue to the sink).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+TOOLS_SRC = Path("/work/shared/tools")
+TOOLS = REPO / ".tools"
+SMPPLOAD = TOOLS / "smppload"
+SMPPSINK = TOOLS / "smppsink"
+SYSTEM_ID, PASSWORD = "test", "test"  # smppload's default credentials
+WARMUP_COUNT = 20000
+LATENCY_DURATION = 3.0
+SUTS = ("baseline", "chapar")
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- environment ---------------------------------------------------------------------
+
+def ensure_tools() -> None:
+    if SMPPLOAD.exists() and SMPPSINK.exists():
+        return
+    log(f"building smppload/smppsink into {TOOLS}")
+    subprocess.run(["make", "-s", "-C", str(TOOLS_SRC), f"OUT={TOOLS}"], check=True,
+                   timeout=180)
+
+
+def pin_prefix(cpu: int) -> list[str]:
+    """``taskset -c CPU`` when taskset exists and CPUs 0 and 1 are both ours."""
+    if shutil.which("taskset") is None:
+        return []
+    try:
+        cpus = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return []
+    return ["taskset", "-c", str(cpu)] if {0, 1} <= cpus else []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy(cpus: tuple[int, ...] = (0, 1)) -> tuple[float, float]:
+    """(busy, total) jiffies summed over CPUs from /proc/stat; (0, 0) where unavailable.
+
+    Busy is user + nice + system: what processes used (irq/softirq, largely the SUT's own
+    loopback traffic, is left out).
+    """
+    busy = total = 0.0
+    names = {f"cpu{c}" for c in cpus}
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, _, rest = line.partition(" ")
+            if name in names:
+                ticks = [float(x) for x in rest.split()]
+                busy += ticks[0] + ticks[1] + ticks[2]
+                total += sum(ticks)
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0
+    return busy, total
+
+
+def last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                value: dict[str, Any] = json.loads(line)
+                return value
+    return {}
+
+
+# --- processes -----------------------------------------------------------------------
+
+class Sink:
+    """smppsink as the carrier, stdout to a file (its JSON summaries)."""
+
+    def __init__(self, workdir: Path, bound_s: float) -> None:
+        self.out = workdir / "sink.out"
+        port_file = workdir / "sink.port"
+        with self.out.open("wb") as out, (workdir / "sink.err").open("wb") as err:
+            self.proc = subprocess.Popen(
+                [*pin_prefix(1), str(SMPPSINK), "--port", "0", "--port-file", str(port_file),
+                 "--duration", str(int(bound_s))], stdout=out, stderr=err)
+        deadline = time.monotonic() + 10
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("smppsink did not start")
+            time.sleep(0.02)
+        self.port = int(port_file.read_text())
+
+    def stats(self) -> dict[str, Any]:
+        """SIGUSR1: the summary so far."""
+        before = self.out.stat().st_size
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 2
+        while self.out.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.01)
+        return last_json(self.out.read_text())
+
+    def stop(self) -> dict[str, Any]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        return last_json(self.out.read_text())
+
+
+class Sut:
+    """The system under test: the baseline relay or Chapar, pinned to CPU 0."""
+
+    def __init__(self, kind: str, workdir: Path, sink_port: int, args: argparse.Namespace,
+                 password_hash: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        if kind == "baseline":
+            cmd = [sys.executable, str(BENCH / "baseline_relay.py"), "--port", str(self.port),
+                   "--upstream-port", str(sink_port)]
+        else:
+            config = {
+                "listen": {"host": "127.0.0.1", "port": self.port},
+                "store": {"path": str(workdir / "chapar.db")},
+                "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash}],
+                "simulator": {"enabled": False},
+                "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
+                               "connections": args.upstream_connections,
+                               "window": args.upstream_window}],
+                "log": {"level": "warning"},
+            }
+            path = workdir / "chapar.yaml"
+            path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+            cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]
+            if args.chapar_gc == "off":  # experiment: the same CLI with the cyclic GC off
+                cmd[1:3] = ["-c", "import gc, sys; gc.disable(); from router.cli import main; "
+                            "sys.exit(main(sys.argv[1:]))"]
+        self.err = workdir / f"{kind}.err"
+        with self.err.open("wb") as err:
+            # taskset execs the command: proc.pid is the Python process itself
+            self.proc = subprocess.Popen([*pin_prefix(0), *cmd], cwd=REPO,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+
+    def wait_ready(self, sink: Sink, upstream_binds: int, timeout: float = 30.0) -> None:
+        """The port accepts connections and the sink saw the SUT's upstream binds.
+
+        (At log level warning Chapar's "listening" event, an info, is filtered out.)
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited ({self.proc.returncode}): "
+                                   f"{self.err.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} not ready after {timeout} s")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if sink.stats().get("binds_ok", 0) >= upstream_binds:
+                return
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"WARNING: {self.kind} did not stop within {timeout} s; killed")
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            return None
+
+
+def smppload(port: int, *options: str, bound_s: float) -> dict[str, Any]:
+    cmd = [*pin_prefix(1), str(SMPPLOAD), "--port", str(port), *options,
+           "--max-time", str(int(bound_s))]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=bound_s + 10)
+    except subprocess.TimeoutExpired:
+        return {"error": "timeout", "cmd": cmd}
+    result = last_json(done.stdout)
+    result["exit_status"] = done.returncode
+    if not result.get("sent") and done.stderr:
+        result["stderr"] = done.stderr[-500:]
+    return result
+
+
+def profile(pid: int, seconds: float, out: Path, rate: int) -> subprocess.Popen[bytes] | None:
+    pyspy = REPO / ".venv" / "bin" / "py-spy"
+    if not pyspy.exists():
+        log("WARNING: py-spy not found; no profile")
+        return None
+    return subprocess.Popen(
+        [*pin_prefix(1), str(pyspy), "record", "--nonblocking", "--format", "raw",
+         "--rate", str(rate), "-o", str(out), "-d", str(max(1, int(seconds))),
+         "--pid", str(pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# --- one measurement -----------------------------------------------------------------
+
+@dataclass
+class Measurement:
+    sut: str
+    round: int
+    msg_s: float = 0.0
+    p50_us: float = 0.0
+    p99_us: float = 0.0
+    lat_p50_us: float = 0.0
+    lat_p99_us: float = 0.0
+    sut_cpu_pct: float = 0.0
+    loadgen_cpu_pct: float = 0.0
+    others_cpu_pct: float = 0.0  # CPU 0+1 time used by other processes (contention)
+    acked: int = 0
+    sink_submits: int = 0
+    warnings: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(kind: str, rnd: int, args: argparse.Namespace, password_hash: str) -> Measurement:
+    m = Measurement(kind, rnd)
+    bound = 60 + args.duration + LATENCY_DURATION + 60
+    with tempfile.TemporaryDirectory(prefix=f"chapar-bench-{kind}-") as tmp:
+        workdir = Path(tmp)
+        sink = Sink(workdir, bound)
+        sut: Sut | None = None
+        try:
+            sut = Sut(kind, workdir, sink.port, args, password_hash)
+            sut.wait_ready(sink, args.upstream_connections if kind == "chapar" else 1)
+            warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
+                            str(WARMUP_COUNT), bound_s=60)
+            prof = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                prof = profile(sut.proc.pid, args.duration - 0.5,
+                               args.profile / f"{kind}-round{rnd}.txt", args.profile_rate)
+            cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
+            sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
+            tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
+                            str(args.duration), bound_s=args.duration + 40)
+            cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
+            sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
+            if prof is not None:
+                try:
+                    prof.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    prof.kill()
+            lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
+                           str(LATENCY_DURATION), bound_s=LATENCY_DURATION + 40)
+        finally:
+            code = sut.stop() if sut is not None else None
+            sink_summary = sink.stop()
+        loads = {"warmup": warm, "4x64": tput, "1x1": lat}
+        m.raw = {**loads, "sink": sink_summary, "sut_exit": code}
+        m.msg_s = float(tput.get("throughput_ok", 0.0))
+        m.p50_us = float(tput.get("latency_us", {}).get("p50", 0.0))
+        m.p99_us = float(tput.get("latency_us", {}).get("p99", 0.0))
+        m.lat_p50_us = float(lat.get("latency_us", {}).get("p50", 0.0))
+        m.lat_p99_us = float(lat.get("latency_us", {}).get("p99", 0.0))
+        m.sut_cpu_pct = 100.0 * (cpu1 - cpu0) / (t1 - t0) if t1 > t0 else 0.0
+        m.loadgen_cpu_pct = float(tput.get("cpu_pct", 0.0))
+        if busy1[1] > busy0[1] and t1 > t0:
+            # CPU time of CPUs 0+1 not spent by the SUT, the sink or smppload
+            ticks = os.sysconf("SC_CLK_TCK")
+            ours = (cpu1 - cpu0) + (sink_cpu1 - sink_cpu0) + float(
+                tput.get("cpu_user_s", 0.0)) + float(tput.get("cpu_sys_s", 0.0))
+            others = (busy1[0] - busy0[0]) / ticks - ours
+            m.others_cpu_pct = max(0.0, 100.0 * others / (t1 - t0))
+        m.acked = sum(int(r.get("resp_ok", 0)) for r in loads.values())
+        m.sink_submits = int(sink_summary.get("submit_sm", 0))
+        for name, r in loads.items():
+            if r.get("error") or r.get("exit_status") != 0:
+                m.warnings.append(f"{kind} round {rnd} {name}: smppload "
+                                  f"{r.get('error') or 'exit ' + str(r.get('exit_status'))}")
+            if r.get("resp_ok") != r.get("sent") or not r.get("sent"):
+                m.warnings.append(f"{kind} round {rnd} {name}: resp_ok {r.get('resp_ok')} != "
+                                  f"sent {r.get('sent')} (by status {r.get('resp_by_status')})")
+        if m.sink_submits < m.acked:
+            m.warnings.append(f"{kind} round {rnd}: sink got {m.sink_submits} submit_sm < "
+                              f"{m.acked} acknowledged: messages lost")
+        if code != 0:
+            m.warnings.append(f"{kind} round {rnd}: exit status {code}")
+        if pin_prefix(0) and m.others_cpu_pct > 10 and args.profile is None:  # py-spy counts
+            m.warnings.append(f"{kind} round {rnd}: other processes used "
+                              f"{m.others_cpu_pct:.0f}% of a CPU on CPUs 0-1 during 4x64: "
+                              "figures disturbed (is something else running?)")
+        if m.loadgen_cpu_pct > 80:
+            m.warnings.append(f"{kind} round {rnd}: smppload at {m.loadgen_cpu_pct:.0f}% CPU, "
+                              "the load source may be the limit")
+    return m
+
+
+# --- report --------------------------------------------------------------------------
+
+COLUMNS = ("sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cpu%",
+           "others%", "load cpu%", "acked", "sink rx")
+
+
+def row(values: list[str]) -> str:
+    return "  ".join(v.rjust(10) for v in values)
+
+
+def fmt(m: Measurement) -> list[str]:
+    return [m.sut, f"{m.msg_s:,.0f}", f"{m.p50_us:,.0f}", f"{m.p99_us:,.0f}",
+            f"{m.lat_p50_us:,.0f}", f"{m.lat_p99_us:,.0f}", f"{m.sut_cpu_pct:.0f}",
+            f"{m.others_cpu_pct:.0f}", f"{m.loadgen_cpu_pct:.0f}", str(m.acked),
+            str(m.sink_submits)]
+
+
+def medians(results: list[Measurement], kind: str) -> dict[str, float]:
+    mine = [m for m in results if m.sut == kind]
+    if not mine:
+        return {}
+    keys = ("msg_s", "p50_us", "p99_us", "lat_p50_us", "lat_p99_us", "sut_cpu_pct")
+    return {k: statistics.median(float(getattr(m, k)) for m in mine) for k in keys}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Chapar vs a baseline relay (see module doc)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=float, default=5.0, help="seconds at 4x64")
+    p.add_argument("--upstream-connections", type=int, default=1)
+    p.add_argument("--upstream-window", type=int, default=256)
+    p.add_argument("--only", choices=SUTS, help="measure one SUT only")
+    p.add_argument("--json", type=Path, help="also write the summary here")
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
+    p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s")
+    p.add_argument("--chapar-gc", choices=("default", "off"), default="default",
+                   help="experiment: run Chapar with gc.disable()")
+    args = p.parse_args(argv)
+
+    ensure_tools()
+    sys.path.insert(0, str(REPO))
+    from router.policy.auth import hash_password
+
+    password_hash = hash_password(PASSWORD)
+    pinned = bool(pin_prefix(0))
+    log(f"relay benchmark: {args.rounds} rounds x {args.duration:g} s at 4x64, "
+        f"{LATENCY_DURATION:g} s at 1x1; upstream connections={args.upstream_connections} "
+        f"window={args.upstream_window}; pinned={pinned}; chapar gc={args.chapar_gc}")
+    results: list[Measurement] = []
+    started = time.time()
+    for rnd in range(1, args.rounds + 1):
+        order: tuple[str, ...] = SUTS if rnd % 2 else SUTS[::-1]
+        if args.only:
+            order = (args.only,)
+        batch = [measure(kind, rnd, args, password_hash) for kind in order]
+        results.extend(batch)
+        print(f"\nround {rnd}  (msg/s = throughput_ok at 4x64; latencies in µs)")
+        print(row(list(COLUMNS)))
+        for m in batch:
+            print(row(fmt(m)))
+            for w in m.warnings:
+                print(f"WARNING: {w}")
+
+    base, chapar = medians(results, "baseline"), medians(results, "chapar")
+    ratio = chapar["msg_s"] / base["msg_s"] if base.get("msg_s") and chapar else None
+    print(f"\nmedians over {args.rounds} rounds")
+    print(row(["sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cpu%"]))
+    for kind, med in (("baseline", base), ("chapar", chapar)):
+        if med:
+            print(row([kind, f"{med['msg_s']:,.0f}", f"{med['p50_us']:,.0f}",
+                       f"{med['p99_us']:,.0f}", f"{med['lat_p50_us']:,.0f}",
+                       f"{med['lat_p99_us']:,.0f}", f"{med['sut_cpu_pct']:.0f}"]))
+    if ratio is not None:
+        print(f"ratio chapar/baseline msg/s (medians): {ratio:.3f}")
+    warnings = [w for m in results for w in m.warnings]
+    print(f"{len(warnings)} warning(s)" if warnings else "checks: all submits ROK, nothing lost")
+    if chapar and ((ratio is not None and ratio < 0.6) or chapar["p99_us"] > 10_000):
+        print("NOTE: below target (ratio >= 0.6, p99 at 4x64 <= 10 ms): profile Chapar")
+
+    summary = {
+        "benchmark": "relay", "started": started, "elapsed_s": round(time.time() - started, 1),
+        "settings": {"rounds": args.rounds, "duration": args.duration,
+                     "latency_duration": LATENCY_DURATION, "warmup_count": WARMUP_COUNT,
+                     "upstream_connections": args.upstream_connections,
+                     "upstream_window": args.upstream_window, "pinned": pinned,
+                     "profiled": args.profile is not None, "chapar_gc": args.chapar_gc,
+                     "python": sys.version.split()[0]},
+        "medians": {"baseline": base, "chapar": chapar}, "ratio_msg_s": ratio,
+        "warnings": warnings, "rounds": [asdict(m) for m in results],
+    }
+    out_dir = BENCH / "out"
+    out_dir.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    targets = [out_dir / f"relay-{stamp}.json", *([args.json] if args.json else [])]
+    for target in targets:
+        target.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"summary: {', '.join(str(t) for t in targets)}")
+    return 1 if warnings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
