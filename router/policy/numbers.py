@@ -38,9 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX_DIR = Path(
-    os.environ.get(
-        "CHAPAR_PREFIX_DIR", Path(__file__).resolve().parents[2] / "config" / "prefixes"
-    )
+    os.environ.get("CHAPAR_PREFIX_DIR", Path(__file__).resolve().parents[2] / "config" / "prefixes")
 )
 MAX_RAW_LENGTH = 64  # longer text is not a phone number; bounds the work per input
 
@@ -316,8 +314,11 @@ class Operators:
                     size = len(plan.country_code) + plan.nsn_length
                     if reserved and head.startswith(reserved):
                         continue
-                    if home is not None and not international and size == home.nsn_length and (
-                        head.startswith(home.nsn_prefixes)
+                    if (
+                        home is not None
+                        and not international
+                        and size == home.nsn_length
+                        and (head.startswith(home.nsn_prefixes))
                     ):
                         continue  # read as a bare national number first
                     rule = FastRule(head, 0, "", 0, plan.country_code, plan.region)
@@ -544,8 +545,9 @@ def normalise(
                 letters = _describe_chars(digits, letters=True)
                 return Invalid("letters", f"not a phone number: contains letters {letters}", raw)
             return Invalid(
-                "bad_characters", f"contains characters that are not digits: "
-                f"{_describe_chars(digits)}", raw
+                "bad_characters",
+                f"contains characters that are not digits: {_describe_chars(digits)}",
+                raw,
             )
     else:
         international, digits = False, text
