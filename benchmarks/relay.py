@@ -171,8 +171,10 @@ class Sut:
         else:
             config = {
                 "listen": {"host": "127.0.0.1", "port": self.port},
-                "store": {"path": str(workdir / "chapar.db")},
-                "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash}],
+                "store": {"path": str(workdir / "chapar.db"),
+                          "registry_path": str(workdir / "registry.db")},
+                "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash,
+                              "allowed_ips": ["127.0.0.1"], "domestic_exempt": True}],
                 "simulator": {"enabled": False},
                 "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
                                "connections": args.upstream_connections,

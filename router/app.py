@@ -10,6 +10,7 @@ close the journal.  A second signal exits at once (the journal is already commit
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from pathlib import Path
@@ -50,6 +51,7 @@ class App:
         cfg = self.config
         loop = asyncio.get_running_loop()
         journal = self._journal = SqliteJournal(Path(cfg.store.path), cfg.store.durability)
+        journal.start_checkpoints()
         recovery = journal.recover()
         relay = ReceiptRelay(cfg.dispatch.receipt_queue_limit,
                              max_attempts=cfg.dispatch.max_attempts, call_later=loop.call_later)
@@ -101,6 +103,12 @@ class App:
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
                  journal=str(journal.path), upstreams=[c.name for c in pool.connectors])
+        # What exists now lives as long as the process: keep the collector off it, and
+        # collect the young generation less often (full collections paused the loop for
+        # up to 63 ms under load with the defaults).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
 
     def _pressure(self, on: bool) -> None:
         self.state.paused = on

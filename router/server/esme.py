@@ -32,7 +32,6 @@ from router.smpp.pdu import (
     QuerySm,
     ReplaceSm,
     SubmitMulti,
-    SubmitSm,
 )
 from router.smpp.session import (
     Answered,
@@ -42,10 +41,10 @@ from router.smpp.session import (
     Session,
     SessionConfig,
     State,
+    Submit,
     TimedOut,
     Unbound,
 )
-from router.store.ids import format_id
 from router.store.registry import Account
 
 log = structlog.get_logger("chapar.server")
@@ -148,9 +147,9 @@ class EsmeConnection(asyncio.Protocol):
     # --- events ---------------------------------------------------------------------
 
     def _handle(self, events: list[Event]) -> None:
-        submits: list[SubmitSm] = []
+        submits: list[Submit] = []
         for event in events:
-            if type(event) is SubmitSm:
+            if type(event) is Submit:
                 submits.append(event)
             elif type(event) is Answered:
                 if type(event.context) is Outgoing:
@@ -206,16 +205,16 @@ class EsmeConnection(asyncio.Protocol):
 
     # --- answers from the intake ----------------------------------------------------
 
-    def answer_accepted(self, first_id: int, submits: list[SubmitSm]) -> None:
+    def answer_accepted(self, first_id: int, submits: list[Submit]) -> None:
         frames: list[bytes] = []
         add = frames.append
         for i, sm in enumerate(submits):
-            body = format_id(first_id + i).encode() + b"\0"
+            body = b"%x\0" % (first_id + i)  # format_id, as bytes
             add(_resp_header(16 + len(body), 0x80000004, 0, sm.sequence) + body)
         self.session.respond_frames(frames)
         self._flush()
 
-    def answer_refused(self, submits: list[SubmitSm], status: int) -> None:
+    def answer_refused(self, submits: list[Submit], status: int) -> None:
         self.session.respond_frames(
             [_resp_header(16, 0x80000004, status, sm.sequence) for sm in submits])
         self._flush()

@@ -13,7 +13,8 @@ from typing import Protocol
 
 import structlog
 
-from router.smpp.pdu import CommandStatus, SubmitSm
+from router.smpp.pdu import CommandStatus
+from router.smpp.session import Submit
 from router.store.ids import MessageIds
 from router.store.journal import Message, SqliteJournal, StoreError
 from router.upstream.pool import Outcome, Pool
@@ -24,9 +25,9 @@ log = structlog.get_logger("chapar.intake")
 class Submitter(Protocol):
     """The ESME connection a batch came from."""
 
-    def answer_accepted(self, first_id: int, submits: list[SubmitSm]) -> None: ...
+    def answer_accepted(self, first_id: int, submits: list[Submit]) -> None: ...
 
-    def answer_refused(self, submits: list[SubmitSm], status: int) -> None: ...
+    def answer_refused(self, submits: list[Submit], status: int) -> None: ...
 
 
 class Intake:
@@ -35,13 +36,13 @@ class Intake:
         self._ids = ids
         self._pool = pool
         self._loop = asyncio.get_running_loop()
-        self._waiting: list[tuple[Submitter, str, int, list[SubmitSm]]] = []
+        self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
         self._scheduled = False
         self.failed_commits = 0
 
-    def accept(self, source: Submitter, account: str, submits: list[SubmitSm]) -> None:
+    def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
         first_id = self._ids.take(len(submits))
-        self._journal.add_batch(first_id, account, [s.wire or b"" for s in submits],
+        self._journal.add_batch(first_id, account, [s.body for s in submits],
                                 self._loop.time())
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
@@ -70,5 +71,6 @@ class Intake:
             return
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
-            self._pool.enqueue([Message(first_id + i, account, s.wire or b"")
+            self._pool.enqueue([Message(first_id + i, account, s.body, 0,
+                                        (s.registered_delivery & 3) != 0)
                                 for i, s in enumerate(submits)])

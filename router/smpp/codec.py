@@ -178,57 +178,54 @@ def _unterminated(body: bytes, pos: int, size: int, status: int, name: str) -> N
     raise AssertionError("unreachable: _cstr found the NUL the caller missed")
 
 
-def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,
-                          body: bytes) -> _ShortMessage:
-    """submit_sm / deliver_sm: the same layout, read inline for speed."""
+def _walk_short_message(body: bytes) -> tuple[int, int, int, int, int, int]:
+    """Check the submit_sm/deliver_sm layout; the NUL offsets of its five C strings and
+    the end of short_message.  Raises DecodeError with the status to answer."""
     find = body.find
     try:
-        e = find(0, 0, 6)
-        if e < 0:
+        e1 = find(0, 0, 6)
+        if e1 < 0:
             _unterminated(body, 0, 6, S.ESME_RINVSERTYP, "service_type")
-        service_type = body[:e].decode("latin-1")
-        src_ton = body[e + 1]
-        src_npi = body[e + 2]
-        p = e + 3
-        e = find(0, p, p + 21)
-        if e < 0:
-            _unterminated(body, p, 21, S.ESME_RINVSRCADR, "source_addr")
-        source_addr = body[p:e].decode("latin-1")
-        dst_ton = body[e + 1]
-        dst_npi = body[e + 2]
-        p = e + 3
-        e = find(0, p, p + 21)
-        if e < 0:
-            _unterminated(body, p, 21, S.ESME_RINVDSTADR, "destination_addr")
-        destination_addr = body[p:e].decode("latin-1")
-        esm_class = body[e + 1]
-        protocol_id = body[e + 2]
-        priority_flag = body[e + 3]
-        p = e + 4
-        e = find(0, p, p + 17)
-        if e < 0:
-            _unterminated(body, p, 17, S.ESME_RINVSCHED, "schedule_delivery_time")
-        schedule = body[p:e].decode("latin-1")
-        p = e + 1
-        e = find(0, p, p + 17)
-        if e < 0:
-            _unterminated(body, p, 17, S.ESME_RINVEXPIRY, "validity_period")
-        validity = body[p:e].decode("latin-1")
-        registered_delivery = body[e + 1]
-        replace_flag = body[e + 2]
-        data_coding = body[e + 3]
-        default_msg_id = body[e + 4]
-        sm_length = body[e + 5]
+        e2 = find(0, e1 + 3, e1 + 24)
+        if e2 < 0:
+            _unterminated(body, e1 + 3, 21, S.ESME_RINVSRCADR, "source_addr")
+        e3 = find(0, e2 + 3, e2 + 24)
+        if e3 < 0:
+            _unterminated(body, e2 + 3, 21, S.ESME_RINVDSTADR, "destination_addr")
+        e4 = find(0, e3 + 4, e3 + 21)
+        if e4 < 0:
+            _unterminated(body, e3 + 4, 17, S.ESME_RINVSCHED, "schedule_delivery_time")
+        e5 = find(0, e4 + 1, e4 + 18)
+        if e5 < 0:
+            _unterminated(body, e4 + 1, 17, S.ESME_RINVEXPIRY, "validity_period")
+        sm_end = e5 + 6 + body[e5 + 5]
     except IndexError:
         raise DecodeError(_LEN, "body ends inside the mandatory fields") from None
-    p = e + 6
-    end = p + sm_length
-    if end > len(body):
+    if sm_end > len(body):
         raise DecodeError(_LEN, "short_message runs past the PDU")
-    pdu = cls(seq, status, service_type, src_ton, src_npi, source_addr, dst_ton, dst_npi,
-              destination_addr, esm_class, protocol_id, priority_flag, schedule, validity,
-              registered_delivery, replace_flag, data_coding, default_msg_id, body[p:end],
-              decode_tlvs(body, end) if end < len(body) else [])
+    return e1, e2, e3, e4, e5, sm_end
+
+
+def scan_submit(body: bytes) -> tuple[str, str, int]:
+    """Validate a submit_sm body without building the PDU (the hot path): returns
+    source_addr, destination_addr and registered_delivery."""
+    e1, e2, e3, _, e5, sm_end = _walk_short_message(body)
+    if sm_end < len(body):
+        decode_tlvs(body, sm_end)
+    return body[e1 + 3:e2].decode("latin-1"), body[e2 + 3:e3].decode("latin-1"), body[e5 + 1]
+
+
+def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,
+                          body: bytes) -> _ShortMessage:
+    """submit_sm / deliver_sm: the same layout."""
+    e1, e2, e3, e4, e5, sm_end = _walk_short_message(body)
+    latin = "latin-1"
+    pdu = cls(seq, status, body[:e1].decode(latin), body[e1 + 1], body[e1 + 2],
+              body[e1 + 3:e2].decode(latin), body[e2 + 1], body[e2 + 2],
+              body[e2 + 3:e3].decode(latin), body[e3 + 1], body[e3 + 2], body[e3 + 3],
+              body[e3 + 4:e4].decode(latin), body[e4 + 1:e5].decode(latin), body[e5 + 1],
+              body[e5 + 2], body[e5 + 3], body[e5 + 4], body[e5 + 6:sm_end],
+              decode_tlvs(body, sm_end) if sm_end < len(body) else [])
     pdu.wire = body
     return pdu
 

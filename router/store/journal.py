@@ -12,14 +12,20 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import orjson
+import structlog
+
+from router.smpp.codec import scan_submit
+from router.smpp.pdu import DecodeError
 
 Durability = Literal["process", "power"]
+_log = structlog.get_logger("chapar.journal")
 
 _len = struct.Struct(">I")
 _SCHEMA = """
@@ -50,6 +56,8 @@ class Message:
     account: str
     body: bytes
     attempts: int = 0
+    receipt: bool = True
+    """The ESME asked for a delivery receipt: remember the carrier's id."""
 
 
 @dataclass(slots=True)
@@ -79,6 +87,13 @@ def unpack_bodies(blob: bytes) -> list[bytes]:
     return out
 
 
+def _wants_receipt(body: bytes) -> bool:
+    try:
+        return (scan_submit(body)[2] & 3) != 0
+    except DecodeError:
+        return True
+
+
 class SqliteJournal:
     """Embedded journal: SQLite in WAL mode.
 
@@ -94,9 +109,14 @@ class SqliteJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             sync = "NORMAL" if durability == "process" else "FULL"
             self._db.execute(f"PRAGMA synchronous={sync}")
+            # Checkpoints (WAL -> database, with fsync) ran inside commit on the event loop
+            # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._batches: list[tuple[int, int, str, float, bytes]] = []
         self._outcomes: list[tuple[int, int, str]] = []
 
@@ -143,14 +163,36 @@ class SqliteJournal:
                 message_id = first_id + offset
                 outcome = finished.get(message_id)
                 if outcome is None:
-                    recovery.pending.append(Message(message_id, account, body))
+                    recovery.pending.append(Message(message_id, account, body, 0,
+                                                    _wants_receipt(body)))
                 elif outcome[0] == 0 and outcome[1]:
                     recovery.delivered_to_carrier.append((outcome[1], message_id, account))
         return recovery
 
+    def start_checkpoints(self, interval: float = 1.0) -> None:
+        """Copy the WAL into the database from a thread, on its own connection."""
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(interval,),
+                                              name="journal-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop_checkpoints.wait(interval):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # the next round tries again
+                    _log.warning("journal_checkpoint_failed", error=str(exc))
+        finally:
+            db.close()
+
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         try:
             if self.dirty:
                 self.commit()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db.close()

@@ -24,7 +24,6 @@ from router.smpp.pdu import (
     DeliverSm,
     DeliverSmResp,
     Pdu,
-    SubmitSmResp,
 )
 from router.smpp.session import (
     Answered,
@@ -32,6 +31,7 @@ from router.smpp.session import (
     Role,
     Session,
     SessionConfig,
+    Submitted,
     TimedOut,
     Unbound,
 )
@@ -110,19 +110,21 @@ class Connector(asyncio.Protocol):
         assert session is not None
         now = self._loop.time()
         results: list[tuple[Message, int, str]] = []
+        add = results.append
         for event in session.receive_data(data, now):
-            if type(event) is Answered:
+            if type(event) is Submitted:
+                add(event)  # type: ignore[arg-type]  # (Message, status, carrier id)
+            elif type(event) is Answered:
                 context = event.context
-                if type(context) is Message:
-                    resp = event.response
-                    results.append((context, resp.status,
-                                    resp.message_id if type(resp) is SubmitSmResp else ""))
+                if type(context) is Message:  # generic_nack: no id, so try again later
+                    add((context, event.response.status or CommandStatus.ESME_RSYSERR, ""))
                 else:
                     self._on_bind(event.response)
             elif type(event) is DeliverSm:
                 if results:  # its submit_sm_resp may be in this same read: map the id first
                     self._pool.on_results(results)
                     results = []
+                    add = results.append
                 self._on_deliver(event)
             elif type(event) is TimedOut:
                 if type(event.context) is Message:

@@ -127,7 +127,8 @@ class Pool:
         for message, status, carrier_id in results:
             if status == 0:
                 outcomes.append((message.id, 0, carrier_id))
-                remember(carrier_id, message.id, message.account)
+                if message.receipt:
+                    remember(carrier_id, message.id, message.account)
             elif status in TEMPORARY:
                 retry.append(message)
             else:

@@ -32,7 +32,15 @@ from router.smpp.pdu import (
     SubmitSm,
     Tag,
 )
-from router.smpp.session import MustClose, Role, Session, SessionConfig, State, Unbound
+from router.smpp.session import (
+    MustClose,
+    Role,
+    Session,
+    SessionConfig,
+    State,
+    Submit,
+    Unbound,
+)
 
 log = structlog.get_logger("chapar.sim")
 
@@ -132,8 +140,8 @@ class SimConnection(asyncio.Protocol):
         events = self.session.receive_data(data, now)
         submits: list[SubmitSm] = []
         for event in events:
-            if type(event) is SubmitSm:
-                submits.append(event)
+            if type(event) is Submit:
+                submits.append(event.decode())
             elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
                 self._bind(event, now)
             elif isinstance(event, Unbound | MustClose):
@@ -157,8 +165,8 @@ class SimConnection(asyncio.Protocol):
         else:
             self.system_id = bind.system_id
             for event in self.session.accept_bind(bind, "CHAPARSIM", now):
-                if type(event) is SubmitSm:
-                    self._accept([event], now)
+                if type(event) is Submit:
+                    self._accept([event.decode()], now)
             return
         self._write()
         self.close()
