@@ -14,6 +14,7 @@ too many of those in a row ask for the connection to close.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -413,12 +414,24 @@ class Session:
 
     def send_frame(self, command_id: int, body: bytes, now: float, context: object) -> int:
         """Like send_request for a body already encoded (a relayed submit_sm)."""
+        return self.send_frames(command_id, (body,), (context,), now)
+
+    def send_frames(self, command_id: int, bodies: Sequence[bytes],
+                    contexts: Sequence[object], now: float) -> int:
+        """Many requests with encoded bodies, one context each; the first sequence."""
         if command_id not in ALLOWED_SENDS.get((self.role, self.state), ()):
             raise LocalProtocolError(f"0x{command_id:08x} not allowed in {self.state.value}")
-        seq = self._take_seq()
-        self._outstanding[seq] = (now, command_id, context)
-        self._out.append(codec.encode_frame(command_id, 0, seq, body))
-        return seq
+        first = seq = self._next_seq
+        outstanding = self._outstanding
+        add = self._out.append
+        pack = codec.HEADER.pack
+        for body, context in zip(bodies, contexts, strict=True):
+            outstanding[seq] = (now, command_id, context)
+            add(pack(16 + len(body), command_id, 0, seq))
+            add(body)
+            seq = 1 if seq >= 0x7FFFFFFF else seq + 1
+        self._next_seq = seq
+        return first
 
     def _send(self, pdu: Pdu, now: float, context: object) -> int:
         seq = self._take_seq()

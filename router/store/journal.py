@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import struct
+import sys
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,13 +30,15 @@ Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
 
 _len = struct.Struct(">I")
+_SWAP = sys.byteorder == "little"
+assert array("I").itemsize == 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     first_id    INTEGER PRIMARY KEY,  -- ids first_id .. first_id + count - 1
     count       INTEGER NOT NULL,
     account     TEXT NOT NULL,
     received_at REAL NOT NULL,
-    bodies      BLOB NOT NULL         -- submit_sm bodies, each behind a 4-byte length
+    bodies      BLOB NOT NULL         -- submit_sm bodies: count, lengths, bodies (pack_bodies)
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,21 +73,24 @@ class Recovery:
 
 
 def pack_bodies(bodies: list[bytes]) -> bytes:
-    parts: list[bytes] = []
-    add = parts.append
-    for body in bodies:
-        add(_len.pack(len(body)))
-        add(body)
-    return b"".join(parts)
+    """count, the lengths as big-endian uint32, then the bodies back to back: built by
+    C loops (array, join), not a Python loop per message."""
+    lengths = array("I", map(len, bodies))
+    if _SWAP:
+        lengths.byteswap()
+    return _len.pack(len(bodies)) + lengths.tobytes() + b"".join(bodies)
 
 
 def unpack_bodies(blob: bytes) -> list[bytes]:
+    (count,) = _len.unpack_from(blob, 0)
+    lengths = array("I", blob[4:4 + 4 * count])
+    if _SWAP:
+        lengths.byteswap()
     out = []
-    pos = 0
-    while pos < len(blob):
-        (n,) = _len.unpack_from(blob, pos)
-        out.append(blob[pos + 4:pos + 4 + n])
-        pos += 4 + n
+    pos = 4 + 4 * count
+    for n in lengths:
+        out.append(blob[pos:pos + n])
+        pos += n
     return out
 
 

@@ -183,10 +183,8 @@ class Connector(asyncio.Protocol):
     def send(self, messages: list[Message]) -> None:
         session = self.session
         assert session is not None
-        now = self._loop.time()
-        send = session.send_frame
-        for message in messages:
-            send(0x00000004, message.body, now, message)
+        session.send_frames(0x00000004, [m.body for m in messages], messages,
+                            self._loop.time())
         self._flush()
 
     def _flush(self) -> None:

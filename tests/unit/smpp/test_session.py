@@ -22,9 +22,11 @@ from router.smpp.pdu import (
     BindTransmitter,
     CommandId,
     CommandStatus,
+    DecodeError,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
+    GenericNack,
     Pdu,
     SubmitSm,
     SubmitSmResp,
@@ -41,6 +43,8 @@ from router.smpp.session import (
     Session,
     SessionConfig,
     State,
+    Submit,
+    Submitted,
     TimedOut,
     Unbound,
 )
@@ -73,10 +77,10 @@ def state_of(session: Session) -> State:
     return session.state
 
 
-def requests(events: list[Event]) -> list[Pdu]:
-    """The events, which must all be PDUs handed to the application."""
-    assert all(isinstance(e, Pdu) for e in events), events
-    return [e for e in events if isinstance(e, Pdu)]
+def submits(events: list[Event]) -> list[Submit]:
+    """The events, which must all be submit_sm handed to the application (hot path)."""
+    assert all(isinstance(e, Submit) for e in events), events
+    return [e for e in events if isinstance(e, Submit)]
 
 
 def header_only(command_id: int, status: int, sequence: int) -> bytes:
@@ -204,11 +208,9 @@ def test_pdus_pipelined_after_bind_are_held_until_accept() -> None:
     assert smsc.receive_data(codec.encode(submit(5, b"third")), 0.1) == []
     assert smsc.data_to_send() == b""
 
-    held = requests(smsc.accept_bind(bind, "chapar", 0.2))
-    assert [(type(p), p.sequence) for p in held] == [(SubmitSm, 2), (SubmitSm, 4),
-                                                     (SubmitSm, 5)]
-    assert [p.short_message for p in held if isinstance(p, SubmitSm)] == [
-        b"first", b"second", b"third"]
+    held = submits(smsc.accept_bind(bind, "chapar", 0.2))
+    assert [(type(p), p.sequence) for p in held] == [(Submit, 2), (Submit, 4), (Submit, 5)]
+    assert [p.decode().short_message for p in held] == [b"first", b"second", b"third"]
     out = frames(smsc.data_to_send())
     assert [(cid, status, seq) for cid, status, seq, _ in out] == [
         (C.BIND_TRANSCEIVER_RESP, 0, 1), (C.ENQUIRE_LINK_RESP, 0, 3)]
@@ -452,13 +454,13 @@ def test_window_accounting() -> None:
     assert pair.esme.outstanding == 3
     assert seqs == [2, 3, 4]
 
-    received = requests(pair.to_smsc())
-    assert [(type(p), p.sequence) for p in received] == [(SubmitSm, s) for s in seqs]
+    received = submits(pair.to_smsc())
+    assert [(type(p), p.sequence) for p in received] == [(Submit, s) for s in seqs]
     assert pair.smsc.unanswered_inbound == 3
 
     pair.smsc.respond(SubmitSmResp(seqs[1], 0, "id-1"))
     assert pair.smsc.unanswered_inbound == 2
-    assert pair.to_esme() == [Answered("m1", SubmitSmResp(seqs[1], 0, "id-1"))]
+    assert pair.to_esme() == [Submitted("m1", 0, "id-1")]
     assert pair.esme.window_free == 1
 
     # responses nobody waits for are ignored: unknown sequence, or a duplicate
@@ -470,8 +472,8 @@ def test_window_accounting() -> None:
     pair.smsc.respond_frames([codec.encode(SubmitSmResp(seqs[2], 0, "id-2")),
                               codec.encode(SubmitSmResp(seqs[0], S.ESME_RTHROTTLED))])
     assert pair.smsc.unanswered_inbound == 0
-    assert pair.to_esme() == [Answered("m2", SubmitSmResp(seqs[2], 0, "id-2")),
-                              Answered("m0", SubmitSmResp(seqs[0], S.ESME_RTHROTTLED))]
+    assert pair.to_esme() == [Submitted("m2", 0, "id-2"),
+                              Submitted("m0", S.ESME_RTHROTTLED, "")]
     assert pair.esme.window_free == 3
     assert pair.esme.outstanding == 0
 
@@ -493,14 +495,14 @@ def test_inbound_window_exceeded_gets_rmsgqful() -> None:
     pair = SessionPair(SessionConfig(inbound_window=2, enquire_link_interval=0))
     pair.bind()
     seqs = [pair.esme.send_request(submit(), pair.now, f"m{n}") for n in range(3)]
-    received = requests(pair.to_smsc())
+    received = submits(pair.to_smsc())
     assert [p.sequence for p in received] == seqs[:2]
     assert pair.smsc.unanswered_inbound == 2
-    assert pair.to_esme() == [Answered("m2", SubmitSmResp(seqs[2], S.ESME_RMSGQFUL))]
+    assert pair.to_esme() == [Submitted("m2", S.ESME_RMSGQFUL, "")]
 
     pair.smsc.respond(SubmitSmResp(seqs[0], 0, "a"))
     later = pair.esme.send_request(submit(), pair.now, "m3")
-    assert [p.sequence for p in requests(pair.to_smsc())] == [later]
+    assert [p.sequence for p in submits(pair.to_smsc())] == [later]
     assert pair.smsc.unanswered_inbound == 2
 
 
@@ -510,7 +512,7 @@ def test_inbound_window_applies_to_pdus_held_behind_the_bind() -> None:
                                                  submit(3), submit(4)])
     (bind,) = smsc.receive_data(stream, 0.0)
     assert isinstance(bind, BindTransceiver)
-    held = requests(smsc.accept_bind(bind, "chapar", 0.0))
+    held = submits(smsc.accept_bind(bind, "chapar", 0.0))
     assert [p.sequence for p in held] == [2, 3]
     assert [f[:3] for f in frames(smsc.data_to_send())] == [
         (C.BIND_TRANSCEIVER_RESP, 0, 1), (C.SUBMIT_SM_RESP, S.ESME_RMSGQFUL, 4)]
@@ -530,7 +532,7 @@ def test_max_consecutive_errors_closes() -> None:
     smsc = pair.smsc
     assert smsc.receive_data(_bad_submit(10) + _bad_submit(11), pair.now) == []
     # a good PDU resets the count
-    (good,) = requests(smsc.receive_data(codec.encode(submit(12)), pair.now))
+    (good,) = submits(smsc.receive_data(codec.encode(submit(12)), pair.now))
     assert good.sequence == 12
     assert smsc.receive_data(_bad_submit(13) + _bad_submit(14), pair.now) == []
     assert state_of(smsc) is State.BOUND_TRX
@@ -718,13 +720,14 @@ def test_sequence_numbers_start_at_1_and_wrap_to_1() -> None:
     pair.esme._next_seq = 0x7FFFFFFF
     seqs = [pair.esme.send_request(submit(), pair.now, n) for n in range(3)]
     assert seqs == [0x7FFFFFFF, 1, 2]
-    received = requests(pair.to_smsc())
+    received = submits(pair.to_smsc())
     assert [p.sequence for p in received] == seqs
     for p in received:
         pair.smsc.respond(SubmitSmResp(p.sequence, 0, f"id{p.sequence}"))
-    events = pair.to_esme()
-    assert [(e.context, e.response.sequence) for e in events
-            if isinstance(e, Answered)] == [(0, 0x7FFFFFFF), (1, 1), (2, 2)]
+    # each answer reaches the request of its sequence number, across the wrap
+    assert pair.to_esme() == [Submitted(0, 0, f"id{0x7FFFFFFF}"), Submitted(1, 0, "id1"),
+                              Submitted(2, 0, "id2")]
+    assert pair.esme.outstanding == 0
 
 
 def test_send_frame_relays_an_encoded_body() -> None:
@@ -733,12 +736,91 @@ def test_send_frame_relays_an_encoded_body() -> None:
     original = submit(0, b"relayed")
     seq = pair.esme.send_frame(C.SUBMIT_SM, codec.encode_body(original), pair.now, "relay")
     (got,) = pair.to_smsc()
-    assert isinstance(got, SubmitSm)
+    assert isinstance(got, Submit)
     assert got.sequence == seq
-    assert got.short_message == b"relayed"
+    assert got.body == codec.encode_body(original)
+    assert got.decode().short_message == b"relayed"
     assert pair.esme.window_free == pair.esme.config.window - 1
+    pair.smsc.respond(SubmitSmResp(seq, 0, "relay-id"))
+    assert pair.to_esme() == [Submitted("relay", 0, "relay-id")]
+    assert pair.esme.window_free == pair.esme.config.window
     with pytest.raises(LocalProtocolError):
         pair.esme.send_frame(C.DELIVER_SM, b"", pair.now, None)
+
+
+# --- the hot-path events: Submit and Submitted ----------------------------------------
+
+
+def test_submit_fields_match_the_decoded_submit_sm() -> None:
+    pair = SessionPair()
+    pair.bind()
+    original = SubmitSm(0, service_type="CMT", source_addr_ton=5, source_addr_npi=0,
+                        source_addr="Chapar", dest_addr_ton=1, dest_addr_npi=1,
+                        destination_addr="989121234567", esm_class=0x40,
+                        registered_delivery=1, data_coding=8,
+                        short_message="\u0633\u0644\u0627\u0645".encode("utf-16-be"),
+                        tlvs=[(Tag.SAR_MSG_REF_NUM, b"\x00\x07"),
+                              (Tag.SAR_TOTAL_SEGMENTS, b"\x02"),
+                              (Tag.SAR_SEGMENT_SEQNUM, b"\x01"),
+                              (0x1400, b"vendor")])
+    seq = pair.esme.send_request(original, pair.now, "m")
+    (got,) = submits(pair.to_smsc())
+    decoded = got.decode()
+    assert decoded == original  # send_request set original.sequence
+    assert (got.sequence, got.source_addr, got.destination_addr, got.registered_delivery) == (
+        decoded.sequence, decoded.source_addr, decoded.destination_addr,
+        decoded.registered_delivery)
+    assert got.sequence == seq
+    assert got.body == decoded.wire == codec.encode_body(original)
+    assert pair.smsc.unanswered_inbound == 1
+
+
+def _cut_body() -> bytes:
+    return codec.encode_body(submit(0, b"a longer text"))[:-3]
+
+
+def _with_tlvs(tlvs: bytes) -> bytes:
+    return codec.encode_body(submit(0)) + tlvs
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    pytest.param(_cut_body(), S.ESME_RINVMSGLEN, id="short_message-cut"),
+    pytest.param(codec.encode_body(submit(0))[:20], S.ESME_RINVMSGLEN, id="mandatory-cut"),
+    pytest.param(_with_tlvs(b"\x02\x04\x00"), S.ESME_RINVOPTPARSTREAM, id="tlv-header-cut"),
+    pytest.param(_with_tlvs(b"\x02\x04\x00\x05ab"), S.ESME_RINVOPTPARSTREAM,
+                 id="tlv-runs-past"),
+    pytest.param(_with_tlvs(b"\x02\x04\x00\x01a"), S.ESME_RINVPARLEN, id="tlv-wrong-size"),
+])
+def test_malformed_submit_gets_the_decoder_status_not_a_submit(body: bytes,
+                                                              status: int) -> None:
+    pair = SessionPair()
+    pair.bind()
+    with pytest.raises(DecodeError) as caught:  # the full decoder agrees
+        codec.decode(C.SUBMIT_SM, 0, 21, body)
+    assert caught.value.status == status
+    raw = codec.encode_frame(C.SUBMIT_SM, 0, 21, body)
+    assert pair.smsc.receive_data(raw, pair.now) == []
+    assert pair.smsc.data_to_send() == header_only(C.SUBMIT_SM_RESP, status, 21)
+    assert pair.smsc.unanswered_inbound == 0
+    # a good one right after still comes through as a Submit
+    assert [p.sequence for p in submits(pair.smsc.receive_data(codec.encode(submit(22)),
+                                                               pair.now))] == [22]
+
+
+@pytest.mark.parametrize("via", ["send_request", "send_frame"])
+def test_generic_nack_to_a_submit_sm_is_answered_with_the_context(via: str) -> None:
+    pair = SessionPair(SessionConfig(window=2, enquire_link_interval=0))
+    pair.bind()
+    if via == "send_request":
+        seq = pair.esme.send_request(submit(), pair.now, "ctx")
+    else:
+        seq = pair.esme.send_frame(C.SUBMIT_SM, codec.encode_body(submit()), pair.now, "ctx")
+    assert [p.sequence for p in submits(pair.to_smsc())] == [seq]
+    assert pair.esme.window_free == 1
+    pair.smsc.respond(GenericNack(seq, S.ESME_RSYSERR))
+    assert pair.to_esme() == [Answered("ctx", GenericNack(seq, S.ESME_RSYSERR))]
+    assert pair.esme.window_free == 2
+    assert pair.esme.outstanding == 0
 
 
 # --- defects found while writing these tests (see the report) -------------------------
