@@ -20,16 +20,32 @@ import structlog
 from router.config import Config, UpstreamConfig
 from router.dlr.relay import ReceiptRelay
 from router.policy.auth import Authenticator
+from router.policy.lines import Line, LineBook, parse_hours
+from router.policy.lists import ListRegistry
+from router.policy.mo import MoHandler
+from router.policy.numbers import Operators
+from router.policy.pipeline import Pipeline
 from router.server.changes import RegistryWatcher
 from router.server.esme import EsmeConnection, ServerState
 from router.server.intake import Intake
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal
+from router.store.lines import LineError, LineStore
 from router.store.registry import Account, Registry
 from router.upstream.pool import Outcome, Pool
 from router.upstream.simulator import Simulator, SimulatorSettings
 
 log = structlog.get_logger("chapar")
+
+
+def prefixes_dir(configured: str) -> Path:
+    """The prefix tables: as configured (relative to the working directory), else the
+    copy beside the package in a source checkout."""
+    path = Path(configured)
+    if path.is_dir() or path.is_absolute():
+        return path
+    beside = Path(__file__).resolve().parent.parent / configured
+    return beside if beside.is_dir() else path
 
 
 class App:
@@ -45,6 +61,7 @@ class App:
         self._pool: Pool | None = None
         self._auth: Authenticator | None = None
         self._registry: Registry | None = None
+        self._lines: LineStore | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -57,13 +74,15 @@ class App:
                              max_attempts=cfg.dispatch.max_attempts, call_later=loop.call_later)
         for carrier_id, message_id, account in recovery.delivered_to_carrier:
             relay.remember(carrier_id, message_id, account)
+        auth, pipeline, mo = self._open_policy(relay)
 
         def record(outcomes: list[Outcome]) -> None:
             assert self._intake is not None
             self._intake.record_outcomes(outcomes)
 
-        pool = self._pool = Pool(cfg.dispatch, relay, record, self._pressure, loop.call_later)
-        self._intake = Intake(journal, MessageIds(recovery.last_id), pool)
+        pool = self._pool = Pool(cfg.dispatch, relay, record, self._pressure, loop.call_later,
+                                 mo.on_mo)
+        intake = self._intake = Intake(journal, MessageIds(recovery.last_id), pool)
         if cfg.simulator.enabled:
             sim = cfg.simulator
             self._simulator = Simulator(SimulatorSettings(
@@ -78,6 +97,26 @@ class App:
             log.info("redispatching", messages=len(recovery.pending))
             pool.enqueue(recovery.pending)
 
+        assert self._registry is not None and self._lines is not None
+        self._watcher = loop.create_task(RegistryWatcher(
+            self._registry, auth, self.state, self._lines, pipeline).run())
+        hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
+        self._server = await loop.create_server(
+            lambda: EsmeConnection(self.state, cfg.smpp, auth, pipeline, intake, relay),
+            hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
+                 journal=str(journal.path), upstreams=[c.name for c in pool.connectors])
+        # What exists now lives as long as the process: keep the collector off it, and
+        # collect the young generation less often (full collections paused the loop for
+        # up to 63 ms under load with the defaults).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
+
+    def _open_policy(self, relay: ReceiptRelay) -> tuple[Authenticator, Pipeline, MoHandler]:
+        """Accounts, ranges, lines and lists from the registry; the deciders built on them."""
+        cfg = self.config
         registry = self._registry = Registry(Path(cfg.store.registry_path))
         seeded = registry.seed_accounts(Account(
             system_id=a.system_id, password_hash=a.password_hash, bind_types=a.bind_types,
@@ -94,21 +133,43 @@ class App:
         if auth.ranges is None:
             log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
                         "check can bind; run `chapar ranges import FILE`")
-        self._watcher = loop.create_task(RegistryWatcher(registry, auth, self.state).run())
-        intake = self._intake
-        hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
-        self._server = await loop.create_server(
-            lambda: EsmeConnection(self.state, cfg.smpp, auth, intake, relay),
-            hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
-                 journal=str(journal.path), upstreams=[c.name for c in pool.connectors])
-        # What exists now lives as long as the process: keep the collector off it, and
-        # collect the young generation less often (full collections paused the loop for
-        # up to 63 ms under load with the defaults).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 100)
+        lines = self._lines = LineStore(Path(cfg.store.registry_path))
+        for seed in cfg.lines:
+            if lines.get_line(seed.number) is None:
+                try:
+                    lines.add_line(Line(
+                        number=seed.number, account=seed.account, kind=seed.kind,
+                        exemption=seed.exemption, purpose=seed.purpose, operator=seed.operator,
+                        hours=parse_hours(seed.hours)))
+                except LineError as exc:
+                    log.warning("line_not_seeded", line=seed.number, reason=str(exc))
+        snapshot = lines.load_snapshot()
+        pipeline = Pipeline(LineBook(lines.lines()), ListRegistry(snapshot), cfg.policy,
+                            Operators.load(prefixes_dir(cfg.policy.prefixes_dir)),
+                            self._line_violated)
+        log.info("lines_loaded", lines=len(pipeline.lines.by_number),
+                 blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
+        mo = MoHandler(lambda: pipeline.lines, lambda: pipeline.lists, pipeline.number_of,
+                       cfg.policy.optout_keywords, cfg.policy.optin_keywords,
+                       self._persist_optout, relay.enqueue)
+        return auth, pipeline, mo
+
+    def _line_violated(self, line: Line) -> None:
+        """A service line reached the violations threshold: demote or suspend it."""
+        assert self._lines is not None
+        policy = self.config.policy
+        status = "demoted" if policy.violations_action == "demote" else "suspended"
+        reason = (f"{policy.violations_threshold} sends to non-customers within "
+                  f"{policy.violations_window:g} s")
+        self._lines.update_line(line.number, status=status, status_reason=reason)
+        log.warning("line_" + status, line=line.number, account=line.account, reason=reason)
+
+    def _persist_optout(self, line: str, number: int, opted_out: bool) -> None:
+        assert self._lines is not None
+        if opted_out:
+            self._lines.add_optout(line, number)
+        else:
+            self._lines.remove_optout(line, number)
 
     def _pressure(self, on: bool) -> None:
         self.state.paused = on
@@ -163,6 +224,8 @@ class App:
             self._auth.close()
         if self._registry is not None:
             self._registry.close()
+        if self._lines is not None:
+            self._lines.close()
         if self._journal is not None:
             self._journal.close()
         log.info("stopped", queued_left=pool.queued if pool else 0)

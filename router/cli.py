@@ -9,7 +9,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from router import cli_registry
+from router import cli_lines, cli_registry
 from router import config as config_mod
 from router.config import Config, ConfigError, LogConfig
 
@@ -154,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=cmd_version)
 
     cli_registry.add_parsers(sub)
+    cli_lines.add_parsers(sub)
     return p
 
 

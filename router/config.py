@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from router.policy.lines import HoursError, parse_hours
+
 BindType = Literal["tx", "rx", "trx"]
 
 
@@ -61,6 +63,20 @@ class AccountConfig:
     domestic_exempt: bool = False
     status_style: Literal["vendor", "standard"] = "vendor"
     demo: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineConfig:
+    """A line seeded into the registry at start when missing (the registry then rules)."""
+
+    number: str
+    account: str
+    kind: Literal["service", "advertising"] = "advertising"
+    exemption: Literal["", "bank_transaction", "government"] = ""
+    purpose: str = ""
+    operator: str = ""
+    hours: str = ""
+    """Allowed sending window, HH:MM-HH:MM in policy.timezone; empty = any time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +131,25 @@ class DispatchConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyConfig:
+    """Per-message rules: numbers, lines, lists."""
+
+    default_country: str = "98"
+    """Country code for national numbers (09…) in submits and list files."""
+    prefixes_dir: str = "config/prefixes"
+    """Numbering plans and operator prefixes (*.yaml), relative to the working directory."""
+    timezone: str = "Asia/Tehran"
+    """Local time for line sending hours and whitelist expiry dates."""
+    optout_keywords: tuple[str, ...] = ("11", "لغو", "لغو11", "T", "TD", "退订")
+    """MO texts (normalised: digits folded, spaces removed) that opt a sender out of a line."""
+    optin_keywords: tuple[str, ...] = ("12",)
+    violations_threshold: int = 20
+    """Service-line sends to non-customers within violations_window before the action."""
+    violations_window: float = 86400.0
+    violations_action: Literal["demote", "suspend"] = "demote"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -127,14 +162,17 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     accounts: tuple[AccountConfig, ...] = ()
+    lines: tuple[LineConfig, ...] = ()
     upstreams: tuple[UpstreamConfig, ...] = ()
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 
 DEMO_SYSTEM_ID = "demo"
 DEMO_PASSWORD = "demo1234"
+DEMO_LINE = "1000"
 
 
 def embedded_default(demo_hash: str) -> Config:
@@ -142,6 +180,7 @@ def embedded_default(demo_hash: str) -> Config:
     return Config(
         accounts=(AccountConfig(system_id=DEMO_SYSTEM_ID, password_hash=demo_hash, demo=True,
                                 allowed_ips=("127.0.0.0/8", "::1"), domestic_exempt=True),),
+        lines=(LineConfig(number=DEMO_LINE, account=DEMO_SYSTEM_ID, purpose="demo"),),
         simulator=SimulatorConfig(enabled=True),
     )
 
@@ -181,6 +220,13 @@ def _check(config: Config, source: str) -> None:
             except ValueError:
                 raise ConfigError(f"{source}: accounts[{i}].allowed_ips[{j}]: {cidr!r} is not "
                                   "an IP address or CIDR") from None
+    for i, line in enumerate(config.lines):
+        if not line.number:
+            raise ConfigError(f"{source}: lines[{i}].number: required")
+        try:
+            parse_hours(line.hours)
+        except HoursError as exc:
+            raise ConfigError(f"{source}: lines[{i}].hours: {exc}") from None
     if not config.upstreams and not config.simulator.enabled:
         raise ConfigError(f"{source}: no upstreams and the simulator is off: "
                           "nowhere to send messages")

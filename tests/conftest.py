@@ -24,6 +24,8 @@ SMPPSINK = TOOLS / "smppsink"
 SMPPLOAD = TOOLS / "smppload"
 
 PASSWORD = "secret12"  # 8 characters: the SMPP 3.4 maximum, which aiosmpplib enforces
+# Advertising lines seeded for the test accounts (the first is each account's default).
+LINES = {"esme1": ("98100", "1000", "3000", "30001234", "12345"), "esme2": ("98200",)}
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +132,8 @@ def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, 
         "accounts": [{"system_id": name, "password_hash": password_hash,
                       "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True}
                      for name in ("esme1", "esme2")],
+        "lines": [{"number": number, "account": account, "kind": "advertising"}
+                  for account, numbers in LINES.items() for number in numbers],
         "simulator": {"enabled": True, "receipt_delay": 0.05},
         "dispatch": {"shutdown_timeout": 3.0, "retry_delay": 0.2},
         "log": {"level": "debug"},

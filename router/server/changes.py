@@ -3,41 +3,71 @@
 The CLI commits a row to ``changes`` with every write; this watcher polls SQLite's
 ``PRAGMA data_version`` (it moves only when another connection commits, and costs no
 table read), reads the new change rows and applies them: reload an account and cut off
-its sessions when it is no longer active, reload the domestic ranges, clear a lock.
-With a 0.2 s poll a suspension closes live sessions well within the 1 s requirement.
+its sessions when it is no longer active, reload the domestic ranges, clear a lock,
+reload a line, swap in new number lists (loaded off the event loop).  With a 0.2 s poll a
+suspension closes live sessions well within the 1 s requirement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import structlog
 
 from router.policy.auth import Authenticator
+from router.policy.lists import ListRegistry, ListSnapshot
+from router.policy.pipeline import Pipeline
 from router.server.esme import ServerState
+from router.store.lines import LineStore
 from router.store.registry import Registry
 
 log = structlog.get_logger("chapar.changes")
 
+PURGE_EVERY = 86400.0  # expired whitelist entries stop counting at once; memory is purged daily
+
+
+def _load_snapshot(path: Path) -> ListSnapshot:
+    """In a worker thread, on a connection of its own."""
+    with LineStore(path) as store:
+        return store.load_snapshot()
+
 
 class RegistryWatcher:
     def __init__(self, registry: Registry, auth: Authenticator, state: ServerState,
-                 interval: float = 0.2) -> None:
+                 lines: LineStore, pipeline: Pipeline, interval: float = 0.2) -> None:
         self._registry = registry
         self._auth = auth
         self._state = state
+        self._lines = lines
+        self._pipeline = pipeline
         self._interval = interval
         self._version = registry.data_version()
         self._seq = registry.last_change()
+        self._lists_task: asyncio.Task[None] | None = None
+        self._lists_again = False
 
     async def run(self) -> None:
         ticks = 0
+        last_purge = time.time()
         while True:
             await asyncio.sleep(self._interval)
             self.poll()
             ticks += 1
+            if ticks % 25 == 0:
+                self._flush_violations()
             if ticks % 50 == 0:
                 self._auth.sweep()
+            if time.time() - last_purge > PURGE_EVERY:
+                last_purge = time.time()
+                purged = self._pipeline.lists.purge_expired(last_purge)
+                log.info("whitelists_purged", entries=purged)
+
+    def _flush_violations(self) -> None:
+        pending = self._pipeline.violations.take_pending()
+        if pending:
+            self._lines.record_violations(pending)
 
     def poll(self) -> None:
         version = self._registry.data_version()
@@ -61,3 +91,30 @@ class RegistryWatcher:
         elif kind == "unlock":
             self._auth.lockout.unlock(key)
             log.info("lockout_cleared", key=key)
+        elif kind == "line":
+            line = self._lines.get_line(key)
+            self._pipeline.lines = self._pipeline.lines.replaced(line, key)
+            log.info("line_changed", line=key, status=line.status if line else "deleted",
+                     kind=line.effective_kind if line else None)
+        elif kind in ("list", "optout"):
+            self._reload_lists()
+
+    def _reload_lists(self) -> None:
+        """Load every list in a thread and swap them in whole; coalesce bursts."""
+        if self._lists_task is not None and not self._lists_task.done():
+            self._lists_again = True
+            return
+        self._lists_task = asyncio.get_running_loop().create_task(self._load_lists())
+
+    async def _load_lists(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._lists_again = False
+            started = time.monotonic()
+            snapshot = await loop.run_in_executor(None, _load_snapshot, self._lines.path)
+            self._pipeline.lists = ListRegistry(snapshot)
+            log.info("lists_loaded", blacklist=len(snapshot.blacklist),
+                     whitelists=len(snapshot.whitelists),
+                     seconds=round(time.monotonic() - started, 3))
+            if not self._lists_again:
+                return

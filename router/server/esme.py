@@ -18,6 +18,7 @@ import structlog
 from router.config import SmppConfig
 from router.dlr.relay import Outgoing, ReceiptRelay
 from router.policy.auth import Authenticator
+from router.policy.pipeline import Pipeline, status_for
 from router.server.intake import Intake
 from router.smpp import codec
 from router.smpp.pdu import (
@@ -75,8 +76,9 @@ class ServerState:
 
 class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppConfig, auth: Authenticator,
-                 intake: Intake, relay: ReceiptRelay) -> None:
+                 pipeline: Pipeline, intake: Intake, relay: ReceiptRelay) -> None:
         self._state = state
+        self._pipeline = pipeline
         self._intake = intake
         self._relay = relay
         self._auth = auth
@@ -169,10 +171,23 @@ class EsmeConnection(asyncio.Protocol):
                 self.session.respond(codec.decode(event.command_id | 0x80000000,
                                                   UNSUPPORTED[type(event)], event.sequence, b""))
         if submits:
-            assert self._account is not None
-            self._intake.accept(self, self._account.system_id, submits)
+            self._decide(submits)
         if self._receiver:
             self._relay.pump(self.account)
+
+    def _decide(self, submits: list[Submit]) -> None:
+        account = self._account
+        assert account is not None
+        accepted, refused = self._pipeline.decide(account.system_id, submits)
+        if refused:
+            style = account.status_style
+            self.session.respond_frames([
+                _resp_header(16, 0x80000004, status_for(refusal, style), submit.sequence)
+                for submit, refusal in refused])
+            self._intake.record_refusals(account.system_id,
+                                         [(s, r.reason) for s, r in refused])
+        if accepted:
+            self._intake.accept(self, account.system_id, accepted)
 
     def _start_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
         assert self._transport is not None

@@ -9,6 +9,7 @@ router never says ROK for a message it could lose.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import structlog
@@ -45,6 +46,13 @@ class Intake:
         self._journal.add_batch(first_id, account, [s.body for s in submits],
                                 self._loop.time())
         self._waiting.append((source, account, first_id, submits))
+        self._schedule()
+
+    def record_refusals(self, account: str, refused: list[tuple[Submit, str]]) -> None:
+        """Policy refusals are answered at once; their record rides the next commit."""
+        self._journal.add_refusals(
+            account, [(s.sequence, s.source_addr, s.destination_addr, reason)
+                      for s, reason in refused], time.time())
         self._schedule()
 
     def record_outcomes(self, outcomes: list[Outcome]) -> None:

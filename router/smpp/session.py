@@ -128,6 +128,7 @@ class Submit(NamedTuple):
     source_addr: str
     destination_addr: str
     registered_delivery: int
+    dest_addr_ton: int
 
     def decode(self) -> SubmitSm:
         pdu = codec.decode(_SUBMIT_SM, 0, self.sequence, self.body)
@@ -278,7 +279,7 @@ class Session:
                     self._reject(command_id, seq, S.ESME_RMSGQFUL)
                     continue
                 try:
-                    source, destination, registered = codec.scan_submit(body)
+                    source, destination, registered, ton = codec.scan_submit(body)
                 except DecodeError as exc:
                     if self._error(command_id, seq, exc.status):
                         add(MustClose(f"repeated malformed PDUs: {exc}"))
@@ -286,7 +287,7 @@ class Session:
                     continue
                 self._errors = 0
                 self._inbound += 1
-                add(_new_tuple(Submit, (seq, body, source, destination, registered)))
+                add(_new_tuple(Submit, (seq, body, source, destination, registered, ton)))
                 continue
             if command_id & RESPONSE_BIT:
                 before = self.state

@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS journal (
     received_at REAL NOT NULL,
     bodies      BLOB NOT NULL         -- submit_sm bodies: count, lengths, bodies (pack_bodies)
 );
+CREATE TABLE IF NOT EXISTS refusals (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          REAL NOT NULL,
+    account     TEXT NOT NULL,
+    entries     BLOB NOT NULL         -- JSON [[sequence, source, destination, reason], ...]
+);
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
@@ -96,7 +102,7 @@ def unpack_bodies(blob: bytes) -> list[bytes]:
 
 def _wants_receipt(body: bytes) -> bool:
     try:
-        return (scan_submit(body)[2] & 3) != 0
+        return (scan_submit(body)[2] & 3) != 0  # registered_delivery
     except DecodeError:
         return True
 
@@ -126,6 +132,7 @@ class SqliteJournal:
         self._checkpointer: threading.Thread | None = None
         self._batches: list[tuple[int, int, str, float, bytes]] = []
         self._outcomes: list[tuple[int, int, str]] = []
+        self._refusals: list[tuple[float, str, bytes]] = []
 
     def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
         self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
@@ -133,14 +140,20 @@ class SqliteJournal:
     def add_outcomes(self, outcomes: list[tuple[int, int, str]]) -> None:
         self._outcomes.extend(outcomes)
 
+    def add_refusals(self, account: str, entries: list[tuple[int, str, str, str]],
+                     now: float) -> None:
+        """Policy refusals of one read batch: (sequence, source, destination, reason)."""
+        self._refusals.append((now, account, orjson.dumps(entries)))
+
     @property
     def dirty(self) -> bool:
-        return bool(self._batches or self._outcomes)
+        return bool(self._batches or self._outcomes or self._refusals)
 
     def commit(self) -> None:
         """Write everything added since the last commit, in one transaction."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
+        refusals, self._refusals = self._refusals, []
         db = self._db
         try:
             db.execute("BEGIN")
@@ -149,6 +162,9 @@ class SqliteJournal:
             if outcomes:
                 db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(outcomes)))
+            if refusals:
+                db.executemany("INSERT INTO refusals (at, account, entries) VALUES (?, ?, ?)",
+                               refusals)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):

@@ -35,12 +35,14 @@ class Pool:
     def __init__(self, config: DispatchConfig, relay: ReceiptRelay,
                  record_outcomes: Callable[[list[Outcome]], None],
                  on_pressure: Callable[[bool], None],
-                 call_later: Callable[[float, Callable[[], None]], object]) -> None:
+                 call_later: Callable[[float, Callable[[], None]], object],
+                 on_mo: Callable[[DeliverSm], object]) -> None:
         self._config = config
         self._relay = relay
         self._record = record_outcomes
         self._on_pressure = on_pressure
         self._call_later = call_later
+        self._on_mo = on_mo
         self._queue: deque[Message] = deque()
         self.connectors: list[Connector] = []
         self._turn = 0
@@ -143,5 +145,4 @@ class Pool:
         if receipt.is_receipt(pdu.esm_class):
             self._relay.on_carrier_receipt(pdu)
         else:
-            # MO routing needs the line registry (lines issue); until then say so loudly.
-            log.warning("mo_unroutable", source=pdu.source_addr, destination=pdu.destination_addr)
+            self._on_mo(pdu)

@@ -304,7 +304,7 @@ def test_run_without_config_uses_embedded_defaults(tmp_path: Path) -> None:
         client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
         client.connect()
         assert client.bind_transceiver(system_id="demo", password="demo1234").status == 0
-        client.send_message(source_addr="98100", destination_addr="989120000001",
+        client.send_message(source_addr="1000", destination_addr="989120000001",
                             short_message=b"hello demo", registered_delivery=1)
         deadline = time.monotonic() + 10
         while not (responses and receipts) and time.monotonic() < deadline:

@@ -98,7 +98,8 @@ def secured(make_router: Callable[..., RouterProcess], password_hash: str, tmp_p
              "bind_types": ["tx"]},
             {**account, "system_id": "single", "allowed_ips": ["127.0.0.1"], "max_binds": 1},
             {**account, "system_id": "nolist"},
-        ])
+        ],
+        lines=[{"number": "1000", "account": "shop1"}])
     result = chapar(router, "ranges", "import", str(ranges))
     assert result.returncode == 0, result.stderr
     assert "imported 2 ipv4" in result.stdout

@@ -19,7 +19,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
-from conftest import PASSWORD, RouterProcess
+from conftest import LINES, PASSWORD, RouterProcess
 
 ESME_ROK = 0x00
 ESME_RINVPASWD = 0x0E
@@ -49,13 +49,14 @@ class Esme:
         return ESME_ROK
 
     def bind(self, kind: str, system_id: str = "esme1", password: str = PASSWORD) -> Any:
+        self.source = LINES[system_id][0]
         self.client.connect()
         return getattr(self.client, f"bind_{kind}")(system_id=system_id, password=password)
 
     def submit(self, destination: str, text: bytes, registered_delivery: int = 0,
                data_coding: int = 0, esm_class: int = 0) -> int:
         pdu = self.client.send_message(
-            source_addr_ton=1, source_addr_npi=1, source_addr="98100",
+            source_addr_ton=1, source_addr_npi=1, source_addr=self.source,
             dest_addr_ton=1, dest_addr_npi=1, destination_addr=destination,
             short_message=text, data_coding=data_coding, esm_class=esm_class,
             registered_delivery=registered_delivery)

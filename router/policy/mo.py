@@ -1,0 +1,76 @@
+"""Messages from subscribers (MO) to a line: opt-out keywords, then relay to the owner.
+
+«لغو ۱۱»: the regulator has service lines tell subscribers to send 11 to stop and 12
+to resume; Chinese marketing uses T/TD/退订.  A keyword only counts when it is the whole
+message, after folding digits (Persian, Arabic-Indic), Arabic letter forms, case,
+spaces, zero-width marks and punctuation.  The MO is relayed to the line owner either way.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+import structlog
+
+from router.policy.lines import LineBook
+from router.policy.lists import ListRegistry
+from router.smpp.pdu import DeliverSm, Tag, tlv_get
+from router.smpp.text import decode_text
+
+log = structlog.get_logger("chapar.mo")
+
+_FOLD = str.maketrans({
+    **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
+    **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+    "\u064a": "\u06cc", "\u0649": "\u06cc", "\u0643": "\u06a9",  # Arabic ya/kaf -> Persian
+    "\u0640": None,  # tatweel
+})
+
+
+def fold_keyword(text: str) -> str:
+    """The form keywords are compared in: no spaces, marks or punctuation, one digit set."""
+    text = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
+    return "".join(ch for ch in text
+                   if unicodedata.category(ch)[0] in "LN")  # letters and digits only
+
+
+class MoHandler:
+    def __init__(self, lines: Callable[[], LineBook], lists: Callable[[], ListRegistry],
+                 sender_number: Callable[[str, int], int | None],
+                 optout_keywords: Iterable[str], optin_keywords: Iterable[str],
+                 persist: Callable[[str, int, bool], None],
+                 deliver: Callable[[str, DeliverSm], None]) -> None:
+        self._lines = lines
+        self._lists = lists
+        self._sender_number = sender_number
+        self._optout = {fold_keyword(k) for k in optout_keywords}
+        self._optin = {fold_keyword(k) for k in optin_keywords}
+        self._persist = persist
+        self._deliver = deliver
+
+    def on_mo(self, pdu: DeliverSm) -> bool:
+        """Handle one MO; False when it is addressed to no line we know."""
+        line = self._lines().get(pdu.destination_addr)
+        if line is None:
+            log.warning("mo_unroutable", source=pdu.source_addr,
+                        destination=pdu.destination_addr)
+            return False
+        payload = tlv_get(pdu.tlvs, Tag.MESSAGE_PAYLOAD) or pdu.short_message
+        keyword = fold_keyword(decode_text(payload, pdu.data_coding))
+        opt_out, opt_in = keyword in self._optout, keyword in self._optin
+        if opt_out or opt_in:
+            number = self._sender_number(pdu.source_addr, pdu.source_addr_ton)
+            if number is None:
+                log.warning("mo_optout_bad_sender", line=line.number, source=pdu.source_addr)
+            else:
+                lists = self._lists()
+                changed = (lists.add_optout(line.number, number) if opt_out
+                           else lists.remove_optout(line.number, number))
+                if changed:
+                    self._persist(line.number, number, opt_out)
+                log.info("optout" if opt_out else "optin", line=line.number,
+                         account=line.account, changed=changed)
+        self._deliver(line.account, replace(pdu, sequence=0, status=0))
+        return True
