@@ -1,0 +1,130 @@
+"""The per-message decision table: every line kind x list state x exemption."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from router.config import PolicyConfig
+from router.policy.lines import Line, LineBook
+from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot, NumberSet
+from router.policy.numbers import Operators
+from router.policy.pipeline import REFUSALS, Pipeline, Refusal, status_for
+from router.smpp.session import Submit
+
+PREFIXES = Path(__file__).resolve().parents[3] / "config" / "prefixes"
+CUSTOMER, STRANGER, BLOCKED, OPTED, EXPIRED = (989121111111, 989122222222, 989123333333,
+                                               989124444444, 989125555555)
+
+
+def submit(source: str, destination: str, ton: int = 1) -> Submit:
+    return Submit(7, b"", source, destination, 0, ton)
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    now = time.time()
+    lines = LineBook([
+        Line(number="2000", account="acc", kind="service"),
+        Line(number="2001", account="acc", kind="service", exemption="bank_transaction"),
+        Line(number="2002", account="acc", kind="service", status="demoted"),
+        Line(number="3000", account="acc", kind="advertising"),
+        Line(number="3001", account="acc", kind="advertising", status="suspended"),
+        Line(number="3002", account="acc", kind="advertising", hours=(0, 1)),
+        Line(number="4000", account="other", kind="advertising"),
+    ])
+    lists = ListRegistry(ListSnapshot(
+        blacklist=NumberSet([BLOCKED]),
+        whitelists={"2000": ExpiringNumberSet([CUSTOMER, BLOCKED], {EXPIRED: now - 1}),
+                    "2002": ExpiringNumberSet([CUSTOMER])},
+        optouts={"3000": NumberSet([OPTED]), "2000": NumberSet([CUSTOMER])}))
+    return Pipeline(lines, lists, PolicyConfig(violations_threshold=3),
+                    Operators.load(PREFIXES), lambda line: violated.append(line.number))
+
+
+violated: list[str] = []
+
+
+def decide(pipeline: Pipeline, source: str, destination: int | str,
+           account: str = "acc") -> str:
+    accepted, refused = pipeline.decide(account, [submit(source, str(destination))])
+    if accepted:
+        return "ok"
+    return refused[0][1].reason
+
+
+@pytest.mark.parametrize(("source", "destination", "expected"), [
+    # service line: only its customers; the blacklist and opt-outs do not apply
+    ("2000", CUSTOMER, "ok"),
+    ("2000", BLOCKED, "ok"),
+    ("2000", STRANGER, "not_in_whitelist"),
+    ("2000", EXPIRED, "not_in_whitelist"),
+    # exempt service line (bank transactions): no customer list needed
+    ("2001", STRANGER, "ok"),
+    ("2001", BLOCKED, "ok"),
+    # demoted service line: advertising rules
+    ("2002", STRANGER, "ok"),
+    ("2002", BLOCKED, "blacklisted"),
+    # advertising line: anyone but the blacklist and its opt-outs
+    ("3000", STRANGER, "ok"),
+    ("3000", CUSTOMER, "ok"),
+    ("3000", BLOCKED, "blacklisted"),
+    ("3000", OPTED, "opted_out"),
+    ("3001", STRANGER, "line_suspended"),
+    # not a line of this account, or no line at all
+    ("4000", STRANGER, "not_own_line"),
+    ("9999", STRANGER, "not_own_line"),
+    # the destination must be a mobile number
+    ("3000", "982112345678", "invalid_destination"),
+    ("3000", "hello", "invalid_destination"),
+])
+def test_decision_table(pipeline: Pipeline, source: str, destination: int | str,
+                        expected: str) -> None:
+    assert decide(pipeline, source, destination) == expected
+
+
+def test_national_forms_are_normalised(pipeline: Pipeline) -> None:
+    accepted, _ = pipeline.decide("acc", [submit("2000", "09121111111", ton=2)])
+    assert accepted
+    _, refused = pipeline.decide("acc", [submit("3000", "09123333333", ton=0)])
+    assert refused[0][1].reason == "blacklisted"
+
+
+def test_sending_hours(pipeline: Pipeline) -> None:
+    pipeline._minute_cache = (time.time(), 0)
+    assert decide(pipeline, "3002", STRANGER) == "ok"
+    pipeline._minute_cache = (time.time(), 600)
+    assert decide(pipeline, "3002", STRANGER) == "outside_hours"
+    overnight = Line(number="x", account="a", hours=(22 * 60, 6 * 60))
+    assert overnight.open_at(23 * 60) and overnight.open_at(60) and not overnight.open_at(600)
+
+
+def test_violations_reach_the_threshold_once(pipeline: Pipeline) -> None:
+    violated.clear()
+    for _ in range(3):
+        decide(pipeline, "2000", STRANGER)
+    assert violated == ["2000"]
+    assert len(pipeline.violations.take_pending()) == 3
+    decide(pipeline, "3000", BLOCKED)  # advertising refusals are not violations
+    assert pipeline.violations.take_pending() == []
+
+
+def test_status_styles() -> None:
+    for refusal in REFUSALS.values():
+        assert status_for(refusal, "vendor") == refusal.vendor
+        standard = status_for(refusal, "standard")
+        assert standard < 0x100, f"{refusal.reason}: standard status must be a 3.4 code"
+    vendor_codes = [r.vendor for r in REFUSALS.values() if r.vendor >= 0x400]
+    assert all(0x400 <= c <= 0x4FF for c in vendor_codes)
+    assert len(set(vendor_codes)) == len(vendor_codes)
+    assert isinstance(REFUSALS["blacklisted"], Refusal)
+
+
+def test_one_snapshot_per_batch(pipeline: Pipeline) -> None:
+    batch = [submit("3000", str(STRANGER)), submit("3000", str(BLOCKED)),
+             submit("2000", str(CUSTOMER))]
+    accepted, refused = pipeline.decide("acc", batch)
+    assert [s.destination_addr for s in accepted] == [str(STRANGER), str(CUSTOMER)]
+    assert [r.reason for _, r in refused] == ["blacklisted"]
