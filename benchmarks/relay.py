@@ -158,6 +158,20 @@ class Sink:
         return last_json(self.out.read_text())
 
 
+def seed_blacklist(registry: Path, size: int) -> None:
+    """N random Iranian mobiles (fixed seed) as the operator blacklist, via the store."""
+    import random
+
+    from router.policy.lists import NumberSet
+    from router.store.lines import LineStore
+
+    rng = random.Random(98)
+    numbers = {989_000_000_000 + rng.randrange(1_000_000_000) for _ in range(size)}
+    numbers.discard(989120000000)  # smppload's destination stays deliverable
+    with LineStore(registry) as store:
+        store.save_blacklist(NumberSet(numbers))
+
+
 class Sut:
     """The system under test: the baseline relay or Chapar, pinned to CPU 0."""
 
@@ -175,12 +189,18 @@ class Sut:
                           "registry_path": str(workdir / "registry.db")},
                 "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash,
                               "allowed_ips": ["127.0.0.1"], "domestic_exempt": True}],
+                # smppload's default source is an advertising line of the account, so
+                # every message goes through the line and blacklist/opt-out checks
+                "lines": [{"number": "12345", "account": SYSTEM_ID,
+                           "kind": "advertising"}],
                 "simulator": {"enabled": False},
                 "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
                                "connections": args.upstream_connections,
                                "window": args.upstream_window}],
                 "log": {"level": "warning"},
             }
+            if args.blacklist:
+                seed_blacklist(workdir / "registry.db", args.blacklist)
             path = workdir / "chapar.yaml"
             path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]
@@ -382,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s")
+    p.add_argument("--blacklist", type=int, default=1_000_000, metavar="N",
+                   help="operator blacklist size loaded into Chapar (random mobiles; the "
+                        "load's destination is not on it); 0 = empty")
     p.add_argument("--chapar-gc", choices=("default", "off"), default="default",
                    help="experiment: run Chapar with gc.disable()")
     args = p.parse_args(argv)

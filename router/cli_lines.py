@@ -31,7 +31,7 @@ from router.policy.lines import (
     format_hours,
     parse_hours,
 )
-from router.policy.numbers import Operators, PrefixTableError, default_operators
+from router.policy.numbers import Operators, PrefixTableError
 from router.store.lines import LineError, LineStore
 from router.store.registry import RegistryError
 
@@ -59,11 +59,14 @@ def _store(config: Config) -> LineStore:
 
 
 def _operators(policy: PolicyConfig) -> Operators:
-    """The prefix tables of ``policy.prefixes_dir``; the shipped ones when that is the
-    default relative folder and the command runs elsewhere."""
+    """The prefix tables of ``policy.prefixes_dir``, resolved as the router resolves it:
+    as configured (relative to the working directory), else the copy beside the package
+    in a source checkout, so the command works from any directory."""
     folder = Path(policy.prefixes_dir)
-    if not folder.is_dir() and policy.prefixes_dir == PolicyConfig().prefixes_dir:
-        return default_operators()
+    if not folder.is_dir() and not folder.is_absolute():
+        beside = Path(__file__).resolve().parent.parent / policy.prefixes_dir
+        if beside.is_dir():
+            folder = beside
     return Operators.load(folder)
 
 
@@ -254,6 +257,7 @@ class ProgressBar:
         self.clock = clock
         self.last = float("-inf")
         self.drawn = False
+        self.text = ""
 
     def __call__(self, done: int, total: int | None) -> None:
         now = self.clock()
@@ -268,8 +272,11 @@ class ProgressBar:
             text = f"[{bar}] {done:,} / {total:,} rows {share:4.0%}"
         else:
             text = f"{done:,} rows"
-        self.stream.write("\r" + text)
+        if text == self.text:
+            return
+        self.stream.write("\r" + text.ljust(len(self.text)))
         self.stream.flush()
+        self.text = text
         self.drawn = True
 
     def close(self) -> None:
@@ -277,6 +284,7 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = False
+            self.text = ""
 
 
 def _read_list(

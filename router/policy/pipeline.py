@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pyroaring import AbstractBitMap64
+
 from router.config import PolicyConfig
 from router.policy.lines import Line, LineBook
-from router.policy.lists import ListRegistry
+from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot
 from router.policy.numbers import Invalid, Operators, normalise
 from router.smpp.pdu import CommandStatus
 from router.smpp.session import Submit
@@ -57,6 +59,10 @@ _HOURS = REFUSALS["outside_hours"]
 _NOT_CUSTOMER = REFUSALS["not_in_whitelist"]
 _BLACKLISTED = REFUSALS["blacklisted"]
 _OPTED_OUT = REFUSALS["opted_out"]
+_ADVERTISING, _SERVICE, _EXEMPT = 1, 2, 3
+# per source line in a batch: refusal for all | (line, rule kind, whitelist, opt-outs)
+_Rule = tuple[Refusal | None, Line | None, int, ExpiringNumberSet | None,
+              AbstractBitMap64 | None]
 
 
 def status_for(refusal: Refusal, status_style: str) -> int:
@@ -127,44 +133,73 @@ class Pipeline:
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
 
+    def _line_rule(self, account: str, source: str, lists: ListSnapshot, minute: int
+                   ) -> _Rule:
+        """What a batch's messages from ``source`` are checked against: a refusal for all
+        of them, or (rule, the whitelist or opt-out set to use)."""
+        line = self.lines.by_number.get(source)
+        if line is None or line.account != account:
+            return _NOT_OWN, None, 0, None, None
+        if line.status == "suspended":
+            return _SUSPENDED, line, 0, None, None
+        if line.hours is not None and not line.open_at(minute):
+            return _HOURS, line, 0, None, None
+        if line.effective_kind == "service":
+            if line.exemption:
+                return None, line, _EXEMPT, None, None
+            return None, line, _SERVICE, lists.whitelists.get(line.number), None
+        optouts = lists.optouts.get(line.number)
+        return None, line, _ADVERTISING, None, optouts.bitmap if optouts else None
+
     def decide(self, account: str, submits: list[Submit]
                ) -> tuple[list[Submit], list[tuple[Submit, Refusal]]]:
-        """Split a read batch into accepted submits and refusals (one snapshot each)."""
+        """Split a read batch into accepted submits and refusals (one snapshot each).
+
+        Line checks run once per distinct source in the batch, and canonical numbers
+        skip the full parser: this runs for every message (~0.2 µs each here).
+        """
         accepted: list[Submit] = []
         refused: list[tuple[Submit, Refusal]] = []
-        book = self.lines.by_number
         lists = self.lists.snapshot()
+        blacklist = lists.blacklist.bitmap
         wall = time.time()
         minute = self._minute_of_day(wall)
         keep = accepted.append
         refuse = refused.append
+        rules: dict[str, _Rule] = {}
+        length, heads = self._e164_length, self._heads
         for submit in submits:
-            line = book.get(submit.source_addr)
-            if line is None or line.account != account:
-                refuse((submit, _NOT_OWN))
+            source = submit.source_addr
+            rule = rules.get(source)
+            if rule is None:
+                rule = rules[source] = self._line_rule(account, source, lists, minute)
+            refusal, line, kind, whitelist, optouts = rule
+            if refusal is not None:
+                refuse((submit, refusal))
                 continue
-            if line.status == "suspended":
-                refuse((submit, _SUSPENDED))
-                continue
-            if line.hours is not None and not line.open_at(minute):
-                refuse((submit, _HOURS))
-                continue
-            number = self.number_of(submit.destination_addr, submit.dest_addr_ton)
-            if number is None:
-                refuse((submit, _INVALID))
-                continue
-            if line.status != "demoted" and line.kind == "service":
-                if line.exemption or lists.in_whitelist(line.number, number, wall):
-                    keep(submit)
-                    continue
-                refuse((submit, _NOT_CUSTOMER))
-                if self.violations.count(line.number, submit.destination_addr, wall):
-                    self._on_threshold(line)
-                continue
-            if lists.is_blacklisted(number):
-                refuse((submit, _BLACKLISTED))
-            elif lists.is_opted_out(line.number, number):
-                refuse((submit, _OPTED_OUT))
+            address = submit.destination_addr
+            if (len(address) == length and address.startswith(heads) and address.isdigit()
+                    and submit.dest_addr_ton < 2):
+                number = int(address)  # canonical: no need for the full parser
             else:
+                parsed = self.number_of(address, submit.dest_addr_ton)
+                if parsed is None:
+                    refuse((submit, _INVALID))
+                    continue
+                number = parsed
+            if kind == _ADVERTISING:
+                if number in blacklist:
+                    refuse((submit, _BLACKLISTED))
+                elif optouts is not None and number in optouts:
+                    refuse((submit, _OPTED_OUT))
+                else:
+                    keep(submit)
+            elif kind == _EXEMPT or (whitelist is not None
+                                     and whitelist.contains(number, wall)):
                 keep(submit)
+            else:
+                refuse((submit, _NOT_CUSTOMER))
+                assert line is not None
+                if self.violations.count(line.number, address, wall):
+                    self._on_threshold(line)
         return accepted, refused
