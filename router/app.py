@@ -38,16 +38,6 @@ from router.upstream.simulator import Simulator, SimulatorSettings
 log = structlog.get_logger("chapar")
 
 
-def prefixes_dir(configured: str) -> Path:
-    """The prefix tables: as configured (relative to the working directory), else the
-    copy beside the package in a source checkout."""
-    path = Path(configured)
-    if path.is_dir() or path.is_absolute():
-        return path
-    beside = Path(__file__).resolve().parent.parent / configured
-    return beside if beside.is_dir() else path
-
-
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -145,7 +135,7 @@ class App:
                     log.warning("line_not_seeded", line=seed.number, reason=str(exc))
         snapshot = lines.load_snapshot()
         pipeline = Pipeline(LineBook(lines.lines()), ListRegistry(snapshot), cfg.policy,
-                            Operators.load(prefixes_dir(cfg.policy.prefixes_dir)),
+                            Operators.load(cfg.policy.prefix_folder()),
                             self._line_violated)
         log.info("lines_loaded", lines=len(pipeline.lines.by_number),
                  blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
@@ -161,7 +151,11 @@ class App:
         status = "demoted" if policy.violations_action == "demote" else "suspended"
         reason = (f"{policy.violations_threshold} sends to non-customers within "
                   f"{policy.violations_window:g} s")
-        self._lines.update_line(line.number, status=status, status_reason=reason)
+        try:
+            self._lines.update_line(line.number, status=status, status_reason=reason)
+        except LineError as exc:  # removed or changed meanwhile: nothing left to act on
+            log.warning("line_action_failed", line=line.number, error=str(exc))
+            return
         log.warning("line_" + status, line=line.number, account=line.account, reason=reason)
 
     def _persist_optout(self, line: str, number: int, opted_out: bool) -> None:

@@ -59,15 +59,7 @@ def _store(config: Config) -> LineStore:
 
 
 def _operators(policy: PolicyConfig) -> Operators:
-    """The prefix tables of ``policy.prefixes_dir``, resolved as the router resolves it:
-    as configured (relative to the working directory), else the copy beside the package
-    in a source checkout, so the command works from any directory."""
-    folder = Path(policy.prefixes_dir)
-    if not folder.is_dir() and not folder.is_absolute():
-        beside = Path(__file__).resolve().parent.parent / policy.prefixes_dir
-        if beside.is_dir():
-            folder = beside
-    return Operators.load(folder)
+    return Operators.load(policy.prefix_folder())
 
 
 def _check_operator(name: str, policy: PolicyConfig) -> str:

@@ -148,6 +148,15 @@ class PolicyConfig:
     violations_window: float = 86400.0
     violations_action: Literal["demote", "suspend"] = "demote"
 
+    def prefix_folder(self) -> Path:
+        """``prefixes_dir`` as configured (relative to the working directory), else the
+        copy beside the package in a source checkout, so commands work from anywhere."""
+        path = Path(self.prefixes_dir)
+        if path.is_dir() or path.is_absolute():
+            return path
+        beside = Path(__file__).resolve().parent.parent / self.prefixes_dir
+        return beside if beside.is_dir() else path
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
