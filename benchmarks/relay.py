@@ -37,7 +37,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-TOOLS_SRC = Path("/work/shared/tools")
+TOOLS_SRC = REPO.parent / "shared" / "tools"  # ../shared beside the checkout
 TOOLS = REPO / ".tools"
 SMPPLOAD = TOOLS / "smppload"
 SMPPSINK = TOOLS / "smppsink"

@@ -84,6 +84,8 @@ class AuthConfig:
     uniform_bind_failure: bool = True
     """Answer ESME_RBINDFAIL for both unknown system_id and wrong password."""
     hash_workers: int = 2
+    hash_nice: int = 19
+    """Linux nice value of the hash threads (0-19): higher leaves more CPU to traffic."""
     verify_cache_ttl: float = 60.0
     lockout_failures: int = 5
     lockout_window: float = 300.0

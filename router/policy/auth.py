@@ -13,10 +13,12 @@ handed to argon2 and the HMAC, never logged, stored or put in an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +48,13 @@ S = CommandStatus
 
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
+
+
+def _lower_priority(nice: int) -> None:
+    """Hash threads yield the core to the event loop: a bind storm slows binds, not traffic."""
+    # not Linux, or not allowed: run at normal priority
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -96,9 +105,10 @@ class Authenticator:
         for key, until in registry.locks(time.time()).items():
             self.lockout.lock(key, until)
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.hash_workers),
-                                        thread_name_prefix="argon2")
+                                        thread_name_prefix="argon2",
+                                        initializer=_lower_priority, initargs=(config.hash_nice,))
         self._cache_key = os.urandom(32)
-        self._verified: dict[bytes, float] = {}
+        self._verified: dict[bytes, tuple[float, bool]] = {}
 
     # --- registry changes -----------------------------------------------------------
 
@@ -173,15 +183,17 @@ class Authenticator:
             account.system_id.encode(), account.password_hash.encode(),
             password.encode("utf-8", "surrogateescape"))), hashlib.sha256)
         now = time.monotonic()
-        expiry = self._verified.get(key)
-        if expiry is not None and expiry > now:
-            return True
+        known = self._verified.get(key)
+        if known is not None and known[0] > now:
+            return known[1]
         loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(self._pool, _verify, account.password_hash, password)
-        if ok and self._config.verify_cache_ttl > 0:
+        if self._config.verify_cache_ttl > 0:
+            # Both outcomes are remembered: a client reconnecting in a loop with a stale
+            # password is the commonest bind storm, and it must not cost a hash each time.
             if len(self._verified) > 10_000:
-                self._verified = {k: v for k, v in self._verified.items() if v > now}
-            self._verified[key] = now + self._config.verify_cache_ttl
+                self._verified = {k: v for k, v in self._verified.items() if v[0] > now}
+            self._verified[key] = (now + self._config.verify_cache_ttl, ok)
         return ok
 
     def _failed(self, ip: str, system_id: str, now: float) -> None:
