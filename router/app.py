@@ -32,6 +32,7 @@ from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal
 from router.store.lines import LineError, LineStore
 from router.store.registry import Account, Registry
+from router.store.writer import RegistryWriter
 from router.upstream.pool import Outcome, Pool
 from router.upstream.simulator import Simulator, SimulatorSettings
 
@@ -52,6 +53,8 @@ class App:
         self._auth: Authenticator | None = None
         self._registry: Registry | None = None
         self._lines: LineStore | None = None
+        self._writer: RegistryWriter | None = None
+        self._pipeline: Pipeline | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -89,7 +92,8 @@ class App:
 
         assert self._registry is not None and self._lines is not None
         self._watcher = loop.create_task(RegistryWatcher(
-            self._registry, auth, self.state, self._lines, pipeline).run())
+            self._registry, auth, self.state, self._lines, pipeline,
+            self.flush_violations).run())
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         self._server = await loop.create_server(
             lambda: EsmeConnection(self.state, cfg.smpp, auth, pipeline, intake, relay),
@@ -124,6 +128,7 @@ class App:
             log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
                         "check can bind; run `chapar ranges import FILE`")
         lines = self._lines = LineStore(Path(cfg.store.registry_path))
+        self._writer = RegistryWriter(lines.path)
         for seed in cfg.lines:
             if lines.get_line(seed.number) is None:
                 try:
@@ -134,9 +139,9 @@ class App:
                 except LineError as exc:
                     log.warning("line_not_seeded", line=seed.number, reason=str(exc))
         snapshot = lines.load_snapshot()
-        pipeline = Pipeline(LineBook(lines.lines()), ListRegistry(snapshot), cfg.policy,
-                            Operators.load(cfg.policy.prefix_folder()),
-                            self._line_violated)
+        pipeline = self._pipeline = Pipeline(
+            LineBook(lines.lines()), ListRegistry(snapshot), cfg.policy,
+            Operators.load(cfg.policy.prefix_folder()), self._line_violated)
         log.info("lines_loaded", lines=len(pipeline.lines.by_number),
                  blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
         mo = MoHandler(lambda: pipeline.lines, lambda: pipeline.lists, pipeline.number_of,
@@ -145,25 +150,31 @@ class App:
         return auth, pipeline, mo
 
     def _line_violated(self, line: Line) -> None:
-        """A service line reached the violations threshold: demote or suspend it."""
-        assert self._lines is not None
+        """A service line reached the violations threshold: demote or suspend it (the
+        registry watcher then applies the change, like any operator change)."""
+        assert self._writer is not None
         policy = self.config.policy
         status = "demoted" if policy.violations_action == "demote" else "suspended"
         reason = (f"{policy.violations_threshold} sends to non-customers within "
                   f"{policy.violations_window:g} s")
-        try:
-            self._lines.update_line(line.number, status=status, status_reason=reason)
-        except LineError as exc:  # removed or changed meanwhile: nothing left to act on
-            log.warning("line_action_failed", line=line.number, error=str(exc))
-            return
         log.warning("line_" + status, line=line.number, account=line.account, reason=reason)
+        self._writer.submit(f"{status} line {line.number}", lambda store: store.update_line(
+            line.number, status=status, status_reason=reason))
 
     def _persist_optout(self, line: str, number: int, opted_out: bool) -> None:
-        assert self._lines is not None
+        assert self._writer is not None
         if opted_out:
-            self._lines.add_optout(line, number)
+            self._writer.submit(f"opt-out on {line}", lambda s: s.add_optout(line, number))
         else:
-            self._lines.remove_optout(line, number)
+            self._writer.submit(f"opt-in on {line}", lambda s: s.remove_optout(line, number))
+
+    def flush_violations(self) -> None:
+        """Hand the counted violations to the writer (periodically and at stop)."""
+        if self._pipeline is None or self._writer is None:
+            return
+        pending = self._pipeline.violations.take_pending()
+        if pending:
+            self._writer.submit("violations", lambda s: s.record_violations(pending))
 
     def _pressure(self, on: bool) -> None:
         self.state.paused = on
@@ -218,6 +229,9 @@ class App:
             self._auth.close()
         if self._registry is not None:
             self._registry.close()
+        self.flush_violations()
+        if self._writer is not None:
+            self._writer.close()
         if self._lines is not None:
             self._lines.close()
         if self._journal is not None:

@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from router.config import AuthConfig
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
-from router.policy.ranges import DomesticRanges
+from router.policy.ranges import DomesticRanges, parse_address
 from router.smpp.pdu import CommandId, CommandStatus
 from router.store.registry import Account, AuditEntry, Registry
 
@@ -71,12 +71,9 @@ def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddre
 
 
 def ip_allowed(ip: str, allowed: tuple[str, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
+    addr = parse_address(ip)
+    if addr is None:
         return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
     return any(addr in net for net in _networks(allowed) if net.version == addr.version)
 
 

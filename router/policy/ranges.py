@@ -72,6 +72,17 @@ def parse_delegated(text: str, countries: Iterable[str], source: str = "file") -
     return ParsedFile(source, registry, serial, end_date, v4, v6)
 
 
+def parse_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer address as the checks see it: zone id dropped, IPv4-mapped IPv6 as IPv4."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in sorted(intervals):
@@ -115,12 +126,9 @@ class DomesticRanges:
         return cls(version, IntervalSet.of(v4), IntervalSet.of(v6))
 
     def __contains__(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        except ValueError:
+        addr = parse_address(ip)
+        if addr is None:
             return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
         table = self.v4 if addr.version == 4 else self.v6
         return int(addr) in table
 

@@ -11,13 +11,15 @@ suspension closes live sessions well within the 1 s requirement.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from router.policy.auth import Authenticator
-from router.policy.lists import ListRegistry, ListSnapshot
+from router.policy.lists import ListRegistry, ListSnapshot, NumberSet
 from router.policy.pipeline import Pipeline
 from router.server.esme import ServerState
 from router.store.lines import LineStore
@@ -34,14 +36,21 @@ def _load_snapshot(path: Path) -> ListSnapshot:
         return store.load_snapshot()
 
 
+def _load_optouts(path: Path, line: str) -> NumberSet:
+    with LineStore(path) as store:
+        return store.optouts(line)
+
+
 class RegistryWatcher:
     def __init__(self, registry: Registry, auth: Authenticator, state: ServerState,
-                 lines: LineStore, pipeline: Pipeline, interval: float = 0.2) -> None:
+                 lines: LineStore, pipeline: Pipeline, flush_violations: Callable[[], None],
+                 interval: float = 0.2) -> None:
         self._registry = registry
         self._auth = auth
         self._state = state
         self._lines = lines
         self._pipeline = pipeline
+        self._flush_violations = flush_violations
         self._interval = interval
         self._version = registry.data_version()
         self._seq = registry.last_change()
@@ -53,21 +62,19 @@ class RegistryWatcher:
         last_purge = time.time()
         while True:
             await asyncio.sleep(self._interval)
-            self.poll()
             ticks += 1
-            if ticks % 25 == 0:
-                self._flush_violations()
-            if ticks % 50 == 0:
-                self._auth.sweep()
-            if time.time() - last_purge > PURGE_EVERY:
-                last_purge = time.time()
-                purged = self._pipeline.lists.purge_expired(last_purge)
-                log.info("whitelists_purged", entries=purged)
-
-    def _flush_violations(self) -> None:
-        pending = self._pipeline.violations.take_pending()
-        if pending:
-            self._lines.record_violations(pending)
+            try:
+                self.poll()
+                if ticks % 25 == 0:
+                    self._flush_violations()
+                if ticks % 50 == 0:
+                    self._auth.sweep()
+                if time.time() - last_purge > PURGE_EVERY:
+                    last_purge = time.time()
+                    purged = self._pipeline.lists.purge_expired(last_purge)
+                    log.info("whitelists_purged", entries=purged)
+            except sqlite3.Error as exc:  # e.g. a locked registry: try again next tick
+                log.warning("registry_watch_failed", error=str(exc))
 
     def poll(self) -> None:
         version = self._registry.data_version()
@@ -96,8 +103,16 @@ class RegistryWatcher:
             self._pipeline.lines = self._pipeline.lines.replaced(line, key)
             log.info("line_changed", line=key, status=line.status if line else "deleted",
                      kind=line.effective_kind if line else None)
-        elif kind in ("list", "optout"):
+        elif kind == "optout":  # one line's opt-outs: no need to reload the blacklist
+            asyncio.get_running_loop().create_task(self._reload_optouts(key))
+        elif kind == "list":
             self._reload_lists()
+
+    async def _reload_optouts(self, line: str) -> None:
+        loop = asyncio.get_running_loop()
+        optouts = await loop.run_in_executor(None, _load_optouts, self._lines.path, line)
+        self._pipeline.lists.replace_optouts(line, optouts)
+        log.info("optouts_loaded", line=line, count=len(optouts))
 
     def _reload_lists(self) -> None:
         """Load every list in a thread and swap them in whole; coalesce bursts."""

@@ -47,6 +47,7 @@ from router.smpp.session import (
     Unbound,
 )
 from router.store.registry import Account
+from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")
 
@@ -96,8 +97,7 @@ class EsmeConnection(asyncio.Protocol):
         self._account: Account | None = None
         self._receiver = False
         self._binding = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self.closed = self._loop.create_future()
 
     @property
@@ -127,8 +127,7 @@ class EsmeConnection(asyncio.Protocol):
         self._state.connections.discard(self)
         if self._account is not None:
             self._state.bound.get(self._account.system_id, set()).discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         unanswered = [c for c in self.session.abandon() if type(c) is Outgoing]
         if self._receiver:
             self._relay.detach(self, unanswered)
@@ -254,15 +253,9 @@ class EsmeConnection(asyncio.Protocol):
         data = self.session.data_to_send()
         if data:
             transport.write(data)
-        deadline = self.session.next_deadline()
-        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(self.session.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         events = self.session.handle_timer(self._loop.time())
         if events:
             self._handle(events)

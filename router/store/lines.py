@@ -25,8 +25,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +42,7 @@ from router.policy.lines import (
 )
 from router.policy.lists import ExpiringNumberSet, ListSnapshot, NumberSet, signature_key
 from router.store.registry import RegistryError
+from router.store.sqlite import SqliteStore
 
 __all__ = ["MAX_LINE_LENGTH", "LineError", "LineStore", "ListCount", "ListKind"]
 
@@ -94,12 +94,6 @@ CREATE TABLE IF NOT EXISTS violations (
     destination TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS violations_at ON violations (at);
-CREATE TABLE IF NOT EXISTS changes (
-    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-    at   REAL NOT NULL,
-    kind TEXT NOT NULL,
-    key  TEXT NOT NULL
-);
 """
 
 
@@ -158,7 +152,7 @@ def _check_line(line: Line) -> None:
             raise LineError(f"line {number}: {exc}") from None
 
 
-class LineStore:
+class LineStore(SqliteStore):
     """Lines and their lists on the registry SQLite file; one connection of its own.
 
     Safe to create before or after :class:`~router.store.registry.Registry` on the same
@@ -166,47 +160,7 @@ class LineStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> LineStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: the write lock is taken at BEGIN, not half-way."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: several SELECTs see one state of the file (WAL)."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
-
-    def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
-        db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)", (time.time(), kind, key))
+        super().__init__(path, _SCHEMA)
 
     def _account_exists(self, db: sqlite3.Connection, account: str) -> bool:
         try:

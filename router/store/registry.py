@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from router.policy.ranges import DomesticRanges, ParsedFile
+from router.store.sqlite import SqliteStore
 
 AccountStatus = Literal["active", "suspended", "terminated"]
 STATUSES: tuple[AccountStatus, ...] = ("active", "suspended", "terminated")
@@ -61,12 +61,6 @@ CREATE TABLE IF NOT EXISTS bind_audit (
     reason         TEXT NOT NULL,
     status         INTEGER NOT NULL,
     ranges_version TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (
-    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-    at   REAL NOT NULL,
-    kind TEXT NOT NULL,
-    key  TEXT NOT NULL
 );
 """
 
@@ -113,34 +107,9 @@ def _account(row: sqlite3.Row) -> Account:
         demo=bool(row["demo"]), created_at=row["created_at"], updated_at=row["updated_at"])
 
 
-class Registry:
+class Registry(SqliteStore):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=5.0)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
-        db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
-                   (time.time(), kind, key))
+        super().__init__(path, _SCHEMA)
 
     # --- accounts -------------------------------------------------------------------
 

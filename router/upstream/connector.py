@@ -36,6 +36,7 @@ from router.smpp.session import (
     Unbound,
 )
 from router.store.journal import Message
+from router.timer import DeadlineTimer
 
 if TYPE_CHECKING:
     from router.upstream.pool import Pool
@@ -53,8 +54,7 @@ class Connector(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._bound: asyncio.Future[bool] | None = None
         self._lost: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -165,9 +165,7 @@ class Connector(asyncio.Protocol):
         session = self.session
         self._transport = None
         self.session = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = self._timer_at = None
+        self._timer.cancel()
         if session is not None:
             orphans = [c for c in session.abandon() if type(c) is Message]
             if orphans:
@@ -194,15 +192,9 @@ class Connector(asyncio.Protocol):
         data = session.data_to_send()
         if data:
             self._transport.write(data)
-        deadline = session.next_deadline()
-        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(session.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
         session = self.session
         if session is None:
             return

@@ -1,0 +1,72 @@
+"""What the registry's stores share: a WAL connection, transactions, the change feed.
+
+Every store on the registry file appends to ``changes`` in the transaction of each
+write; a running router watches that table (router/server/changes.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+CHANGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    at   REAL NOT NULL,
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL
+);
+"""
+
+
+class SqliteStore:
+    """One connection of its own to ``path``, with ``schema`` created if missing."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=5.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(schema + CHANGES_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the write lock is taken at BEGIN, not half-way."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several SELECTs see one state of the file (WAL)."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
+        db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
+                   (time.time(), kind, key))
