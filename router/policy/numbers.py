@@ -37,9 +37,8 @@ __all__ = [
     "normalise",
 ]
 
-DEFAULT_PREFIX_DIR = Path(
-    os.environ.get("CHAPAR_PREFIX_DIR", Path(__file__).resolve().parents[2] / "config" / "prefixes")
-)
+# The tables of a source checkout; the router and the CLI load policy.prefixes_dir.
+DEFAULT_PREFIX_DIR = Path(__file__).resolve().parents[2] / "config" / "prefixes"
 MAX_RAW_LENGTH = 64  # longer text is not a phone number; bounds the work per input
 
 # SMPP 3.4 §5.2.5 / §5.2.6
@@ -331,7 +330,7 @@ class Operators:
 
 @cache
 def default_operators() -> Operators:
-    """The tables shipped in ``config/prefixes`` (or ``$CHAPAR_PREFIX_DIR``), loaded once."""
+    """The tables shipped in ``config/prefixes``, loaded once (tests, defaults)."""
     return Operators.load(DEFAULT_PREFIX_DIR)
 
 
