@@ -119,10 +119,6 @@ class NumberSet:
     def union(self, other: NumberSet) -> NumberSet:
         return NumberSet.from_bitmap(self._bitmap | other._bitmap)
 
-    def size_in_bytes(self) -> int:
-        """Serialised size: a close proxy of the memory the bitmap holds."""
-        return len(self.to_bytes())
-
 
 EMPTY: Final = NumberSet()
 

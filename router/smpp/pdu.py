@@ -535,7 +535,6 @@ class AlertNotification(Pdu):
 
 
 BindRequest = BindTransmitter | BindReceiver | BindTransceiver
-BindResponse = BindTransmitterResp | BindReceiverResp | BindTransceiverResp
 
 BIND_RESPONSE: dict[CommandId, type[_BindResp]] = {
     CommandId.BIND_TRANSMITTER: BindTransmitterResp,

@@ -27,10 +27,3 @@ class MessageIds:
 
 def format_id(message_id: int) -> str:
     return f"{message_id:x}"
-
-
-def parse_id(text: str) -> int | None:
-    try:
-        return int(text, 16)
-    except ValueError:
-        return None
