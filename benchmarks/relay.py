@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/relay.py [--rounds 3] [--duration 5]
         [--upstream-connections 1] [--upstream-window 256] [--json OUT] [--profile DIR]
+        [--compare-rev REV [--compare-without-lines]] [--only baseline|chapar|compare]
 
-Each round measures both systems under test (the order alternates between rounds):
+Each round measures every system under test (the order rotates between rounds):
 smppsink is the carrier, the SUT is ``benchmarks/baseline_relay.py`` or ``chapar run``
 (one account, simulator off, one upstream pointing at the sink), and smppload drives it:
 a warm-up (``--count 20000``), then 4 connections x window 64 for ``--duration`` seconds
@@ -11,6 +12,13 @@ a warm-up (``--count 20000``), then 4 connections x window 64 for ``--duration``
 ``taskset`` the SUT runs on CPU 0, smppload and the sink on CPU 1.  Everything talks to
 127.0.0.1 and every step has a time limit.  The summary (medians, and Chapar's msg/s as
 a ratio of the baseline's) is printed and written to ``benchmarks/out/relay-<ts>.json``.
+
+``--compare-rev REV`` adds a third SUT, ``chapar@REV``: Chapar as of git revision REV,
+checked out into a temporary ``git worktree`` (removed at exit) and started the same way
+(cwd and PYTHONPATH = that tree, so it imports its own ``router``), with the same config;
+the summary adds its ratio to the baseline and the change of Chapar's msg/s against it.
+``--compare-without-lines`` leaves the ``lines`` key out of its config and seeds no
+blacklist for it, for revisions from before line checks (they reject unknown keys).
 
 Checks: every submit answered ESME_ROK (resp_ok == sent, smppload exit 0), and the sink
 received at least as many submit_sm as the SUT acknowledged (nothing lost: Chapar acks
@@ -31,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +53,7 @@ SMPPSINK = TOOLS / "smppsink"
 SYSTEM_ID, PASSWORD = "test", "test"  # smppload's default credentials
 WARMUP_COUNT = 20000
 LATENCY_DURATION = 3.0
-SUTS = ("baseline", "chapar")
+SUT_KINDS = ("baseline", "chapar", "compare")  # compare: Chapar at --compare-rev
 
 
 def log(text: str) -> None:
@@ -158,60 +167,111 @@ class Sink:
         return last_json(self.out.read_text())
 
 
-def seed_blacklist(registry: Path, size: int) -> None:
-    """N random Iranian mobiles (fixed seed) as the operator blacklist, via the store."""
-    import random
+@dataclass(frozen=True)
+class Target:
+    """A system under test: its name in the report and the tree it runs from."""
 
-    from router.policy.lists import NumberSet
-    from router.store.lines import LineStore
+    name: str  # "baseline", "chapar" or "chapar@REV"
+    kind: str  # one of SUT_KINDS
+    tree: Path = REPO  # cwd of the process; a compare checkout is also its PYTHONPATH
+    lines: bool = True  # Chapar's config has the `lines` key and a seeded blacklist
 
-    rng = random.Random(98)
-    numbers = {989_000_000_000 + rng.randrange(1_000_000_000) for _ in range(size)}
-    numbers.discard(989120000000)  # smppload's destination stays deliverable
-    with LineStore(registry) as store:
-        store.save_blacklist(NumberSet(numbers))
+    @property
+    def is_chapar(self) -> bool:
+        return self.kind != "baseline"
+
+    def env(self) -> dict[str, str] | None:
+        """A checkout other than this one imports its own ``router``; else inherited."""
+        return None if self.tree == REPO else {**os.environ, "PYTHONPATH": str(self.tree)}
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A detached ``git worktree`` of REV in a temporary directory, removed on exit."""
+    parent = Path(tempfile.mkdtemp(prefix="chapar-bench-rev-"))
+    tree = parent / "chapar"
+    try:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--quiet", "--detach",
+                        str(tree), rev], check=True, timeout=120)
+        yield tree
+    finally:
+        if tree.exists():
+            done = subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                   str(tree)], timeout=120)
+            if done.returncode != 0:
+                log(f"WARNING: could not remove the worktree {tree}")
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+# Run in the tree under test (its own ``router``): N random Iranian mobiles, fixed seed.
+SEED_BLACKLIST = """\
+import random, sys
+from pathlib import Path
+from router.policy.lists import NumberSet
+from router.store.lines import LineStore
+registry, size = Path(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(98)
+numbers = {989_000_000_000 + rng.randrange(1_000_000_000) for _ in range(size)}
+numbers.discard(989120000000)  # smppload's destination stays deliverable
+with LineStore(registry) as store:
+    store.save_blacklist(NumberSet(numbers))
+"""
+
+
+def seed_blacklist(target: Target, registry: Path, size: int) -> None:
+    """The operator blacklist of SIZE numbers, written by the target's own store code."""
+    subprocess.run([sys.executable, "-c", SEED_BLACKLIST, str(registry), str(size)],
+                   cwd=target.tree, env=target.env(), check=True, timeout=300)
+
+
+def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
+                  args: argparse.Namespace, password_hash: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "store": {"path": str(workdir / "chapar.db"),
+                  "registry_path": str(workdir / "registry.db")},
+        "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash,
+                      "allowed_ips": ["127.0.0.1"], "domestic_exempt": True}],
+        # smppload's default source is an advertising line of the account, so
+        # every message goes through the line and blacklist/opt-out checks
+        "lines": [{"number": "12345", "account": SYSTEM_ID, "kind": "advertising"}],
+        "simulator": {"enabled": False},
+        "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
+                       "connections": args.upstream_connections,
+                       "window": args.upstream_window}],
+        "log": {"level": "warning"},
+    }
+    if not target.lines:
+        del config["lines"]
+    return config
 
 
 class Sut:
     """The system under test: the baseline relay or Chapar, pinned to CPU 0."""
 
-    def __init__(self, kind: str, workdir: Path, sink_port: int, args: argparse.Namespace,
-                 password_hash: str) -> None:
-        self.kind = kind
+    def __init__(self, target: Target, workdir: Path, sink_port: int,
+                 args: argparse.Namespace, password_hash: str) -> None:
+        self.name = target.name
         self.port = free_port()
-        if kind == "baseline":
+        if not target.is_chapar:
             cmd = [sys.executable, str(BENCH / "baseline_relay.py"), "--port", str(self.port),
                    "--upstream-port", str(sink_port)]
         else:
-            config = {
-                "listen": {"host": "127.0.0.1", "port": self.port},
-                "store": {"path": str(workdir / "chapar.db"),
-                          "registry_path": str(workdir / "registry.db")},
-                "accounts": [{"system_id": SYSTEM_ID, "password_hash": password_hash,
-                              "allowed_ips": ["127.0.0.1"], "domestic_exempt": True}],
-                # smppload's default source is an advertising line of the account, so
-                # every message goes through the line and blacklist/opt-out checks
-                "lines": [{"number": "12345", "account": SYSTEM_ID,
-                           "kind": "advertising"}],
-                "simulator": {"enabled": False},
-                "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
-                               "connections": args.upstream_connections,
-                               "window": args.upstream_window}],
-                "log": {"level": "warning"},
-            }
-            if args.blacklist:
-                seed_blacklist(workdir / "registry.db", args.blacklist)
+            config = chapar_config(target, workdir, self.port, sink_port, args, password_hash)
+            if target.lines and args.blacklist:
+                seed_blacklist(target, workdir / "registry.db", args.blacklist)
             path = workdir / "chapar.yaml"
             path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]
             if args.chapar_gc == "off":  # experiment: the same CLI with the cyclic GC off
                 cmd[1:3] = ["-c", "import gc, sys; gc.disable(); from router.cli import main; "
                             "sys.exit(main(sys.argv[1:]))"]
-        self.err = workdir / f"{kind}.err"
+        self.err = workdir / f"{target.kind}.err"
         with self.err.open("wb") as err:
             # taskset execs the command: proc.pid is the Python process itself
-            self.proc = subprocess.Popen([*pin_prefix(0), *cmd], cwd=REPO,
-                                         stdout=subprocess.DEVNULL, stderr=err)
+            self.proc = subprocess.Popen([*pin_prefix(0), *cmd], cwd=target.tree,
+                                         env=target.env(), stdout=subprocess.DEVNULL,
+                                         stderr=err)
 
     def wait_ready(self, sink: Sink, upstream_binds: int, timeout: float = 30.0) -> None:
         """The port accepts connections and the sink saw the SUT's upstream binds.
@@ -221,10 +281,10 @@ class Sut:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited ({self.proc.returncode}): "
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): "
                                    f"{self.err.read_text()[-2000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.kind} not ready after {timeout} s")
+                raise RuntimeError(f"{self.name} not ready after {timeout} s")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
@@ -241,7 +301,7 @@ class Sut:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            log(f"WARNING: {self.kind} did not stop within {timeout} s; killed")
+            log(f"WARNING: {self.name} did not stop within {timeout} s; killed")
             self.proc.kill()
             self.proc.wait(timeout=5)
             return None
@@ -293,23 +353,26 @@ class Measurement:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def measure(kind: str, rnd: int, args: argparse.Namespace, password_hash: str) -> Measurement:
+def measure(target: Target, rnd: int, args: argparse.Namespace,
+            password_hash: str) -> Measurement:
+    kind = target.name  # in the report and warnings
     m = Measurement(kind, rnd)
     bound = 60 + args.duration + LATENCY_DURATION + 60
-    with tempfile.TemporaryDirectory(prefix=f"chapar-bench-{kind}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"chapar-bench-{target.kind}-") as tmp:
         workdir = Path(tmp)
         sink = Sink(workdir, bound)
         sut: Sut | None = None
         try:
-            sut = Sut(kind, workdir, sink.port, args, password_hash)
-            sut.wait_ready(sink, args.upstream_connections if kind == "chapar" else 1)
+            sut = Sut(target, workdir, sink.port, args, password_hash)
+            sut.wait_ready(sink, args.upstream_connections if target.is_chapar else 1)
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
                             str(WARMUP_COUNT), bound_s=60)
             prof = None
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 prof = profile(sut.proc.pid, args.duration - 0.5,
-                               args.profile / f"{kind}-round{rnd}.txt", args.profile_rate)
+                               args.profile / f"{target.kind}-round{rnd}.txt",
+                               args.profile_rate)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
@@ -372,8 +435,9 @@ COLUMNS = ("sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cp
            "others%", "load cpu%", "acked", "sink rx")
 
 
-def row(values: list[str]) -> str:
-    return "  ".join(v.rjust(10) for v in values)
+def row(values: list[str], first: int = 10) -> str:
+    """Right-aligned columns; the first (the SUT's name) is FIRST wide."""
+    return "  ".join(v.rjust(first if i == 0 else 10) for i, v in enumerate(values))
 
 
 def fmt(m: Measurement) -> list[str]:
@@ -383,21 +447,27 @@ def fmt(m: Measurement) -> list[str]:
             str(m.sink_submits)]
 
 
-def medians(results: list[Measurement], kind: str) -> dict[str, float]:
-    mine = [m for m in results if m.sut == kind]
+def medians(results: list[Measurement], name: str) -> dict[str, float]:
+    mine = [m for m in results if m.sut == name]
     if not mine:
         return {}
     keys = ("msg_s", "p50_us", "p99_us", "lat_p50_us", "lat_p99_us", "sut_cpu_pct")
     return {k: statistics.median(float(getattr(m, k)) for m in mine) for k in keys}
 
 
-def main(argv: list[str] | None = None) -> int:
+def msg_s_ratio(num: dict[str, float], den: dict[str, float]) -> float | None:
+    """Median msg/s of NUM over DEN's, None when either is missing."""
+    return num["msg_s"] / den["msg_s"] if num and den.get("msg_s") else None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Chapar vs a baseline relay (see module doc)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0, help="seconds at 4x64")
     p.add_argument("--upstream-connections", type=int, default=1)
     p.add_argument("--upstream-window", type=int, default=256)
-    p.add_argument("--only", choices=SUTS, help="measure one SUT only")
+    p.add_argument("--only", choices=SUT_KINDS,
+                   help="measure one SUT only (compare: chapar@REV, needs --compare-rev)")
     p.add_argument("--json", type=Path, help="also write the summary here")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
@@ -407,43 +477,99 @@ def main(argv: list[str] | None = None) -> int:
                         "load's destination is not on it); 0 = empty")
     p.add_argument("--chapar-gc", choices=("default", "off"), default="default",
                    help="experiment: run Chapar with gc.disable()")
+    p.add_argument("--compare-rev", metavar="REV",
+                   help="also measure Chapar as of git revision REV (chapar@REV), run from "
+                        "a temporary git worktree")
+    p.add_argument("--compare-without-lines", action="store_true",
+                   help="chapar@REV's config has no `lines` key and no blacklist is seeded "
+                        "for it (revisions from before line checks)")
     args = p.parse_args(argv)
+    if args.only == "compare" and not args.compare_rev:
+        p.error("--only compare needs --compare-rev")
+    if args.compare_without_lines and not args.compare_rev:
+        p.error("--compare-without-lines needs --compare-rev")
+    args.compare_commit = resolve_rev(args.compare_rev) if args.compare_rev else None
+    if args.compare_rev and args.compare_commit is None:
+        p.error(f"--compare-rev: {args.compare_rev!r} is not a commit of {REPO}")
+    return args
 
+
+def resolve_rev(rev: str) -> str | None:
+    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
+                           f"{rev}^{{commit}}"], capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     ensure_tools()
     sys.path.insert(0, str(REPO))
     from router.policy.auth import hash_password
 
     password_hash = hash_password(PASSWORD)
+    # SIGTERM unwinds like Ctrl-C: the SUTs and the sink stop, the worktree goes
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    with contextlib.ExitStack() as stack:
+        targets = [Target("baseline", "baseline"), Target("chapar", "chapar")]
+        if args.compare_rev and args.only in (None, "compare"):
+            tree = stack.enter_context(worktree(args.compare_commit))
+            targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
+                                  lines=not args.compare_without_lines))
+        if args.only:
+            targets = [t for t in targets if t.kind == args.only]
+        return run(args, targets, password_hash)
+
+
+def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> int:
     pinned = bool(pin_prefix(0))
+    compare = next((t for t in targets if t.kind == "compare"), None)
+    about = ""
+    if compare is not None:
+        about = (f"; {compare.name} = {args.compare_commit[:12]} in {compare.tree}"
+                 f"{'' if compare.lines else ', without lines'}")
     log(f"relay benchmark: {args.rounds} rounds x {args.duration:g} s at 4x64, "
         f"{LATENCY_DURATION:g} s at 1x1; upstream connections={args.upstream_connections} "
-        f"window={args.upstream_window}; pinned={pinned}; chapar gc={args.chapar_gc}")
+        f"window={args.upstream_window}; pinned={pinned}; chapar gc={args.chapar_gc}{about}")
+    first = max(10, *(len(t.name) for t in targets))
     results: list[Measurement] = []
     started = time.time()
     for rnd in range(1, args.rounds + 1):
-        order: tuple[str, ...] = SUTS if rnd % 2 else SUTS[::-1]
-        if args.only:
-            order = (args.only,)
-        batch = [measure(kind, rnd, args, password_hash) for kind in order]
+        shift = (rnd - 1) % len(targets)  # each SUT takes each place in turn
+        batch = [measure(t, rnd, args, password_hash)
+                 for t in targets[shift:] + targets[:shift]]
         results.extend(batch)
         print(f"\nround {rnd}  (msg/s = throughput_ok at 4x64; latencies in µs)")
-        print(row(list(COLUMNS)))
+        print(row(list(COLUMNS), first))
         for m in batch:
-            print(row(fmt(m)))
+            print(row(fmt(m), first))
             for w in m.warnings:
                 print(f"WARNING: {w}")
 
-    base, chapar = medians(results, "baseline"), medians(results, "chapar")
-    ratio = chapar["msg_s"] / base["msg_s"] if base.get("msg_s") and chapar else None
+    meds = {t.name: medians(results, t.name) for t in targets}
+    base, chapar = meds.get("baseline", {}), meds.get("chapar", {})
+    ratio = msg_s_ratio(chapar, base)
     print(f"\nmedians over {args.rounds} rounds")
-    print(row(["sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cpu%"]))
-    for kind, med in (("baseline", base), ("chapar", chapar)):
+    print(row(["sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cpu%"],
+              first))
+    for name, med in meds.items():
         if med:
-            print(row([kind, f"{med['msg_s']:,.0f}", f"{med['p50_us']:,.0f}",
+            print(row([name, f"{med['msg_s']:,.0f}", f"{med['p50_us']:,.0f}",
                        f"{med['p99_us']:,.0f}", f"{med['lat_p50_us']:,.0f}",
-                       f"{med['lat_p99_us']:,.0f}", f"{med['sut_cpu_pct']:.0f}"]))
+                       f"{med['lat_p99_us']:,.0f}", f"{med['sut_cpu_pct']:.0f}"], first))
     if ratio is not None:
         print(f"ratio chapar/baseline msg/s (medians): {ratio:.3f}")
+    compared: dict[str, Any] | None = None
+    if compare is not None:
+        ratio_compare = msg_s_ratio(meds[compare.name], base)
+        to_compare = msg_s_ratio(chapar, meds[compare.name])
+        change = 100.0 * (to_compare - 1.0) if to_compare is not None else None
+        if ratio_compare is not None:
+            print(f"ratio {compare.name}/baseline msg/s (medians): {ratio_compare:.3f}")
+        if change is not None:  # negative: Chapar is slower now than at REV
+            print(f"change of chapar vs {compare.name} msg/s: {change:+.1f}%")
+        compared = {"rev": args.compare_rev, "commit": args.compare_commit,
+                    "without_lines": not compare.lines, "ratio_msg_s": ratio_compare,
+                    "change_msg_s_pct": change}
     warnings = [w for m in results for w in m.warnings]
     print(f"{len(warnings)} warning(s)" if warnings else "checks: all submits ROK, nothing lost")
     if chapar and ((ratio is not None and ratio < 0.6) or chapar["p99_us"] > 10_000):
@@ -457,16 +583,16 @@ def main(argv: list[str] | None = None) -> int:
                      "upstream_window": args.upstream_window, "pinned": pinned,
                      "profiled": args.profile is not None, "chapar_gc": args.chapar_gc,
                      "python": sys.version.split()[0]},
-        "medians": {"baseline": base, "chapar": chapar}, "ratio_msg_s": ratio,
+        "medians": meds, "ratio_msg_s": ratio, "compare": compared,
         "warnings": warnings, "rounds": [asdict(m) for m in results],
     }
     out_dir = BENCH / "out"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-    targets = [out_dir / f"relay-{stamp}.json", *([args.json] if args.json else [])]
-    for target in targets:
-        target.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"summary: {', '.join(str(t) for t in targets)}")
+    outputs = [out_dir / f"relay-{stamp}.json", *([args.json] if args.json else [])]
+    for output in outputs:
+        output.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"summary: {', '.join(str(o) for o in outputs)}")
     return 1 if warnings else 0
 
 
