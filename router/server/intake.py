@@ -77,8 +77,11 @@ class Intake:
             for source, _, _, submits in waiting:
                 source.answer_refused(submits, CommandStatus.ESME_RSYSERR)
             return
+        messages: list[Message] = []
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
-            self._pool.enqueue([Message(first_id + i, account, s.body, 0,
-                                        (s.registered_delivery & 3) != 0)
-                                for i, s in enumerate(submits)])
+            messages.extend(Message(first_id + i, account, s.body, 0,
+                                    (s.registered_delivery & 3) != 0)
+                            for i, s in enumerate(submits))
+        if messages:  # one hand-over: one write per carrier session for the whole commit
+            self._pool.enqueue(messages)
