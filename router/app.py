@@ -29,11 +29,11 @@ from router.server.changes import RegistryWatcher
 from router.server.esme import EsmeConnection, ServerState
 from router.server.intake import Intake
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal
+from router.store.journal import Outcome, SqliteJournal
 from router.store.lines import LineError, LineStore
 from router.store.registry import Account, Registry
 from router.store.writer import RegistryWriter
-from router.upstream.pool import Outcome, Pool
+from router.upstream.pool import Pool
 from router.upstream.simulator import Simulator, SimulatorSettings
 
 log = structlog.get_logger("chapar")
@@ -62,7 +62,7 @@ class App:
         loop = asyncio.get_running_loop()
         journal = self._journal = SqliteJournal(Path(cfg.store.path), cfg.store.durability)
         journal.start_checkpoints()
-        recovery = journal.recover()
+        recovery = journal.recover(cfg.dispatch.receipt_wait)
         relay = ReceiptRelay(cfg.dispatch.receipt_queue_limit,
                              max_attempts=cfg.dispatch.max_attempts, call_later=loop.call_later)
         for carrier_id, message_id, account in recovery.delivered_to_carrier:
@@ -220,7 +220,7 @@ class App:
                 await asyncio.sleep(0.02)
             await pool.stop()
         if self._intake is not None:
-            self._intake.flush()
+            self._intake.close()
         if self._simulator is not None:
             await self._simulator.stop()
         if self._watcher is not None:

@@ -129,6 +129,9 @@ class DispatchConfig:
     retry_delay: float = 5.0
     max_attempts: int = 10
     receipt_queue_limit: int = 100000
+    receipt_wait: float = 3 * 86400.0
+    """How long after a carrier accepted a message its receipt is still expected (the id
+    map rebuilt at start covers this window)."""
     shutdown_timeout: float = 10.0
 
 

@@ -17,10 +17,11 @@ import structlog
 from router.smpp.pdu import CommandStatus
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
-from router.store.journal import Message, SqliteJournal, StoreError
-from router.upstream.pool import Outcome, Pool
+from router.store.journal import Message, Outcome, SqliteJournal, StoreError
+from router.upstream.pool import Pool
 
 log = structlog.get_logger("chapar.intake")
+MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
 class Submitter(Protocol):
@@ -40,6 +41,19 @@ class Intake:
         self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
         self._scheduled = False
         self.failed_commits = 0
+        self._marked_at = self._loop.time()
+        self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
+
+    def _tick(self) -> None:
+        """An idle router still moves its done_below mark (the next commit carries it)."""
+        self._schedule()
+        self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
+
+    def close(self) -> None:
+        """Last commit, with a final mark: after a clean stop a restart reads nothing."""
+        self._ticker.cancel()
+        self._marked_at = float("-inf")
+        self.flush()
 
     def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
         first_id = self._ids.take(len(submits))
@@ -67,6 +81,13 @@ class Intake:
     def flush(self) -> None:
         self._scheduled = False
         waiting, self._waiting = self._waiting, []
+        now = self._loop.time()
+        if now - self._marked_at >= MARK_EVERY:
+            self._marked_at = now
+            floor = self._pool.low_water(self._ids.peek())
+            if waiting:  # ids taken, committed now, handed to the pool just after
+                floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
+            self._journal.mark_done_below(floor)
         if not waiting and not self._journal.dirty:
             return
         try:

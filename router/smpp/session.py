@@ -468,6 +468,9 @@ class Session:
         self.state = State.UNBINDING
         self._unbind_sent_at = now
 
+    def outstanding_contexts(self) -> list[object]:
+        return [context for _, _, context in self._outstanding.values()]
+
     def abandon(self) -> list[object]:
         """The connection is gone: the contexts of requests that will never be answered."""
         contexts = [context for _, _, context in self._outstanding.values()]

@@ -17,6 +17,10 @@ class MessageIds:
     def __init__(self, last_issued: int = 0) -> None:
         self._next = max(last_issued + 1, int(time.time() * 1000) << 16)
 
+    def peek(self) -> int:
+        """The next id ``take`` would give (or a larger one, as time passes)."""
+        return self._next
+
     def take(self, count: int) -> int:
         """Reserve ``count`` consecutive ids; returns the first."""
         now_floor = int(time.time() * 1000) << 16

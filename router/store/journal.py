@@ -9,6 +9,7 @@ off the ack path, and the rows are enough to rebuild what is still to be sent.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import sqlite3
 import struct
@@ -49,9 +50,18 @@ CREATE TABLE IF NOT EXISTS refusals (
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id], ...]
+    max_id      INTEGER NOT NULL,     -- the largest message id in entries
+    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id, receipt], ...]
+);
+CREATE INDEX IF NOT EXISTS outcomes_by_max_id ON outcomes (max_id);
+CREATE INDEX IF NOT EXISTS outcomes_by_time ON outcomes (at);
+CREATE TABLE IF NOT EXISTS marks (
+    name        TEXT PRIMARY KEY,
+    value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
+# A carrier outcome: our id, the carrier's status, the carrier's id, receipt wanted.
+Outcome = tuple[int, int, str, bool]
 
 
 class StoreError(Exception):
@@ -131,14 +141,20 @@ class SqliteJournal:
         self._stop_checkpoints = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self._batches: list[tuple[int, int, str, float, bytes]] = []
-        self._outcomes: list[tuple[int, int, str]] = []
+        self._outcomes: list[Outcome] = []
+        self._done_below: int | None = None
         self._refusals: list[tuple[float, str, bytes]] = []
 
     def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
         self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
 
-    def add_outcomes(self, outcomes: list[tuple[int, int, str]]) -> None:
+    def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
+
+    def mark_done_below(self, message_id: int) -> None:
+        """Every message below this id has its final outcome: recovery starts here.
+        Written with the next commit, together with the outcomes that make it true."""
+        self._done_below = message_id
 
     def add_refusals(self, account: str, entries: list[tuple[int, str, str, str]],
                      now: float) -> None:
@@ -147,21 +163,26 @@ class SqliteJournal:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._batches or self._outcomes or self._refusals)
+        return bool(self._batches or self._outcomes or self._refusals
+                    or self._done_below is not None)
 
     def commit(self) -> None:
         """Write everything added since the last commit, in one transaction."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
         refusals, self._refusals = self._refusals, []
+        done_below, self._done_below = self._done_below, None
         db = self._db
         try:
             db.execute("BEGIN")
             if batches:
                 db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
             if outcomes:
-                db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(outcomes)))
+                db.execute("INSERT INTO outcomes (at, max_id, entries) VALUES (?, ?, ?)",
+                           (time.time(), max(o[0] for o in outcomes), orjson.dumps(outcomes)))
+            if done_below is not None:
+                db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
+                           (done_below,))
             if refusals:
                 db.executemany("INSERT INTO refusals (at, account, entries) VALUES (?, ?, ?)",
                                refusals)
@@ -171,26 +192,59 @@ class SqliteJournal:
                 db.execute("ROLLBACK")
             raise StoreError(f"journal commit failed: {exc}") from exc
 
-    def recover(self) -> Recovery:
-        """What the last run left: messages no carrier has answered, and the id map."""
-        finished: dict[int, tuple[int, str]] = {}
-        for (entries,) in self._db.execute("SELECT entries FROM outcomes"):
-            for message_id, status, upstream_id in orjson.loads(entries):
-                finished[message_id] = (status, upstream_id)
+    def recover(self, receipt_window: float = 3 * 86400.0) -> Recovery:
+        """What the last run left: messages no carrier has finally answered, and the
+        carrier ids of recent messages whose receipts may still come.
+
+        Reads only from the ``done_below`` mark on (and ``receipt_window`` seconds of
+        outcomes), so a restart costs what is in flight, not the journal's history.
+        """
+        db = self._db
+        mark = db.execute("SELECT value FROM marks WHERE name = 'done_below'").fetchone()
+        done_below = mark[0] if mark else 0
+        finished: set[int] = set()
+        for (entries,) in db.execute("SELECT entries FROM outcomes WHERE max_id >= ?",
+                                     (done_below,)):
+            finished.update(entry[0] for entry in orjson.loads(entries))
         recovery = Recovery()
-        rows = self._db.execute("SELECT first_id, count, account, bodies FROM journal "
-                                "ORDER BY first_id")
-        for first_id, count, account, blob in rows:
-            recovery.last_id = max(recovery.last_id, first_id + count - 1)
+        last = db.execute("SELECT max(first_id + count - 1) FROM journal").fetchone()[0]
+        recovery.last_id = last or 0
+        rows = db.execute("SELECT first_id, account, bodies FROM journal "
+                          "WHERE first_id + count > ? ORDER BY first_id", (done_below,))
+        for first_id, account, blob in rows:
             for offset, body in enumerate(unpack_bodies(blob)):
                 message_id = first_id + offset
-                outcome = finished.get(message_id)
-                if outcome is None:
+                if message_id >= done_below and message_id not in finished:
                     recovery.pending.append(Message(message_id, account, body, 0,
                                                     _wants_receipt(body)))
-                elif outcome[0] == 0 and outcome[1]:
-                    recovery.delivered_to_carrier.append((outcome[1], message_id, account))
+        recovery.delivered_to_carrier = self._recent_carrier_ids(time.time() - receipt_window)
         return recovery
+
+    def _recent_carrier_ids(self, since: float) -> list[tuple[str, int, str]]:
+        """(carrier id, our id, account) of messages accepted since ``since`` that asked
+        for a receipt."""
+        wanted: list[tuple[str, int]] = []
+        for (entries,) in self._db.execute("SELECT entries FROM outcomes WHERE at >= ?",
+                                           (since,)):
+            wanted.extend((carrier_id, message_id)
+                          for message_id, status, carrier_id, receipt in orjson.loads(entries)
+                          if status == 0 and receipt and carrier_id)
+        if not wanted:
+            return []
+        lowest = min(message_id for _, message_id in wanted)
+        starts: list[int] = []
+        owners: list[tuple[int, str]] = []
+        for first_id, count, account in self._db.execute(
+                "SELECT first_id, count, account FROM journal WHERE first_id + count > ? "
+                "ORDER BY first_id", (lowest,)):
+            starts.append(first_id)
+            owners.append((first_id + count, account))
+        out = []
+        for carrier_id, message_id in wanted:
+            i = bisect.bisect_right(starts, message_id) - 1
+            if i >= 0 and message_id < owners[i][0]:
+                out.append((carrier_id, message_id, owners[i][1]))
+        return out
 
     def start_checkpoints(self, interval: float = 1.0) -> None:
         """Copy the WAL into the database from a thread, on its own connection."""

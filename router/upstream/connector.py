@@ -178,6 +178,12 @@ class Connector(asyncio.Protocol):
 
     # --- output and timers ----------------------------------------------------------
 
+    def in_flight(self) -> list[Message]:
+        session = self.session
+        if session is None:
+            return []
+        return [c for c in session.outstanding_contexts() if type(c) is Message]
+
     def send(self, messages: list[Message]) -> None:
         session = self.session
         assert session is not None

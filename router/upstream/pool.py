@@ -17,7 +17,7 @@ from router.config import DispatchConfig, UpstreamConfig
 from router.dlr import receipt
 from router.dlr.relay import ReceiptRelay
 from router.smpp.pdu import CommandStatus, DeliverSm
-from router.store.journal import Message
+from router.store.journal import Message, Outcome
 from router.upstream.connector import Connector
 
 log = structlog.get_logger("chapar.dispatch")
@@ -28,7 +28,6 @@ TEMPORARY = frozenset({
     CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RUNKNOWNERR,
 })
 
-Outcome = tuple[int, int, str]  # our id, carrier status, carrier id
 
 
 class Pool:
@@ -44,6 +43,7 @@ class Pool:
         self._call_later = call_later
         self._on_mo = on_mo
         self._queue: deque[Message] = deque()
+        self._delayed: dict[int, Message] = {}
         self.connectors: list[Connector] = []
         self._turn = 0
         self._pressed = False
@@ -112,13 +112,34 @@ class Pool:
             self._queue.extendleft(reversed(again))
             self.pump()
         else:
-            self._call_later(wait, lambda: self.enqueue(again))
+            for message in again:
+                self._delayed[message.id] = message
+            self._call_later(wait, lambda: self._retry_now(again))
+
+    def _retry_now(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._delayed.pop(message.id, None)
+        self.enqueue(messages)
+
+    def low_water(self, next_id: int) -> int:
+        """The smallest id still waiting for a final carrier answer (``next_id`` when
+        none is): queued, in flight on a connection, or waiting to be retried."""
+        candidates = [next_id]
+        if self._queue:
+            candidates.append(min(m.id for m in self._queue))
+        if self._delayed:
+            candidates.append(min(self._delayed))
+        for connector in self.connectors:
+            in_flight = connector.in_flight()
+            if in_flight:
+                candidates.append(min(m.id for m in in_flight))
+        return min(candidates)
 
     def _refuse(self, message: Message, status: int, reason: str) -> None:
         self.refused += 1
         log.warning("message_refused_upstream", id=message.id, account=message.account,
                     status=f"0x{status:08x}", reason=reason, attempts=message.attempts)
-        self._record([(message.id, status, "")])
+        self._record([(message.id, status, "", message.receipt)])
         self._relay.on_refused(message, status)
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
@@ -128,7 +149,7 @@ class Pool:
         retry: list[Message] = []
         for message, status, carrier_id in results:
             if status == 0:
-                outcomes.append((message.id, 0, carrier_id))
+                outcomes.append((message.id, 0, carrier_id, message.receipt))
                 if message.receipt:
                     remember(carrier_id, message.id, message.account)
             elif status in TEMPORARY:

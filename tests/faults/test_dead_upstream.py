@@ -65,3 +65,36 @@ def test_carrier_killed_mid_run_is_reconnected(
     assert submit(router.port, after) == [0] * 20  # acknowledged from the journal
     second = make_sink("--port", str(first.port), record=True)
     assert not wait_records(second, set(after))
+
+
+def test_finished_messages_are_marked_and_not_sent_again(
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink]) -> None:
+    """The journal's done_below mark moves past finished messages; a restart reads from it
+    and sends nothing twice."""
+    import sqlite3
+
+    sink = make_sink(record=True)
+    router = make_router(simulator={"enabled": False},
+                         upstreams=[{"name": "c", "port": sink.port}])
+    tags = [f"mark-{n}" for n in range(30)]
+    assert submit(router.port, tags) == [0] * 30
+    assert not wait_records(sink, set(tags))
+    db_path = router.workdir / "var" / "chapar.db"
+    deadline = time.monotonic() + 15
+    mark = 0
+    while time.monotonic() < deadline:
+        with sqlite3.connect(db_path) as db:
+            row = db.execute("SELECT value FROM marks WHERE name = 'done_below'").fetchone()
+            (last,) = db.execute("SELECT max(first_id + count - 1) FROM journal").fetchone()
+        mark = row[0] if row else 0
+        if mark > last:
+            break
+        submit(router.port, [])  # a little traffic: marks ride on commits
+        time.sleep(0.5)
+    assert mark > last, "the done_below mark never passed the finished messages"
+    router.stop()
+    router.start()
+    time.sleep(1.0)
+    sent = [bytes.fromhex(r["short_message"]).decode() for r in sink.records()]
+    assert sorted(sent) == sorted(tags), "a finished message was sent again"
+    assert not any(e.get("event") == "redispatching" for e in router.events())

@@ -32,11 +32,40 @@ def test_uncommitted_batches_are_not_recovered(tmp_path: Path) -> None:
 def test_outcomes_finish_messages_and_feed_the_receipt_map(tmp_path: Path) -> None:
     j = SqliteJournal(tmp_path / "j.db")
     j.add_batch(10, "a", [b"x", b"y", b"z"], 1.0)
-    j.add_outcomes([(10, 0, "C-10"), (11, 0x45, "")])
+    j.add_outcomes([(10, 0, "C-10", True), (11, 0x45, "", True)])
     j.commit()
     r = j.recover()
     assert [m.id for m in r.pending] == [12]
     assert r.delivered_to_carrier == [("C-10", 10, "a")]
+
+
+def test_receipt_map_only_for_receipts_wanted_and_recent(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(10, "a", [b"x", b"y"], 1.0)
+    j.add_batch(20, "b", [b"z"], 1.0)
+    j.add_outcomes([(10, 0, "C-10", False), (11, 0, "C-11", True), (20, 0, "C-20", True)])
+    j.commit()
+    assert sorted(j.recover().delivered_to_carrier) == [("C-11", 11, "a"), ("C-20", 20, "b")]
+    assert j.recover(receipt_window=-1.0).delivered_to_carrier == []  # all too old
+
+
+def test_recovery_starts_at_the_done_below_mark(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(10, "a", [b"x", b"y", b"z"], 1.0)
+    j.add_batch(20, "a", [b"w"], 1.0)
+    j.add_outcomes([(10, 0, "C-10", False), (12, 0, "C-12", False)])
+    j.mark_done_below(11)  # 10 finished; 11 still in flight
+    j.commit()
+    r = j.recover()
+    assert [m.id for m in r.pending] == [11, 20]
+    assert r.last_id == 20
+    j.mark_done_below(21)
+    j.commit()
+    r = j.recover()
+    assert r.pending == [] and r.last_id == 20
+    # the mark alone keeps recovery from reading finished rows at all
+    j._db.execute("DELETE FROM outcomes")
+    assert j.recover().pending == []
 
 
 def test_commit_failure_raises_store_error(tmp_path: Path) -> None:
