@@ -1,8 +1,10 @@
 """Shared fixtures: real router processes on loopback, real carriers (simulator or the
-C sink), accounts with real argon2id hashes."""
+C sink), accounts with real argon2id hashes; registry files and rejection reports for
+the line and list tests.  ESME clients are in tests/clients.py."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -17,6 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+# tests/clients.py asserts too: let pytest explain its failures as it does the tests'.
+pytest.register_assert_rewrite("tests.clients")
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("CHAPAR_TOOLS", ROOT / ".tools"))
@@ -181,10 +186,12 @@ class Sink:
         line: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         return line
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self, pause: float = 0.3) -> list[dict[str, Any]]:
+        """What the sink recorded so far (``record=True``): it flushes on SIGUSR1 and is
+        given ``pause`` seconds to do so; a last line it is still writing is left out."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGUSR1)
-            time.sleep(0.3)
+            time.sleep(pause)
         assert self.record is not None
         if not self.record.exists():
             return []
@@ -221,3 +228,31 @@ def make_sink(tmp_path: Path) -> Iterator[Callable[..., Sink]]:
         if sink.proc.poll() is None:
             sink.proc.kill()
             sink.proc.wait()
+
+
+def seed_registry(path: Path) -> Path:
+    """A registry file at ``path`` with accounts ``acme`` and ``bank`` (placeholder
+    hashes: nothing binds), for the line and list tests."""
+    from router.store.registry import Account, Registry
+
+    reg = Registry(path)
+    for sid in ("acme", "bank"):
+        reg.add_account(Account(system_id=sid, password_hash="$argon2id$x"))
+    reg.close()
+    return path
+
+
+def read_report(path: Path) -> list[tuple[int, str, str]]:
+    """The rows of a rejection report (router.policy.imports): row, value, reason."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["row", "value", "reason"]
+    return [(int(r[0]), r[1], r[2]) for r in rows[1:]]
+
+
+def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
+    """Every rejected row in order: row number, value as written, words of the reason."""
+    got = read_report(path)
+    assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
+    for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
+        assert words in reason, (row, reason, words)

@@ -23,7 +23,8 @@ import smpplib.exceptions
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
-from conftest import PASSWORD, ROOT, RouterProcess
+
+from tests.conftest import PASSWORD, ROOT, RouterProcess
 
 EXIT_CONFIG = 2
 

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import xlsxwriter  # type: ignore[import-untyped]
 import yaml
-from conftest import ROOT
 
 from router.policy.lines import Line
 from router.policy.lists import NumberSet, end_of_day
 from router.store.lines import LineStore
 from router.store.registry import Account, Registry
+from tests.conftest import ROOT, check_report, read_report, seed_registry
 
 EXIT_USAGE = 2
 TEHRAN = ZoneInfo("Asia/Tehran")
@@ -58,29 +58,9 @@ def summary(stdout: str) -> dict[str, str]:
     return out
 
 
-def read_report(path: Path) -> list[tuple[int, str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    assert rows[0] == ["row", "value", "reason"]
-    return [(int(r[0]), r[1], r[2]) for r in rows[1:]]
-
-
-def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
-    """Every rejected row in order: row number, value as written, words of the reason."""
-    got = read_report(path)
-    assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
-    for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
-        assert words in reason, (row, reason, words)
-
-
 @pytest.fixture
 def registry_path(tmp_path: Path) -> Path:
-    path = tmp_path / "var" / "registry.db"
-    reg = Registry(path)
-    for sid in ("acme", "bank"):
-        reg.add_account(Account(system_id=sid, password_hash="$argon2id$x"))
-    reg.close()
-    return path
+    return seed_registry(tmp_path / "var" / "registry.db")
 
 
 @pytest.fixture

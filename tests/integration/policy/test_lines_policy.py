@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import select
 import sqlite3
 import threading
 import time
@@ -27,22 +25,13 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-import smpplib.client
-import smpplib.consts
-import smpplib.exceptions
 from aiosmpplib import (
-    ESME,
-    AbstractHook,
-    BindMode,
     BindTransceiverResp,
     PhoneNumber,
     SmppCommandStatus,
-    SmppMessage,
     SmppSessionState,
     SubmitSm,
-    SubmitSmResp,
 )
-from conftest import LINES, PASSWORD, RouterProcess
 
 from router.policy.lists import ExpiringNumberSet, NumberSet
 from router.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, DeliverSm
@@ -57,6 +46,9 @@ from router.smpp.session import (
     Unbound,
 )
 from router.store.lines import LineStore
+from tests import clients
+from tests.clients import run_aiosmpplib
+from tests.conftest import LINES, RouterProcess
 
 ROK = 0x00
 RINVSRCADR = 0x0A
@@ -154,37 +146,14 @@ def wait_refusals(router: RouterProcess, done: Callable[[list[list[Any]]], bool]
 # --- smpplib ESME ----------------------------------------------------------------------
 
 
-class Esme:
-    """One smpplib session keeping every submit_sm_resp and deliver_sm it reads.
+class Esme(clients.Esme):
+    """An smpplib session (tests/clients.py) submitting without a receipt request."""
 
-    smpplib raises on a non-zero status unless an error handler is set; reads happen
-    only when the socket is readable, and every wait is bounded.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.client = smpplib.client.Client("127.0.0.1", port, timeout=5.0,
-                                            allow_unknown_opt_params=True)
-        self.responses: dict[int, Any] = {}
-        self.delivered: list[Any] = []
-        self.client.set_message_sent_handler(self._on_sent)
-        self.client.set_message_received_handler(self._on_deliver)
-        self.client.set_error_pdu_handler(lambda pdu: None)
-
-    def _on_sent(self, pdu: Any, **_: Any) -> None:
-        self.responses[pdu.sequence] = pdu
-
-    def _on_deliver(self, pdu: Any, **_: Any) -> int:
-        self.delivered.append(pdu)
-        return ROK
+    poll = 0.2
 
     def submit(self, source: str, destination: str, text: bytes = b"policy test",
                dest_ton: int = 1) -> int:
-        pdu = self.client.send_message(
-            source_addr_ton=1, source_addr_npi=1, source_addr=source,
-            dest_addr_ton=dest_ton, dest_addr_npi=1, destination_addr=destination,
-            short_message=text, registered_delivery=0)
-        seq: int = pdu.sequence
-        return seq
+        return self.send(source, destination, text, dest_ton=dest_ton, registered_delivery=0)
 
     def status(self, source: str, destination: str, dest_ton: int = 1) -> int:
         """Submit one message and return the status of its submit_sm_resp."""
@@ -193,45 +162,10 @@ class Esme:
         status: int = self.responses[seq].status
         return status
 
-    def pump(self, until: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-        sock = self.client._socket
-        deadline = time.monotonic() + timeout
-        while not until():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out: {len(self.responses)} responses, "
-                                     f"{len(self.delivered)} deliver_sm")
-            if select.select([sock], [], [], min(left, 0.2))[0]:
-                self.client.read_once(auto_send_enquire_link=False)
 
-    def idle(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        self.pump(lambda: time.monotonic() >= end, timeout=seconds + 1.0)
-
-    def close(self) -> None:
-        if self.client._socket is None:
-            return
-        try:
-            if self.client.state in (smpplib.consts.SMPP_CLIENT_STATE_BOUND_TX,
-                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_RX,
-                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX):
-                self.client.unbind()
-        except (smpplib.exceptions.PDUError, smpplib.exceptions.ConnectionError, OSError):
-            pass
-        self.client.disconnect()
-
-
-@contextlib.contextmanager
 def esme(router: RouterProcess, kind: str = "transceiver", system_id: str = "esme1"
-         ) -> Iterator[Esme]:
-    session = Esme(router.port)
-    try:
-        session.client.connect()
-        resp = getattr(session.client, f"bind_{kind}")(system_id=system_id, password=PASSWORD)
-        assert resp.status == ROK
-        yield session
-    finally:
-        session.close()
+         ) -> contextlib.AbstractContextManager[Esme]:
+    return clients.bound(Esme(router.port), kind, system_id)
 
 
 # --- a carrier that sends MOs ----------------------------------------------------------
@@ -368,74 +302,6 @@ def carrier() -> Iterator[FakeCarrier]:
     fake = FakeCarrier().start()
     yield fake
     fake.stop()
-
-
-# --- aiosmpplib ESME -------------------------------------------------------------------
-
-
-class Recorder(AbstractHook):  # type: ignore[misc]
-    """Everything aiosmpplib hands to its hook (None: a PDU it could not parse)."""
-
-    def __init__(self) -> None:
-        self.messages: list[SmppMessage | None] = []
-        self.send_errors: list[Exception] = []
-        self.changed = asyncio.Event()
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
-                       client_id: str) -> None:
-        self.messages.append(smpp_message)
-        self.changed.set()
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception,
-                         client_id: str) -> None:
-        self.send_errors.append(error)
-
-    @property
-    def responses(self) -> list[SubmitSmResp]:
-        return [m for m in self.messages if type(m) is SubmitSmResp]
-
-
-class Problems(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-async def run_aiosmpplib(port: int, system_id: str, messages: list[SubmitSm]
-                         ) -> tuple[Recorder, Problems, SmppSessionState]:
-    hook = Recorder()
-    problems = Problems()
-    client = ESME(smsc_host="127.0.0.1", smsc_port=port, system_id=system_id,
-                  password=PASSWORD, bind_mode=BindMode.TRANSCEIVER, hook=hook,
-                  log_handler=problems, log_level="WARNING", socket_timeout=5.0)
-    task = asyncio.create_task(client.start())
-    loop = asyncio.get_running_loop()
-    try:
-        for message in messages:
-            await client.broker.enqueue(message)
-        deadline = loop.time() + TIMEOUT
-        while None not in hook.messages and len(hook.responses) < len(messages):
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(f"timed out; hook saw {hook.messages!r}")
-            hook.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(hook.changed.wait(), min(left, 0.5))
-        await asyncio.sleep(0.3)  # anything unexpected that follows (a reconnect, ...)
-        state = client.session_state
-        await asyncio.wait_for(client.stop(), 5)
-        await asyncio.wait_for(task, 5)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    return hook, problems, state
 
 
 # --- 1-3: service and advertising lines, whitelists, blacklist, opt-outs ---------------
@@ -618,7 +484,10 @@ def test_standard_statuses_keep_aiosmpplib_bound(
                          destination=PhoneNumber(destination), log_id=log_id,
                          extra_data=log_id, registered_delivery=0)
                 for log_id, (source, destination, _, _) in cases.items()]
-    hook, problems, state = asyncio.run(run_aiosmpplib(router.port, "esme3", messages))
+    run = asyncio.run(run_aiosmpplib(
+        router.port, messages, lambda hook: len(hook.responses) >= len(messages),
+        system_id="esme3", settle=0.3))
+    hook, problems, state = run.hook, run.problems, run.state_before_stop
 
     assert None not in hook.messages, "aiosmpplib could not parse a PDU: " + "; ".join(
         r.getMessage()[:300] for r in problems.records)

@@ -2,23 +2,19 @@
 
 aiosmpplib is strict (domain.md §e): unknown statuses, non-10-digit receipt dates or a
 header-only refused bind tear its session down.  These tests watch its hook and its
-log for that: one bind for the whole run and no warning or error from the library.
+log for that (tests/clients.py): one bind for the whole run and no warning or error
+from the library.
 No pytest-asyncio here: each test drives its own loop with ``asyncio.run``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 from aiosmpplib import (
     ESME,
-    AbstractHook,
     BindMode,
     BindTransceiverResp,
     DeliverSm,
@@ -28,99 +24,19 @@ from aiosmpplib import (
     SmppMessage,
     SmppSessionState,
     SubmitSm,
-    SubmitSmResp,
 )
 from aiosmpplib.state import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
-from conftest import PASSWORD, RouterProcess
 
-TIMEOUT = 10.0
-
-
-class Recorder(AbstractHook):
-    """Everything aiosmpplib hands to its hook."""
-
-    def __init__(self) -> None:
-        self.messages: list[SmppMessage | None] = []
-        self.send_errors: list[Exception] = []
-        self.changed = asyncio.Event()
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
-                       client_id: str) -> None:
-        self.messages.append(smpp_message)
-        self.changed.set()
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception,
-                         client_id: str) -> None:
-        self.send_errors.append(error)
-
-    def of(self, kind: type[SmppMessage]) -> list[SmppMessage]:
-        return [m for m in self.messages if type(m) is kind]
-
-    @property
-    def responses(self) -> list[SubmitSmResp]:
-        return [m for m in self.messages if type(m) is SubmitSmResp]
-
-    @property
-    def receipts(self) -> list[DeliverSm]:
-        return [m for m in self.messages if type(m) is DeliverSm and m.is_receipt()]
-
-
-class Problems(logging.Handler):
-    """aiosmpplib's own log, warnings and above."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-async def wait_for(hook: Recorder, done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not done():
-        left = deadline - loop.time()
-        if left <= 0:
-            raise AssertionError(f"timed out; hook saw {hook.messages!r}")
-        hook.changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hook.changed.wait(), left)
-
-
-@dataclass
-class Run:
-    hook: Recorder
-    problems: Problems
-    state_before_stop: SmppSessionState
+from tests.clients import Problems, Run, run_aiosmpplib
+from tests.conftest import RouterProcess
 
 
 async def run_esme(port: int, messages: list[SubmitSm], expect_receipts: int,
                    bind_mode: BindMode = BindMode.TRANSCEIVER) -> Run:
-    hook = Recorder()
-    problems = Problems()
-    esme = ESME(smsc_host="127.0.0.1", smsc_port=port, system_id="esme1", password=PASSWORD,
-                bind_mode=bind_mode, hook=hook, log_handler=problems, log_level="WARNING",
-                socket_timeout=5.0)
-    task = asyncio.create_task(esme.start())
-    try:
-        for message in messages:
-            await esme.broker.enqueue(message)
-        # stop early when aiosmpplib could not parse something (None in the hook)
-        await wait_for(hook, lambda: None in hook.messages or (
-            len(hook.responses) >= len(messages) and len(hook.receipts) >= expect_receipts))
-        await asyncio.sleep(0.2)  # anything unexpected that follows
-        state = esme.session_state
-        await asyncio.wait_for(esme.stop(), 5)
-        await asyncio.wait_for(task, 5)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    return Run(hook, problems, state)
+    return await run_aiosmpplib(
+        port, messages, lambda hook: (len(hook.responses) >= len(messages)
+                                      and len(hook.receipts) >= expect_receipts),
+        bind_mode=bind_mode)
 
 
 def submit(text: str, destination: str, log_id: str, encoding: str | None = None

@@ -1,8 +1,8 @@
 """python-smpplib 2.2.4 as the ESME, over real TCP, against a real ``chapar run``.
 
 smpplib has no window and raises PDUError on any non-zero status unless an error
-handler is set (domain.md §e), so the helper below records every PDU instead, reads
-only when the socket is readable, and bounds every wait in time.
+handler is set (domain.md §e), so the session helper (tests/clients.py) records every
+PDU instead, reads only when the socket is readable, and bounds every wait in time.
 """
 
 from __future__ import annotations
@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 import select
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
-from conftest import LINES, PASSWORD, RouterProcess
 
-ESME_ROK = 0x00
+from tests import clients
+from tests.clients import ESME_ROK
+from tests.conftest import LINES, PASSWORD, RouterProcess
+
 ESME_RINVPASWD = 0x0E
 ESME_RINVSYSID = 0x0F
 ESME_RBINDFAIL = 0x0D
@@ -29,82 +30,23 @@ ESME_RBINDFAIL = 0x0D
 RECEIPT_DATES = re.compile(r"(submit date|done date):(\S*)")
 
 
-class Esme:
-    """One smpplib session that keeps every submit_sm_resp and deliver_sm it reads."""
+class Esme(clients.Esme):
+    """A session that submits from its account's first line."""
 
-    def __init__(self, port: int, timeout: float = 5.0) -> None:
-        self.client = smpplib.client.Client("127.0.0.1", port, timeout=timeout,
-                                            allow_unknown_opt_params=True)
-        self.responses: dict[int, Any] = {}  # sequence -> submit_sm_resp
-        self.delivered: list[Any] = []
-        self.client.set_message_sent_handler(self._on_sent)
-        self.client.set_message_received_handler(self._on_deliver)
-        self.client.set_error_pdu_handler(lambda pdu: None)  # keep going, status is checked
-
-    def _on_sent(self, pdu: Any, **_: Any) -> None:
-        self.responses[pdu.sequence] = pdu
-
-    def _on_deliver(self, pdu: Any, **_: Any) -> int:
-        self.delivered.append(pdu)
-        return ESME_ROK
-
-    def bind(self, kind: str, system_id: str = "esme1", password: str = PASSWORD) -> Any:
+    def bind(self, kind: str = "transceiver", system_id: str = "esme1",
+             password: str = PASSWORD) -> Any:
         self.source = LINES[system_id][0]
-        self.client.connect()
-        return getattr(self.client, f"bind_{kind}")(system_id=system_id, password=password)
+        return super().bind(kind, system_id, password)
 
     def submit(self, destination: str, text: bytes, registered_delivery: int = 0,
                data_coding: int = 0, esm_class: int = 0) -> int:
-        pdu = self.client.send_message(
-            source_addr_ton=1, source_addr_npi=1, source_addr=self.source,
-            dest_addr_ton=1, dest_addr_npi=1, destination_addr=destination,
-            short_message=text, data_coding=data_coding, esm_class=esm_class,
-            registered_delivery=registered_delivery)
-        seq: int = pdu.sequence
-        return seq
-
-    def pump(self, until: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Read PDUs until ``until()`` holds; fail after ``timeout`` seconds."""
-        sock = self.client._socket
-        deadline = time.monotonic() + timeout
-        while not until():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"timed out: {len(self.responses)} responses, "
-                    f"{len(self.delivered)} deliver_sm")
-            readable, _, _ = select.select([sock], [], [], min(left, 0.5))
-            if readable:
-                self.client.read_once(auto_send_enquire_link=False)
-
-    def idle(self, seconds: float) -> None:
-        """Read whatever arrives during ``seconds`` (for checks that nothing came)."""
-        end = time.monotonic() + seconds
-        self.pump(lambda: time.monotonic() >= end, timeout=seconds + 1.0)
-
-    def close(self) -> None:
-        if self.client._socket is None:
-            return
-        try:
-            if self.client.state in (smpplib.consts.SMPP_CLIENT_STATE_BOUND_TX,
-                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_RX,
-                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX):
-                self.client.unbind()
-        except (smpplib.exceptions.PDUError, smpplib.exceptions.ConnectionError, OSError):
-            pass
-        self.client.disconnect()
+        return self.send(self.source, destination, text, data_coding=data_coding,
+                         esm_class=esm_class, registered_delivery=registered_delivery)
 
 
-@contextmanager
 def esme(port: int, kind: str = "transceiver", system_id: str = "esme1"
-         ) -> Iterator[Esme]:
-    session = Esme(port)
-    try:
-        resp = session.bind(kind, system_id)
-        assert resp.status == ESME_ROK
-        yield session
-    finally:
-        session.close()
+         ) -> AbstractContextManager[Esme]:
+    return clients.bound(Esme(port), kind, system_id)
 
 
 def receipt_fields(pdu: Any) -> dict[str, str]:

@@ -9,10 +9,8 @@ messages arrived and how often.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -25,49 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import smpplib.client
-import smpplib.consts
-import smpplib.exceptions
-from conftest import PASSWORD, ROOT, RouterProcess, Sink
 
-ESME_ROK = 0x00
+from tests import clients
+from tests.clients import ESME_ROK
+from tests.conftest import ROOT, RouterProcess, Sink
+
 OK = "0x00000000"
 
 
-class Esme:
-    """A smpplib session that records submit_sm_resp by sequence and every deliver_sm."""
+class Esme(clients.Esme):
+    """An smpplib session (tests/clients.py), bound as it is made, submitting in chunks."""
+
+    wait = 15.0
 
     def __init__(self, port: int, kind: str = "transceiver", system_id: str = "esme1") -> None:
-        self.client = smpplib.client.Client("127.0.0.1", port, timeout=5,
-                                            allow_unknown_opt_params=True)
-        self.responses: dict[int, Any] = {}
-        self.delivered: list[Any] = []
-        self.client.set_message_sent_handler(
-            lambda pdu, **_: self.responses.__setitem__(pdu.sequence, pdu))
-        self.client.set_message_received_handler(self._on_deliver)
-        self.client.set_error_pdu_handler(lambda pdu: None)
-        self.client.connect()
-        resp = getattr(self.client, f"bind_{kind}")(system_id=system_id, password=PASSWORD)
+        super().__init__(port)
+        resp = self.bind(kind, system_id)
         assert resp.status == ESME_ROK
-
-    def _on_deliver(self, pdu: Any, **_: Any) -> int:
-        self.delivered.append(pdu)
-        return ESME_ROK
-
-    def pump(self, until: Callable[[], bool], timeout: float = 15.0) -> None:
-        sock = self.client._socket
-        deadline = time.monotonic() + timeout
-        while not until():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out: {len(self.responses)} responses, "
-                                     f"{len(self.delivered)} deliver_sm")
-            if select.select([sock], [], [], min(left, 0.5))[0]:
-                self.client.read_once(auto_send_enquire_link=False)
-
-    def idle(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        self.pump(lambda: time.monotonic() >= end, timeout=seconds + 1.0)
 
     def submit_many(self, destinations: list[str], registered_delivery: int = 0,
                     chunk: int = 50) -> dict[str, str]:
@@ -75,26 +47,15 @@ class Esme:
         ids: dict[str, str] = {}
         for start in range(0, len(destinations), chunk):
             batch = destinations[start:start + chunk]
-            seqs = {}
-            for dst in batch:
-                pdu = self.client.send_message(
-                    source_addr_ton=1, source_addr_npi=1, source_addr="98100",
-                    dest_addr_ton=1, dest_addr_npi=1, destination_addr=dst,
-                    short_message=f"chapar test {dst}".encode(),
-                    registered_delivery=registered_delivery)
-                seqs[dst] = pdu.sequence
+            seqs = {dst: self.send("98100", dst, f"chapar test {dst}".encode(),
+                                   registered_delivery=registered_delivery)
+                    for dst in batch}
             self.pump(lambda q=seqs: all(s in self.responses for s in q.values()))
             for dst, seq in seqs.items():
                 resp = self.responses[seq]
                 assert resp.status == ESME_ROK, f"{dst}: status {resp.status:#x}"
                 ids[dst] = resp.message_id.decode()
         return ids
-
-    def close(self) -> None:
-        with contextlib.suppress(smpplib.exceptions.PDUError,
-                                 smpplib.exceptions.ConnectionError, OSError):
-            self.client.unbind()
-        self.client.disconnect()
 
 
 @pytest.fixture
@@ -124,20 +85,9 @@ class Arrival:
     carrier_id: str
 
 
-def sink_records(sink: Sink) -> list[dict[str, Any]]:
-    """Like Sink.records(), but skips a last line the sink is still writing."""
-    if sink.proc.poll() is None:
-        sink.proc.send_signal(signal.SIGUSR1)
-        time.sleep(0.1)
-    assert sink.record is not None
-    if not sink.record.exists():
-        return []
-    complete = sink.record.read_text().rpartition("\n")[0]
-    return [json.loads(line) for line in complete.splitlines() if line]
-
-
 def sink_arrivals(sink: Sink) -> list[Arrival]:
-    return [Arrival(r["dst"], r["status"], r.get("message_id", "")) for r in sink_records(sink)]
+    return [Arrival(r["dst"], r["status"], r.get("message_id", ""))
+            for r in sink.records(pause=0.1)]
 
 
 @dataclass
@@ -253,7 +203,7 @@ def test_sink_gets_each_message_once(
     assert [d for d, c in counts.items() if c != 1] == []
     assert {a.status for a in arrivals} == {OK}
     # the text reached the carrier byte for byte
-    record = next(r for r in sink_records(sink) if r["dst"] == dsts[7])
+    record = next(r for r in sink.records(pause=0.1) if r["dst"] == dsts[7])
     assert bytes.fromhex(record["short_message"]) == f"chapar test {dsts[7]}".encode()
     assert record["src"] == "98100" and record["dst_ton"] == 1
     stats = sink.stats()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,15 +22,10 @@ from router.policy.imports import (
     write_rejection_report,
 )
 from router.policy.numbers import Invalid
+from tests.conftest import check_report as check_report_file
+from tests.conftest import read_report
 
 TODAY = date(2025, 6, 1)
-
-
-def read_report(path: Path) -> list[tuple[int, str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    assert rows[0] == ["row", "value", "reason"]
-    return [(int(r[0]), r[1], r[2]) for r in rows[1:]]
 
 
 def check_report(
@@ -38,10 +34,22 @@ def check_report(
     """Every rejected row, in order: row number, raw value as written, words of the reason."""
     report = tmp_path / "rejected.csv"
     assert write_rejection_report(report, result.rejected) == len(expected)
-    got = read_report(report)
-    assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
-    for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
-        assert words in reason, (row, reason, words)
+    check_report_file(report, expected)
+
+
+def import_mci(
+    importer: Callable[..., ImportResult], path: Path, progress_every: int
+) -> tuple[ImportResult, list[tuple[int, int | None]]]:
+    """``importer(path)`` as an MCI-only list on TODAY, with every progress report."""
+    progress: list[tuple[int, int | None]] = []
+    result = importer(
+        path,
+        operator="IR-MCI",
+        today=TODAY,
+        on_progress=lambda done, total: progress.append((done, total)),
+        progress_every=progress_every,
+    )
+    return result, progress
 
 
 # --- CSV, one value per line: every mess, an MCI-only customer list ----------------------
@@ -98,14 +106,7 @@ MESSY_REJECTED = [
 def test_csv_every_messy_case(tmp_path: Path, newline: str, bom: bytes) -> None:
     path = tmp_path / "customers.csv"
     path.write_bytes(bom + newline.join(MESSY_LINES).encode("utf-8") + newline.encode())
-    progress: list[tuple[int, int | None]] = []
-    result = import_csv(
-        path,
-        operator="IR-MCI",
-        today=TODAY,
-        on_progress=lambda done, total: progress.append((done, total)),
-        progress_every=5,
-    )
+    result, progress = import_mci(import_csv, path, progress_every=5)
     assert result.numbers == MESSY_ACCEPTED
     assert result.duplicates == 2
     assert result.header_rows == 1
@@ -252,14 +253,7 @@ def write_messy_xlsx(path: Path) -> None:
 def test_xlsx_every_messy_case(tmp_path: Path) -> None:
     path = tmp_path / "customers.xlsx"
     write_messy_xlsx(path)
-    progress: list[tuple[int, int | None]] = []
-    result = import_file(
-        path,
-        operator="IR-MCI",
-        today=TODAY,
-        on_progress=lambda done, total: progress.append((done, total)),
-        progress_every=4,
-    )
+    result, progress = import_mci(import_file, path, progress_every=4)
     assert result.numbers == [
         989121234567,
         989121234568,

@@ -646,6 +646,18 @@ def _ours(cls: type[SubmitSm] | type[DeliverSm], text: str, coding: int, **extra
     return cls(**fields)
 
 
+def _assert_decodes_to_ours(data: bytes, ours_cls: type[SubmitSm] | type[DeliverSm],
+                            text: str, coding: int) -> None:
+    """A third party's short message (service type CMT, user_message_reference 7)
+    decodes to what :func:`_ours` builds, text and all."""
+    decoded = decode_frame(data)
+    expected = _ours(ours_cls, text, coding, service_type="CMT",
+                     tlvs=[(Tag.USER_MESSAGE_REFERENCE, b"\x00\x07")])
+    assert decoded == expected
+    assert isinstance(decoded, SubmitSm | DeliverSm)
+    assert decode_text(decoded.short_message, decoded.data_coding) == text
+
+
 # --- smpplib: submit_sm / deliver_sm --------------------------------------------------
 
 
@@ -659,12 +671,7 @@ def test_smpplib_short_message_to_ours(name: str, ours_cls: type[SubmitSm] | typ
                          dest_addr_npi=1, destination_addr="989121234567",
                          registered_delivery=1, data_coding=coding, short_message=message,
                          user_message_reference=7)
-    decoded = decode_frame(data)
-    expected = _ours(ours_cls, text, coding, service_type="CMT",
-                     tlvs=[(Tag.USER_MESSAGE_REFERENCE, b"\x00\x07")])
-    assert decoded == expected
-    assert isinstance(decoded, SubmitSm | DeliverSm)
-    assert decode_text(decoded.short_message, decoded.data_coding) == text
+    _assert_decodes_to_ours(data, ours_cls, text, coding)
 
 
 @pytest.mark.parametrize(("name", "ours_cls", "aio_cls"), SM_COMMANDS)
@@ -919,12 +926,7 @@ def test_aiosmpplib_short_message_to_ours(name: str,
                                           aio_cls: Any, text: str, coding: int) -> None:
     message = _aio_message(aio_cls, 21, text, coding, service_type="CMT",
                            optional_params=[OptionalParam(Tag.USER_MESSAGE_REFERENCE, 7)])
-    decoded = decode_frame(message.pdu())
-    expected = _ours(ours_cls, text, coding, service_type="CMT",
-                     tlvs=[(Tag.USER_MESSAGE_REFERENCE, b"\x00\x07")])
-    assert decoded == expected
-    assert isinstance(decoded, SubmitSm | DeliverSm)
-    assert decode_text(decoded.short_message, decoded.data_coding) == text
+    _assert_decodes_to_ours(message.pdu(), ours_cls, text, coding)
 
 
 @pytest.mark.parametrize(("name", "ours_cls", "aio_cls"), SM_COMMANDS)

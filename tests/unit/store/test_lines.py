@@ -11,18 +11,14 @@ from router.policy.lines import Line
 from router.policy.lists import ExpiringNumberSet, NumberSet
 from router.store.lines import LineError, LineStore
 from router.store.registry import Account, Registry, RegistryError
+from tests.conftest import seed_registry
 
 A, B, C, D = 989121234567, 989121234568, 989121234569, 989121234570
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    path = tmp_path / "registry.db"
-    reg = Registry(path)
-    for sid in ("acme", "bank"):
-        reg.add_account(Account(system_id=sid, password_hash="$argon2id$x"))
-    reg.close()
-    return path
+    return seed_registry(tmp_path / "registry.db")
 
 
 @pytest.fixture
