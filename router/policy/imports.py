@@ -669,19 +669,8 @@ def import_file(
     kind = fmt
     if kind == "auto":
         kind = "xlsx" if file.suffix.lower() in (".xlsx", ".xlsm") else "csv"
-    if kind == "xlsx":
-        return import_xlsx(
-            file,
-            default_country=default_country,
-            operator=operator,
-            operators=operators,
-            column=column,
-            expiry_column=expiry_column,
-            on_progress=on_progress,
-            progress_every=progress_every,
-            today=today,
-        )
-    return import_csv(
+    importer = import_xlsx if kind == "xlsx" else import_csv
+    return importer(
         file,
         default_country=default_country,
         operator=operator,
