@@ -55,6 +55,7 @@ class RegistryWatcher:
         self._version = registry.data_version()
         self._seq = registry.last_change()
         self._lists_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._lists_again = False
 
     async def run(self) -> None:
@@ -104,7 +105,9 @@ class RegistryWatcher:
             log.info("line_changed", line=key, status=line.status if line else "deleted",
                      kind=line.effective_kind if line else None)
         elif kind == "optout":  # one line's opt-outs: no need to reload the blacklist
-            asyncio.get_running_loop().create_task(self._reload_optouts(key))
+            task = asyncio.get_running_loop().create_task(self._reload_optouts(key))
+            self._tasks.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(self._tasks.discard)
         elif kind == "list":
             self._reload_lists()
 

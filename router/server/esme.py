@@ -97,6 +97,7 @@ class EsmeConnection(asyncio.Protocol):
         self._account: Account | None = None
         self._receiver = False
         self._binding = False
+        self._bind_task: asyncio.Task[None] | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self.closed = self._loop.create_future()
 
@@ -192,7 +193,8 @@ class EsmeConnection(asyncio.Protocol):
         assert self._transport is not None
         self._binding = True
         self._transport.pause_reading()
-        self._loop.create_task(self._finish_bind(bind))
+        # the loop keeps only a weak reference to tasks: hold it until the bind is decided
+        self._bind_task = self._loop.create_task(self._finish_bind(bind))
 
     async def _finish_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
         verdict = await self._auth.check(bind.command_id, bind.system_id, bind.password,
