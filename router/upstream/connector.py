@@ -88,7 +88,13 @@ class Connector(asyncio.Protocol):
         self._bound = self._loop.create_future()
         self._lost = self._loop.create_future()
         await self._loop.create_connection(lambda: self, cfg.host, cfg.port)
-        if not await asyncio.wait_for(asyncio.shield(self._bound), cfg.response_timeout + 1):
+        try:
+            bound = await asyncio.wait_for(asyncio.shield(self._bound), cfg.response_timeout + 1)
+        except TimeoutError:  # (the session's own bind timer normally closes first)
+            self._close("no bind response")
+            await self._lost
+            raise
+        if not bound:
             await self._lost  # refused: wait for the close, then back off
 
     # --- asyncio.Protocol -----------------------------------------------------------
