@@ -38,7 +38,7 @@ def fold_keyword(text: str) -> str:
 
 class MoHandler:
     def __init__(self, lines: Callable[[], LineBook], lists: Callable[[], ListRegistry],
-                 sender_number: Callable[[str, int], int | None],
+                 sender_number: Callable[[str, int, int], int | None],
                  optout_keywords: Iterable[str], optin_keywords: Iterable[str],
                  persist: Callable[[str, int, bool], None],
                  deliver: Callable[[str, DeliverSm], None]) -> None:
@@ -61,7 +61,8 @@ class MoHandler:
         keyword = fold_keyword(decode_text(payload, pdu.data_coding))
         opt_out, opt_in = keyword in self._optout, keyword in self._optin
         if opt_out or opt_in:
-            number = self._sender_number(pdu.source_addr, pdu.source_addr_ton)
+            number = self._sender_number(pdu.source_addr, pdu.source_addr_ton,
+                                         pdu.source_addr_npi)
             if number is None:
                 log.warning("mo_optout_bad_sender", line=line.number, source=pdu.source_addr)
             else:

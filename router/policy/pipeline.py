@@ -22,8 +22,9 @@ from router.config import PolicyConfig
 from router.policy.lines import Line, LineBook
 from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot
 from router.policy.numbers import Invalid, Operators, normalise
-from router.smpp.pdu import CommandStatus
+from router.smpp.pdu import CommandStatus, Tag, tlv_get
 from router.smpp.session import Submit
+from router.smpp.text import decode_text, parse_udh
 
 S = CommandStatus
 
@@ -67,6 +68,18 @@ _Rule = tuple[Refusal | None, Line | None, int, ExpiringNumberSet | None,
 
 def status_for(refusal: Refusal, status_style: str) -> int:
     return refusal.standard if status_style == "standard" else refusal.vendor
+
+
+def signature_of(text: str) -> str | None:
+    """The 【…】 signature Chinese carriers require, at the start or the end of a text."""
+    text = text.strip()
+    if text.startswith("【"):
+        end = text.find("】")
+        return text[1:end] if end > 0 else None
+    if text.endswith("】"):
+        start = text.rfind("【")
+        return text[start + 1:-1] if start >= 0 else None
+    return None
 
 
 class Violations:
@@ -114,6 +127,7 @@ class Pipeline:
         self.violations = Violations(config.violations_threshold, config.violations_window)
         self._on_threshold = on_violation_threshold
         self._minute_cache = (0.0, 0)
+        self._signed_cache: tuple[ListSnapshot | None, frozenset[str]] = (None, frozenset())
 
     def _minute_of_day(self, wall: float) -> int:
         at, minute = self._minute_cache
@@ -124,12 +138,12 @@ class Pipeline:
         self._minute_cache = (wall, minute)
         return minute
 
-    def number_of(self, address: str, ton: int) -> int | None:
-        """The destination as the lists' int key, or None when it is no mobile number."""
+    def number_of(self, address: str, ton: int, npi: int | None = None) -> int | None:
+        """An address as the lists' int key, or None when it is no mobile number."""
         if (len(address) == self._e164_length and address.startswith(self._heads)
-                and address.isdigit() and ton in (0, 1)):
+                and address.isdigit() and ton in (0, 1) and npi in (None, 0, 1)):
             return int(address)  # the common, canonical form: no need for the full parser
-        result = normalise(address, default_country=self._country, ton=ton,
+        result = normalise(address, default_country=self._country, ton=ton, npi=npi,
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
 
@@ -151,6 +165,25 @@ class Pipeline:
         optouts = lists.optouts.get(line.number)
         return None, line, _ADVERTISING, None, optouts.bitmap if optouts else None
 
+    def _signed_lines(self, lists: ListSnapshot) -> frozenset[str]:
+        """Lines with per-signature opt-outs (Chinese traffic); cached per snapshot."""
+        cached = self._signed_cache
+        if cached[0] is not lists:
+            cached = (lists, frozenset(line for line, _ in lists.signature_optouts))
+            self._signed_cache = cached
+        return cached[1]
+
+    @staticmethod
+    def _signature_opted_out(lists: ListSnapshot, line: str, submit: Submit,
+                             number: int) -> bool:
+        """Only for lines with signature opt-outs: decode the text, find its 【signature】."""
+        sm = submit.decode()
+        payload = tlv_get(sm.tlvs, Tag.MESSAGE_PAYLOAD) or sm.short_message
+        if sm.esm_class & 0x40:
+            payload = parse_udh(payload)[1]
+        signature = signature_of(decode_text(payload, sm.data_coding))
+        return signature is not None and lists.is_opted_out(line, number, signature)
+
     def decide(self, account: str, submits: list[Submit]
                ) -> tuple[list[Submit], list[tuple[Submit, Refusal]]]:
         """Split a read batch into accepted submits and refusals (one snapshot each).
@@ -167,6 +200,7 @@ class Pipeline:
         keep = accepted.append
         refuse = refused.append
         rules: dict[str, _Rule] = {}
+        signed_lines = self._signed_lines(lists)
         length, heads = self._e164_length, self._heads
         for submit in submits:
             source = submit.source_addr
@@ -179,10 +213,10 @@ class Pipeline:
                 continue
             address = submit.destination_addr
             if (len(address) == length and address.startswith(heads) and address.isdigit()
-                    and submit.dest_addr_ton < 2):
+                    and submit.dest_addr_ton < 2 and submit.dest_addr_npi < 2):
                 number = int(address)  # canonical: no need for the full parser
             else:
-                parsed = self.number_of(address, submit.dest_addr_ton)
+                parsed = self.number_of(address, submit.dest_addr_ton, submit.dest_addr_npi)
                 if parsed is None:
                     refuse((submit, _INVALID))
                     continue
@@ -190,7 +224,9 @@ class Pipeline:
             if kind == _ADVERTISING:
                 if number in blacklist:
                     refuse((submit, _BLACKLISTED))
-                elif optouts is not None and number in optouts:
+                elif (optouts is not None and number in optouts) or (
+                        source in signed_lines
+                        and self._signature_opted_out(lists, source, submit, number)):
                     refuse((submit, _OPTED_OUT))
                 else:
                     keep(submit)

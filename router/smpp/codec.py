@@ -206,14 +206,14 @@ def _walk_short_message(body: bytes) -> tuple[int, int, int, int, int, int]:
     return e1, e2, e3, e4, e5, sm_end
 
 
-def scan_submit(body: bytes) -> tuple[str, str, int, int]:
+def scan_submit(body: bytes) -> tuple[str, str, int, int, int]:
     """Validate a submit_sm body without building the PDU (the hot path): returns
-    source_addr, destination_addr, registered_delivery and dest_addr_ton."""
+    source_addr, destination_addr, registered_delivery, dest_addr_ton and dest_addr_npi."""
     e1, e2, e3, _, e5, sm_end = _walk_short_message(body)
     if sm_end < len(body):
         decode_tlvs(body, sm_end)
     return (body[e1 + 3:e2].decode("latin-1"), body[e2 + 3:e3].decode("latin-1"),
-            body[e5 + 1], body[e2 + 1])
+            body[e5 + 1], body[e2 + 1], body[e2 + 2])
 
 
 def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,

@@ -129,6 +129,7 @@ class Submit(NamedTuple):
     destination_addr: str
     registered_delivery: int
     dest_addr_ton: int
+    dest_addr_npi: int
 
     def decode(self) -> SubmitSm:
         pdu = codec.decode(_SUBMIT_SM, 0, self.sequence, self.body)
@@ -279,7 +280,7 @@ class Session:
                     self._reject(command_id, seq, S.ESME_RMSGQFUL)
                     continue
                 try:
-                    source, destination, registered, ton = codec.scan_submit(body)
+                    source, destination, registered, ton, npi = codec.scan_submit(body)
                 except DecodeError as exc:
                     if self._error(command_id, seq, exc.status):
                         add(MustClose(f"repeated malformed PDUs: {exc}"))
@@ -287,7 +288,8 @@ class Session:
                     continue
                 self._errors = 0
                 self._inbound += 1
-                add(_new_tuple(Submit, (seq, body, source, destination, registered, ton)))
+                add(_new_tuple(Submit, (seq, body, source, destination, registered, ton,
+                                        npi)))
                 continue
             if command_id & RESPONSE_BIT:
                 before = self.state

@@ -11,7 +11,7 @@ from router.config import PolicyConfig
 from router.policy.lines import Line, LineBook
 from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot, NumberSet
 from router.policy.numbers import Operators
-from router.policy.pipeline import REFUSALS, Pipeline, Refusal, status_for
+from router.policy.pipeline import REFUSALS, Pipeline, Refusal, signature_of, status_for
 from router.smpp.session import Submit
 
 PREFIXES = Path(__file__).resolve().parents[3] / "config" / "prefixes"
@@ -19,8 +19,8 @@ CUSTOMER, STRANGER, BLOCKED, OPTED, EXPIRED = (989121111111, 989122222222, 98912
                                                989124444444, 989125555555)
 
 
-def submit(source: str, destination: str, ton: int = 1) -> Submit:
-    return Submit(7, b"", source, destination, 0, ton)
+def submit(source: str, destination: str, ton: int = 1, npi: int = 1) -> Submit:
+    return Submit(7, b"", source, destination, 0, ton, npi)
 
 
 @pytest.fixture
@@ -128,3 +128,35 @@ def test_one_snapshot_per_batch(pipeline: Pipeline) -> None:
     accepted, refused = pipeline.decide("acc", batch)
     assert [s.destination_addr for s in accepted] == [str(STRANGER), str(CUSTOMER)]
     assert [r.reason for _, r in refused] == ["blacklisted"]
+
+
+def test_npi_is_respected(pipeline: Pipeline) -> None:
+    _, refused = pipeline.decide("acc", [submit("3000", str(STRANGER), npi=9)])  # private plan
+    assert refused[0][1].reason == "invalid_destination"
+
+
+@pytest.mark.parametrize(("text", "signature"), [
+    ("【Acme】您的验证码是1234", "Acme"), ("您的验证码是1234【阿里云】", "阿里云"),
+    ("no signature", None), ("【broken", None)])
+def test_signature_of(text: str, signature: str | None) -> None:
+    assert signature_of(text) == signature
+
+
+def test_signature_optouts(pipeline: Pipeline) -> None:
+    from router.smpp import codec
+    from router.smpp.pdu import SubmitSm
+    from router.smpp.text import ucs2_encode
+
+    pipeline.lists.replace_optouts("3000", NumberSet([STRANGER]), signature="【Acme】")
+
+    def signed(text: str) -> Submit:
+        body = codec.encode(SubmitSm(source_addr="3000", destination_addr=str(STRANGER),
+                                     dest_addr_ton=1, data_coding=8,
+                                     short_message=ucs2_encode(text)))[16:]
+        return Submit(9, body, "3000", str(STRANGER), 0, 1, 1)
+
+    accepted, refused = pipeline.decide("acc", [signed("【Acme】上新了，回T退订"),
+                                                signed("【Other】上新了，回T退订")])
+    assert [r.reason for _, r in refused] == ["opted_out"]
+    assert len(accepted) == 1 and "Other" in accepted[0].decode().short_message.decode(
+        "utf-16-be")
