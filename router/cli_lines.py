@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from router import config as config_mod
+from router.cli_registry import EXIT_USAGE, registry_config
 from router.config import Config, ConfigError, PolicyConfig
 from router.policy.imports import ImportResult, import_file, import_xlsx, write_rejection_report
 from router.policy.lines import (
@@ -35,7 +35,6 @@ from router.policy.numbers import Operators, PrefixTableError
 from router.store.lines import LineError, LineStore
 from router.store.registry import RegistryError
 
-EXIT_USAGE = 2
 LIST_KINDS = ("blacklist", "whitelist", "optout")
 NO_OPERATOR = "any"
 _NO_EXEMPTION = ("none", "")
@@ -47,11 +46,6 @@ class CliError(Exception):
 
 # --- shared ---------------------------------------------------------------------------
 
-
-def _config(args: argparse.Namespace) -> Config:
-    if args.config:
-        return config_mod.load(Path(args.config))
-    return config_mod.Config(simulator=config_mod.SimulatorConfig(enabled=True))
 
 
 def _store(config: Config) -> LineStore:
@@ -94,7 +88,7 @@ def _fail(message: object) -> int:
 def _run(args: argparse.Namespace, body: Callable[[argparse.Namespace, Config], None]) -> int:
     """Config, then ``body``; every refusal becomes ``chapar: …`` and exit 2."""
     try:
-        body(args, _config(args))
+        body(args, registry_config(args))
     except (
         CliError,
         ConfigError,

@@ -22,14 +22,15 @@ from router.store.registry import BIND_TYPES, Account, Registry, RegistryError
 EXIT_USAGE = 2
 
 
-def _config(args: argparse.Namespace) -> Config:
+def registry_config(args: argparse.Namespace) -> Config:
+    """The config naming the registry: ``--config``, else the embedded default's paths."""
     if args.config:
         return config_mod.load(Path(args.config))
     return config_mod.Config(simulator=config_mod.SimulatorConfig(enabled=True))
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    return Registry(Path(_config(args).store.registry_path))
+    return Registry(Path(registry_config(args).store.registry_path))
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -143,7 +144,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 def cmd_ranges(args: argparse.Namespace) -> int:
     try:
-        config = _config(args)
+        config = registry_config(args)
     except ConfigError as exc:
         print(f"chapar: {exc}", file=sys.stderr)
         return EXIT_USAGE
