@@ -38,6 +38,8 @@ class SmppConfig:
     """Limits and timers of ESME-facing sessions (seconds; 0 turns a timer off)."""
 
     max_pdu_length: int = 65536
+    max_connections: int = 4096
+    """Open ESME connections at most; more are closed at once (memory stays bounded)."""
     window: int = 64
     inbound_window: int = 1024
     session_init_timeout: float = 30.0

@@ -27,3 +27,9 @@ def configure(config: LogConfig) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def sampled(count: int) -> bool:
+    """Log the 1st, 2nd, 4th, 8th… occurrence of a per-message event, with its count:
+    a flood of them costs a few lines, never one line per message (design §3.5)."""
+    return count & (count - 1) == 0

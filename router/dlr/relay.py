@@ -17,6 +17,7 @@ from typing import Protocol
 import structlog
 
 from router.dlr import receipt
+from router.logs import sampled
 from router.smpp import codec
 from router.smpp.pdu import CommandStatus, DeliverSm, MessageState, SubmitSm, Tag
 from router.store.ids import format_id
@@ -90,7 +91,9 @@ class ReceiptRelay:
         found = self._lookup(parsed.message_id) if parsed else None
         if parsed is None or found is None:
             self.unmatched += 1
-            log.warning("receipt_unmatched", carrier_id=parsed.message_id if parsed else None)
+            if sampled(self.unmatched):
+                log.warning("receipt_unmatched", total=self.unmatched,
+                            carrier_id=parsed.message_id if parsed else None)
             return False
         message_id, account = found
         our_id = format_id(message_id)
@@ -130,7 +133,9 @@ class ReceiptRelay:
         if len(queue) >= self._queue_limit:
             queue.popleft()
             self.dropped += 1
-            log.error("receipt_queue_full", account=account, limit=self._queue_limit)
+            if sampled(self.dropped):
+                log.error("receipt_queue_full", account=account, limit=self._queue_limit,
+                          dropped_total=self.dropped)
         queue.append(Outgoing(account, pdu))
         self.pump(account)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import structlog
 
+from router.logs import sampled
 from router.policy.lines import LineBook
 from router.policy.lists import ListRegistry
 from router.smpp.pdu import DeliverSm, Tag, tlv_get
@@ -49,13 +50,16 @@ class MoHandler:
         self._optin = {fold_keyword(k) for k in optin_keywords}
         self._persist = persist
         self._deliver = deliver
+        self.unroutable = 0
 
     def on_mo(self, pdu: DeliverSm) -> bool:
         """Handle one MO; False when it is addressed to no line we know."""
         line = self._lines().get(pdu.destination_addr)
         if line is None:
-            log.warning("mo_unroutable", source=pdu.source_addr,
-                        destination=pdu.destination_addr)
+            self.unroutable += 1
+            if sampled(self.unroutable):
+                log.warning("mo_unroutable", destination=pdu.destination_addr,
+                            total=self.unroutable)
             return False
         payload = tlv_get(pdu.tlvs, Tag.MESSAGE_PAYLOAD) or pdu.short_message
         keyword = fold_keyword(decode_text(payload, pdu.data_coding))

@@ -17,6 +17,7 @@ import structlog
 
 from router.config import SmppConfig
 from router.dlr.relay import Outgoing, ReceiptRelay
+from router.logs import sampled
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline, status_for
 from router.server.intake import Intake
@@ -70,6 +71,7 @@ class ServerState:
     connections: set[EsmeConnection] = field(default_factory=set)
     bound: dict[str, set[EsmeConnection]] = field(default_factory=dict)
     paused: bool = False
+    refused_connections: int = 0
 
     def live_binds(self, system_id: str) -> int:
         return len(self.bound.get(system_id, ()))
@@ -79,6 +81,7 @@ class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppConfig, auth: Authenticator,
                  pipeline: Pipeline, intake: Intake, relay: ReceiptRelay) -> None:
         self._state = state
+        self._max_connections = smpp.max_connections
         self._pipeline = pipeline
         self._intake = intake
         self._relay = relay
@@ -113,7 +116,15 @@ class EsmeConnection(asyncio.Protocol):
         if peer:
             self._peer_addr = (str(peer[0]), int(peer[1]))
         self._peer = f"{self._peer_addr[0]}:{self._peer_addr[1]}"
-        self._state.connections.add(self)
+        state = self._state
+        if len(state.connections) >= self._max_connections:
+            state.refused_connections += 1
+            if sampled(state.refused_connections):
+                log.warning("connection_limit", peer=self._peer, limit=self._max_connections,
+                            refused_total=state.refused_connections)
+            self._transport.abort()
+            return
+        state.connections.add(self)
         if self._state.paused:
             self._transport.pause_reading()
         self._flush()

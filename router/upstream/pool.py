@@ -16,6 +16,7 @@ import structlog
 from router.config import DispatchConfig, UpstreamConfig
 from router.dlr import receipt
 from router.dlr.relay import ReceiptRelay
+from router.logs import sampled
 from router.smpp.pdu import CommandStatus, DeliverSm
 from router.store.journal import Message, Outcome
 from router.upstream.connector import Connector
@@ -137,8 +138,10 @@ class Pool:
 
     def _refuse(self, message: Message, status: int, reason: str) -> None:
         self.refused += 1
-        log.warning("message_refused_upstream", id=message.id, account=message.account,
-                    status=f"0x{status:08x}", reason=reason, attempts=message.attempts)
+        if sampled(self.refused):  # each one is in the journal and gets a REJECTD receipt
+            log.warning("message_refused_upstream", id=message.id, account=message.account,
+                        status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
+                        total=self.refused)
         self._record([(message.id, status, "", message.receipt)])
         self._relay.on_refused(message, status)
 

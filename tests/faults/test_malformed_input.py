@@ -6,6 +6,8 @@ import contextlib
 import random
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -179,3 +181,16 @@ def test_pipelined_submits_right_after_bind_are_answered(router: RouterProcess) 
     answers = [read_pdu(s)[:3] for _ in range(11)]
     assert answers[0] == (0x80000009, 0, 1)
     assert answers[1:] == [(0x80000004, 0, n) for n in range(2, 12)]
+
+
+def test_connections_beyond_the_limit_are_closed(
+        make_router: Callable[..., RouterProcess]) -> None:
+    router = make_router(smpp={"max_connections": 3})
+    held = [connect(router) for _ in range(3)]
+    time.sleep(0.2)
+    extra = connect(router)
+    assert_closed(extra)
+    router.wait_event("connection_limit")
+    held.pop().close()
+    time.sleep(0.2)
+    assert_alive(router)  # room again: a new session binds and submits

@@ -13,6 +13,7 @@ import json
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -285,8 +286,13 @@ def test_permanent_refusal_becomes_rejectd_receipt(
             assert fields["err"] == "045"
             assert re.fullmatch(r"\d{10}", fields["submit date"])
     assert stats == {"REJECTD": refused, "DELIVRD": accepted}
+    # the log samples them (1st, 2nd, 4th, …); the journal records every one
     events = [e for e in router.events() if e.get("event") == "message_refused_upstream"]
-    assert len(events) == 20
+    assert [e["total"] for e in events] == [1, 2, 4, 8, 16]
+    with sqlite3.connect(router.workdir / "var" / "chapar.db") as db:
+        statuses = [entry[1] for (entries,) in db.execute("SELECT entries FROM outcomes")
+                    for entry in json.loads(entries)]
+    assert statuses.count(0x45) == 20
 
 
 # --- throttling: temporary refusals are retried ----------------------------------------
