@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
 from relay import (  # a sibling script, not a package
     REPO,
     SMPPLOAD,
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--lockout", action="store_true", help="keep the default lockout policy")
     args = p.parse_args(argv)
+    use_project_python()
     ensure_tools()
     sys.path.insert(0, str(REPO))
     if pin_prefix(1):

@@ -37,9 +37,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python
 
-from router.policy.imports import import_csv
-from router.policy.lists import (
+use_project_python()  # before the imports below, which need the project's dependencies
+
+from router.policy.imports import import_csv  # noqa: E402
+from router.policy.lists import (  # noqa: E402
     ExpiringNumberSet,
     ListRegistry,
     NumberSet,

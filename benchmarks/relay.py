@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from project_python import use_project_python
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 TOOLS_SRC = REPO.parent / "shared" / "tools"  # ../shared beside the checkout
@@ -501,6 +503,7 @@ def resolve_rev(rev: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_project_python()
     args = parse_args(argv)
     ensure_tools()
     sys.path.insert(0, str(REPO))
