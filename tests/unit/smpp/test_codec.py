@@ -1092,3 +1092,27 @@ def test_aiosmpplib_own_udh_splitter_joins_with_ours() -> None:
         assert (info.ref, info.total, info.seq) == (0x42, len(chunks), n)
         decoded.append(pdu.short_message)
     assert join_parts(list(reversed(decoded)), DataCoding.UCS2) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | st.builds(
+    lambda sm, cut: codec.encode_body(sm)[:cut],
+    st.builds(SubmitSm, source_addr=st.text("0123456789", max_size=20),
+              destination_addr=st.text("0123456789", max_size=20),
+              registered_delivery=st.integers(0, 255), dest_addr_ton=st.integers(0, 6),
+              dest_addr_npi=st.integers(0, 18), short_message=st.binary(max_size=40)),
+    st.integers(0, 200)))
+def test_scan_submit_agrees_with_decode(body: bytes) -> None:
+    """The hot-path scanner accepts exactly what the decoder accepts, with the same
+    fields, and refuses with the same status."""
+    try:
+        pdu = codec.decode(0x04, 0, 1, body)
+    except DecodeError as exc:
+        with pytest.raises(DecodeError) as scanned:
+            codec.scan_submit(body)
+        assert scanned.value.status == exc.status
+        return
+    assert isinstance(pdu, SubmitSm)
+    assert codec.scan_submit(body) == (pdu.source_addr, pdu.destination_addr,
+                                       pdu.registered_delivery, pdu.dest_addr_ton,
+                                       pdu.dest_addr_npi)
