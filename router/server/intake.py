@@ -57,8 +57,7 @@ class Intake:
 
     def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
         first_id = self._ids.take(len(submits))
-        self._journal.add_batch(first_id, account, [s.body for s in submits],
-                                self._loop.time())
+        self._journal.add_batch(first_id, account, [s.body for s in submits], time.time())
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 

@@ -103,3 +103,16 @@ def test_ids_are_increasing_unique_and_short() -> None:
 def test_ids_resume_above_the_journal() -> None:
     far_future = (1 << 62)
     assert MessageIds(far_future).take(1) == far_future + 1
+
+
+def test_first_outcome_since_is_a_binary_search_on_seq(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j._db.executemany("INSERT INTO outcomes (at, entries) VALUES (?, '[]')",
+                      [(float(t),) for t in range(0, 1000, 10)])  # seq 1..100, at 0..990
+    assert j._first_outcome_since(-5.0) == 1
+    assert j._first_outcome_since(0.0) == 1
+    assert j._first_outcome_since(15.0) == 3  # at 20
+    assert j._first_outcome_since(990.0) == 100
+    assert j._first_outcome_since(991.0) == 101  # none: past the end
+    empty = SqliteJournal(tmp_path / "e.db")
+    assert empty._first_outcome_since(0.0) == 0
