@@ -158,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     use_project_python()
     ensure_tools()
     sys.path.insert(0, str(REPO))
-    if pin_prefix(1):
-        os.sched_setaffinity(0, {1})  # the storm driver shares the load generator's core
+    pinned = bool(pin_prefix(1))
     with tempfile.TemporaryDirectory(prefix="chapar-storm-") as tmp:
         workdir = Path(tmp)
         sink = Sink(workdir, bound_s=4 * args.duration + 120)
         chapar, port = start_chapar(workdir, sink.port, args.lockout)
+        if pinned:  # only now: Chapar (CPU0) and the sink (CPU1) are pinned already
+            os.sched_setaffinity(0, {1})  # the storm driver shares the load generator's core
         try:
             deadline = time.monotonic() + 30
             while sink.stats().get("binds_ok", 0) < 1:

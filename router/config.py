@@ -85,8 +85,8 @@ class LineConfig:
 class AuthConfig:
     uniform_bind_failure: bool = True
     """Answer ESME_RBINDFAIL for both unknown system_id and wrong password."""
-    hash_workers: int = 2
-    hash_nice: int = 19
+    hash_workers: int = 1
+    hash_nice: int = 10
     """Linux nice value of the hash threads (0-19): higher leaves more CPU to traffic."""
     verify_cache_ttl: float = 60.0
     lockout_failures: int = 5

@@ -36,7 +36,11 @@ from router.smpp.pdu import CommandId, CommandStatus
 from router.store.registry import Account, AuditEntry, Registry
 
 log = structlog.get_logger("chapar.auth")
-_HASHER = PasswordHasher()
+# OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's default
+# (64 MiB, 3 passes, 4 lanes): still memory-hard, and a bind storm's hashing then costs the
+# traffic on the same machine far less cache and CPU (benchmarks/bind_storm.py).  Hashes
+# carry their parameters, so older ones still verify.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 BIND_TYPE = {
     CommandId.BIND_TRANSMITTER: "tx",
