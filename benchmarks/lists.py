@@ -42,12 +42,9 @@ from project_python import use_project_python
 
 use_project_python()  # before the imports below, which need the project's dependencies
 
+from router.model.numbersets import ExpiringNumberSet, NumberSet  # noqa: E402
 from router.policy.imports import import_csv  # noqa: E402
-from router.policy.lists import (  # noqa: E402
-    ExpiringNumberSet,
-    ListRegistry,
-    NumberSet,
-)
+from router.policy.lists import ListRegistry  # noqa: E402
 
 BASE = 989_000_000_000  # 98 9XX XXX XXXX: 10^9 possible Iranian mobiles
 SPAN = 1_000_000_000

@@ -209,7 +209,7 @@ def worktree(rev: str) -> Iterator[Path]:
 SEED_BLACKLIST = """\
 import random, sys
 from pathlib import Path
-from router.policy.lists import NumberSet
+from router.model.numbersets import NumberSet
 from router.store.lines import LineStore
 registry, size = Path(sys.argv[1]), int(sys.argv[2])
 rng = random.Random(98)

@@ -19,8 +19,10 @@ import structlog
 
 from router.config import Config, UpstreamConfig
 from router.dlr.relay import ReceiptRelay
+from router.model.accounts import Account
+from router.model.lines import Line, LineBook, parse_hours
+from router.model.messages import Outcome
 from router.policy.auth import Authenticator
-from router.policy.lines import Line, LineBook, parse_hours
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
 from router.policy.numbers import Operators
@@ -29,9 +31,9 @@ from router.server.changes import RegistryWatcher
 from router.server.esme import EsmeConnection, ServerState
 from router.server.intake import Intake
 from router.store.ids import MessageIds
-from router.store.journal import Outcome, SqliteJournal
+from router.store.journal import SqliteJournal
 from router.store.lines import LineError, LineStore
-from router.store.registry import Account, Registry
+from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
 from router.upstream.simulator import Simulator, SimulatorSettings

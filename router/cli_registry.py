@@ -16,8 +16,9 @@ from pathlib import Path
 
 from router import config as config_mod
 from router.config import Config, ConfigError
+from router.model.accounts import BIND_TYPES, Account
 from router.policy.ranges import RangesError, load_files
-from router.store.registry import BIND_TYPES, Account, Registry, RegistryError
+from router.store.registry import Registry, RegistryError
 
 EXIT_USAGE = 2
 

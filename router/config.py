@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from router.policy.lines import HoursError, parse_hours
+from router.model.lines import HoursError, parse_hours
 
 BindType = Literal["tx", "rx", "trx"]
 

@@ -233,7 +233,8 @@ def make_sink(tmp_path: Path) -> Iterator[Callable[..., Sink]]:
 def seed_registry(path: Path) -> Path:
     """A registry file at ``path`` with accounts ``acme`` and ``bank`` (placeholder
     hashes: nothing binds), for the line and list tests."""
-    from router.store.registry import Account, Registry
+    from router.model.accounts import Account
+    from router.store.registry import Registry
 
     reg = Registry(path)
     for sid in ("acme", "bank"):

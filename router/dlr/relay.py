@@ -18,10 +18,10 @@ import structlog
 
 from router.dlr import receipt
 from router.logs import sampled
+from router.model.messages import Message
 from router.smpp import codec
 from router.smpp.pdu import CommandStatus, DeliverSm, MessageState, SubmitSm, Tag
 from router.store.ids import format_id
-from router.store.journal import Message
 
 log = structlog.get_logger("chapar.dlr")
 

@@ -30,10 +30,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from router.config import AuthConfig
+from router.model.accounts import Account, AuditEntry
+from router.model.ranges import DomesticRanges, parse_address
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
-from router.policy.ranges import DomesticRanges, parse_address
 from router.smpp.pdu import CommandId, CommandStatus
-from router.store.registry import Account, AuditEntry, Registry
+from router.store.registry import Registry
 
 log = structlog.get_logger("chapar.auth")
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's default

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pyroaring import BitMap64
 
-from router.policy.lists import ExpiringNumberSet, NumberSet, end_of_day
+from router.model.numbersets import ExpiringNumberSet, NumberSet, end_of_day
 from router.policy.numbers import Invalid, Operators, default_operators, normalise
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import replace
 import structlog
 
 from router.logs import sampled
-from router.policy.lines import LineBook
+from router.model.lines import LineBook
 from router.policy.lists import ListRegistry
 from router.smpp.pdu import DeliverSm, Tag, tlv_get
 from router.smpp.text import decode_text

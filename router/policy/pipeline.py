@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from pyroaring import AbstractBitMap64
 
 from router.config import PolicyConfig
-from router.policy.lines import Line, LineBook
-from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot
+from router.model.lines import Line, LineBook
+from router.model.numbersets import ExpiringNumberSet, ListSnapshot
+from router.policy.lists import ListRegistry
 from router.policy.numbers import Invalid, Operators, normalise
 from router.smpp.pdu import CommandStatus, Tag, tlv_get
 from router.smpp.session import Submit

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import structlog
 
+from router.model.numbersets import ListSnapshot, NumberSet
 from router.policy.auth import Authenticator
-from router.policy.lists import ListRegistry, ListSnapshot, NumberSet
+from router.policy.lists import ListRegistry
 from router.policy.pipeline import Pipeline
 from router.server.esme import ServerState
 from router.store.lines import LineStore

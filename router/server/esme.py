@@ -18,6 +18,7 @@ import structlog
 from router.config import SmppConfig
 from router.dlr.relay import Outgoing, ReceiptRelay
 from router.logs import sampled
+from router.model.accounts import Account
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline, status_for
 from router.server.intake import Intake
@@ -47,7 +48,6 @@ from router.smpp.session import (
     TimedOut,
     Unbound,
 )
-from router.store.registry import Account
 from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")

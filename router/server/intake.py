@@ -14,10 +14,11 @@ from typing import Protocol
 
 import structlog
 
+from router.model.messages import Message, Outcome
 from router.smpp.pdu import CommandStatus
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
-from router.store.journal import Message, Outcome, SqliteJournal, StoreError
+from router.store.journal import SqliteJournal, StoreError
 from router.upstream.pool import Pool
 
 log = structlog.get_logger("chapar.intake")

@@ -24,6 +24,7 @@ from typing import Literal
 import orjson
 import structlog
 
+from router.model.messages import Message, Outcome
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
 
@@ -59,24 +60,8 @@ CREATE TABLE IF NOT EXISTS marks (
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
-# A carrier outcome: our id, the carrier's status, the carrier's id, receipt wanted.
-Outcome = tuple[int, int, str, bool]
-
-
 class StoreError(Exception):
     """The journal cannot take writes; nothing may be acknowledged."""
-
-
-@dataclass(slots=True)
-class Message:
-    """A message accepted from an ESME and not yet finally answered by a carrier."""
-
-    id: int
-    account: str
-    body: bytes
-    attempts: int = 0
-    receipt: bool = True
-    """The ESME asked for a delivery receipt: remember the carrier's id."""
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from router.policy.lines import (
+from router.model.lines import (
     EXEMPTIONS,
     KINDS,
     LINE_STATUSES,
@@ -40,7 +40,7 @@ from router.policy.lines import (
     format_hours,
     parse_hours,
 )
-from router.policy.lists import ExpiringNumberSet, ListSnapshot, NumberSet, signature_key
+from router.model.numbersets import ExpiringNumberSet, ListSnapshot, NumberSet, signature_key
 from router.store.registry import RegistryError
 from router.store.sqlite import SqliteStore
 

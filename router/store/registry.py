@@ -13,16 +13,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from router.policy.ranges import DomesticRanges, ParsedFile
+from router.model.accounts import Account, AuditEntry
+from router.model.ranges import DomesticRanges, ParsedFile
 from router.store.sqlite import SqliteStore
-
-AccountStatus = Literal["active", "suspended", "terminated"]
-STATUSES: tuple[AccountStatus, ...] = ("active", "suspended", "terminated")
-BIND_TYPES = ("tx", "rx", "trx")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -67,35 +64,6 @@ CREATE TABLE IF NOT EXISTS bind_audit (
 
 class RegistryError(Exception):
     """An operator request the registry cannot honour; the message says why."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Account:
-    system_id: str
-    password_hash: str = field(repr=False)
-    status: AccountStatus = "active"
-    bind_types: tuple[str, ...] = BIND_TYPES
-    max_binds: int = 0
-    """Concurrent sessions allowed; 0 = no limit."""
-    allowed_ips: tuple[str, ...] = ()
-    """Addresses or CIDRs the account may bind from (IPv4 and IPv6)."""
-    domestic_exempt: bool = False
-    status_style: Literal["vendor", "standard"] = "vendor"
-    demo: bool = False
-    created_at: float = 0.0
-    updated_at: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: float
-    peer: str
-    system_id: str
-    bind_type: str
-    outcome: str
-    reason: str
-    status: int
-    ranges_version: str
 
 
 def _account(row: sqlite3.Row) -> Account:

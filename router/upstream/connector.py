@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from router.config import UpstreamConfig
+from router.model.messages import Message
 from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
@@ -35,7 +36,6 @@ from router.smpp.session import (
     TimedOut,
     Unbound,
 )
-from router.store.journal import Message
 from router.timer import DeadlineTimer
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from router.config import DispatchConfig, UpstreamConfig
 from router.dlr import receipt
 from router.dlr.relay import ReceiptRelay
 from router.logs import sampled
+from router.model.messages import Message, Outcome
 from router.smpp.pdu import CommandStatus, DeliverSm
-from router.store.journal import Message, Outcome
 from router.upstream.connector import Connector
 
 log = structlog.get_logger("chapar.dispatch")

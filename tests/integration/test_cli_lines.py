@@ -14,10 +14,11 @@ import pytest
 import xlsxwriter  # type: ignore[import-untyped]
 import yaml
 
-from router.policy.lines import Line
-from router.policy.lists import NumberSet, end_of_day
+from router.model.accounts import Account
+from router.model.lines import Line
+from router.model.numbersets import NumberSet, end_of_day
 from router.store.lines import LineStore
-from router.store.registry import Account, Registry
+from router.store.registry import Registry
 from tests.conftest import ROOT, check_report, read_report, seed_registry
 
 EXIT_USAGE = 2

@@ -33,7 +33,7 @@ from aiosmpplib import (
     SubmitSm,
 )
 
-from router.policy.lists import ExpiringNumberSet, NumberSet
+from router.model.numbersets import ExpiringNumberSet, NumberSet
 from router.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, DeliverSm
 from router.smpp.pdu import SubmitSmResp as CarrierSubmitSmResp
 from router.smpp.session import (

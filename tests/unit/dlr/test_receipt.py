@@ -6,8 +6,8 @@ import re
 
 from router.dlr import receipt
 from router.dlr.relay import Outgoing, ReceiptRelay
+from router.model.messages import Message
 from router.smpp.pdu import DeliverSm, MessageState, Tag, tlv_str
-from router.store.journal import Message
 
 TEXT = ("id:00AB12 sub:001 dlvrd:001 submit date:261122101500 done date:2611221016 "
         "stat:DELIVRD err:000 text:hello")

@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.policy.lists import (
-    ExpiringNumberSet,
-    ListRegistry,
-    NumberSet,
-    end_of_day,
-    signature_key,
-)
+from router.model.numbersets import ExpiringNumberSet, NumberSet, end_of_day, signature_key
+from router.policy.lists import ListRegistry
 
 A, B, C, D = 989121234567, 989351234567, 8613812345678, 989901234567
 TEHRAN = ZoneInfo("Asia/Tehran")

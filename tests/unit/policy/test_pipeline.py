@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from router.config import PolicyConfig
-from router.policy.lines import Line, LineBook
-from router.policy.lists import ExpiringNumberSet, ListRegistry, ListSnapshot, NumberSet
+from router.model.lines import Line, LineBook
+from router.model.numbersets import ExpiringNumberSet, ListSnapshot, NumberSet
+from router.policy.lists import ListRegistry
 from router.policy.numbers import Operators
 from router.policy.pipeline import REFUSALS, Pipeline, Refusal, signature_of, status_for
 from router.smpp.session import Submit

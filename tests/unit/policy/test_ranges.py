@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from router.policy.ranges import DomesticRanges, RangesError, parse_delegated
+from router.model.ranges import DomesticRanges
+from router.policy.ranges import RangesError, parse_delegated
 
 APNIC = """# comment
 2.3|apnic|20261120|6|19830613|20261119|+1000

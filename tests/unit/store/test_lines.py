@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from router.policy.lines import Line
-from router.policy.lists import ExpiringNumberSet, NumberSet
+from router.model.accounts import Account
+from router.model.lines import Line
+from router.model.numbersets import ExpiringNumberSet, NumberSet
 from router.store.lines import LineError, LineStore
-from router.store.registry import Account, Registry, RegistryError
+from router.store.registry import Registry, RegistryError
 from tests.conftest import seed_registry
 
 A, B, C, D = 989121234567, 989121234568, 989121234569, 989121234570

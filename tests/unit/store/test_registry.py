@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.store.registry import Account, AuditEntry, Registry, RegistryError
+from router.model.accounts import Account, AuditEntry
+from router.store.registry import Registry, RegistryError
 
 
 def test_accounts_round_trip_and_changes(tmp_path: Path) -> None:

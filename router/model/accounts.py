@@ -1,0 +1,39 @@
+"""Accounts: who may bind, from where, and how refusals are told to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AccountStatus = Literal["active", "suspended", "terminated"]
+STATUSES: tuple[AccountStatus, ...] = ("active", "suspended", "terminated")
+BIND_TYPES = ("tx", "rx", "trx")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    system_id: str
+    password_hash: str = field(repr=False)
+    status: AccountStatus = "active"
+    bind_types: tuple[str, ...] = BIND_TYPES
+    max_binds: int = 0
+    """Concurrent sessions allowed; 0 = no limit."""
+    allowed_ips: tuple[str, ...] = ()
+    """Addresses or CIDRs the account may bind from (IPv4 and IPv6)."""
+    domestic_exempt: bool = False
+    status_style: Literal["vendor", "standard"] = "vendor"
+    demo: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: float
+    peer: str
+    system_id: str
+    bind_type: str
+    outcome: str
+    reason: str
+    status: int
+    ranges_version: str

@@ -1,0 +1,21 @@
+"""Messages between the ESME side and the carrier side, and what carriers answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A carrier outcome: our id, the carrier's status, the carrier's id, receipt wanted.
+Outcome = tuple[int, int, str, bool]
+
+
+
+@dataclass(slots=True)
+class Message:
+    """A message accepted from an ESME and not yet finally answered by a carrier."""
+
+    id: int
+    account: str
+    body: bytes
+    attempts: int = 0
+    receipt: bool = True
+    """The ESME asked for a delivery receipt: remember the carrier's id."""
