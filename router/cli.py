@@ -44,7 +44,7 @@ def _load_config(path: str | None) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from router import logs
-    from router.app import App
+    from router.app.lifecycle import App
 
     try:
         config = _load_config(args.config)

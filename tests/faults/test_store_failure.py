@@ -14,7 +14,7 @@ import smpplib.client
 import smpplib.exceptions
 
 from router import config as config_mod
-from router.app import App
+from router.app.lifecycle import App
 from tests.conftest import PASSWORD, router_config
 
 T = TypeVar("T")

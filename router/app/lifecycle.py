@@ -17,10 +17,10 @@ from pathlib import Path
 
 import structlog
 
+from router.app.seed import seed_registry
 from router.config import Config, UpstreamConfig
 from router.dlr.relay import ReceiptRelay
-from router.model.accounts import Account
-from router.model.lines import Line, LineBook, parse_hours
+from router.model.lines import Line, LineBook
 from router.model.messages import Outcome
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
@@ -32,7 +32,7 @@ from router.server.esme import EsmeConnection, ServerState
 from router.server.intake import Intake
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal
-from router.store.lines import LineError, LineStore
+from router.store.lines import LineStore
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -114,13 +114,8 @@ class App:
         """Accounts, ranges, lines and lists from the registry; the deciders built on them."""
         cfg = self.config
         registry = self._registry = Registry(Path(cfg.store.registry_path))
-        seeded = registry.seed_accounts(Account(
-            system_id=a.system_id, password_hash=a.password_hash, bind_types=a.bind_types,
-            max_binds=a.max_binds, allowed_ips=a.allowed_ips,
-            domestic_exempt=a.domestic_exempt, status_style=a.status_style, demo=a.demo)
-            for a in cfg.accounts)
-        if seeded:
-            log.info("accounts_seeded", system_ids=seeded)
+        lines = self._lines = LineStore(Path(cfg.store.registry_path))
+        seed_registry(cfg, registry, lines)
         auth = self._auth = Authenticator(registry, cfg.auth, self.state.live_binds)
         for registered in registry.accounts():
             if registered.demo and registered.status == "active":
@@ -129,17 +124,7 @@ class App:
         if auth.ranges is None:
             log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
                         "check can bind; run `chapar ranges import FILE`")
-        lines = self._lines = LineStore(Path(cfg.store.registry_path))
         self._writer = RegistryWriter(lines.path)
-        for seed in cfg.lines:
-            if lines.get_line(seed.number) is None:
-                try:
-                    lines.add_line(Line(
-                        number=seed.number, account=seed.account, kind=seed.kind,
-                        exemption=seed.exemption, purpose=seed.purpose, operator=seed.operator,
-                        hours=parse_hours(seed.hours)))
-                except LineError as exc:
-                    log.warning("line_not_seeded", line=seed.number, reason=str(exc))
         snapshot = lines.load_snapshot()
         pipeline = self._pipeline = Pipeline(
             LineBook(lines.lines()), ListRegistry(snapshot), cfg.policy,
