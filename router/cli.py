@@ -11,7 +11,8 @@ from pathlib import Path
 
 from router import cli_lines, cli_registry
 from router import config as config_mod
-from router.config import Config, ConfigError, LogConfig
+from router.config import Config, ConfigError
+from router.logs import LogSettings
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
@@ -63,13 +64,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from router import logs
-    from router.upstream.simulator import Simulator, SimulatorSettings
+    from router.upstream.settings import SimulatorSettings
+    from router.upstream.simulator import Simulator
 
-    logs.configure(LogConfig())
+    logs.configure(LogSettings())
     sim = Simulator(SimulatorSettings(
         host=args.host, port=args.port, receipt_delay=args.receipt_delay,
-        failure_ratio=args.failure_ratio, system_id=args.system_id, password=args.password,
-        record=Path(args.record) if args.record else None))
+        failure_ratio=args.failure_ratio, system_id=args.system_id or "",
+        password=args.password or "", record=args.record or ""))
 
     async def main() -> None:
         import signal

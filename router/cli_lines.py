@@ -20,7 +20,7 @@ from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.cli_registry import EXIT_USAGE, registry_config
-from router.config import Config, ConfigError, PolicyConfig
+from router.config import Config, ConfigError
 from router.model.lines import (
     EXEMPTIONS,
     KINDS,
@@ -32,6 +32,7 @@ from router.model.lines import (
 )
 from router.policy.imports import ImportResult, import_file, import_xlsx, write_rejection_report
 from router.policy.numbers import Operators, PrefixTableError
+from router.policy.settings import PolicySettings
 from router.store.lines import LineError, LineStore
 from router.store.registry import RegistryError
 
@@ -52,11 +53,11 @@ def _store(config: Config) -> LineStore:
     return LineStore(Path(config.store.registry_path))
 
 
-def _operators(policy: PolicyConfig) -> Operators:
+def _operators(policy: PolicySettings) -> Operators:
     return Operators.load(policy.prefix_folder())
 
 
-def _check_operator(name: str, policy: PolicyConfig) -> str:
+def _check_operator(name: str, policy: PolicySettings) -> str:
     if not name:
         return ""
     known = _operators(policy).names
@@ -69,7 +70,7 @@ def _exemption(value: str) -> Exemption:
     return cast(Exemption, "" if value in _NO_EXEMPTION else value)
 
 
-def _zone(policy: PolicyConfig) -> ZoneInfo:
+def _zone(policy: PolicySettings) -> ZoneInfo:
     try:
         return ZoneInfo(policy.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -274,7 +275,7 @@ class ProgressBar:
 
 
 def _read_list(
-    args: argparse.Namespace, policy: PolicyConfig, operator: str | None, progress: ProgressBar
+    args: argparse.Namespace, policy: PolicySettings, operator: str | None, progress: ProgressBar
 ) -> ImportResult:
     from python_calamine import CalamineError
 

@@ -19,6 +19,7 @@ from router.config import Config, ConfigError
 from router.model.accounts import BIND_TYPES, Account
 from router.policy.ranges import RangesError, load_files
 from router.store.registry import Registry, RegistryError
+from router.upstream.settings import SimulatorSettings
 
 EXIT_USAGE = 2
 
@@ -27,7 +28,7 @@ def registry_config(args: argparse.Namespace) -> Config:
     """The config naming the registry: ``--config``, else the embedded default's paths."""
     if args.config:
         return config_mod.load(Path(args.config))
-    return config_mod.Config(simulator=config_mod.SimulatorConfig(enabled=True))
+    return config_mod.Config(simulator=SimulatorSettings(enabled=True))
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -193,7 +194,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                      help="address or CIDR the account binds from (repeat)")
     add.add_argument("--exempt-domestic", action="store_true",
                      help="skip the domestic-range check (provider's own monitoring)")
-    add.add_argument("--status-style", choices=("vendor", "standard"), default="vendor")
+    add.add_argument("--status-style", choices=("vendor", "standard"), default="standard")
     acc_sub.add_parser("list", parents=[common], help="list accounts")
     with_id("show", "show one account")
     pw = with_id("passwd", "change the password (next bind)")

@@ -17,9 +17,13 @@ from typing import Any, Literal
 
 import yaml
 
+from router.dispatch.settings import DispatchSettings
+from router.logs import LogSettings
 from router.model.lines import HoursError, parse_hours
-
-BindType = Literal["tx", "rx", "trx"]
+from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
+from router.server.settings import ListenSettings, SmppSettings
+from router.store.settings import StoreSettings
+from router.upstream.settings import SimulatorSettings, UpstreamSettings
 
 
 class ConfigError(Exception):
@@ -27,163 +31,18 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ListenConfig:
-    host: str = "127.0.0.1"
-    """One address, or several separated by commas (e.g. ``127.0.0.1,::1``)."""
-    port: int = 2775
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SmppConfig:
-    """Limits and timers of ESME-facing sessions (seconds; 0 turns a timer off)."""
-
-    max_pdu_length: int = 65536
-    max_connections: int = 4096
-    """Open ESME connections at most; more are closed at once (memory stays bounded)."""
-    window: int = 64
-    inbound_window: int = 1024
-    session_init_timeout: float = 30.0
-    enquire_link_interval: float = 30.0
-    inactivity_timeout: float = 300.0
-    response_timeout: float = 60.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreConfig:
-    path: str = "./var/chapar.db"
-    durability: Literal["process", "power"] = "process"
-    registry_path: str = "./var/registry.db"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountConfig:
-    system_id: str
-    password_hash: str
-    bind_types: tuple[BindType, ...] = ("tx", "rx", "trx")
-    max_binds: int = 0
-    allowed_ips: tuple[str, ...] = ()
-    domestic_exempt: bool = False
-    status_style: Literal["vendor", "standard"] = "vendor"
-    demo: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LineConfig:
-    """A line seeded into the registry at start when missing (the registry then rules)."""
-
-    number: str
-    account: str
-    kind: Literal["service", "advertising"] = "advertising"
-    exemption: Literal["", "bank_transaction", "government"] = ""
-    purpose: str = ""
-    operator: str = ""
-    hours: str = ""
-    """Allowed sending window, HH:MM-HH:MM in policy.timezone; empty = any time."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuthConfig:
-    uniform_bind_failure: bool = True
-    """Answer ESME_RBINDFAIL for both unknown system_id and wrong password."""
-    hash_workers: int = 1
-    hash_nice: int = 10
-    """Linux nice value of the hash threads (0-19): higher leaves more CPU to traffic."""
-    verify_cache_ttl: float = 60.0
-    lockout_failures: int = 5
-    lockout_window: float = 300.0
-    lockout_period: float = 900.0
-    countries: tuple[str, ...] = ("IR",)
-    """Country codes taken from RIR files by `chapar ranges import`."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UpstreamConfig:
-    name: str
-    host: str = "127.0.0.1"
-    port: int = 2776
-    system_id: str = "chapar"
-    password: str = ""
-    system_type: str = ""
-    bind: Literal["tx", "trx"] = "trx"
-    connections: int = 1
-    window: int = 64
-    enquire_link_interval: float = 30.0
-    response_timeout: float = 30.0
-    reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimulatorConfig:
-    """The built-in carrier simulator, run in-process as the upstream."""
-
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 0
-    receipt_delay: float = 0.2
-    failure_ratio: float = 0.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DispatchConfig:
-    queue_limit: int = 50000
-    """Messages accepted but not yet handed to a carrier; above it ESMEs are paused."""
-    retry_delay: float = 5.0
-    max_attempts: int = 10
-    receipt_queue_limit: int = 100000
-    receipt_wait: float = 3 * 86400.0
-    """How long after a carrier accepted a message its receipt is still expected (the id
-    map rebuilt at start covers this window)."""
-    shutdown_timeout: float = 10.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PolicyConfig:
-    """Per-message rules: numbers, lines, lists."""
-
-    default_country: str = "98"
-    """Country code for national numbers (09…) in submits and list files."""
-    prefixes_dir: str = "config/prefixes"
-    """Numbering plans and operator prefixes (*.yaml), relative to the working directory."""
-    timezone: str = "Asia/Tehran"
-    """Local time for line sending hours and whitelist expiry dates."""
-    optout_keywords: tuple[str, ...] = ("11", "لغو", "لغو11", "T", "TD", "退订")
-    """MO texts (normalised: digits folded, spaces removed) that opt a sender out of a line."""
-    optin_keywords: tuple[str, ...] = ("12",)
-    violations_threshold: int = 20
-    """Service-line sends to non-customers within violations_window before the action."""
-    violations_window: float = 86400.0
-    violations_action: Literal["demote", "suspend"] = "demote"
-
-    def prefix_folder(self) -> Path:
-        """``prefixes_dir`` as configured (relative to the working directory), else the
-        copy beside the package in a source checkout, so commands work from anywhere."""
-        path = Path(self.prefixes_dir)
-        if path.is_dir() or path.is_absolute():
-            return path
-        beside = Path(__file__).resolve().parent.parent / self.prefixes_dir
-        return beside if beside.is_dir() else path
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogConfig:
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "console"] = "json"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    listen: ListenConfig = field(default_factory=ListenConfig)
-    smpp: SmppConfig = field(default_factory=SmppConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    auth: AuthConfig = field(default_factory=AuthConfig)
-    accounts: tuple[AccountConfig, ...] = ()
-    lines: tuple[LineConfig, ...] = ()
-    upstreams: tuple[UpstreamConfig, ...] = ()
-    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
-    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    log: LogConfig = field(default_factory=LogConfig)
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    smpp: SmppSettings = field(default_factory=SmppSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    accounts: tuple[AccountSettings, ...] = ()
+    lines: tuple[LineSettings, ...] = ()
+    upstreams: tuple[UpstreamSettings, ...] = ()
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -194,10 +53,10 @@ DEMO_LINE = "1000"
 def embedded_default(demo_hash: str) -> Config:
     """No config file: the demo account, SQLite under ./var, the simulator in-process."""
     return Config(
-        accounts=(AccountConfig(system_id=DEMO_SYSTEM_ID, password_hash=demo_hash, demo=True,
+        accounts=(AccountSettings(system_id=DEMO_SYSTEM_ID, password_hash=demo_hash, demo=True,
                                 allowed_ips=("127.0.0.0/8", "::1"), domestic_exempt=True),),
-        lines=(LineConfig(number=DEMO_LINE, account=DEMO_SYSTEM_ID, purpose="demo"),),
-        simulator=SimulatorConfig(enabled=True),
+        lines=(LineSettings(number=DEMO_LINE, account=DEMO_SYSTEM_ID, purpose="demo"),),
+        simulator=SimulatorSettings(enabled=True),
     )
 
 

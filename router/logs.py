@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
+from typing import Literal
 
 import structlog
 
-from router.config import LogConfig
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
 
 
-def configure(config: LogConfig) -> None:
+def configure(config: LogSettings) -> None:
     level = getattr(logging, config.level.upper())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if config.format == "json"

@@ -128,14 +128,15 @@ class RouterProcess:
 
 
 def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
-    """Accounts ``esme1``/``esme2`` (PASSWORD, loopback, exempt from the domestic check)
-    and the in-process simulator."""
+    """Accounts ``esme1``/``esme2`` (PASSWORD, loopback, exempt from the domestic check,
+    vendor statuses so that tests see the precise refusal) and the in-process simulator."""
     cfg: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": free_port()},
         "store": {"path": str(tmp / "var" / "chapar.db"),
                   "registry_path": str(tmp / "var" / "registry.db")},
         "accounts": [{"system_id": name, "password_hash": password_hash,
-                      "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True}
+                      "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
+                      "status_style": "vendor"}
                      for name in ("esme1", "esme2")],
         "lines": [{"number": number, "account": account, "kind": "advertising"}
                   for account, numbers in LINES.items() for number in numbers],

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from router.app.seed import seed_registry
-from router.config import Config, UpstreamConfig
+from router.config import Config
 from router.dlr.relay import ReceiptRelay
 from router.model.lines import Line, LineBook
 from router.model.messages import Outcome
@@ -36,7 +36,8 @@ from router.store.lines import LineStore
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
-from router.upstream.simulator import Simulator, SimulatorSettings
+from router.upstream.settings import UpstreamSettings
+from router.upstream.simulator import Simulator
 
 log = structlog.get_logger("chapar")
 
@@ -80,11 +81,9 @@ class App:
         intake = self._intake = Intake(journal, MessageIds(recovery.last_id), pool)
         if cfg.simulator.enabled:
             sim = cfg.simulator
-            self._simulator = Simulator(SimulatorSettings(
-                host=sim.host, port=sim.port, receipt_delay=sim.receipt_delay,
-                failure_ratio=sim.failure_ratio))
+            self._simulator = Simulator(sim)
             port = await self._simulator.start()
-            pool.add_upstream(UpstreamConfig(name="simulator", host=sim.host, port=port))
+            pool.add_upstream(UpstreamSettings(name="simulator", host=sim.host, port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
         pool.start()

@@ -21,7 +21,7 @@ class Account:
     allowed_ips: tuple[str, ...] = ()
     """Addresses or CIDRs the account may bind from (IPv4 and IPv6)."""
     domestic_exempt: bool = False
-    status_style: Literal["vendor", "standard"] = "vendor"
+    status_style: Literal["vendor", "standard"] = "standard"
     demo: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0

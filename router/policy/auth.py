@@ -29,10 +29,10 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from router.config import AuthConfig
 from router.model.accounts import Account, AuditEntry
 from router.model.ranges import DomesticRanges, parse_address
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
+from router.policy.settings import AuthSettings
 from router.smpp.pdu import CommandId, CommandStatus
 from router.store.registry import Registry
 
@@ -94,7 +94,7 @@ class BindVerdict:
 
 
 class Authenticator:
-    def __init__(self, registry: Registry, config: AuthConfig,
+    def __init__(self, registry: Registry, config: AuthSettings,
                  live_binds: Callable[[str], int]) -> None:
         self._registry = registry
         self._config = config

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from pyroaring import AbstractBitMap64
 
-from router.config import PolicyConfig
 from router.model.lines import Line, LineBook
 from router.model.numbersets import ExpiringNumberSet, ListSnapshot
 from router.policy.lists import ListRegistry
 from router.policy.numbers import Invalid, Operators, normalise
+from router.policy.settings import PolicySettings
 from router.smpp.pdu import CommandStatus, Tag, tlv_get
 from router.smpp.session import Submit
 from router.smpp.text import decode_text, parse_udh
@@ -111,7 +111,7 @@ class Violations:
 
 
 class Pipeline:
-    def __init__(self, lines: LineBook, lists: ListRegistry, config: PolicyConfig,
+    def __init__(self, lines: LineBook, lists: ListRegistry, config: PolicySettings,
                  operators: Operators,
                  on_violation_threshold: Callable[[Line], None]) -> None:
         self.lines = lines

@@ -15,13 +15,13 @@ from typing import cast
 
 import structlog
 
-from router.config import SmppConfig
 from router.dlr.relay import Outgoing, ReceiptRelay
 from router.logs import sampled
 from router.model.accounts import Account
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline, status_for
 from router.server.intake import Intake
+from router.server.settings import SmppSettings
 from router.smpp import codec
 from router.smpp.pdu import (
     BindReceiver,
@@ -78,7 +78,7 @@ class ServerState:
 
 
 class EsmeConnection(asyncio.Protocol):
-    def __init__(self, state: ServerState, smpp: SmppConfig, auth: Authenticator,
+    def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
                  pipeline: Pipeline, intake: Intake, relay: ReceiptRelay) -> None:
         self._state = state
         self._max_connections = smpp.max_connections

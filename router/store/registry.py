@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     max_binds       INTEGER NOT NULL DEFAULT 0,
     allowed_ips     TEXT NOT NULL DEFAULT '[]',
     domestic_exempt INTEGER NOT NULL DEFAULT 0,
-    status_style    TEXT NOT NULL DEFAULT 'vendor',
+    status_style    TEXT NOT NULL DEFAULT 'standard',
     demo            INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL,
     updated_at      REAL NOT NULL

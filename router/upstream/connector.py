@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
-from router.config import UpstreamConfig
 from router.model.messages import Message
 from router.smpp.pdu import (
     BindTransceiver,
@@ -37,6 +36,7 @@ from router.smpp.session import (
     Unbound,
 )
 from router.timer import DeadlineTimer
+from router.upstream.settings import UpstreamSettings
 
 if TYPE_CHECKING:
     from router.upstream.pool import Pool
@@ -45,7 +45,7 @@ log = structlog.get_logger("chapar.upstream")
 
 
 class Connector(asyncio.Protocol):
-    def __init__(self, name: str, config: UpstreamConfig, pool: Pool) -> None:
+    def __init__(self, name: str, config: UpstreamSettings, pool: Pool) -> None:
         self.name = name
         self.config = config
         self._pool = pool

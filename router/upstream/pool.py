@@ -13,13 +13,14 @@ from collections.abc import Callable
 
 import structlog
 
-from router.config import DispatchConfig, UpstreamConfig
+from router.dispatch.settings import DispatchSettings
 from router.dlr import receipt
 from router.dlr.relay import ReceiptRelay
 from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.smpp.pdu import CommandStatus, DeliverSm
 from router.upstream.connector import Connector
+from router.upstream.settings import UpstreamSettings
 
 log = structlog.get_logger("chapar.dispatch")
 
@@ -32,7 +33,7 @@ TEMPORARY = frozenset({
 
 
 class Pool:
-    def __init__(self, config: DispatchConfig, relay: ReceiptRelay,
+    def __init__(self, config: DispatchSettings, relay: ReceiptRelay,
                  record_outcomes: Callable[[list[Outcome]], None],
                  on_pressure: Callable[[bool], None],
                  call_later: Callable[[float, Callable[[], None]], object],
@@ -51,7 +52,7 @@ class Pool:
         self.accepted = 0
         self.refused = 0
 
-    def add_upstream(self, config: UpstreamConfig) -> None:
+    def add_upstream(self, config: UpstreamSettings) -> None:
         for i in range(config.connections):
             self.connectors.append(Connector(f"{config.name}#{i}", config, self))
 

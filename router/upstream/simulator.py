@@ -12,7 +12,6 @@ import asyncio
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
@@ -41,19 +40,9 @@ from router.smpp.session import (
     Submit,
     Unbound,
 )
+from router.upstream.settings import SimulatorSettings
 
 log = structlog.get_logger("chapar.sim")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimulatorSettings:
-    host: str = "127.0.0.1"
-    port: int = 2776
-    receipt_delay: float = 0.2
-    failure_ratio: float = 0.0
-    system_id: str | None = None
-    password: str | None = None
-    record: Path | None = None
 
 
 class Simulator:
@@ -68,9 +57,10 @@ class Simulator:
 
     async def start(self) -> int:
         s = self.settings
-        if s.record is not None:
-            s.record.parent.mkdir(parents=True, exist_ok=True)
-            self._record = s.record.open("ab")
+        if s.record:
+            record = Path(s.record)
+            record.parent.mkdir(parents=True, exist_ok=True)
+            self._record = record.open("ab")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: SimConnection(self), s.host, s.port)
         port: int = self._server.sockets[0].getsockname()[1]
@@ -158,9 +148,9 @@ class SimConnection(asyncio.Protocol):
 
     def _bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver, now: float) -> None:
         s = self._sim.settings
-        if s.system_id is not None and bind.system_id != s.system_id:
+        if s.system_id and bind.system_id != s.system_id:
             self.session.reject_bind(bind, CommandStatus.ESME_RINVSYSID)
-        elif s.password is not None and bind.password != s.password:
+        elif s.password and bind.password != s.password:
             self.session.reject_bind(bind, CommandStatus.ESME_RINVPASWD)
         else:
             self.system_id = bind.system_id

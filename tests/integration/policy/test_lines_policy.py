@@ -459,7 +459,7 @@ def test_standard_statuses_keep_aiosmpplib_bound(
         "989121000051", "989121000052", "989121000053", "989121000054")
     accounts = [{"system_id": name, "password_hash": password_hash,
                  "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
-                 **({"status_style": "standard"} if name == "esme3" else {})}
+                 "status_style": "standard" if name == "esme3" else "vendor"}
                 for name in ("esme1", "esme2", "esme3")]
     router = make_router(accounts=accounts, lines=lines_config(
         {"number": advertising, "account": "esme3"},

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from router.config import PolicyConfig
 from router.model.lines import Line, LineBook
 from router.model.numbersets import ExpiringNumberSet, ListSnapshot, NumberSet
 from router.policy.lists import ListRegistry
 from router.policy.numbers import Operators
 from router.policy.pipeline import REFUSALS, Pipeline, Refusal, signature_of, status_for
+from router.policy.settings import PolicySettings
 from router.smpp.session import Submit
 
 PREFIXES = Path(__file__).resolve().parents[3] / "config" / "prefixes"
@@ -41,7 +41,7 @@ def pipeline() -> Pipeline:
         whitelists={"2000": ExpiringNumberSet([CUSTOMER, BLOCKED], {EXPIRED: now - 1}),
                     "2002": ExpiringNumberSet([CUSTOMER])},
         optouts={"3000": NumberSet([OPTED]), "2000": NumberSet([CUSTOMER])}))
-    return Pipeline(lines, lists, PolicyConfig(violations_threshold=3),
+    return Pipeline(lines, lists, PolicySettings(violations_threshold=3),
                     Operators.load(PREFIXES), lambda line: violated.append(line.number))
 
 

@@ -1,0 +1,18 @@
+"""Queue bounds, retries and the drain time of the queues between ESMEs and carriers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchSettings:
+    queue_limit: int = 50000
+    """Messages accepted but not yet handed to a carrier; above it ESMEs are paused."""
+    retry_delay: float = 5.0
+    max_attempts: int = 10
+    receipt_queue_limit: int = 100000
+    receipt_wait: float = 3 * 86400.0
+    """How long after a carrier accepted a message its receipt is still expected (the id
+    map rebuilt at start covers this window)."""
+    shutdown_timeout: float = 10.0

@@ -1,0 +1,78 @@
+"""Who may bind (accounts, auth) and what a message must satisfy (lines, lists, numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+BindType = Literal["tx", "rx", "trx"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSettings:
+    system_id: str
+    password_hash: str
+    bind_types: tuple[BindType, ...] = ("tx", "rx", "trx")
+    max_binds: int = 0
+    allowed_ips: tuple[str, ...] = ()
+    domestic_exempt: bool = False
+    status_style: Literal["vendor", "standard"] = "standard"
+    demo: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineSettings:
+    """A line seeded into the registry at start when missing (the registry then rules)."""
+
+    number: str
+    account: str
+    kind: Literal["service", "advertising"] = "advertising"
+    exemption: Literal["", "bank_transaction", "government"] = ""
+    purpose: str = ""
+    operator: str = ""
+    hours: str = ""
+    """Allowed sending window, HH:MM-HH:MM in policy.timezone; empty = any time."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthSettings:
+    uniform_bind_failure: bool = True
+    """Answer ESME_RBINDFAIL for both unknown system_id and wrong password."""
+    hash_workers: int = 1
+    hash_nice: int = 10
+    """Linux nice value of the hash threads (0-19): higher leaves more CPU to traffic."""
+    verify_cache_ttl: float = 60.0
+    lockout_failures: int = 5
+    lockout_window: float = 300.0
+    lockout_period: float = 900.0
+    countries: tuple[str, ...] = ("IR",)
+    """Country codes taken from RIR files by `chapar ranges import`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySettings:
+    """Per-message rules: numbers, lines, lists."""
+
+    default_country: str = "98"
+    """Country code for national numbers (09…) in submits and list files."""
+    prefixes_dir: str = "config/prefixes"
+    """Numbering plans and operator prefixes (*.yaml), relative to the working directory."""
+    timezone: str = "Asia/Tehran"
+    """Local time for line sending hours and whitelist expiry dates."""
+    optout_keywords: tuple[str, ...] = ("11", "لغو", "لغو11", "T", "TD", "退订")
+    """MO texts (normalised: digits folded, spaces removed) that opt a sender out of a line."""
+    optin_keywords: tuple[str, ...] = ("12",)
+    violations_threshold: int = 20
+    """Service-line sends to non-customers within violations_window before the action."""
+    violations_window: float = 86400.0
+    violations_action: Literal["demote", "suspend"] = "demote"
+
+    def prefix_folder(self) -> Path:
+        """``prefixes_dir`` as configured (relative to the working directory), else the
+        copy beside the package in a source checkout, so commands work from anywhere."""
+        path = Path(self.prefixes_dir)
+        if path.is_dir() or path.is_absolute():
+            return path
+        beside = Path(__file__).resolve().parents[2] / self.prefixes_dir
+        return beside if beside.is_dir() else path
