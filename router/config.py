@@ -20,6 +20,7 @@ import yaml
 from router.dispatch.settings import DispatchSettings
 from router.logs import LogSettings
 from router.model.lines import HoursError, parse_hours
+from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
 from router.store.settings import StoreSettings
@@ -102,6 +103,10 @@ def _check(config: Config, source: str) -> None:
             parse_hours(line.hours)
         except HoursError as exc:
             raise ConfigError(f"{source}: lines[{i}].hours: {exc}") from None
+    for i, stage in enumerate(config.policy.stages):
+        if stage not in STAGES:
+            raise ConfigError(f"{source}: policy.stages[{i}]: unknown stage {stage!r} "
+                              f"(known: {', '.join(STAGES)})")
     if not config.upstreams and not config.simulator.enabled:
         raise ConfigError(f"{source}: no upstreams and the simulator is off: "
                           "nowhere to send messages")

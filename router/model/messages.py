@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+def format_id(message_id: int) -> str:
+    """Our ids as ESMEs see them (hex: 15 characters, below the 16 many clients accept)."""
+    return f"{message_id:x}"
+
+
 # A carrier outcome: our id, the carrier's status, the carrier's id, receipt wanted.
 Outcome = tuple[int, int, str, bool]
-
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import structlog
 from argon2 import PasswordHasher
@@ -31,10 +31,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from router.model.accounts import Account, AuditEntry
 from router.model.ranges import DomesticRanges, parse_address
+from router.model.status import BIND_REFUSED, UNKNOWN_SYSTEM_ID, WRONG_PASSWORD
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
 from router.policy.settings import AuthSettings
-from router.smpp.pdu import CommandId, CommandStatus
+from router.smpp.pdu import CommandId
 from router.store.registry import Registry
+from router.store.writer import RegistryWriter, Stores
 
 log = structlog.get_logger("chapar.auth")
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's default
@@ -48,11 +50,14 @@ BIND_TYPE = {
     CommandId.BIND_RECEIVER: "rx",
     CommandId.BIND_TRANSCEIVER: "trx",
 }
-S = CommandStatus
 
 
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
+
+
+def _store_lock(key: str, until: float, reason: str, stores: Stores) -> None:
+    stores.registry.set_lock(key, until, reason)
 
 
 def _lower_priority(nice: int) -> None:
@@ -90,13 +95,14 @@ class BindVerdict:
 
     @property
     def accepted(self) -> bool:
-        return self.status == S.ESME_ROK
+        return self.status == 0
 
 
 class Authenticator:
     def __init__(self, registry: Registry, config: AuthSettings,
-                 live_binds: Callable[[str], int]) -> None:
+                 live_binds: Callable[[str], int], writer: RegistryWriter) -> None:
         self._registry = registry
+        self._writer = writer
         self._config = config
         self._live_binds = live_binds
         self._accounts = {a.system_id: a for a in registry.accounts()}
@@ -134,7 +140,7 @@ class Authenticator:
 
     def _refuse(self, distinct: int, reason: str) -> BindVerdict:
         uniform = self._config.uniform_bind_failure
-        return BindVerdict(S.ESME_RBINDFAIL if uniform else distinct, reason)
+        return BindVerdict(BIND_REFUSED if uniform else distinct, reason)
 
     async def check(self, command_id: int, system_id: str, password: str,
                     peer: tuple[str, int]) -> BindVerdict:
@@ -149,36 +155,36 @@ class Authenticator:
         for key in (ip_key(ip), system_id_key(system_id)):
             until = lockout.locked_until(key, now)
             if until is not None:
-                return BindVerdict(S.ESME_RBINDFAIL, f"locked out ({key.split(':')[0]})")
+                return BindVerdict(BIND_REFUSED, f"locked out ({key.split(':')[0]})")
         account = self._accounts.get(system_id)
         if account is None:
             self._failed(ip, system_id, now)
-            return self._refuse(S.ESME_RINVSYSID, "unknown system_id")
+            return self._refuse(UNKNOWN_SYSTEM_ID, "unknown system_id")
         if account.status != "active":
-            return BindVerdict(S.ESME_RBINDFAIL, f"account {account.status}")
+            return BindVerdict(BIND_REFUSED, f"account {account.status}")
         if BIND_TYPE[CommandId(command_id)] not in account.bind_types:
-            return BindVerdict(S.ESME_RBINDFAIL, "bind type not allowed")
+            return BindVerdict(BIND_REFUSED, "bind type not allowed")
         if not ip_allowed(ip, account.allowed_ips):
-            return BindVerdict(S.ESME_RBINDFAIL, "source ip not in the account's allow list")
+            return BindVerdict(BIND_REFUSED, "source ip not in the account's allow list")
         if not account.domestic_exempt:
             if self.ranges is None:
-                return BindVerdict(S.ESME_RBINDFAIL, "no domestic ranges imported")
+                return BindVerdict(BIND_REFUSED, "no domestic ranges imported")
             if ip not in self.ranges:
-                return BindVerdict(S.ESME_RBINDFAIL, "source ip not domestic")
+                return BindVerdict(BIND_REFUSED, "source ip not domestic")
         if account.max_binds and self._live_binds(system_id) >= account.max_binds:
-            return BindVerdict(S.ESME_RBINDFAIL, "too many binds")
+            return BindVerdict(BIND_REFUSED, "too many binds")
         if not await self._password_ok(account, password):
             self._failed(ip, system_id, time.time())
-            return self._refuse(S.ESME_RINVPASWD, "wrong password")
+            return self._refuse(WRONG_PASSWORD, "wrong password")
         # Re-read after the await: the account may have changed meanwhile.
         account = self._accounts.get(system_id)
         if account is None or account.status != "active":
-            return BindVerdict(S.ESME_RBINDFAIL, "account changed during bind")
+            return BindVerdict(BIND_REFUSED, "account changed during bind")
         if account.max_binds and self._live_binds(system_id) >= account.max_binds:
-            return BindVerdict(S.ESME_RBINDFAIL, "too many binds")
+            return BindVerdict(BIND_REFUSED, "too many binds")
         lockout.succeed(ip_key(ip))
         lockout.succeed(system_id_key(system_id))
-        return BindVerdict(S.ESME_ROK, "ok", account)
+        return BindVerdict(0, "ok", account)
 
     async def _password_ok(self, account: Account, password: str) -> bool:
         key = hmac.digest(self._cache_key, b"\0".join((
@@ -203,7 +209,7 @@ class Authenticator:
             until = self.lockout.fail(key, now)
             if until is not None:
                 reason = f"{self._config.lockout_failures} failures"
-                self._registry.set_lock(key, until, reason)
+                self._writer.submit("lockout", partial(_store_lock, key, until, reason))
                 log.warning("lockout", key=key, until=until, reason=reason,
                             period=self._config.lockout_period)
 
@@ -216,9 +222,9 @@ class Authenticator:
                  bind_type=bind_type, outcome=outcome, reason=verdict.reason,
                  status=f"0x{verdict.status:08x}", ranges_version=version,
                  demo=bool(verdict.account and verdict.account.demo))
-        self._registry.audit([AuditEntry(time.time(), f"{peer[0]}:{peer[1]}", system_id,
-                                         bind_type, outcome, verdict.reason,
-                                         verdict.status, version)])
+        entry = AuditEntry(time.time(), f"{peer[0]}:{peer[1]}", system_id, bind_type,
+                           outcome, verdict.reason, verdict.status, version)
+        self._writer.submit("bind audit", lambda s: s.registry.audit([entry]))
 
     def sweep(self) -> None:
         now = time.time()

@@ -67,6 +67,8 @@ class PolicySettings:
     """Service-line sends to non-customers within violations_window before the action."""
     violations_window: float = 86400.0
     violations_action: Literal["demote", "suspend"] = "demote"
+    stages: tuple[str, ...] = ("lines",)
+    """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
 
     def prefix_folder(self) -> Path:
         """``prefixes_dir`` as configured (relative to the working directory), else the

@@ -9,32 +9,27 @@ the kernel instead of in memory.
 from __future__ import annotations
 
 import asyncio
-import struct
 from dataclasses import dataclass, field
 from typing import cast
 
 import structlog
 
-from router.dlr.relay import Outgoing, ReceiptRelay
+from router.dispatch.inbound import Inbound, Outgoing
+from router.dispatch.intake import Intake
 from router.logs import sampled
 from router.model.accounts import Account
+from router.model.status import ESME_NACKED, UNSUPPORTED_OPERATIONS, status_for
 from router.policy.auth import Authenticator
-from router.policy.pipeline import Pipeline, status_for
-from router.server.intake import Intake
+from router.policy.pipeline import Pipeline
 from router.server.settings import SmppSettings
 from router.smpp import codec
 from router.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
-    CancelSm,
-    CommandStatus,
-    DataSm,
+    CommandId,
     GenericNack,
     Pdu,
-    QuerySm,
-    ReplaceSm,
-    SubmitMulti,
 )
 from router.smpp.session import (
     Answered,
@@ -52,17 +47,6 @@ from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")
 
-_resp_header = struct.Struct(">IIII").pack
-
-# Optional operations Chapar decodes but does not perform yet, and the status each gets.
-UNSUPPORTED: dict[type[Pdu], int] = {
-    QuerySm: CommandStatus.ESME_RQUERYFAIL,
-    CancelSm: CommandStatus.ESME_RCANCELFAIL,
-    ReplaceSm: CommandStatus.ESME_RREPLACEFAIL,
-    SubmitMulti: CommandStatus.ESME_RINVCMDID,
-    DataSm: CommandStatus.ESME_RINVCMDID,
-}
-
 
 @dataclass(slots=True)
 class ServerState:
@@ -76,15 +60,22 @@ class ServerState:
     def live_binds(self, system_id: str) -> int:
         return len(self.bound.get(system_id, ()))
 
+    def set_paused(self, paused: bool) -> None:
+        """The outbound queue is over its limit (or back under half): stop or resume
+        reading from every ESME, so pressure reaches their TCP windows."""
+        self.paused = paused
+        for conn in self.connections:
+            conn.pause_reading() if paused else conn.resume_reading()
+
 
 class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
-                 pipeline: Pipeline, intake: Intake, relay: ReceiptRelay) -> None:
+                 pipeline: Pipeline, intake: Intake, inbound: Inbound) -> None:
         self._state = state
         self._max_connections = smpp.max_connections
         self._pipeline = pipeline
         self._intake = intake
-        self._relay = relay
+        self._inbound = inbound
         self._auth = auth
         self._loop = asyncio.get_running_loop()
         self.session = Session(Role.SMSC, SessionConfig(
@@ -142,7 +133,7 @@ class EsmeConnection(asyncio.Protocol):
         self._timer.cancel()
         unanswered = [c for c in self.session.abandon() if type(c) is Outgoing]
         if self._receiver:
-            self._relay.detach(self, unanswered)
+            self._inbound.detach(self, unanswered)
         if self._account is not None:
             log.info("unbound", system_id=self.account, peer=self._peer,
                      error=str(exc) if exc else None)
@@ -169,22 +160,22 @@ class EsmeConnection(asyncio.Protocol):
                     response = event.response
                     # a generic_nack means the ESME could not take it, whatever its status
                     status = response.status or (
-                        CommandStatus.ESME_RX_T_APPN if type(response) is GenericNack else 0)
-                    self._relay.on_answer(event.context, status)
+                        ESME_NACKED if type(response) is GenericNack else 0)
+                    self._inbound.on_answer(event.context, status)
             elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
                 self._start_bind(event)
             elif type(event) is TimedOut:
                 if type(event.context) is Outgoing:
-                    self._relay.on_answer(event.context, CommandStatus.ESME_RX_T_APPN)
+                    self._inbound.on_answer(event.context, ESME_NACKED)
             elif isinstance(event, Unbound | MustClose):
                 self._close(str(event))
-            elif isinstance(event, Pdu) and type(event) in UNSUPPORTED:
-                self.session.respond(codec.decode(event.command_id | 0x80000000,
-                                                  UNSUPPORTED[type(event)], event.sequence, b""))
+            elif isinstance(event, Pdu) and event.command_id in UNSUPPORTED_OPERATIONS:
+                self.session.respond_frames(codec.response_frames(event.command_id, [
+                    (event.sequence, UNSUPPORTED_OPERATIONS[event.command_id])]))
         if submits:
             self._decide(submits)
         if self._receiver:
-            self._relay.pump(self.account)
+            self._inbound.pump(self.account)
 
     def _decide(self, submits: list[Submit]) -> None:
         account = self._account
@@ -192,9 +183,8 @@ class EsmeConnection(asyncio.Protocol):
         accepted, refused = self._pipeline.decide(account.system_id, submits)
         if refused:
             style = account.status_style
-            self.session.respond_frames([
-                _resp_header(16, 0x80000004, status_for(refusal, style), submit.sequence)
-                for submit, refusal in refused])
+            self.session.respond_frames(codec.response_frames(CommandId.SUBMIT_SM, [
+                (submit.sequence, status_for(refusal, style)) for submit, refusal in refused]))
             self._intake.record_refusals(account.system_id,
                                          [(s, r.reason) for s, r in refused])
         if accepted:
@@ -223,7 +213,7 @@ class EsmeConnection(asyncio.Protocol):
         events = self.session.accept_bind(bind, "chapar", self._loop.time())
         if self.session.state in (State.BOUND_RX, State.BOUND_TRX):
             self._receiver = True
-            self._relay.attach(self)
+            self._inbound.attach(self)
         if events:
             self._handle(events)
         self._flush()
@@ -233,17 +223,13 @@ class EsmeConnection(asyncio.Protocol):
     # --- answers from the intake ----------------------------------------------------
 
     def answer_accepted(self, first_id: int, submits: list[Submit]) -> None:
-        frames: list[bytes] = []
-        add = frames.append
-        for i, sm in enumerate(submits):
-            body = b"%x\0" % (first_id + i)  # format_id, as bytes
-            add(_resp_header(16 + len(body), 0x80000004, 0, sm.sequence) + body)
-        self.session.respond_frames(frames)
+        self.session.respond_frames(
+            codec.submit_sm_resp_frames(first_id, [sm.sequence for sm in submits]))
         self._flush()
 
     def answer_refused(self, submits: list[Submit], status: int) -> None:
-        self.session.respond_frames(
-            [_resp_header(16, 0x80000004, status, sm.sequence) for sm in submits])
+        self.session.respond_frames(codec.response_frames(
+            CommandId.SUBMIT_SM, [(sm.sequence, status) for sm in submits]))
         self._flush()
 
     # --- receipts -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NoReturn
 
 from router.smpp.pdu import (
@@ -392,3 +392,25 @@ def encode(pdu: Pdu) -> bytes:
 
 def encode_frame(command_id: int, status: int, sequence: int, body: bytes) -> bytes:
     return _pack_header(16 + len(body), command_id, status, sequence) + body
+
+
+def response_frames(command_id: int, answers: Iterable[tuple[int, int]],
+                    body: bytes = b"") -> list[bytes]:
+    """Answers, one per (sequence, status), with one body to requests of one kind:
+    refusals (no body, SMPP 3.4 §4.4.2) or deliver_sm_resp (``b"\\0"``: its message_id
+    is always NULL)."""
+    header = _pack_header
+    length = 16 + len(body)
+    resp = command_id | 0x80000000
+    return [header(length, resp, status, seq) + body for seq, status in answers]
+
+
+def submit_sm_resp_frames(first_id: int, sequences: Sequence[int]) -> list[bytes]:
+    """ESME_ROK answers carrying ids ``first_id``, ``first_id + 1``… in lowercase hex (the
+    form model.messages.format_id gives), built without a PDU object each: hot path."""
+    frames: list[bytes] = []
+    add = frames.append
+    for i, seq in enumerate(sequences):
+        body = b"%x\0" % (first_id + i)
+        add(_pack_header(16 + len(body), 0x80000004, 0, seq) + body)
+    return frames

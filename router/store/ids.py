@@ -28,6 +28,3 @@ class MessageIds:
         self._next = first + count
         return first
 
-
-def format_id(message_id: int) -> str:
-    return f"{message_id:x}"

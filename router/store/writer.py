@@ -1,5 +1,5 @@
-"""Registry writes the router makes itself (line demotions, MO opt-outs, violations),
-done on one worker thread with a connection of its own.
+"""Registry writes the router makes itself (line demotions, MO opt-outs, violations,
+the bind audit, lockouts), done on one worker thread with connections of its own.
 
 The decision and MO paths run on the event loop and must not wait on SQLite: a CLI
 holding the registry's write lock would stall the loop for the busy timeout and, when it
@@ -13,16 +13,26 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from router.store.lines import LineStore
-from router.store.registry import RegistryError
+from router.store.registry import Registry, RegistryError
 
 log = structlog.get_logger("chapar.writer")
 
-Job = Callable[[LineStore], object]
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The registry's two faces, opened on the writer's thread."""
+
+    registry: Registry
+    lines: LineStore
+
+
+Job = Callable[[Stores], object]
 
 
 class RegistryWriter:
@@ -31,7 +41,7 @@ class RegistryWriter:
         self._retries = retries
         self._retry_delay = retry_delay
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-writer")
-        self._store: LineStore | None = None
+        self._stores: Stores | None = None
 
     def submit(self, what: str, job: Job) -> Future[object]:
         return self._pool.submit(self._run, what, job)
@@ -39,9 +49,9 @@ class RegistryWriter:
     def _run(self, what: str, job: Job) -> object:
         for attempt in range(1, self._retries + 1):
             try:
-                if self._store is None:
-                    self._store = LineStore(self._path)
-                return job(self._store)
+                if self._stores is None:
+                    self._stores = Stores(Registry(self._path), LineStore(self._path))
+                return job(self._stores)
             except RegistryError as exc:  # the request itself is wrong: no retry helps
                 log.warning("registry_write_refused", what=what, error=str(exc))
                 return None
@@ -55,5 +65,6 @@ class RegistryWriter:
     def close(self) -> None:
         """Finish the queued jobs, then close."""
         self._pool.shutdown(wait=True)
-        if self._store is not None:
-            self._store.close()
+        if self._stores is not None:
+            self._stores.registry.close()
+            self._stores.lines.close()

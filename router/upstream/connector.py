@@ -1,8 +1,8 @@
 """One client session to a carrier SMSC: connect, bind, keep the window full, reconnect.
 
 Reconnects with exponential backoff and full jitter.  Messages outstanding when a
-connection drops go back to the front of the pool's queue: a carrier may then see a
-message twice, never zero times.
+connection drops go back to the front of the outbound queue: a carrier may then see a
+message twice, never zero times.  Everything a read brings is reported as one batch.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import structlog
 
+from router.dispatch.ports import CarrierReports
 from router.model.messages import Message
+from router.model.status import NACKED
+from router.smpp import codec
 from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
@@ -22,7 +25,6 @@ from router.smpp.pdu import (
     CommandStatus,
     DataSmResp,
     DeliverSm,
-    DeliverSmResp,
     Pdu,
 )
 from router.smpp.session import (
@@ -38,17 +40,22 @@ from router.smpp.session import (
 from router.timer import DeadlineTimer
 from router.upstream.settings import UpstreamSettings
 
-if TYPE_CHECKING:
-    from router.upstream.pool import Pool
-
 log = structlog.get_logger("chapar.upstream")
 
 
+class Pump(Protocol):
+    """Whoever feeds this connection: told when its window may have opened."""
+
+    def pump(self) -> None: ...
+
+
 class Connector(asyncio.Protocol):
-    def __init__(self, name: str, config: UpstreamSettings, pool: Pool) -> None:
+    def __init__(self, name: str, config: UpstreamSettings, reports: CarrierReports,
+                 feeder: Pump) -> None:
         self.name = name
         self.config = config
-        self._pool = pool
+        self._reports = reports
+        self._feeder = feeder
         self._loop = asyncio.get_running_loop()
         self.session: Session | None = None
         self._transport: asyncio.Transport | None = None
@@ -56,6 +63,8 @@ class Connector(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
+        self._settled = asyncio.Event()
+        """Set when stopping and nothing is outstanding."""
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -117,32 +126,33 @@ class Connector(asyncio.Protocol):
         now = self._loop.time()
         results: list[tuple[Message, int, str]] = []
         add = results.append
+        delivered: list[DeliverSm] = []
         for event in session.receive_data(data, now):
             if type(event) is Submitted:
                 add(event)  # type: ignore[arg-type]  # (Message, status, carrier id)
             elif type(event) is Answered:
                 context = event.context
                 if type(context) is Message:  # generic_nack: no id, so try again later
-                    add((context, event.response.status or CommandStatus.ESME_RSYSERR, ""))
+                    add((context, event.response.status or NACKED, ""))
                 else:
                     self._on_bind(event.response)
             elif type(event) is DeliverSm:
-                if results:  # its submit_sm_resp may be in this same read: map the id first
-                    self._pool.on_results(results)
-                    results = []
-                    add = results.append
-                self._on_deliver(event)
+                delivered.append(event)
             elif type(event) is TimedOut:
                 if type(event.context) is Message:
-                    self._pool.retry([event.context], "response timeout")
+                    self._reports.on_no_answer([event.context], "response timeout", False)
             elif isinstance(event, Unbound | MustClose):
                 self._close(str(event))
             elif isinstance(event, Pdu):
                 self._answer_other(event)
-        if results:
-            self._pool.on_results(results)
+        if results:  # before the receipts: one may be for a submit answered in this read
+            self._reports.on_results(results)
+        if delivered:
+            self._reports.on_deliver(delivered)
+            session.respond_frames(codec.response_frames(
+                CommandId.DELIVER_SM, [(pdu.sequence, 0) for pdu in delivered], b"\0"))
         self._flush()
-        self._pool.pump()
+        self._feeder.pump()
 
     def _on_bind(self, resp: Pdu) -> None:
         ok = resp.status == 0
@@ -154,12 +164,7 @@ class Connector(asyncio.Protocol):
         if self._bound is not None and not self._bound.done():
             self._bound.set_result(ok)
         if ok:
-            self._pool.pump()
-
-    def _on_deliver(self, pdu: DeliverSm) -> None:
-        assert self.session is not None
-        self._pool.on_carrier_deliver(pdu)
-        self.session.respond(DeliverSmResp(pdu.sequence, 0, ""))
+            self._feeder.pump()
 
     def _answer_other(self, pdu: Pdu) -> None:
         """data_sm / alert_notification from a carrier: not relayed yet, answered cleanly."""
@@ -172,10 +177,12 @@ class Connector(asyncio.Protocol):
         self._transport = None
         self.session = None
         self._timer.cancel()
+        if self._stopping:
+            self._settled.set()
         if session is not None:
             orphans = [c for c in session.abandon() if type(c) is Message]
             if orphans:
-                self._pool.retry(orphans, "connection lost", delay=0.0)
+                self._reports.on_no_answer(orphans, "connection lost", True)
         log.info("upstream_disconnected", upstream=self.name, error=str(exc) if exc else None)
         if self._bound is not None and not self._bound.done():
             self._bound.set_result(False)
@@ -193,7 +200,7 @@ class Connector(asyncio.Protocol):
     def send(self, messages: list[Message]) -> None:
         session = self.session
         assert session is not None
-        session.send_frames(0x00000004, [m.body for m in messages], messages,
+        session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages,
                             self._loop.time())
         self._flush()
 
@@ -205,6 +212,8 @@ class Connector(asyncio.Protocol):
         if data:
             self._transport.write(data)
         self._timer.arm(session.next_deadline())
+        if self._stopping and not session.outstanding:
+            self._settled.set()
 
     def _on_timer(self) -> None:
         session = self.session
@@ -212,7 +221,7 @@ class Connector(asyncio.Protocol):
             return
         for event in session.handle_timer(self._loop.time()):
             if type(event) is TimedOut and type(event.context) is Message:
-                self._pool.retry([event.context], "response timeout")
+                self._reports.on_no_answer([event.context], "response timeout", False)
             elif isinstance(event, MustClose):
                 self._close(event.reason)
         self._flush()
@@ -228,9 +237,9 @@ class Connector(asyncio.Protocol):
         self._stopping = True
         session = self.session
         if session is not None and session.bound and self._transport is not None:
-            deadline = self._loop.time() + timeout
-            while session.outstanding and self._loop.time() < deadline:
-                await asyncio.sleep(0.01)
+            if session.outstanding:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._settled.wait(), timeout)
             session.unbind(self._loop.time())
             self._flush()
         elif self._transport is not None:

@@ -91,8 +91,8 @@ def submit_statuses(port: int, count: int, size: int) -> list[int]:
 
 def test_full_disk_answers_syserr_then_recovers(in_process: InProcessRouter) -> None:
     app = in_process.app
-    assert app is not None and app._journal is not None
-    db = app._journal._db
+    assert app is not None and app.parts is not None
+    db = app.parts.journal._db
     port = app.port
     assert set(submit_statuses(port, 5, 100)) == {0}
 

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from router.model.accounts import Account
 from router.model.lines import Line, LineBook
 from router.model.numbersets import ExpiringNumberSet, ListSnapshot, NumberSet
+from router.model.status import REFUSALS, Refusal, status_for
+from router.policy.addresses import Addresses
+from router.policy.line_stage import LineStage, signature_of
 from router.policy.lists import ListRegistry
 from router.policy.numbers import Operators
-from router.policy.pipeline import REFUSALS, Pipeline, Refusal, signature_of, status_for
+from router.policy.pipeline import Pipeline, StageKit
+from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
 from router.smpp.session import Submit
+from router.store.lines import LineStore
+from router.store.registry import Registry
+from router.store.writer import RegistryWriter
 
 PREFIXES = Path(__file__).resolve().parents[3] / "config" / "prefixes"
 CUSTOMER, STRANGER, BLOCKED, OPTED, EXPIRED = (989121111111, 989122222222, 989123333333,
@@ -24,28 +33,54 @@ def submit(source: str, destination: str, ton: int = 1, npi: int = 1) -> Submit:
     return Submit(7, b"", source, destination, 0, ton, npi)
 
 
+LINES = [
+    Line(number="2000", account="acc", kind="service"),
+    Line(number="2001", account="acc", kind="service", exemption="bank_transaction"),
+    Line(number="2002", account="acc", kind="service", status="demoted"),
+    Line(number="3000", account="acc", kind="advertising"),
+    Line(number="3001", account="acc", kind="advertising", status="suspended"),
+    Line(number="3002", account="acc", kind="advertising", hours=(0, 1)),
+    Line(number="4000", account="other", kind="advertising"),
+]
+
+
 @pytest.fixture
-def pipeline() -> Pipeline:
+def registry(tmp_path: Path) -> Iterator[Path]:
+    """A real registry holding the lines, for what the line stage writes."""
+    path = tmp_path / "registry.db"
+    with Registry(path) as accounts:
+        for system_id in ("acc", "other"):
+            accounts.add_account(Account(system_id=system_id, password_hash="$argon2id$x"))
+    with LineStore(path) as store:
+        for line in LINES:
+            store.add_line(line)
+    yield path
+
+
+@pytest.fixture
+def writer(registry: Path) -> Iterator[RegistryWriter]:
+    writer = RegistryWriter(registry)
+    yield writer
+    writer.close()
+
+
+@pytest.fixture
+def pipeline(writer: RegistryWriter) -> Pipeline:
     now = time.time()
-    lines = LineBook([
-        Line(number="2000", account="acc", kind="service"),
-        Line(number="2001", account="acc", kind="service", exemption="bank_transaction"),
-        Line(number="2002", account="acc", kind="service", status="demoted"),
-        Line(number="3000", account="acc", kind="advertising"),
-        Line(number="3001", account="acc", kind="advertising", status="suspended"),
-        Line(number="3002", account="acc", kind="advertising", hours=(0, 1)),
-        Line(number="4000", account="other", kind="advertising"),
-    ])
     lists = ListRegistry(ListSnapshot(
         blacklist=NumberSet([BLOCKED]),
         whitelists={"2000": ExpiringNumberSet([CUSTOMER, BLOCKED], {EXPIRED: now - 1}),
                     "2002": ExpiringNumberSet([CUSTOMER])},
         optouts={"3000": NumberSet([OPTED]), "2000": NumberSet([CUSTOMER])}))
-    return Pipeline(lines, lists, PolicySettings(violations_threshold=3),
-                    Operators.load(PREFIXES), lambda line: violated.append(line.number))
+    settings = PolicySettings(violations_threshold=3)
+    addresses = Addresses(settings, Operators.load(PREFIXES))
+    return Pipeline(Rules(LineBook(LINES), lists), StageKit(settings, addresses, writer))
 
 
-violated: list[str] = []
+def line_stage(pipeline: Pipeline) -> LineStage:
+    stage = pipeline.stages[0]
+    assert isinstance(stage, LineStage)
+    return stage
 
 
 def decide(pipeline: Pipeline, source: str, destination: int | str,
@@ -94,22 +129,31 @@ def test_national_forms_are_normalised(pipeline: Pipeline) -> None:
 
 
 def test_sending_hours(pipeline: Pipeline) -> None:
-    pipeline._minute_cache = (time.time(), 0)
+    line_stage(pipeline)._minute_cache = (time.time(), 0)
     assert decide(pipeline, "3002", STRANGER) == "ok"
-    pipeline._minute_cache = (time.time(), 600)
+    line_stage(pipeline)._minute_cache = (time.time(), 600)
     assert decide(pipeline, "3002", STRANGER) == "outside_hours"
     overnight = Line(number="x", account="a", hours=(22 * 60, 6 * 60))
     assert overnight.open_at(23 * 60) and overnight.open_at(60) and not overnight.open_at(600)
 
 
-def test_violations_reach_the_threshold_once(pipeline: Pipeline) -> None:
-    violated.clear()
+def test_violations_reach_the_threshold_once(pipeline: Pipeline, registry: Path,
+                                              writer: RegistryWriter) -> None:
+    """requirements §2: a service line caught sending to non-customers is demoted, once,
+    through the registry writer (never a registry write on the event loop)."""
     for _ in range(3):
         decide(pipeline, "2000", STRANGER)
-    assert violated == ["2000"]
-    assert len(pipeline.violations.take_pending()) == 3
+    violations = line_stage(pipeline).violations
+    assert len(violations.pending) == 3
+    pipeline.flush()
+    assert violations.pending == []
     decide(pipeline, "3000", BLOCKED)  # advertising refusals are not violations
-    assert pipeline.violations.take_pending() == []
+    assert violations.pending == []
+    writer.submit("wait", lambda stores: None).result(timeout=10)
+    with LineStore(registry) as store:
+        line = store.get_line("2000")
+        assert line is not None and line.status == "demoted"
+        assert store.violation_counts(0) == {"2000": 3}
 
 
 def test_status_styles() -> None:
@@ -148,7 +192,7 @@ def test_signature_optouts(pipeline: Pipeline) -> None:
     from router.smpp.pdu import SubmitSm
     from router.smpp.text import ucs2_encode
 
-    pipeline.lists.replace_optouts("3000", NumberSet([STRANGER]), signature="【Acme】")
+    pipeline.rules.lists.replace_optouts("3000", NumberSet([STRANGER]), signature="【Acme】")
 
     def signed(text: str) -> Submit:
         body = codec.encode(SubmitSm(source_addr="3000", destination_addr=str(STRANGER),

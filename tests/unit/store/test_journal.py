@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from router.store.ids import MessageIds, format_id
+from router.model.messages import format_id
+from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal, StoreError, pack_bodies, unpack_bodies
 
 

@@ -10,34 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
 
 import structlog
 
+from router.dispatch.outbound import Outbound
+from router.dispatch.ports import Submitter
 from router.model.messages import Message, Outcome
-from router.smpp.pdu import CommandStatus
+from router.model.status import STORE_UNAVAILABLE
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal, StoreError
-from router.upstream.pool import Pool
 
 log = structlog.get_logger("chapar.intake")
 MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
-class Submitter(Protocol):
-    """The ESME connection a batch came from."""
-
-    def answer_accepted(self, first_id: int, submits: list[Submit]) -> None: ...
-
-    def answer_refused(self, submits: list[Submit], status: int) -> None: ...
-
-
 class Intake:
-    def __init__(self, journal: SqliteJournal, ids: MessageIds, pool: Pool) -> None:
+    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound) -> None:
         self._journal = journal
         self._ids = ids
-        self._pool = pool
+        self._outbound = outbound
         self._loop = asyncio.get_running_loop()
         self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
         self._scheduled = False
@@ -84,8 +76,8 @@ class Intake:
         now = self._loop.time()
         if now - self._marked_at >= MARK_EVERY:
             self._marked_at = now
-            floor = self._pool.low_water(self._ids.peek())
-            if waiting:  # ids taken, committed now, handed to the pool just after
+            floor = self._outbound.low_water(self._ids.peek())
+            if waiting:  # ids taken, committed now, handed to the outbound queue just after
                 floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
             self._journal.mark_done_below(floor)
         if not waiting and not self._journal.dirty:
@@ -96,7 +88,7 @@ class Intake:
             self.failed_commits += 1
             log.error("journal_commit_failed", error=str(exc), batches=len(waiting))
             for source, _, _, submits in waiting:
-                source.answer_refused(submits, CommandStatus.ESME_RSYSERR)
+                source.answer_refused(submits, STORE_UNAVAILABLE)
             return
         messages: list[Message] = []
         for source, account, first_id, submits in waiting:
@@ -105,4 +97,4 @@ class Intake:
                                     (s.registered_delivery & 3) != 0)
                             for i, s in enumerate(submits))
         if messages:  # one hand-over: one write per carrier session for the whole commit
-            self._pool.enqueue(messages)
+            self._outbound.put(messages)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -22,6 +21,7 @@ from router.model.numbersets import ListSnapshot, NumberSet
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.pipeline import Pipeline
+from router.policy.rules import Rules
 from router.server.esme import ServerState
 from router.store.lines import LineStore
 from router.store.registry import Registry
@@ -44,14 +44,14 @@ def _load_optouts(path: Path, line: str) -> NumberSet:
 
 class RegistryWatcher:
     def __init__(self, registry: Registry, auth: Authenticator, state: ServerState,
-                 lines: LineStore, pipeline: Pipeline, flush_violations: Callable[[], None],
+                 lines: LineStore, rules: Rules, pipeline: Pipeline,
                  interval: float = 0.2) -> None:
         self._registry = registry
         self._auth = auth
         self._state = state
         self._lines = lines
+        self._rules = rules
         self._pipeline = pipeline
-        self._flush_violations = flush_violations
         self._interval = interval
         self._version = registry.data_version()
         self._seq = registry.last_change()
@@ -68,12 +68,12 @@ class RegistryWatcher:
             try:
                 self.poll()
                 if ticks % 25 == 0:
-                    self._flush_violations()
+                    self._pipeline.flush()
                 if ticks % 50 == 0:
                     self._auth.sweep()
                 if time.time() - last_purge > PURGE_EVERY:
                     last_purge = time.time()
-                    purged = self._pipeline.lists.purge_expired(last_purge)
+                    purged = self._rules.lists.purge_expired(last_purge)
                     log.info("whitelists_purged", entries=purged)
             except sqlite3.Error as exc:  # e.g. a locked registry: try again next tick
                 log.warning("registry_watch_failed", error=str(exc))
@@ -102,7 +102,7 @@ class RegistryWatcher:
             log.info("lockout_cleared", key=key)
         elif kind == "line":
             line = self._lines.get_line(key)
-            self._pipeline.lines = self._pipeline.lines.replaced(line, key)
+            self._rules.lines = self._rules.lines.replaced(line, key)
             log.info("line_changed", line=key, status=line.status if line else "deleted",
                      kind=line.effective_kind if line else None)
         elif kind == "optout":  # one line's opt-outs: no need to reload the blacklist
@@ -115,7 +115,7 @@ class RegistryWatcher:
     async def _reload_optouts(self, line: str) -> None:
         loop = asyncio.get_running_loop()
         optouts = await loop.run_in_executor(None, _load_optouts, self._lines.path, line)
-        self._pipeline.lists.replace_optouts(line, optouts)
+        self._rules.lists.replace_optouts(line, optouts)
         log.info("optouts_loaded", line=line, count=len(optouts))
 
     def _reload_lists(self) -> None:
@@ -131,7 +131,7 @@ class RegistryWatcher:
             self._lists_again = False
             started = time.monotonic()
             snapshot = await loop.run_in_executor(None, _load_snapshot, self._lines.path)
-            self._pipeline.lists = ListRegistry(snapshot)
+            self._rules.lists = ListRegistry(snapshot)
             log.info("lists_loaded", blacklist=len(snapshot.blacklist),
                      whitelists=len(snapshot.whitelists),
                      seconds=round(time.monotonic() - started, 3))

@@ -1,0 +1,107 @@
+"""The router's parts, built from their settings and wired by data, not callbacks.
+
+ESME side (server) -> dispatch (intake, outbound, inbound, reports) <- carrier side
+(upstream); policy decides, dlr matches receipts, store keeps.  Nothing here carries
+data itself: each part gets the parts it hands data to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from router.app.seed import seed_registry
+from router.config import Config
+from router.dispatch.inbound import Inbound
+from router.dispatch.intake import Intake
+from router.dispatch.outbound import Outbound
+from router.dispatch.reports import Reports
+from router.dlr.book import ReceiptBook
+from router.model.lines import LineBook
+from router.policy.addresses import Addresses
+from router.policy.auth import Authenticator
+from router.policy.lists import ListRegistry
+from router.policy.mo import MoHandler
+from router.policy.numbers import Operators
+from router.policy.pipeline import Pipeline, StageKit
+from router.policy.rules import Rules
+from router.server.esme import ServerState
+from router.store.ids import MessageIds
+from router.store.journal import Recovery, SqliteJournal
+from router.store.lines import LineStore
+from router.store.registry import Registry
+from router.store.writer import RegistryWriter
+from router.upstream.pool import Pool
+
+log = structlog.get_logger("chapar")
+
+
+@dataclass(slots=True)
+class Policy:
+    registry: Registry
+    lines: LineStore
+    writer: RegistryWriter
+    auth: Authenticator
+    rules: Rules
+    pipeline: Pipeline
+    mo: MoHandler
+
+
+@dataclass(slots=True)
+class Parts:
+    state: ServerState
+    journal: SqliteJournal
+    recovery: Recovery
+    policy: Policy
+    intake: Intake
+    outbound: Outbound
+    inbound: Inbound
+    pool: Pool
+
+
+def build_policy(config: Config, state: ServerState) -> Policy:
+    """Accounts, ranges, lines and lists from the registry; the deciders built on them."""
+    path = Path(config.store.registry_path)
+    registry = Registry(path)
+    lines = LineStore(path)
+    seed_registry(config, registry, lines)
+    writer = RegistryWriter(path)
+    auth = Authenticator(registry, config.auth, state.live_binds, writer)
+    for registered in registry.accounts():
+        if registered.demo and registered.status == "active":
+            log.warning("demo_account_enabled", system_id=registered.system_id,
+                        note="embedded default; configure real accounts for production")
+    if auth.ranges is None:
+        log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
+                    "check can bind; run `chapar ranges import FILE`")
+    snapshot = lines.load_snapshot()
+    rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot))
+    addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
+    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer))
+    log.info("lines_loaded", lines=len(rules.lines.by_number),
+             blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
+    mo = MoHandler(rules, addresses, config.policy, writer)
+    return Policy(registry, lines, writer, auth, rules, pipeline, mo)
+
+
+def build(config: Config) -> Parts:
+    """Journal (and what the last run left), policy, the queues and the carrier pool."""
+    loop = asyncio.get_running_loop()
+    state = ServerState()
+    journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal.start_checkpoints()
+    recovery = journal.recover(config.dispatch.receipt_wait)
+    book = ReceiptBook()
+    for carrier_id, message_id, account in recovery.delivered_to_carrier:
+        book.remember(carrier_id, message_id, account)
+    policy = build_policy(config, state)
+    settings = config.dispatch
+    outbound = Outbound(settings, state, loop.call_later)
+    intake = Intake(journal, MessageIds(recovery.last_id), outbound)
+    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
+    reports = Reports(intake, outbound, inbound, book, policy.mo)
+    pool = Pool(outbound, reports)
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, pool)

@@ -1,0 +1,104 @@
+"""Accepted (journalled) messages waiting for a carrier session with a free window.
+
+Bounded: above ``queue_limit`` the ESME side stops reading until the queue falls below
+half (design §3.4: backpressure, not buffering).  Messages sent again wait here too,
+delayed ones aside until their time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+from router.dispatch.ports import Carriers, Readers
+from router.dispatch.settings import DispatchSettings
+from router.model.messages import Message
+
+
+class Outbound:
+    def __init__(self, settings: DispatchSettings, readers: Readers,
+                 call_later: Callable[[float, Callable[[], None]], object]) -> None:
+        self._settings = settings
+        self._readers = readers
+        self._call_later = call_later
+        self._queue: deque[Message] = deque()
+        self._delayed: dict[int, Message] = {}
+        self._carriers: Carriers | None = None
+        self._pressed = False
+        self.empty = asyncio.Event()
+        """Set while nothing waits (queued or delayed): the drain at stop waits on it."""
+        self.empty.set()
+
+    def attach(self, carriers: Carriers) -> None:
+        self._carriers = carriers
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def put(self, messages: list[Message], front: bool = False) -> None:
+        if front:
+            self._queue.extendleft(reversed(messages))
+        else:
+            self._queue.extend(messages)
+        self.empty.clear()
+        if self._carriers is not None:
+            self._carriers.pump()
+        if not self._pressed and len(self._queue) > self._settings.queue_limit:
+            self._pressed = True
+            self._readers.set_paused(True)
+
+    def take(self, count: int) -> list[Message]:
+        queue = self._queue
+        if count >= len(queue):
+            taken = list(queue)
+            queue.clear()
+        else:
+            popleft = queue.popleft
+            taken = [popleft() for _ in range(count)]
+        if self._pressed and len(queue) <= self._settings.queue_limit // 2:
+            self._pressed = False
+            self._readers.set_paused(False)
+        if not queue and not self._delayed:
+            self.empty.set()
+        return taken
+
+    def again(self, messages: list[Message], at_once: bool = False) -> list[Message]:
+        """Send again later (at once: at the front of the queue); returns the messages
+        that used up ``max_attempts`` instead, for a final refusal."""
+        again: list[Message] = []
+        given_up: list[Message] = []
+        limit = self._settings.max_attempts
+        for message in messages:
+            message.attempts += 1
+            (given_up if message.attempts >= limit else again).append(message)
+        if again:
+            wait = 0.0 if at_once else self._settings.retry_delay
+            if wait <= 0:
+                self.put(again, front=True)
+            else:
+                for message in again:
+                    self._delayed[message.id] = message
+                self.empty.clear()
+                self._call_later(wait, lambda: self._due(again))
+        return given_up
+
+    def _due(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._delayed.pop(message.id, None)
+        self.put(messages)
+
+    def low_water(self, next_id: int) -> int:
+        """The smallest id still waiting for a final carrier answer (``next_id`` when
+        none is): queued, in flight on a connection, or waiting to be sent again."""
+        candidates = [next_id]
+        if self._queue:
+            candidates.append(min(m.id for m in self._queue))
+        if self._delayed:
+            candidates.append(min(self._delayed))
+        if self._carriers is not None:
+            in_flight = self._carriers.lowest_in_flight()
+            if in_flight is not None:
+                candidates.append(in_flight)
+        return min(candidates)

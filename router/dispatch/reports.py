@@ -1,0 +1,81 @@
+"""What carriers answered, turned into journal outcomes, retries and ESME deliveries.
+
+The carrier side reports here (``CarrierReports``) and knows nothing further: accepted
+messages become outcomes for the journal and, when a receipt was asked for, an entry in
+the receipt book; temporary refusals and unanswered sends go back to the outbound queue;
+final refusals are journalled and answered with a REJECTD receipt; receipts and MO
+are queued for the account's ESME sessions.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from router.dispatch.inbound import Inbound
+from router.dispatch.intake import Intake
+from router.dispatch.outbound import Outbound
+from router.dispatch.ports import MoRouting
+from router.dlr import receipt
+from router.dlr.book import ReceiptBook
+from router.logs import sampled
+from router.model.messages import Message, Outcome
+from router.model.status import GIVEN_UP, TEMPORARY_CARRIER_STATUSES
+from router.smpp.pdu import DeliverSm
+
+log = structlog.get_logger("chapar.dispatch")
+
+
+class Reports:
+    def __init__(self, intake: Intake, outbound: Outbound, inbound: Inbound,
+                 book: ReceiptBook, mo: MoRouting) -> None:
+        self._intake = intake
+        self._outbound = outbound
+        self._inbound = inbound
+        self._book = book
+        self._mo = mo
+        self.accepted = 0
+        self.refused = 0
+
+    def on_results(self, results: list[tuple[Message, int, str]]) -> None:
+        outcomes: list[Outcome] = []
+        remember = self._book.remember
+        again: list[Message] = []
+        for message, status, carrier_id in results:
+            if status == 0:
+                outcomes.append((message.id, 0, carrier_id, message.receipt))
+                if message.receipt:
+                    remember(carrier_id, message.id, message.account)
+            elif status in TEMPORARY_CARRIER_STATUSES:
+                again.append(message)
+            else:
+                self._refuse(message, status, "refused by carrier")
+        self.accepted += len(outcomes)
+        if outcomes:
+            self._intake.record_outcomes(outcomes)
+        if again:
+            self._again(again, "temporary carrier refusal", at_once=False)
+
+    def on_deliver(self, pdus: list[DeliverSm]) -> None:
+        for pdu in pdus:
+            routed = (self._book.from_carrier(pdu) if receipt.is_receipt(pdu.esm_class)
+                      else self._mo.on_mo(pdu))
+            if routed is not None:
+                self._inbound.enqueue(*routed)
+
+    def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
+        self._again(messages, reason, at_once)
+
+    def _again(self, messages: list[Message], reason: str, at_once: bool) -> None:
+        for message in self._outbound.again(messages, at_once):
+            self._refuse(message, GIVEN_UP, reason)
+
+    def _refuse(self, message: Message, status: int, reason: str) -> None:
+        self.refused += 1
+        if sampled(self.refused):  # each one is in the journal and gets a REJECTD receipt
+            log.warning("message_refused_upstream", id=message.id, account=message.account,
+                        status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
+                        total=self.refused)
+        self._intake.record_outcomes([(message.id, status, "", message.receipt)])
+        rejected = self._book.rejected(message, status)
+        if rejected is not None:
+            self._inbound.enqueue(message.account, rejected)

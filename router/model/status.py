@@ -1,0 +1,105 @@
+"""The one status table: what Chapar answers, why, and how carriers' answers are read.
+
+Server, policy, upstream, dlr and the README all read these tables; a new refusal or a
+new carrier status class is one entry here.  SMPP's own statuses are the core's
+``CommandStatus``; vendor statuses sit in 0x400-0x4FF (SMPP 3.4 "reserved for SMSC
+vendor specific errors").  Accounts with ``status_style: standard`` (the default) get
+the closest standard status instead: aiosmpplib and many panels cannot parse vendor
+codes (design §6); the record keeps the precise reason either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from router.smpp.pdu import CommandId, CommandStatus
+
+S = CommandStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    vendor: int
+    standard: int
+    text: str
+
+
+REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
+    Refusal("not_own_line", S.ESME_RINVSRCADR, S.ESME_RINVSRCADR,
+            "source_addr is not a line of this account"),
+    Refusal("invalid_destination", S.ESME_RINVDSTADR, S.ESME_RINVDSTADR,
+            "destination is not a valid mobile number"),
+    Refusal("line_suspended", 0x0401, S.ESME_RSUBMITFAIL, "the line is suspended"),
+    Refusal("outside_hours", 0x0402, S.ESME_RSUBMITFAIL,
+            "outside the line's allowed sending hours"),
+    Refusal("not_in_whitelist", 0x0403, S.ESME_RINVDSTADR,
+            "service line: destination is not a registered customer of the line"),
+    Refusal("blacklisted", 0x0404, S.ESME_RINVDSTADR,
+            "advertising line: destination is on the operator blacklist"),
+    Refusal("opted_out", 0x0405, S.ESME_RINVDSTADR,
+            "advertising line: destination opted out of this line"),
+)}
+"""Policy refusals, answered at once and journalled with their reason."""
+
+
+def status_for(refusal: Refusal, status_style: str) -> int:
+    return refusal.vendor if status_style == "vendor" else refusal.standard
+
+
+class CarrierClass(Enum):
+    """How a carrier's answer to a submit_sm is treated."""
+
+    ACCEPTED = "accepted"
+    """ESME_ROK: the carrier has it; its receipt may follow."""
+    TEMPORARY = "temporary"
+    """Not now (throttled, queue full, system error): sent again later."""
+    FINAL = "final"
+    """Refused for good: journalled, and a REJECTD receipt if one was asked for."""
+    UNKNOWN = "unknown"
+    """No answer (response timeout, connection lost): the carrier may or may not have it;
+    sent again (at least once: a duplicate is possible, a loss is not)."""
+
+
+TEMPORARY_CARRIER_STATUSES = frozenset({
+    S.ESME_RTHROTTLED, S.ESME_RMSGQFUL, S.ESME_RSYSERR, S.ESME_RX_T_APPN,
+    S.ESME_RUNKNOWNERR,
+})
+
+
+def carrier_class(status: int) -> CarrierClass:
+    if status == 0:
+        return CarrierClass.ACCEPTED
+    if status in TEMPORARY_CARRIER_STATUSES:
+        return CarrierClass.TEMPORARY
+    return CarrierClass.FINAL
+
+
+GIVEN_UP = S.ESME_RDELIVERYFAILURE
+"""Journalled for a message that used up its attempts."""
+NACKED = S.ESME_RSYSERR
+"""A carrier's generic_nack to a submit_sm carries no usable status: try again."""
+
+ESME_RETRY_STATUSES = frozenset({
+    S.ESME_RX_T_APPN, S.ESME_RTHROTTLED, S.ESME_RMSGQFUL, S.ESME_RSYSERR,
+})
+"""deliver_sm_resp statuses after which an ESME wants the receipt or MO again later."""
+ESME_NACKED = S.ESME_RX_T_APPN
+"""An ESME's generic_nack (or no answer) to a deliver_sm: it could not take it now."""
+
+UNSUPPORTED_OPERATIONS: dict[int, int] = {
+    CommandId.QUERY_SM: S.ESME_RQUERYFAIL,
+    CommandId.CANCEL_SM: S.ESME_RCANCELFAIL,
+    CommandId.REPLACE_SM: S.ESME_RREPLACEFAIL,
+    CommandId.SUBMIT_MULTI: S.ESME_RINVCMDID,
+    CommandId.DATA_SM: S.ESME_RINVCMDID,
+}
+"""Operations decoded but not performed yet, and the status each is answered with."""
+
+BIND_REFUSED = S.ESME_RBINDFAIL
+"""Every bind refusal, unless the account opted out of uniform_bind_failure."""
+UNKNOWN_SYSTEM_ID = S.ESME_RINVSYSID
+WRONG_PASSWORD = S.ESME_RINVPASWD
+STORE_UNAVAILABLE = S.ESME_RSYSERR
+"""The journal could not commit: nothing is acknowledged."""

@@ -1,0 +1,35 @@
+"""Destination and sender addresses as the lists' integer keys.
+
+Most traffic carries canonical home-country numbers (``98`` + ``9XXXXXXXXX``): those are
+recognised by length, prefix and ASCII digits and converted with ``int`` directly; the
+rest goes through the full parser in ``numbers.py``.  ``str.isdigit`` alone is not
+enough: it accepts characters such as ``²`` that ``int`` refuses.
+"""
+
+from __future__ import annotations
+
+from router.policy.numbers import Invalid, Operators, normalise
+from router.policy.settings import PolicySettings
+
+
+class Addresses:
+    __slots__ = ("_country", "_operators", "e164_length", "heads")
+
+    def __init__(self, settings: PolicySettings, operators: Operators) -> None:
+        self._country = settings.default_country
+        self._operators = operators
+        plan = operators.plans.get(settings.default_country)
+        self.e164_length = len(settings.default_country) + (plan.nsn_length if plan else 0)
+        """Length of a canonical home mobile number, e.g. 12 for 98 9XX XXX XXXX."""
+        self.heads = tuple(settings.default_country + p for p in plan.nsn_prefixes) \
+            if plan else ()
+
+    def number_of(self, address: str, ton: int, npi: int | None = None) -> int | None:
+        """An address as the lists' int key, or None when it is no mobile number."""
+        if (len(address) == self.e164_length and address.startswith(self.heads)
+                and address.isascii() and address.isdigit() and ton in (0, 1)
+                and npi in (None, 0, 1)):
+            return int(address)
+        result = normalise(address, default_country=self._country, ton=ton, npi=npi,
+                           operators=self._operators)
+        return None if isinstance(result, Invalid) else int(result.e164)

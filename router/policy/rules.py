@@ -1,0 +1,18 @@
+"""The lines and lists decisions read, held in one place and swapped whole.
+
+The registry watcher replaces ``lines`` (a new LineBook) or publishes new list
+snapshots in ``lists``; the pipeline and the MO handler read them per batch or per MO.
+"""
+
+from __future__ import annotations
+
+from router.model.lines import LineBook
+from router.policy.lists import ListRegistry
+
+
+class Rules:
+    __slots__ = ("lines", "lists")
+
+    def __init__(self, lines: LineBook, lists: ListRegistry) -> None:
+        self.lines = lines
+        self.lists = lists
