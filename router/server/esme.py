@@ -37,7 +37,6 @@ from router.smpp.session import (
     MustClose,
     Role,
     Session,
-    SessionConfig,
     State,
     Submit,
     TimedOut,
@@ -78,13 +77,7 @@ class EsmeConnection(asyncio.Protocol):
         self._inbound = inbound
         self._auth = auth
         self._loop = asyncio.get_running_loop()
-        self.session = Session(Role.SMSC, SessionConfig(
-            max_pdu_length=smpp.max_pdu_length, window=smpp.window,
-            inbound_window=smpp.inbound_window,
-            session_init_timeout=smpp.session_init_timeout,
-            enquire_link_interval=smpp.enquire_link_interval,
-            inactivity_timeout=smpp.inactivity_timeout,
-            response_timeout=smpp.response_timeout), now=self._loop.time())
+        self.session = Session(Role.SMSC, smpp, now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._peer = ""
         self._peer_addr: tuple[str, int] = ("", 0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from router.smpp.session import SessionConfig
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenSettings:
@@ -13,15 +15,8 @@ class ListenSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SmppSettings:
-    """Limits and timers of ESME-facing sessions (seconds; 0 turns a timer off)."""
+class SmppSettings(SessionConfig):
+    """The core's session limits and timers, plus what only a listener has."""
 
-    max_pdu_length: int = 65536
     max_connections: int = 4096
     """Open ESME connections at most; more are closed at once (memory stays bounded)."""
-    window: int = 64
-    inbound_window: int = 1024
-    session_init_timeout: float = 30.0
-    enquire_link_interval: float = 30.0
-    inactivity_timeout: float = 300.0
-    response_timeout: float = 60.0

@@ -32,7 +32,6 @@ from router.smpp.session import (
     MustClose,
     Role,
     Session,
-    SessionConfig,
     Submitted,
     TimedOut,
     Unbound,
@@ -112,9 +111,7 @@ class Connector(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         cfg = self.config
         now = self._loop.time()
-        self.session = Session(Role.ESME, SessionConfig(
-            window=cfg.window, enquire_link_interval=cfg.enquire_link_interval,
-            response_timeout=cfg.response_timeout, inactivity_timeout=0), now=now)
+        self.session = Session(Role.ESME, cfg, now=now)
         bind_cls = BindTransceiver if cfg.bind == "trx" else BindTransmitter
         self.session.bind(bind_cls(0, 0, cfg.system_id, cfg.password, cfg.system_type),
                           now, "bind")

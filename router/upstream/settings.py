@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from router.smpp.session import SessionConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UpstreamSettings:
+class UpstreamSettings(SessionConfig):
+    """One carrier: where, who we bind as, how many connections; plus the core's
+    session limits and timers, with the defaults a client side wants."""
+
     name: str
     host: str = "127.0.0.1"
     port: int = 2776
     system_id: str = "chapar"
-    password: str = ""
+    password: str = field(default="", repr=False)
     system_type: str = ""
     bind: Literal["tx", "trx"] = "trx"
     connections: int = 1
-    window: int = 64
-    enquire_link_interval: float = 30.0
     response_timeout: float = 30.0
+    inactivity_timeout: float = 0.0
+    """A carrier may stay silent while we have nothing to send: enquire_link keeps the
+    session checked instead."""
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
 
@@ -33,7 +39,7 @@ class SimulatorSettings:
     receipt_delay: float = 0.2
     failure_ratio: float = 0.0
     system_id: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     """Credentials a carrier must bind with; empty = any."""
     record: str = ""
     """A file to append one JSON line per accepted message to; empty = none."""
