@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.cli_registry import EXIT_USAGE, registry_config
 from router.config import Config, ConfigError, PolicyConfig
+from router.ingest import ImportResult, import_file, import_xlsx, write_rejection_report
 from router.model.lines import (
     EXEMPTIONS,
     KINDS,
@@ -30,7 +31,6 @@ from router.model.lines import (
     format_hours,
     parse_hours,
 )
-from router.policy.imports import ImportResult, import_file, import_xlsx, write_rejection_report
 from router.policy.numbers import Operators, PrefixTableError
 from router.store.lines import LineError, LineStore
 from router.store.registry import RegistryError
