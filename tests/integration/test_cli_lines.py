@@ -453,7 +453,7 @@ def test_default_registry_without_config(tmp_path: Path) -> None:
 def test_progress_bar_is_throttled() -> None:
     import io
 
-    from router.cli_lines import ProgressBar
+    from router.cli.lists import ProgressBar
 
     clock = iter([0.0, 0.05, 0.09, 0.2, 0.21, 0.22, 0.23])
     stream = io.StringIO()

@@ -1,0 +1,114 @@
+"""What every ``chapar`` command shares: the exit codes, the config naming the registry,
+the registry seeded from it, refusals printed as ``chapar: …``, times as UTC text."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from router import config as config_mod
+from router.config import Config, ConfigError, LogConfig, PolicyConfig
+from router.model.lines import HoursError
+from router.policy.numbers import Operators, PrefixTableError
+from router.policy.ranges import RangesError
+from router.store.lines import LineStore
+from router.store.registry import Registry, RegistryError
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # a refused request (argparse uses 2 for a bad command line too)
+EXIT_CONFIG = EXIT_USAGE  # an invalid or unreadable config file
+EXIT_STARTUP = 3  # the config is fine but the router or simulator cannot start
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class CliError(Exception):
+    """A request this command refuses; printed as ``chapar: …``."""
+
+
+def when(at: float) -> str:
+    """A registry timestamp as UTC text; ``-`` for never (0)."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(at)) if at else "-"
+
+
+def fail(message: object) -> int:
+    print(f"chapar: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def warn_long_password(password: str) -> None:
+    if len(password) > 8:
+        print("chapar: warning: SMPP 3.4 allows 8 characters; many clients refuse longer "
+              "passwords", file=sys.stderr)
+
+
+def registry_parent() -> argparse.ArgumentParser:
+    """The ``--config`` option of every registry command (a parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", "-c",
+        help="config file naming the registry (default: the embedded default, ./var/registry.db)")
+    return common
+
+
+def registry_config(args: argparse.Namespace) -> Config:
+    """The config naming the registry: ``--config``, else the embedded default's paths."""
+    if args.config:
+        return config_mod.load(Path(args.config))
+    return config_mod.Config(simulator=config_mod.SimulatorConfig(enabled=True))
+
+
+@contextmanager
+def seeded_registry(args: argparse.Namespace) -> Iterator[tuple[Config, Registry, LineStore]]:
+    """The config and its registry.  With ``--config`` the registry is seeded as the
+    router seeds it at start: accounts and lines named in the YAML exist before the router
+    has ever run with that file (and a leftover demo account is suspended).  Without it
+    nothing is seeded: the embedded defaults' demo account is ``chapar run``'s alone."""
+    from router import logs
+    from router.app.seed import seed_registry
+
+    config = registry_config(args)
+    logs.configure(LogConfig(level="warning", format="console"))  # warnings to stderr
+    path = Path(config.store.registry_path)
+    registry = Registry(path)
+    lines = LineStore(path)
+    try:
+        if args.config:
+            seed_registry(config, registry, lines)
+        yield config, registry, lines
+    finally:
+        lines.close()
+        registry.close()
+
+
+def operators(policy: PolicyConfig) -> Operators:
+    return Operators.load(policy.prefix_folder())
+
+
+def zone(policy: PolicyConfig) -> ZoneInfo:
+    try:
+        return ZoneInfo(policy.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(f"policy.timezone: unknown time zone {policy.timezone!r}") from None
+
+
+REFUSALS = (CliError, ConfigError, RegistryError, RangesError, HoursError, PrefixTableError,
+            ZoneInfoNotFoundError)
+
+
+def run_refusing(body: Callable[[], None]) -> int:
+    """Run ``body``; every refusal becomes ``chapar: …`` and exit 2."""
+    try:
+        body()
+    except REFUSALS as exc:
+        return fail(exc)
+    except sqlite3.Error as exc:
+        return fail(f"registry: {exc}")
+    return EXIT_OK
