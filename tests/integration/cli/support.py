@@ -3,14 +3,20 @@ console script, else ``python -m router.cli``), and the registry commands' check
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -87,3 +93,34 @@ def log_events(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return out
+
+
+DEFAULT_PORT = 2775  # the embedded defaults listen here
+
+
+@contextlib.contextmanager
+def embedded_router(cwd: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``chapar run`` without a config in ``cwd`` (its registry: ``cwd/var/registry.db``),
+    listening on 127.0.0.1:2775; the test is skipped when another process holds the port.
+    Stopped with SIGTERM on leaving."""
+    if port_taken(DEFAULT_PORT):
+        pytest.skip(f"127.0.0.1:{DEFAULT_PORT} is already in use")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([*chapar_command(), "run"], cwd=cwd, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while not any(e.get("event") == "listening" for e in log_events(log_path)):
+            if proc.poll() is not None:
+                text = log_path.read_text()
+                if proc.returncode == 3 and "address already in use" in text:
+                    pytest.skip(f"127.0.0.1:{DEFAULT_PORT} was taken meanwhile")
+                pytest.fail(f"chapar run exited {proc.returncode}: {text}")
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
