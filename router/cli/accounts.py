@@ -12,16 +12,9 @@ import getpass
 import ipaddress
 import sys
 import time
-from collections.abc import Callable
 
-from router.cli.common import (
-    Subparsers,
-    registry_parent,
-    run_refusing,
-    seeded_registry,
-    warn_long_password,
-    when,
-)
+from router.cli import common
+from router.cli.common import Stores, warn_long_password, when
 from router.model.accounts import BIND_TYPES, Account
 from router.store.registry import Registry, RegistryError
 
@@ -85,8 +78,8 @@ def _existing(registry: Registry, system_id: str) -> Account:
 # --- one function per action ------------------------------------------------------------
 
 
-def _add(args: argparse.Namespace, registry: Registry) -> None:
-    account = registry.add_account(Account(
+def _add(args: argparse.Namespace, stores: Stores) -> None:
+    account = stores.registry.add_account(Account(
         system_id=args.system_id, password_hash=_hash(args),
         bind_types=_bind_types(args.bind_types), max_binds=args.max_binds,
         allowed_ips=_cidrs(args.allow_ip or []),
@@ -94,78 +87,66 @@ def _add(args: argparse.Namespace, registry: Registry) -> None:
     print(_show(account))
 
 
-def _list(args: argparse.Namespace, registry: Registry) -> None:
-    for a in registry.accounts():
+def _list(args: argparse.Namespace, stores: Stores) -> None:
+    for a in stores.registry.accounts():
         print(f"{a.system_id:16} {a.status:10} {','.join(a.bind_types):10} "
               f"ips={len(a.allowed_ips)} max_binds={a.max_binds or '-'}")
 
 
-def _show_one(args: argparse.Namespace, registry: Registry) -> None:
-    found = _existing(registry, args.system_id)
+def _show_one(args: argparse.Namespace, stores: Stores) -> None:
+    found = _existing(stores.registry, args.system_id)
     print(_show(found))
-    until = registry.locks(time.time()).get(f"sid:{found.system_id}")
+    until = stores.registry.locks(time.time()).get(f"sid:{found.system_id}")
     if until is not None:
         print(f"  LOCKED until {when(until)}")
 
 
-def _passwd(args: argparse.Namespace, registry: Registry) -> None:
-    registry.update_account(args.system_id, password_hash=_hash(args))
+def _passwd(args: argparse.Namespace, stores: Stores) -> None:
+    stores.registry.update_account(args.system_id, password_hash=_hash(args))
     print(f"{args.system_id}: password changed (applies to the next bind)")
 
 
-def _set_status(args: argparse.Namespace, registry: Registry) -> None:
+def _set_status(args: argparse.Namespace, stores: Stores) -> None:
     status = _STATUS_OF[args.action]
-    registry.update_account(args.system_id, status=status)
+    stores.registry.update_account(args.system_id, status=status)
     print(f"{args.system_id}: {status}")
 
 
-def _ips(args: argparse.Namespace, registry: Registry) -> None:
-    current = _existing(registry, args.system_id)
+def _ips(args: argparse.Namespace, stores: Stores) -> None:
+    current = _existing(stores.registry, args.system_id)
     given = _cidrs(args.cidrs)
     if args.action == "allow-ip":
         ips = current.allowed_ips + tuple(c for c in given if c not in current.allowed_ips)
     else:
         ips = tuple(c for c in current.allowed_ips if c not in given)
-    registry.update_account(args.system_id, allowed_ips=ips)
+    stores.registry.update_account(args.system_id, allowed_ips=ips)
     print(f"{args.system_id}: allowed ips {', '.join(ips) or '(none)'}")
 
 
-def _unlock(args: argparse.Namespace, registry: Registry) -> None:
+def _unlock(args: argparse.Namespace, stores: Stores) -> None:
     key = f"ip:{args.ip}" if args.ip else f"sid:{args.system_id}"
-    cleared = registry.clear_lock(key)
+    cleared = stores.registry.clear_lock(key)
     print(f"{key}: {'unlocked' if cleared else 'was not locked'}")
 
 
-def _audit(args: argparse.Namespace, registry: Registry) -> None:
-    for e in reversed(registry.audit_log(args.limit)):
+def _audit(args: argparse.Namespace, stores: Stores) -> None:
+    for e in reversed(stores.registry.audit_log(args.limit)):
         print(f"{when(e.at)} {e.peer:22} {e.system_id:16} {e.bind_type:3} "
               f"{e.outcome:8} 0x{e.status:02x} {e.reason} [{e.ranges_version}]")
 
 
-_ACTIONS: dict[str, Callable[[argparse.Namespace, Registry], None]] = {
+_ACTIONS: dict[str, common.Action] = {
     "add": _add, "list": _list, "show": _show_one, "passwd": _passwd,
     "suspend": _set_status, "resume": _set_status, "terminate": _set_status,
     "allow-ip": _ips, "deny-ip": _ips, "unlock": _unlock, "audit": _audit,
 }
 
 
-def cmd_accounts(args: argparse.Namespace) -> int:
-    def body() -> None:
-        with seeded_registry(args) as (_, registry, _lines):
-            _ACTIONS[args.action](args, registry)
-
-    return run_refusing(body)
-
-
-def add_parsers(sub: Subparsers) -> None:
-    common = registry_parent()
-    acc = sub.add_parser("accounts", help="manage ESME accounts")
-    acc_sub = acc.add_subparsers(dest="action", required=True)
+def add_parsers(sub: common.Subparsers) -> None:
+    group = common.Group(sub, "accounts", "manage ESME accounts", _ACTIONS)
 
     def with_id(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = acc_sub.add_parser(name, parents=[common], help=help_text)
-        p.add_argument("system_id")
-        return p
+        return group.action(name, help_text, "system_id")
 
     add = with_id("add", "add an account (password from a prompt or --password-stdin)")
     add.add_argument("--password-stdin", action="store_true")
@@ -176,7 +157,7 @@ def add_parsers(sub: Subparsers) -> None:
     add.add_argument("--exempt-domestic", action="store_true",
                      help="skip the domestic-range check (provider's own monitoring)")
     add.add_argument("--status-style", choices=("vendor", "standard"), default="vendor")
-    acc_sub.add_parser("list", parents=[common], help="list accounts")
+    group.action("list", "list accounts")
     with_id("show", "show one account")
     pw = with_id("passwd", "change the password (next bind)")
     pw.add_argument("--password-stdin", action="store_true")
@@ -186,10 +167,9 @@ def add_parsers(sub: Subparsers) -> None:
     for name in ("allow-ip", "deny-ip"):
         p = with_id(name, f"{name.split('-')[0]} source addresses/CIDRs")
         p.add_argument("cidrs", nargs="+")
-    unlock = acc_sub.add_parser("unlock", parents=[common], help="clear a lockout")
+    unlock = group.action("unlock", "clear a lockout")
     who = unlock.add_mutually_exclusive_group(required=True)
     who.add_argument("--ip")
     who.add_argument("--system-id")
-    audit = acc_sub.add_parser("audit", parents=[common], help="recent bind attempts")
+    audit = group.action("audit", "recent bind attempts")
     audit.add_argument("--limit", type=int, default=50)
-    acc.set_defaults(func=cmd_accounts)

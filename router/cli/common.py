@@ -4,13 +4,14 @@ the registry seeded from it, refusals printed as ``chapar: …``, times as UTC t
 from __future__ import annotations
 
 import argparse
+import functools
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router import config as config_mod
@@ -49,13 +50,25 @@ def warn_long_password(password: str) -> None:
               "passwords", file=sys.stderr)
 
 
-def registry_parent() -> argparse.ArgumentParser:
-    """The ``--config`` option of every registry command (a parent parser)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", "-c",
-        help="config file naming the registry (default: the embedded default, ./var/registry.db)")
-    return common
+class Group:
+    """A command group on the registry (``chapar NAME ACTION …``): every action takes
+    ``--config`` and runs as ``actions[ACTION]`` on the seeded registry."""
+
+    def __init__(self, sub: Subparsers, name: str, help_text: str,
+                 actions: Mapping[str, Action]) -> None:
+        parser = sub.add_parser(name, help=help_text)
+        parser.set_defaults(func=functools.partial(run_action, actions=actions))
+        self.actions = parser.add_subparsers(dest="action", required=True)
+        self.parent = argparse.ArgumentParser(add_help=False)
+        self.parent.add_argument(
+            "--config", "-c", help="config file naming the registry "
+            "(default: the embedded default, ./var/registry.db)")
+
+    def action(self, name: str, help_text: str, *positional: str) -> argparse.ArgumentParser:
+        p = self.actions.add_parser(name, parents=[self.parent], help=help_text)
+        for arg in positional:
+            p.add_argument(arg)
+        return p
 
 
 def registry_config(args: argparse.Namespace) -> Config:
@@ -65,8 +78,19 @@ def registry_config(args: argparse.Namespace) -> Config:
     return config_mod.Config(simulator=config_mod.SimulatorConfig(enabled=True))
 
 
+class Stores(NamedTuple):
+    """What a registry command works on: the config and the registry it names."""
+
+    config: Config
+    registry: Registry
+    lines: LineStore
+
+
+Action: TypeAlias = Callable[[argparse.Namespace, Stores], None]
+
+
 @contextmanager
-def seeded_registry(args: argparse.Namespace) -> Iterator[tuple[Config, Registry, LineStore]]:
+def seeded_registry(args: argparse.Namespace) -> Iterator[Stores]:
     """The config and its registry.  With ``--config`` the registry is seeded as the
     router seeds it at start: accounts and lines named in the YAML exist before the router
     has ever run with that file (and a leftover demo account is suspended).  Without it
@@ -82,7 +106,7 @@ def seeded_registry(args: argparse.Namespace) -> Iterator[tuple[Config, Registry
     try:
         if args.config:
             seed_registry(config, registry, lines)
-        yield config, registry, lines
+        yield Stores(config, registry, lines)
     finally:
         lines.close()
         registry.close()
@@ -112,3 +136,13 @@ def run_refusing(body: Callable[[], None]) -> int:
     except sqlite3.Error as exc:
         return fail(f"registry: {exc}")
     return EXIT_OK
+
+
+def run_action(args: argparse.Namespace, actions: Mapping[str, Action]) -> int:
+    """``actions[args.action]`` on the seeded registry; refusals become exit 2."""
+
+    def body() -> None:
+        with seeded_registry(args) as stores:
+            actions[args.action](args, stores)
+
+    return run_refusing(body)

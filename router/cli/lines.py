@@ -13,16 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from router.cli.common import (
-    CliError,
-    Subparsers,
-    operators,
-    registry_parent,
-    run_refusing,
-    seeded_registry,
-    when,
-)
-from router.config import Config, PolicyConfig
+from router.cli import common
+from router.cli.common import CliError, Stores, when
+from router.config import PolicyConfig
 from router.model.lines import (
     EXEMPTIONS,
     KINDS,
@@ -32,17 +25,14 @@ from router.model.lines import (
     parse_hours,
 )
 from router.store.lines import LineError, LineStore
-from router.store.registry import Registry
 
 _NO_EXEMPTION = ("none", "")
-
-Action = Callable[[argparse.Namespace, Config, Registry, LineStore], None]
 
 
 def _check_operator(name: str, policy: PolicyConfig) -> str:
     if not name:
         return ""
-    known = operators(policy).names
+    known = common.operators(policy).names
     if name not in known:
         raise CliError(f"unknown operator {name!r} (known: {', '.join(sorted(known))})")
     return name
@@ -95,27 +85,27 @@ def _show_lists(line: Line, store: LineStore) -> str:
 # --- one function per action ------------------------------------------------------------
 
 
-def _add(args: argparse.Namespace, config: Config, registry: Registry, store: LineStore) -> None:
-    if registry.get_account(args.account) is None:
+def _add(args: argparse.Namespace, stores: Stores) -> None:
+    if stores.registry.get_account(args.account) is None:
         raise CliError(f"no account {args.account!r}: name it under accounts: in the config "
                        f"or add it with `chapar accounts add {args.account}`")
     service = args.exemption not in (None, *_NO_EXEMPTION)
-    line = store.add_line(
+    line = stores.lines.add_line(
         Line(
             number=args.number,
             account=args.account,
             kind=args.kind or ("service" if service else "advertising"),
             exemption=_exemption(args.exemption or ""),
             purpose=args.purpose or "",
-            operator=_check_operator(args.operator or "", config.policy),
+            operator=_check_operator(args.operator or "", stores.config.policy),
             hours=parse_hours(args.hours or ""),
         )
     )
     print(_show(line))
 
 
-def _list(args: argparse.Namespace, config: Config, registry: Registry, store: LineStore) -> None:
-    lines = store.lines(args.account)
+def _list(args: argparse.Namespace, stores: Stores) -> None:
+    lines = stores.lines.lines(args.account)
     for ln in lines:
         kind = ln.kind + (f"/{ln.exemption}" if ln.exemption else "")
         print(
@@ -126,14 +116,12 @@ def _list(args: argparse.Namespace, config: Config, registry: Registry, store: L
         print("no lines" + (f" of {args.account}" if args.account else ""))
 
 
-def _show_one(
-    args: argparse.Namespace, config: Config, registry: Registry, store: LineStore
-) -> None:
-    found = store.get_line(args.number)
+def _show_one(args: argparse.Namespace, stores: Stores) -> None:
+    found = stores.lines.get_line(args.number)
     if found is None:
         raise LineError(f"no line {args.number!r}")
     print(_show(found))
-    print(_show_lists(found, store))
+    print(_show_lists(found, stores.lines))
 
 
 def _changes(args: argparse.Namespace, policy: PolicyConfig) -> dict[str, Any]:
@@ -153,47 +141,35 @@ def _changes(args: argparse.Namespace, policy: PolicyConfig) -> dict[str, Any]:
     return changes
 
 
-def _set(args: argparse.Namespace, config: Config, registry: Registry, store: LineStore) -> None:
-    changes = _changes(args, config.policy)
+def _set(args: argparse.Namespace, stores: Stores) -> None:
+    changes = _changes(args, stores.config.policy)
     if not changes:
         raise CliError("nothing to change (see chapar lines set --help)")
-    print(_show(store.update_line(args.number, **changes)))
+    print(_show(stores.lines.update_line(args.number, **changes)))
 
 
-def _set_status(
-    args: argparse.Namespace, config: Config, registry: Registry, store: LineStore
-) -> None:
+def _set_status(args: argparse.Namespace, stores: Stores) -> None:
     status = "suspended" if args.action == "suspend" else "demoted"
     reason = args.reason or "by an operator"
-    updated = store.update_line(args.number, status=status, status_reason=reason)
+    updated = stores.lines.update_line(args.number, status=status, status_reason=reason)
     print(f"{updated.number}: {updated.status} ({reason})")
 
 
-def _violations(
-    args: argparse.Namespace, config: Config, registry: Registry, store: LineStore
-) -> None:
-    counts = store.violation_counts(time.time() - args.since_hours * 3600.0)
+def _violations(args: argparse.Namespace, stores: Stores) -> None:
+    counts = stores.lines.violation_counts(time.time() - args.since_hours * 3600.0)
     if not counts:
         print(f"no violations in the last {args.since_hours:g} h")
-    owners = {ln.number: ln for ln in store.lines()}
+    owners = {ln.number: ln for ln in stores.lines.lines()}
     for number, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         owner = owners.get(number)
         who = f"{owner.account:16} {owner.status}" if owner else "(no such line now)"
         print(f"{number:20} {count:8} {who}")
 
 
-_ACTIONS: dict[str, Action] = {
+_ACTIONS: dict[str, common.Action] = {
     "add": _add, "list": _list, "show": _show_one, "set": _set,
     "suspend": _set_status, "demote": _set_status, "violations": _violations,
 }  # fmt: skip
-
-
-def cmd_lines(args: argparse.Namespace) -> int:
-    def body() -> None:
-        with seeded_registry(args) as (config, registry, store):
-            _ACTIONS[args.action](args, config, registry, store)
-
-    return run_refusing(body)
 
 
 # --- parsers ----------------------------------------------------------------------------
@@ -219,20 +195,16 @@ def _line_fields(p: argparse.ArgumentParser, *, adding: bool) -> None:
     )
 
 
-def add_parsers(sub: Subparsers) -> None:
-    common = registry_parent()
-    lines = sub.add_parser("lines", help="sender lines (service / advertising)")
-    lines_sub = lines.add_subparsers(dest="action", required=True)
+def add_parsers(sub: common.Subparsers) -> None:
+    group = common.Group(sub, "lines", "sender lines (service / advertising)", _ACTIONS)
 
     def with_number(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = lines_sub.add_parser(name, parents=[common], help=help_text)
-        p.add_argument("number")
-        return p
+        return group.action(name, help_text, "number")
 
     add = with_number("add", "add a line of an account")
     add.add_argument("--account", required=True)
     _line_fields(add, adding=True)
-    listing = lines_sub.add_parser("list", parents=[common], help="list lines")
+    listing = group.action("list", "list lines")
     listing.add_argument("--account")
     with_number("show", "show one line and the sizes of its lists")
     change = with_number("set", "change a line")
@@ -246,8 +218,5 @@ def add_parsers(sub: Subparsers) -> None:
     ):
         p = with_number(name, text)
         p.add_argument("--reason")
-    violations = lines_sub.add_parser(
-        "violations", parents=[common], help="service-line sends to non-customers per line"
-    )
+    violations = group.action("violations", "service-line sends to non-customers per line")
     violations.add_argument("--since-hours", type=float, default=24.0)
-    lines.set_defaults(func=cmd_lines)

@@ -16,16 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from router.cli.common import (
-    CliError,
-    Subparsers,
-    operators,
-    registry_parent,
-    run_refusing,
-    seeded_registry,
-    when,
-    zone,
-)
+from router.cli import common
+from router.cli.common import CliError, Stores, when
 from router.config import Config, PolicyConfig
 from router.ingest import ImportResult, import_file, import_xlsx, write_rejection_report
 from router.store.lines import LineError, LineStore
@@ -96,20 +88,20 @@ def _read_list(
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"{path}: no such file")
-    common: dict[str, Any] = {
+    options: dict[str, Any] = {
         "default_country": policy.default_country,
         "operator": operator,
-        "operators": operators(policy),
+        "operators": common.operators(policy),
         "column": None if args.column is None else args.column - 1,
         "expiry_column": "auto" if args.kind == "whitelist" else None,
         "on_progress": progress,
         "progress_every": 10_000,
-        "today": datetime.now(zone(policy)).date(),
+        "today": datetime.now(common.zone(policy)).date(),
     }
     try:
         if args.sheet is not None:
-            return import_xlsx(path, sheet=_sheet(args, path), **common)
-        return import_file(path, **common)
+            return import_xlsx(path, sheet=_sheet(args, path), **options)
+        return import_file(path, **options)
     except (OSError, ValueError, IndexError, KeyError, CalamineError) as exc:
         raise CliError(f"{path}: {exc}") from None
 
@@ -161,12 +153,13 @@ def _store_list(args: argparse.Namespace, config: Config, store: LineStore,
     if args.kind == "blacklist":
         return len(store.save_blacklist(result.number_set, append=append))
     if args.kind == "whitelist":
-        whitelist = result.to_whitelist(zone(config.policy))
+        whitelist = result.to_whitelist(common.zone(config.policy))
         return len(store.save_whitelist(args.line, whitelist, append=append))
     return len(store.save_optouts(args.line, result.number_set, args.signature, append=append))
 
 
-def _import(args: argparse.Namespace, config: Config, store: LineStore) -> None:
+def _import(args: argparse.Namespace, stores: Stores) -> None:
+    config, store = stores.config, stores.lines
     _check_request(args)
     operator = _operator(args, store)
     progress = ProgressBar(sys.stderr)
@@ -186,8 +179,8 @@ def _import(args: argparse.Namespace, config: Config, store: LineStore) -> None:
     print(f"stored: {_store_list(args, config, store, result)} ({args.mode})")
 
 
-def _show(store: LineStore) -> None:
-    counts = store.list_counts()
+def _show(args: argparse.Namespace, stores: Stores) -> None:
+    counts = stores.lines.list_counts()
     if not counts:
         print("no lists")
     for kind, line, signature, count, at in counts:
@@ -197,24 +190,10 @@ def _show(store: LineStore) -> None:
         print(f"{kind:10} {whose:30} {count:12,} {when(at)}")
 
 
-def cmd_lists(args: argparse.Namespace) -> int:
-    def body() -> None:
-        with seeded_registry(args) as (config, _, store):
-            if args.action == "import":
-                _import(args, config, store)
-            else:
-                _show(store)
-
-    return run_refusing(body)
-
-
-def add_parsers(sub: Subparsers) -> None:
-    common = registry_parent()
-    lists = sub.add_parser("lists", help="blacklist, customer whitelists, opt-outs")
-    lists_sub = lists.add_subparsers(dest="action", required=True)
-    imp = lists_sub.add_parser(
-        "import", parents=[common], help="load a CSV or xlsx file of numbers into a list"
-    )
+def add_parsers(sub: common.Subparsers) -> None:
+    group = common.Group(sub, "lists", "blacklist, customer whitelists, opt-outs",
+                         {"import": _import, "show": _show})
+    imp = group.action("import", "load a CSV or xlsx file of numbers into a list")
     imp.add_argument("kind", choices=LIST_KINDS)
     imp.add_argument("file")
     imp.add_argument("--line", help="the line of a whitelist or opt-out list")
@@ -232,5 +211,4 @@ def add_parsers(sub: Subparsers) -> None:
         type=int,
         help="column of the numbers, from 1 (default: found from the header or the data)",
     )
-    lists_sub.add_parser("show", parents=[common], help="sizes of the stored lists")
-    lists.set_defaults(func=cmd_lists)
+    group.action("show", "sizes of the stored lists")
