@@ -16,7 +16,7 @@ removed at the end):
    (advertising line: blacklist + opt-out; service line: whitelist with a clock).  The
    figures include the Python loop; the empty loop is printed for reference.
 3. import — the numbers are written to a CSV (header row; ``09…``, ``98…`` and ``9…`` forms
-   mixed) and read back through ``router.policy.imports.import_csv`` into a NumberSet.
+   mixed) and read back through ``router.ingest.import_csv`` into a NumberSet.
 
 Targets (issue 5): blacklist RSS added <= 64 MB, <= 1 µs per lookup/decision,
 import of 10 M numbers <= 60 s.  PASS/FAIL is printed per target.
@@ -42,8 +42,8 @@ from project_python import use_project_python
 
 use_project_python()  # before the imports below, which need the project's dependencies
 
+from router.ingest import import_csv  # noqa: E402
 from router.model.numbersets import ExpiringNumberSet, NumberSet  # noqa: E402
-from router.policy.imports import import_csv  # noqa: E402
 from router.policy.lists import ListRegistry  # noqa: E402
 
 BASE = 989_000_000_000  # 98 9XX XXX XXXX: 10^9 possible Iranian mobiles

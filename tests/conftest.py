@@ -245,7 +245,7 @@ def seed_registry(path: Path) -> Path:
 
 
 def read_report(path: Path) -> list[tuple[int, str, str]]:
-    """The rows of a rejection report (router.policy.imports): row, value, reason."""
+    """The rows of a rejection report (router.ingest.report): row, value, reason."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["row", "value", "reason"]

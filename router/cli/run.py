@@ -1,28 +1,16 @@
-"""The ``chapar`` command."""
+"""``chapar run`` (the router) and ``chapar sim`` (the built-in carrier simulator)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from router import cli_lines, cli_registry
 from router import config as config_mod
+from router.cli.common import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP, Subparsers
 from router.config import Config, ConfigError
 from router.logs import LogSettings
-
-EXIT_CONFIG = 2
-EXIT_STARTUP = 3
-
-
-def _version() -> str:
-    try:
-        return version("chapar")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def _run_async(main: object) -> None:
@@ -59,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"chapar: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
-    return 0
+    return EXIT_OK
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -93,42 +81,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"chapar sim: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
-    return 0
+    return EXIT_OK
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    try:
-        config_mod.load(Path(args.file))
-    except ConfigError as exc:
-        print(f"chapar: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(f"{args.file}: ok")
-    return 0
-
-
-def cmd_hash_password(args: argparse.Namespace) -> int:
-    from router.policy.auth import hash_password
-
-    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("password: ")
-    if not password:
-        print("chapar: empty password", file=sys.stderr)
-        return EXIT_CONFIG
-    if len(password) > 8:
-        print("chapar: warning: SMPP 3.4 allows 8 characters; many clients refuse longer "
-              "passwords", file=sys.stderr)
-    print(hash_password(password))
-    return 0
-
-
-def cmd_version(args: argparse.Namespace) -> int:
-    print(f"chapar {_version()}")
-    return 0
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def add_parsers(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="run the router (embedded defaults without --config)")
     run.add_argument("--config", "-c", help="YAML config file")
     run.set_defaults(func=cmd_run)
@@ -143,28 +99,3 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--password", help="require this password")
     sim.add_argument("--record", help="append one JSON line per accepted message")
     sim.set_defaults(func=cmd_sim)
-
-    check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("file")
-    check.set_defaults(func=cmd_check_config)
-
-    hp = sub.add_parser("hash-password", help="print an argon2id hash for the config")
-    hp.add_argument("--stdin", action="store_true", help="read the password from stdin")
-    hp.set_defaults(func=cmd_hash_password)
-
-    ver = sub.add_parser("version", help="print the version")
-    ver.set_defaults(func=cmd_version)
-
-    cli_registry.add_parsers(sub)
-    cli_lines.add_parsers(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    code: int = args.func(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

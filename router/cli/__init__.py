@@ -1,0 +1,26 @@
+"""The ``chapar`` command: one module per command group, exit codes and shared helpers in
+:mod:`router.cli.common`.
+
+``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
+``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from router.cli import accounts, lines, lists, ranges, run, setup
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in (run, setup, accounts, ranges, lines, lists):
+        group.add_parsers(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
