@@ -300,7 +300,7 @@ def _read_list(
             if path.suffix.lower() not in (".xlsx", ".xlsm"):
                 raise CliError("--sheet applies to Excel files (.xlsx) only")
             sheet: int | str = args.sheet
-            if args.sheet.isdigit():
+            if args.sheet.isascii() and args.sheet.isdigit():
                 if int(args.sheet) < 1:
                     raise CliError("--sheet counts from 1 (the first worksheet)")
                 sheet = int(args.sheet) - 1

@@ -141,7 +141,8 @@ class Pipeline:
     def number_of(self, address: str, ton: int, npi: int | None = None) -> int | None:
         """An address as the lists' int key, or None when it is no mobile number."""
         if (len(address) == self._e164_length and address.startswith(self._heads)
-                and address.isdigit() and ton in (0, 1) and npi in (None, 0, 1)):
+                and address.isascii() and address.isdigit() and ton in (0, 1)
+                and npi in (None, 0, 1)):
             return int(address)  # the common, canonical form: no need for the full parser
         result = normalise(address, default_country=self._country, ton=ton, npi=npi,
                            operators=self._operators)
@@ -212,8 +213,10 @@ class Pipeline:
                 refuse((submit, refusal))
                 continue
             address = submit.destination_addr
-            if (len(address) == length and address.startswith(heads) and address.isdigit()
-                    and submit.dest_addr_ton < 2 and submit.dest_addr_npi < 2):
+            # isascii() too: isdigit() is true for '²' and other digits int() refuses
+            if (len(address) == length and address.startswith(heads) and address.isascii()
+                    and address.isdigit() and submit.dest_addr_ton < 2
+                    and submit.dest_addr_npi < 2):
                 number = int(address)  # canonical: no need for the full parser
             else:
                 parsed = self.number_of(address, submit.dest_addr_ton, submit.dest_addr_npi)

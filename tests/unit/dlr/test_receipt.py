@@ -123,3 +123,12 @@ def test_refused_message_gets_a_rejectd_receipt() -> None:
     silent = codec.encode(SubmitSm(source_addr="1", destination_addr="2"))[16:]
     relay.on_refused(Message(1, "acc2", silent), 0x45)
     assert relay.queued("acc2") == 0
+
+
+def test_id_variants_never_raise_on_what_int_refuses() -> None:
+    """'²' passes str.isdigit() but not int(); '_', blanks and Arabic-Indic digits pass
+    int(s, 16) but are no carrier id; 5,000 digits exceed int()'s digit limit.  None may
+    raise (a raise here used to kill the carrier connection), none is converted."""
+    for odd in ("1\xb23", "\xb2", "1_0", "0x1F", "\u0661\u0662", "9" * 5000, "\u00bd"):
+        assert receipt.id_variants(odd) == [receipt.normalise_id(odd)], odd
+    assert receipt.id_variants("ff") == ["FF", "255"]
