@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from router.config import UpstreamConfig
+from router.logs import sampled
 from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
@@ -57,6 +58,7 @@ class Connector(asyncio.Protocol):
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self.failed_delivers = 0
 
     @property
     def ready(self) -> bool:
@@ -157,8 +159,18 @@ class Connector(asyncio.Protocol):
             self._pool.pump()
 
     def _on_deliver(self, pdu: DeliverSm) -> None:
+        """A receipt or MO.  One that cannot be handled is counted, logged (sampled) and
+        still answered ESME_ROK: it would fail the same way every time the carrier sent
+        it again, and raising here would drop the connection and everything in flight."""
         assert self.session is not None
-        self._pool.on_carrier_deliver(pdu)
+        try:
+            self._pool.on_carrier_deliver(pdu)
+        except Exception:
+            self.failed_delivers += 1
+            if sampled(self.failed_delivers):
+                log.exception("carrier_deliver_failed", upstream=self.name,
+                              source=pdu.source_addr, esm_class=pdu.esm_class,
+                              total=self.failed_delivers)
         self.session.respond(DeliverSmResp(pdu.sequence, 0, ""))
 
     def _answer_other(self, pdu: Pdu) -> None:
