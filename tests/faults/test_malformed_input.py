@@ -2,83 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-import socket
-import struct
 import time
 from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import PASSWORD, RouterProcess
+from tests.conftest import RouterProcess
+from tests.raw import (
+    GENERIC_NACK,
+    HEADER,
+    assert_alive,
+    assert_closed,
+    bind_body,
+    bound,
+    connect,
+    pdu,
+    read_pdu,
+    submit_body,
+)
 
-HEADER = struct.Struct(">IIII")
-GENERIC_NACK = 0x80000000
 RINVCMDLEN, RINVCMDID, RINVBNDSTS, RINVMSGLEN = 0x02, 0x03, 0x04, 0x01
-
-
-def pdu(command_id: int, seq: int, body: bytes = b"", length: int | None = None) -> bytes:
-    return HEADER.pack(16 + len(body) if length is None else length, command_id, 0, seq) + body
-
-
-def cstr(s: str) -> bytes:
-    return s.encode() + b"\0"
-
-
-def bind_body(system_id: str = "esme1", password: str = PASSWORD) -> bytes:
-    return cstr(system_id) + cstr(password) + cstr("") + bytes([0x34, 0, 0]) + cstr("")
-
-
-def submit_body(text: bytes = b"hello") -> bytes:
-    return (cstr("") + bytes([1, 1]) + cstr("1000") + bytes([1, 1]) + cstr("989121234567")
-            + bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([0, 0, 0, 0, len(text)]) + text)
-
-
-def connect(router: RouterProcess) -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", router.port), timeout=5)
-    return s
-
-
-def read_pdu(s: socket.socket) -> tuple[int, int, int, bytes]:
-    head = b""
-    while len(head) < 16:
-        chunk = s.recv(16 - len(head))
-        if not chunk:
-            raise ConnectionError("closed")
-        head += chunk
-    length, command_id, status, seq = HEADER.unpack(head)
-    body = b""
-    while len(body) < length - 16:
-        chunk = s.recv(length - 16 - len(body))
-        if not chunk:
-            raise ConnectionError("closed mid-PDU")
-        body += chunk
-    return command_id, status, seq, body
-
-
-def assert_closed(s: socket.socket) -> None:
-    s.settimeout(5)
-    with contextlib.suppress(ConnectionResetError):
-        assert s.recv(1) == b""
-
-
-def bound(router: RouterProcess) -> socket.socket:
-    s = connect(router)
-    s.sendall(pdu(0x09, 1, bind_body()))
-    command_id, status, _, _ = read_pdu(s)
-    assert (command_id, status) == (0x80000009, 0)
-    return s
-
-
-def assert_alive(router: RouterProcess) -> None:
-    s = bound(router)
-    s.sendall(pdu(0x04, 7, submit_body()))
-    command_id, status, seq, body = read_pdu(s)
-    assert (command_id, status, seq) == (0x80000004, 0, 7)
-    assert body.rstrip(b"\0")
-    s.close()
-    assert router.proc is not None and router.proc.poll() is None
 
 
 @pytest.mark.parametrize("length", [0, 8, 15, 65537, 0x7FFFFFFF])
