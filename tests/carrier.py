@@ -33,7 +33,7 @@ class FakeCarrier:
     """``message_id(n)`` gives the id of the n-th accepted submit_sm (n from 1)."""
 
     def __init__(self, message_id: Callable[[int], str] = lambda n: f"{n:x}") -> None:
-        self._message_id = message_id
+        self.message_id = message_id
         self.port = 0
         self.connections_made = 0
         self.binds = 0
@@ -104,7 +104,7 @@ class FakeCarrier:
             if command_id == 0x00000004:
                 pdu = codec.decode(command_id, status, seq, body)
                 assert isinstance(pdu, SubmitSm)
-                message_id = self._message_id(len(self.submits) + 1)
+                message_id = self.message_id(len(self.submits) + 1)
                 self.submits.append((pdu, message_id))
                 return codec.encode_frame(0x80000004, 0, seq, message_id.encode() + b"\0")
             if command_id == 0x80000005:

@@ -100,3 +100,40 @@ def test_bad_receipt_and_mo_from_carrier_keep_the_connector_up(
     router.wait_event("mo_optout_bad_sender")
     assert not [e for e in router.events() if e.get("event") == "upstream_disconnected"]
     no_crash_in_log(router)
+
+
+@pytest.mark.parametrize(("resp_id", "receipt_id"), [
+    (lambda n: f"{0xA1B2C3D4 + n:x}", lambda hex_id: str(int(hex_id, 16))),  # hex -> dec
+    (lambda n: str(4_000_000_000 + n), lambda dec_id: f"{int(dec_id):X}"),  # dec -> HEX
+    (lambda n: f"{0xBEEF + n:08x}", lambda hex_id: hex_id.lstrip("0").upper()),  # case, zeros
+], ids=["hex-resp-decimal-receipt", "decimal-resp-hex-receipt", "zeros-and-case"])
+def test_receipt_id_in_another_base_than_the_submit_sm_resp(
+        make_router: Callable[..., RouterProcess], carrier: FakeCarrier,
+        esme: Callable[[int], clients.Esme],
+        resp_id: Callable[[int], str], receipt_id: Callable[[str], str]) -> None:
+    """Carriers give an id in hex in submit_sm_resp and in decimal in the receipt (or the
+    reverse, or with other case and zeros).  Each receipt must still reach the ESME with
+    the id the ESME got in its submit_sm_resp, in the text and in receipted_message_id,
+    and none may be left unmatched.  The carrier here is not Chapar's simulator, whose
+    receipts are written by the module that parses them."""
+    carrier.message_id = resp_id
+    router = make_router(simulator={"enabled": False},
+                         upstreams=[{"name": "fake", "port": carrier.port,
+                                     "reconnect_min": 0.1}])
+    router.wait_event("upstream_bound")
+    session = esme(router.port)
+    seqs = [session.send("1000", f"98912123{i:04d}", b"hi", registered_delivery=1)
+            for i in range(5)]
+    session.pump(lambda: all(s in session.responses for s in seqs))
+    ours = {f"98912123{i:04d}": session.responses[s].message_id.decode()
+            for i, s in enumerate(seqs)}
+    carrier.wait(lambda c: len(c.submits) == 5)
+    for sm, carrier_id in carrier.submits:
+        carrier.deliver(receipt(receipt_id(carrier_id), sm.destination_addr, sm.source_addr,
+                                tlv_id=sm.destination_addr.endswith(("0", "2", "4"))))
+    session.pump(lambda: len(session.delivered) >= 5)
+    got = {p.source_addr.decode(): p for p in session.delivered}
+    assert {dst: p.receipted_message_id.decode() for dst, p in got.items()} == ours
+    for dst, p in got.items():
+        assert f"id:{ours[dst]} " in p.short_message.decode("latin-1")
+    assert not [e for e in router.events() if e.get("event") == "receipt_unmatched"]
