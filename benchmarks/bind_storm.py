@@ -44,6 +44,7 @@ from relay import (  # a sibling script, not a package
 )
 
 STEADY, STORM, PASSWORD = "test", "storm", "test"
+RBINDFAIL = 0x0D
 HEADER = struct.Struct(">IIII")
 _PROGRESS = re.compile(r"t=([\d.]+)s sent=\d+ resp=(\d+)")
 
@@ -70,27 +71,46 @@ async def one_bind(source: str, port: int, password: str) -> tuple[float, int]:
         writer.close()
 
 
-async def storm(port: int, count: int, concurrency: int, seconds: float) -> dict[str, Any]:
-    """The binds, ``concurrency`` at a time, for at most ``seconds``; what completed."""
+async def storm(port: int, count: int, concurrency: int, seconds: float,
+                grace: float = 30.0) -> dict[str, Any]:
+    """The binds, ``concurrency`` at a time, started for at most ``seconds``; binds already
+    sent then get ``grace`` seconds more to be answered.  What completed, and how."""
     # every wrong password differs (a brute force, not a stale client): each costs a hash
     jobs = [(f"127.0.0.{2 + i % 8}", f"bad{i:05d}" if i % 2 else PASSWORD) for i in range(count)]
     results: list[tuple[float, int]] = []
+    checked: list[tuple[bool, int]] = []  # (right password?, status)
+    errors: dict[str, int] = {}
+    started_binds = 0
     queue = iter(jobs)
+    stop_at = time.perf_counter() + seconds
 
     async def worker() -> None:
+        nonlocal started_binds
         for source, password in queue:
-            results.append(await one_bind(source, port, password))
+            if time.perf_counter() >= stop_at:
+                return
+            started_binds += 1
+            try:
+                result = await one_bind(source, port, password)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                name = type(exc).__name__  # closed without an answer, refused, ...
+                errors[name] = errors.get(name, 0) + 1
+                continue
+            results.append(result)
+            checked.append((password == PASSWORD, result[1]))
 
     started = time.perf_counter()
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
-    _, unfinished = await asyncio.wait(workers, timeout=seconds)
+    _, unfinished = await asyncio.wait(workers, timeout=seconds + grace)
     for task in unfinished:
         task.cancel()
     await asyncio.gather(*unfinished, return_exceptions=True)
     elapsed = time.perf_counter() - started
+    unanswered = started_binds - len(results) - sum(errors.values())
     if not results:
         return {"binds": 0, "seconds": elapsed, "rate": 0.0, "p50_ms": float("nan"),
-                "p99_ms": float("nan"), "by_status": {}}
+                "p99_ms": float("nan"), "by_status": {}, "started": started_binds,
+                "unanswered": unanswered, "errors": errors, "checked": checked}
     latencies = sorted(lat for lat, _ in results)
     by_status: dict[str, int] = {}
     for _, status in results:
@@ -98,7 +118,19 @@ async def storm(port: int, count: int, concurrency: int, seconds: float) -> dict
     return {"binds": len(results), "seconds": elapsed, "rate": len(results) / elapsed,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
-            "by_status": by_status}
+            "by_status": by_status, "started": started_binds, "unanswered": unanswered,
+            "errors": errors, "checked": checked}
+
+
+def wrong_statuses(checked: list[tuple[bool, int]], lockout: bool) -> int:
+    """Binds answered with a status they should not get: a right password is ESME_ROK
+    (with the default lockout policy a locked-out address may get 0x0D for it too), a
+    wrong one ESME_RBINDFAIL 0x0D (uniform_bind_failure)."""
+    def expected(right: bool) -> set[int]:
+        if not right:
+            return {RBINDFAIL}
+        return {0, RBINDFAIL} if lockout else {0}
+    return sum(1 for right, status in checked if status not in expected(right))
 
 
 def start_chapar(workdir: Path, sink_port: int, lockout: bool) -> tuple[subprocess.Popen[bytes],
@@ -209,9 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     ok = kept >= 0.8 and p99 <= 50
     print(f"throughput kept during the storm: {kept:.2f} (target >= 0.80); "
           f"p99 with storm {p99:.1f} ms (target <= 50) -> {'PASS' if ok else 'FAIL'}")
-    if during.get("unanswered"):
-        print(f"WARNING: {during['unanswered']} steady submits unanswered")
-    return 0 if ok else 1
+    wrong = wrong_statuses(outcome["checked"], args.lockout)
+    problems = []
+    if outcome["unanswered"] or outcome["errors"]:
+        problems.append(f"{outcome['unanswered']} of {outcome['started']} binds sent were never "
+                        f"answered; errors {outcome['errors']}")
+    if wrong:
+        problems.append(f"{wrong} binds answered with the wrong status")
+    for name, load in (("alone", alone), ("with storm", during)):
+        if load.get("unanswered") or load.get("resp_ok") != load.get("sent"):
+            problems.append(f"steady load {name}: {load.get('unanswered')} unanswered, "
+                            f"resp_ok {load.get('resp_ok')} of sent {load.get('sent')} "
+                            f"(by status {load.get('resp_by_status')})")
+    for problem in problems:
+        print(f"WARNING: {problem}")
+    if not problems:
+        print(f"checks: all {outcome['started']} binds sent were answered with the expected "
+              "status; every steady submit answered ROK")
+    return 0 if ok and not problems else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,12 @@ blacklist for it, for revisions from before line checks (they reject unknown key
 Checks: every submit answered ESME_ROK (resp_ok == sent, smppload exit 0), and the sink
 received at least as many submit_sm as the SUT acknowledged (nothing lost: Chapar acks
 after its journal commit, so it is stopped first and drains its queue to the sink).
+Per message, not only in counts (a loss can hide behind a duplicate): smppload tags each
+text with its message number (``--tag-text``) and writes every answer to ``--ack-file``;
+the sink records every submit_sm (``--record``); every acknowledged number must appear
+in the record, and numbers recorded more than once are reported as duplicates
+(at-least-once allows them; they are not a failure).  ``--no-per-message`` turns the
+record off (the sink then spends ~1 µs less per message).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -134,13 +141,14 @@ def last_json(text: str) -> dict[str, Any]:
 class Sink:
     """smppsink as the carrier, stdout to a file (its JSON summaries)."""
 
-    def __init__(self, workdir: Path, bound_s: float) -> None:
+    def __init__(self, workdir: Path, bound_s: float, record: Path | None = None) -> None:
         self.out = workdir / "sink.out"
         port_file = workdir / "sink.port"
+        extra = ["--record", str(record)] if record is not None else []
         with self.out.open("wb") as out, (workdir / "sink.err").open("wb") as err:
             self.proc = subprocess.Popen(
                 [*pin_prefix(1), str(SMPPSINK), "--port", "0", "--port-file", str(port_file),
-                 "--duration", str(int(bound_s))], stdout=out, stderr=err)
+                 "--duration", str(int(bound_s)), *extra], stdout=out, stderr=err)
         deadline = time.monotonic() + 10
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -335,6 +343,68 @@ def profile(pid: int, seconds: float, out: Path, rate: int) -> subprocess.Popen[
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# --- per message ---------------------------------------------------------------------
+
+PHASE_TEXT = "hello from {}"  # smppload's default text is "hello from smppload"
+
+
+def phase_options(phase: str, ack_file: Path | None) -> list[str]:
+    """smppload options that make each message of PHASE traceable in the sink's record."""
+    if ack_file is None:
+        return []
+    return ["--text", PHASE_TEXT.format(phase), "--tag-text", "--ack-file", str(ack_file)]
+
+
+_SHORT_MESSAGE = re.compile(r'"short_message":\s*"([0-9a-fA-F]*)"')
+
+
+def _count(counts: bytearray, tag: int) -> None:
+    if tag >= len(counts):
+        counts.extend(bytes(max(tag + 1 - len(counts), len(counts))))
+    if counts[tag] < 255:
+        counts[tag] += 1
+
+
+def verify_per_message(record: Path, acks: dict[str, Path]) -> dict[str, int]:
+    """Every acknowledged message number of each phase in the sink's record?
+
+    The record holds the text as hex; the text is ``hello from PHASE #NNNNNNNNNN``.
+    Counts are kept in one byte per message number (millions of messages, no sets)."""
+    prefixes = {phase: (PHASE_TEXT.format(phase) + " #").encode().hex() for phase in acks}
+    counts = {phase: bytearray() for phase in acks}
+    foreign = 0
+    with record.open() as fh:
+        for line in fh:
+            found = _SHORT_MESSAGE.search(line)
+            if found is None:
+                continue
+            text = found.group(1)
+            for phase, prefix in prefixes.items():
+                if text.startswith(prefix) and len(text) == len(prefix) + 20:
+                    _count(counts[phase], int(bytes.fromhex(text[len(prefix):])))
+                    break
+            else:
+                foreign += 1
+    acked = lost = refused = 0
+    for phase, path in acks.items():
+        mine = counts[phase]
+        with path.open() as fh:
+            for line in fh:
+                tag, _, answer = line.partition(" ")
+                if tag == "R" or not tag.isdigit():
+                    continue
+                if answer.startswith("!"):
+                    refused += 1
+                    continue
+                acked += 1
+                number = int(tag)
+                if number >= len(mine) or mine[number] == 0:
+                    lost += 1
+    duplicates = sum(sum(1 for c in mine if c > 1) for mine in counts.values())
+    return {"acked_ids": acked, "refused_ids": refused, "lost_ids": lost,
+            "duplicate_ids": duplicates, "unknown_records": foreign}
+
+
 # --- one measurement -----------------------------------------------------------------
 
 @dataclass
@@ -351,6 +421,7 @@ class Measurement:
     others_cpu_pct: float = 0.0  # CPU 0+1 time used by other processes (contention)
     acked: int = 0
     sink_submits: int = 0
+    per_message: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -362,13 +433,17 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
     bound = 60 + args.duration + LATENCY_DURATION + 60
     with tempfile.TemporaryDirectory(prefix=f"chapar-bench-{target.kind}-") as tmp:
         workdir = Path(tmp)
-        sink = Sink(workdir, bound)
+        record = None if args.no_per_message else workdir / "sink.jsonl"
+        acks = {} if record is None else {
+            phase: workdir / f"acks-{phase}.txt" for phase in ("warmup", "4x64", "1x1")}
+        sink = Sink(workdir, bound, record)
         sut: Sut | None = None
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
             sut.wait_ready(sink, args.upstream_connections if target.is_chapar else 1)
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
-                            str(WARMUP_COUNT), bound_s=60)
+                            str(WARMUP_COUNT), *phase_options("warmup", acks.get("warmup")),
+                            bound_s=60)
             prof = None
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
@@ -378,7 +453,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
-                            str(args.duration), bound_s=args.duration + 40)
+                            str(args.duration), *phase_options("4x64", acks.get("4x64")),
+                            bound_s=args.duration + 40)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
             if prof is not None:
@@ -387,10 +463,17 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                 except subprocess.TimeoutExpired:
                     prof.kill()
             lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
-                           str(LATENCY_DURATION), bound_s=LATENCY_DURATION + 40)
+                           str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1")),
+                           bound_s=LATENCY_DURATION + 40)
         finally:
             code = sut.stop() if sut is not None else None
             sink_summary = sink.stop()
+        if record is not None:
+            if record.exists() and all(p.exists() for p in acks.values()):
+                m.per_message = verify_per_message(record, acks)
+            else:
+                m.warnings.append(f"{kind} round {rnd}: no sink record or ack file: "
+                                  "per-message check not done")
         loads = {"warmup": warm, "4x64": tput, "1x1": lat}
         m.raw = {**loads, "sink": sink_summary, "sut_exit": code}
         m.msg_s = float(tput.get("throughput_ok", 0.0))
@@ -419,6 +502,13 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         if m.sink_submits < m.acked:
             m.warnings.append(f"{kind} round {rnd}: sink got {m.sink_submits} submit_sm < "
                               f"{m.acked} acknowledged: messages lost")
+        pm = m.per_message
+        if pm and pm["lost_ids"]:
+            m.warnings.append(f"{kind} round {rnd}: {pm['lost_ids']} of {pm['acked_ids']} "
+                              "acknowledged message ids never reached the sink")
+        if pm and pm["acked_ids"] != m.acked:
+            m.warnings.append(f"{kind} round {rnd}: ack files hold {pm['acked_ids']} ROK, "
+                              f"smppload counted {m.acked}")
         if code != 0:
             m.warnings.append(f"{kind} round {rnd}: exit status {code}")
         if pin_prefix(0) and m.others_cpu_pct > 10 and args.profile is None:  # py-spy counts
@@ -477,6 +567,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--blacklist", type=int, default=1_000_000, metavar="N",
                    help="operator blacklist size loaded into Chapar (random mobiles; the "
                         "load's destination is not on it); 0 = empty")
+    p.add_argument("--no-per-message", action="store_true",
+                   help="no sink --record / smppload --ack-file, no per-message check")
     p.add_argument("--chapar-gc", choices=("default", "off"), default="default",
                    help="experiment: run Chapar with gc.disable()")
     p.add_argument("--compare-rev", metavar="REV",
@@ -545,6 +637,10 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
         print(row(list(COLUMNS), first))
         for m in batch:
             print(row(fmt(m), first))
+            if m.per_message:
+                pm = m.per_message
+                print(f"  per message: {pm['acked_ids']} acked ids, {pm['lost_ids']} lost, "
+                      f"{pm['duplicate_ids']} duplicated at the sink")
             for w in m.warnings:
                 print(f"WARNING: {w}")
 
@@ -574,7 +670,9 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                     "without_lines": not compare.lines, "ratio_msg_s": ratio_compare,
                     "change_msg_s_pct": change}
     warnings = [w for m in results for w in m.warnings]
-    print(f"{len(warnings)} warning(s)" if warnings else "checks: all submits ROK, nothing lost")
+    per_id = "" if args.no_per_message else " (per message id)"
+    print(f"{len(warnings)} warning(s)" if warnings
+          else f"checks: all submits ROK, nothing lost{per_id}")
     if chapar and ((ratio is not None and ratio < 0.6) or chapar["p99_us"] > 10_000):
         print("NOTE: below target (ratio >= 0.6, p99 at 4x64 <= 10 ms): profile Chapar")
 
@@ -585,6 +683,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                      "upstream_connections": args.upstream_connections,
                      "upstream_window": args.upstream_window, "pinned": pinned,
                      "profiled": args.profile is not None, "chapar_gc": args.chapar_gc,
+                     "per_message": not args.no_per_message,
                      "python": sys.version.split()[0]},
         "medians": meds, "ratio_msg_s": ratio, "compare": compared,
         "warnings": warnings, "rounds": [asdict(m) for m in results],

@@ -74,7 +74,7 @@ class ProgressBar:
 def _sheet(args: argparse.Namespace, path: Path) -> int | str:
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         raise CliError("--sheet applies to Excel files (.xlsx) only")
-    if not args.sheet.isdigit():
+    if not (args.sheet.isascii() and args.sheet.isdigit()):
         return str(args.sheet)
     if int(args.sheet) < 1:
         raise CliError("--sheet counts from 1 (the first worksheet)")

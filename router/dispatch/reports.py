@@ -35,6 +35,7 @@ class Reports:
         self._mo = mo
         self.accepted = 0
         self.refused = 0
+        self.failed_delivers = 0
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
@@ -56,9 +57,19 @@ class Reports:
             self._again(again, "temporary carrier refusal", at_once=False)
 
     def on_deliver(self, pdus: list[DeliverSm]) -> None:
+        """Receipts and MO.  One that cannot be handled is counted and logged (sampled)
+        and the carrier still gets ESME_ROK: it would fail the same way every time the
+        carrier sent it again, and raising would drop the connection and all in flight."""
         for pdu in pdus:
-            routed = (self._book.from_carrier(pdu) if receipt.is_receipt(pdu.esm_class)
-                      else self._mo.on_mo(pdu))
+            try:
+                routed = (self._book.from_carrier(pdu) if receipt.is_receipt(pdu.esm_class)
+                          else self._mo.on_mo(pdu))
+            except Exception:
+                self.failed_delivers += 1
+                if sampled(self.failed_delivers):
+                    log.exception("carrier_deliver_failed", source=pdu.source_addr,
+                                  esm_class=pdu.esm_class, total=self.failed_delivers)
+                continue
             if routed is not None:
                 self._inbound.enqueue(*routed)
 

@@ -8,7 +8,6 @@ written with exactly 10 digits: aiosmpplib tears the session down on anything el
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ STATE_OF_STAT = {stat: state for state, stat in STAT_OF_STATE.items()}
 _FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err):(\S*)", re.IGNORECASE)
 _ID = re.compile(r"\bid:(\S*)", re.IGNORECASE)
 _DATE = re.compile(r"((?:submit|done) date:)(\d+)", re.IGNORECASE)
+_HEX = re.compile(r"[0-9A-F]+", re.ASCII)
+_MAX_CONVERTED = 64  # no carrier id is longer; bounds int() (and its 4300-digit limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +93,16 @@ def normalise_id(message_id: str) -> str:
 
 
 def id_variants(message_id: str) -> list[str]:
-    """Forms a receipt may carry for an id: as given, and hex <-> decimal."""
+    """Forms a receipt may carry for an id: as given, and hex <-> decimal.
+
+    Only ASCII digits and hex letters are converted: ``str.isdigit()`` is true for
+    '²' and other characters ``int()`` refuses, and ``int(s, 16)`` would take '_',
+    blanks, '0x' and Arabic-Indic digits.  A receipt can never raise here.
+    """
     norm = normalise_id(message_id)
     variants = [norm]
-    if norm.isdigit():
-        variants.append(f"{int(norm):X}")
-    with contextlib.suppress(ValueError):
+    if len(norm) <= _MAX_CONVERTED and _HEX.fullmatch(norm):
+        if norm.isdigit():  # ASCII: _HEX matched
+            variants.append(f"{int(norm):X}")
         variants.append(str(int(norm, 16)))
     return variants

@@ -103,3 +103,5 @@ UNKNOWN_SYSTEM_ID = S.ESME_RINVSYSID
 WRONG_PASSWORD = S.ESME_RINVPASWD
 STORE_UNAVAILABLE = S.ESME_RSYSERR
 """The journal could not commit: nothing is acknowledged."""
+DECISION_FAILED = S.ESME_RSYSERR
+"""Deciding one submit raised (a bug, logged): that submit alone is refused."""

@@ -18,9 +18,15 @@ from router.dispatch.inbound import Inbound, Outgoing
 from router.dispatch.intake import Intake
 from router.logs import sampled
 from router.model.accounts import Account
-from router.model.status import ESME_NACKED, UNSUPPORTED_OPERATIONS, status_for
+from router.model.status import (
+    DECISION_FAILED,
+    ESME_NACKED,
+    UNSUPPORTED_OPERATIONS,
+    status_for,
+)
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline
+from router.policy.stage import Refused
 from router.server.settings import SmppSettings
 from router.smpp import codec
 from router.smpp.pdu import (
@@ -55,6 +61,7 @@ class ServerState:
     bound: dict[str, set[EsmeConnection]] = field(default_factory=dict)
     paused: bool = False
     refused_connections: int = 0
+    failed_decisions: int = 0
 
     def live_binds(self, system_id: str) -> int:
         return len(self.bound.get(system_id, ()))
@@ -173,7 +180,10 @@ class EsmeConnection(asyncio.Protocol):
     def _decide(self, submits: list[Submit]) -> None:
         account = self._account
         assert account is not None
-        accepted, refused = self._pipeline.decide(account.system_id, submits)
+        try:
+            accepted, refused = self._pipeline.decide(account.system_id, submits)
+        except Exception:  # a bug, never the peer's fault: it must not cost the connection
+            accepted, refused = self._decide_each(account.system_id, submits)
         if refused:
             style = account.status_style
             self.session.respond_frames(codec.response_frames(CommandId.SUBMIT_SM, [
@@ -182,6 +192,29 @@ class EsmeConnection(asyncio.Protocol):
                                          [(s, r.reason) for s, r in refused])
         if accepted:
             self._intake.accept(self, account.system_id, accepted)
+
+    def _decide_each(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
+        """The batch's decision raised: decide its submits one at a time, so that only
+        those that raise are lost, each answered ESME_RSYSERR (and logged, sampled)."""
+        accepted: list[Submit] = []
+        refused: Refused = []
+        failed: list[int] = []
+        for submit in submits:
+            try:
+                one_accepted, one_refused = self._pipeline.decide(account, [submit])
+            except Exception:
+                failed.append(submit.sequence)
+                self._state.failed_decisions += 1
+                if sampled(self._state.failed_decisions):
+                    log.exception("decision_failed", system_id=account, peer=self._peer,
+                                  destination=submit.destination_addr,
+                                  total=self._state.failed_decisions)
+                continue
+            accepted += one_accepted
+            refused += one_refused
+        self.session.respond_frames(codec.response_frames(
+            CommandId.SUBMIT_SM, [(seq, DECISION_FAILED) for seq in failed]))
+        return accepted, refused
 
     def _start_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
         assert self._transport is not None

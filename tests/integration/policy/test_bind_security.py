@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,10 @@ def test_bind_type_and_max_binds(secured: RouterProcess) -> None:
     assert bind_status(secured, "127.0.0.1", "single") == RBINDFAIL
     held[0].unbind()
     held[0].disconnect()
-    time.sleep(0.2)
-    assert bind_status(secured, "127.0.0.1", "single") == ROK
+    deadline = time.monotonic() + 15  # the router sees the close a moment later
+    while (status := bind_status(secured, "127.0.0.1", "single")) != ROK:
+        assert time.monotonic() < deadline, f"the freed bind stays refused ({status:#x})"
+        time.sleep(0.1)
 
 
 def test_unknown_and_wrong_password_answer_the_same(secured: RouterProcess) -> None:
@@ -199,17 +202,23 @@ def test_suspend_closes_live_sessions_within_a_second(secured: RouterProcess) ->
     with sqlite3.connect(secured.workdir / "var" / "registry.db") as db:
         (committed,) = db.execute("SELECT max(at) FROM changes WHERE kind = 'account' "
                                   "AND key = 'shop1'").fetchone()
+    cuts = [e for e in secured.events() if e.get("event") == "session_cut_off"]
+    assert len(cuts) == 2 and {e["reason"] for e in cuts} == {"account suspended"}
+    # The requirement (1 s) is the router's: it noticed the change and cut the sessions
+    # off (unbind now, close within 0.5 s) within 1 s of the commit, by its own clock.
+    # What the test's client saw depends on how loaded the machine is: a generous bound.
+    for cut in cuts:
+        noticed = datetime.fromisoformat(cut["timestamp"].replace("Z", "+00:00")).timestamp()
+        assert noticed - committed < 1.0 - 0.5, f"cut off {noticed - committed:.3f} s late"
     for at in closed_at:
-        assert at - committed < 1.0, f"closed {at - committed:.3f} s after the suspension"
-    cut = secured.wait_event("session_cut_off")
-    assert cut["reason"] == "account suspended"
+        assert at - committed < 10.0, f"closed {at - committed:.3f} s after the suspension"
     assert bind_status(secured, "127.0.0.1") == RBINDFAIL
     assert chapar(secured, "accounts", "resume", "shop1").returncode == 0
     secured.wait_event("account_changed", where=lambda e: e["status"] == "active")
     assert bind_status(secured, "127.0.0.1") == ROK
 
 
-def wait_closed(client: SourceClient, timeout: float = 3.0) -> float:
+def wait_closed(client: SourceClient, timeout: float = 15.0) -> float:
     """Read (answering the router's unbind) until the router closes; when that happened."""
     client._socket.settimeout(timeout)
     deadline = time.monotonic() + timeout

@@ -444,8 +444,14 @@ def test_mo_optout_then_optin(carrier: FakeCarrier,
         with registry(router) as store:
             assert int(subscriber) not in store.optouts(line)
 
-        stranger.idle(0.2)
-        assert stranger.delivered == [], "an MO reached an account that does not own the line"
+        # Nothing else may reach the stranger: instead of waiting a fixed time, send it an
+        # MO of its own (to esme2's line) behind the others; MOs of one carrier session
+        # are relayed in order, so once it arrives anything misrouted would have too.
+        marker = carrier.send_mo(subscriber, LINES["esme2"][0], b"marker", 0)
+        assert carrier.mo_status(marker) == ROK
+        stranger.pump(lambda: len(stranger.delivered) >= 1)
+        assert [p.short_message for p in stranger.delivered] == [b"marker"], \
+            "an MO reached an account that does not own the line"
         assert len(rx.delivered) == 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import pytest
 from aiosmpplib import (
@@ -28,7 +29,7 @@ from aiosmpplib import (
 from aiosmpplib.state import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
 
 from tests.clients import Problems, Run, run_aiosmpplib
-from tests.conftest import RouterProcess
+from tests.conftest import RouterProcess, Sink
 
 
 async def run_esme(port: int, messages: list[SubmitSm], expect_receipts: int,
@@ -158,3 +159,22 @@ def test_refused_bind_is_reported_and_socket_closed(router: RouterProcess) -> No
     assert leftover == 0
     assert messages
     router.wait_event("bind", where=lambda e: e.get("outcome") == "refused")
+
+
+def test_receipts_from_the_c_sink_reach_aiosmpplib(
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink]) -> None:
+    """The same receipt checks with smppsink --dlr as the carrier instead of Chapar's
+    simulator (whose receipts are written by the module that parses them): aiosmpplib
+    correlates each receipt by the id its submit_sm_resp carried, in the text and in
+    receipted_message_id, with 10-digit dates, and its session stays up."""
+    sink = make_sink("--dlr", "--dlr-delay-ms", "50")
+    router = make_router(simulator={"enabled": False},
+                         upstreams=[{"name": "sink", "port": sink.port,
+                                     "reconnect_min": 0.1}])
+    router.wait_event("upstream_bound")
+    messages = [submit(f"sink receipt {i}", f"98912000{i:04d}", f"sink-{i}") for i in range(5)]
+    run = asyncio.run(run_esme(router.port, messages, expect_receipts=5))
+    assert_session_healthy(run)
+    ids = accepted_ids(run, {f"sink-{i}" for i in range(5)})
+    assert_receipts_match(run, ids)
+    assert sink.stats()["dlr_sent"] == 5

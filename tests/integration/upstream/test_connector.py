@@ -249,7 +249,7 @@ def test_receipt_right_behind_its_response_is_relayed(
     dsts = destinations(20)
     ids = esme.submit_many(dsts, registered_delivery=1, chunk=5)
     try:
-        esme.pump(lambda: len(esme.delivered) >= len(dsts), timeout=3.0)
+        esme.pump(lambda: len(esme.delivered) >= len(dsts))
     finally:
         unmatched = [e for e in router.events() if e.get("event") == "receipt_unmatched"]
     assert unmatched == []
@@ -347,7 +347,7 @@ def test_sigterm_during_a_pending_carrier_bind_exits_promptly(
     try:
         router = make_router(simulator={"enabled": False},
                              upstreams=[{"name": "mute", "port": mute.getsockname()[1]}],
-                             dispatch={"shutdown_timeout": 4.0})
+                             dispatch={"shutdown_timeout": 30.0})
         conn, _ = mute.accept()
         with conn:
             conn.settimeout(5)
@@ -355,6 +355,8 @@ def test_sigterm_during_a_pending_carrier_bind_exits_promptly(
             started = time.monotonic()
             assert router.stop() == 0
             elapsed = time.monotonic() - started
-        assert elapsed < 2.0, f"SIGTERM took {elapsed:.1f} s with nothing queued"
+        # nothing is queued: it must not wait out shutdown_timeout (30 s); 10 s is
+        # generous for a loaded 2-core machine and far from 30
+        assert elapsed < 10.0, f"SIGTERM took {elapsed:.1f} s with nothing queued"
     finally:
         mute.close()

@@ -39,3 +39,12 @@ def test_id_variants_cover_case_zeros_and_bases() -> None:
     assert receipt.normalise_id(" 00ab ") == "AB"
     assert "171" in receipt.id_variants("00AB")
     assert "AB" in receipt.id_variants("171")
+
+
+def test_id_variants_never_raise_on_what_int_refuses() -> None:
+    """'²' passes str.isdigit() but not int(); '_', blanks and Arabic-Indic digits pass
+    int(s, 16) but are no carrier id; 5,000 digits exceed int()'s digit limit.  None may
+    raise (a raise here used to kill the carrier connection), none is converted."""
+    for odd in ("1\xb23", "\xb2", "1_0", "0x1F", "\u0661\u0662", "9" * 5000, "\u00bd"):
+        assert receipt.id_variants(odd) == [receipt.normalise_id(odd)], odd
+    assert receipt.id_variants("ff") == ["FF", "255"]

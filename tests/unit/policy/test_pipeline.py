@@ -205,3 +205,16 @@ def test_signature_optouts(pipeline: Pipeline) -> None:
     assert [r.reason for _, r in refused] == ["opted_out"]
     assert len(accepted) == 1 and "Other" in accepted[0].decode().short_message.decode(
         "utf-16-be")
+
+
+@pytest.mark.parametrize("destination", [
+    "9891\xb20000000",  # canonical length and head: the fast path's int() refused it
+    "98912123456\xb9", "0912\xb2234567", "\xb9\xb2",
+])
+def test_digits_int_refuses_are_invalid_destinations(pipeline: Pipeline,
+                                                    destination: str) -> None:
+    """str.isdigit() is true for '²'/'¹'; such a destination is refused as invalid, never
+    raised (a raise here ended the ESME's connection)."""
+    assert decide(pipeline, "3000", destination) == "invalid_destination"
+    addresses = Addresses(PolicySettings(), Operators.load(PREFIXES))
+    assert addresses.number_of(destination, 1, 1) is None

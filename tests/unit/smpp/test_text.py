@@ -139,6 +139,7 @@ def test_gsm7_decode_tolerates_bad_input(data: bytes, expected: str) -> None:
     assert gsm7_decode(data) == expected
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(gsm_text)
 def test_gsm7_round_trip(text: str) -> None:
     encoded = gsm7_encode(text)
@@ -147,16 +148,19 @@ def test_gsm7_round_trip(text: str) -> None:
     assert septet_length(text) == len(encoded)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(gsm_text.filter(lambda s: "§" not in s and "\x0c" not in s))
 def test_gsm7_encode_matches_smpplib(text: str) -> None:
     assert gsm7_encode(text) == smpp_gsm.gsm_encode(text)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary())
 def test_gsm7_decode_never_raises(data: bytes) -> None:
     assert isinstance(gsm7_decode(data), str)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.text())
 def test_gsm7_encodable_agrees_with_encode(text: str) -> None:
     try:
@@ -198,6 +202,7 @@ def test_gsm7_pack_known_vectors(septets: bytes, fill_bits: int, packed: bytes) 
     assert gsm7_unpack(packed, len(septets), fill_bits) == septets
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary().map(lambda b: bytes(x & 0x7F for x in b)), st.integers(0, 6))
 def test_gsm7_pack_unpack_round_trip(septets: bytes, fill_bits: int) -> None:
     packed = gsm7_pack(septets, fill_bits)
@@ -273,6 +278,7 @@ def test_ucs2_encode_rejects_lone_surrogate() -> None:
         ucs2_encode("a\ud800b")
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(ucs2_roundtrip_text)
 def test_ucs2_round_trip(text: str) -> None:
     encoded = ucs2_encode(text)
@@ -281,6 +287,7 @@ def test_ucs2_round_trip(text: str) -> None:
     assert ucs2_decode(encoded) == text
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary())
 def test_ucs2_decode_never_raises(data: bytes) -> None:
     assert isinstance(ucs2_decode(data), str)
@@ -361,11 +368,13 @@ def test_encode_text_rejects(text: str, data_coding: int) -> None:
         encode_text(text, data_coding)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary(), st.integers(0, 255))
 def test_decode_text_never_raises(data: bytes, data_coding: int) -> None:
     assert isinstance(decode_text(data, data_coding), str)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary())
 def test_binary_is_lossless(data: bytes) -> None:
     assert encode_text(decode_text(data, DataCoding.BINARY), DataCoding.BINARY) == data
@@ -632,6 +641,7 @@ def test_parse_udh_malformed_returns_original(short_message: bytes) -> None:
     assert parse_udh(short_message) == (None, short_message)
 
 
+@settings(deadline=None)  # a loaded CI machine is no performance test
 @given(st.binary())
 def test_parse_udh_never_raises(data: bytes) -> None:
     info, payload = parse_udh(data)
