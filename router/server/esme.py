@@ -47,6 +47,7 @@ from router.smpp.session import (
     Submit,
     TimedOut,
     Unbound,
+    Unmatched,
 )
 from router.timer import DeadlineTimer
 
@@ -62,6 +63,7 @@ class ServerState:
     paused: bool = False
     refused_connections: int = 0
     failed_decisions: int = 0
+    unmatched_responses: int = 0
 
     def live_binds(self, system_id: str) -> int:
         return len(self.bound.get(system_id, ()))
@@ -167,6 +169,12 @@ class EsmeConnection(asyncio.Protocol):
             elif type(event) is TimedOut:
                 if type(event.context) is Outgoing:
                     self._inbound.on_answer(event.context, ESME_NACKED)
+            elif type(event) is Unmatched:
+                self._state.unmatched_responses += 1
+                if sampled(self._state.unmatched_responses):
+                    log.warning("response_unmatched", peer=self._peer, system_id=self.account,
+                                command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
+                                total=self._state.unmatched_responses)
             elif isinstance(event, Unbound | MustClose):
                 self._close(str(event))
             elif isinstance(event, Pdu) and event.command_id in UNSUPPORTED_OPERATIONS:

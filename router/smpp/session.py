@@ -165,7 +165,16 @@ class MustClose(NamedTuple):
     reason: str
 
 
-Event = Pdu | Submit | Submitted | Answered | TimedOut | Unbound | MustClose
+class Unmatched(NamedTuple):
+    """A response whose sequence number matches no request of ours outstanding (late,
+    unsolicited, or of the wrong kind).  Nothing waits for it; count it and log samples."""
+
+    command_id: int
+    sequence: int
+    status: int
+
+
+Event = Pdu | Submit | Submitted | Answered | TimedOut | Unbound | MustClose | Unmatched
 
 
 class LocalProtocolError(Exception):
@@ -292,62 +301,69 @@ class Session:
                                         npi)))
                 continue
             if command_id & RESPONSE_BIT:
-                before = self.state
-                event = self._on_response(command_id, status, seq, body, now)
-                if event is not None:
-                    events.append(event)
-                    if self.state is State.CLOSED:
-                        break
-                if self.state is not before:  # a bind_resp: what follows may be allowed now
-                    allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
+                if self._on_response(command_id, status, seq, body, events):
+                    break
+                # a bind_resp may have changed the state: what follows may be allowed now
+                allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
                 continue
-            if command_id in allowed:
-                if self._inbound >= self.config.inbound_window and command_id not in _BINDS:
-                    self._reject(command_id, seq, S.ESME_RMSGQFUL)
-                    continue
-                try:
-                    pdu = codec.decode(command_id, status, seq, body)
-                except DecodeError as exc:
-                    if self._error(command_id, seq, exc.status):
-                        events.append(MustClose(f"repeated malformed PDUs: {exc}"))
-                        break
-                    continue
-                self._errors = 0
-                if command_id in _BINDS:
-                    self.state = State.BIND_PENDING
+            if self._on_request(command_id, status, seq, body, command_id in allowed, events):
+                if self.state is State.BIND_PENDING:
                     self._held = frames[index + 1:]
-                    events.append(pdu)
-                    break
-                if command_id not in _NO_RESPONSE:
-                    self._inbound += 1
-                events.append(pdu)
-            elif command_id == C.ENQUIRE_LINK:
-                self._out.append(codec.encode_frame(C.ENQUIRE_LINK_RESP, 0, seq, b""))
-            elif command_id == C.UNBIND and self.state is not State.OPEN:
-                self._out.append(codec.encode_frame(C.UNBIND_RESP, 0, seq, b""))
-                self.state = State.CLOSED
-                events.append(Unbound(by_peer=True))
                 break
-            elif command_id not in codec.FIELDS:
-                if self._error(C.GENERIC_NACK, seq, S.ESME_RINVCMDID):
-                    events.append(MustClose("repeated unknown command ids"))
-                    break
-            elif command_id in _BINDS and self.state is not State.OPEN:
-                self._reject(command_id, seq, S.ESME_RALYBND)
-            else:
-                self._reject(command_id, seq, S.ESME_RINVBNDSTS)
         return events
 
+    def _on_request(self, command_id: int, status: int, seq: int, body: bytes,
+                    allowed: bool, events: list[Event]) -> bool:
+        """A request other than submit_sm; True when reading must stop here (a bind to
+        decide, an unbind, or too much garbage)."""
+        if allowed:
+            if self._inbound >= self.config.inbound_window and command_id not in _BINDS:
+                self._reject(command_id, seq, S.ESME_RMSGQFUL)
+                return False
+            try:
+                pdu = codec.decode(command_id, status, seq, body)
+            except DecodeError as exc:
+                if self._error(command_id, seq, exc.status):
+                    events.append(MustClose(f"repeated malformed PDUs: {exc}"))
+                    return True
+                return False
+            self._errors = 0
+            events.append(pdu)
+            if command_id in _BINDS:
+                self.state = State.BIND_PENDING
+                return True
+            if command_id not in _NO_RESPONSE:
+                self._inbound += 1
+        elif command_id == C.ENQUIRE_LINK:
+            self._out.append(codec.encode_frame(C.ENQUIRE_LINK_RESP, 0, seq, b""))
+        elif command_id == C.UNBIND and self.state is not State.OPEN:
+            self._out.append(codec.encode_frame(C.UNBIND_RESP, 0, seq, b""))
+            self.state = State.CLOSED
+            events.append(Unbound(by_peer=True))
+            return True
+        elif command_id not in codec.FIELDS:
+            if self._error(C.GENERIC_NACK, seq, S.ESME_RINVCMDID):
+                events.append(MustClose("repeated unknown command ids"))
+                return True
+        elif command_id in _BINDS and self.state is not State.OPEN:
+            self._reject(command_id, seq, S.ESME_RALYBND)
+        else:
+            self._reject(command_id, seq, S.ESME_RINVBNDSTS)
+        return False
+
     def _on_response(self, command_id: int, status: int, seq: int, body: bytes,
-                     now: float) -> Event | None:
+                     events: list[Event]) -> bool:
+        """An answer to one of our requests; True when the session has just closed."""
         entry = self._outstanding.get(seq)
-        if entry is None:
+        if entry is None or (command_id != (entry[1] | RESPONSE_BIT)
+                             and command_id != C.GENERIC_NACK):
             if command_id == C.ENQUIRE_LINK_RESP:
                 self._enquiring = False
-            return None  # a late or unsolicited answer: nothing waits for it
+            # late (after its timeout), unsolicited, or the wrong kind (the request stays
+            # outstanding and may time out): the transport counts and logs it
+            events.append(_new_tuple(Unmatched, (command_id, seq, status)))
+            return False
         _, sent_id, context = entry
-        if command_id != (sent_id | RESPONSE_BIT) and command_id != C.GENERIC_NACK:
-            return None  # not an answer to that request: it stays outstanding (and may time out)
         del self._outstanding[seq]
         try:
             pdu = codec.decode(command_id, status, seq, body)
@@ -355,13 +371,15 @@ class Session:
             pdu = codec.decode(command_id, status, seq, b"")  # keep the status we got
         if sent_id == C.ENQUIRE_LINK:
             self._enquiring = False
-            return None
+            return False
         if sent_id in _BINDS and self.role is Role.ESME:
             self.state = BOUND_STATE[CommandId(sent_id)] if status == 0 else State.OPEN
         elif sent_id == C.UNBIND:
             self.state = State.CLOSED
-            return Unbound(by_peer=False)
-        return Answered(context, pdu)
+            events.append(Unbound(by_peer=False))
+            return True
+        events.append(Answered(context, pdu))
+        return False
 
     def _error(self, command_id: int, seq: int, status: int) -> bool:
         """Answer a bad request; True when the peer has sent too many in a row."""

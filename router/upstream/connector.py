@@ -15,6 +15,7 @@ from typing import Protocol, cast
 import structlog
 
 from router.dispatch.ports import CarrierReports
+from router.logs import sampled
 from router.model.messages import Message
 from router.model.status import NACKED
 from router.smpp import codec
@@ -35,6 +36,7 @@ from router.smpp.session import (
     Submitted,
     TimedOut,
     Unbound,
+    Unmatched,
 )
 from router.timer import DeadlineTimer
 from router.upstream.settings import UpstreamSettings
@@ -62,6 +64,7 @@ class Connector(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
+        self.unmatched_responses = 0
         self._settled = asyncio.Event()
         """Set when stopping and nothing is outstanding."""
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +141,12 @@ class Connector(asyncio.Protocol):
             elif type(event) is TimedOut:
                 if type(event.context) is Message:
                     self._reports.on_no_answer([event.context], "response timeout", False)
+            elif type(event) is Unmatched:
+                self.unmatched_responses += 1
+                if sampled(self.unmatched_responses):
+                    log.warning("response_unmatched", upstream=self.name,
+                                command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
+                                total=self.unmatched_responses)
             elif isinstance(event, Unbound | MustClose):
                 self._close(str(event))
             elif isinstance(event, Pdu):

@@ -24,6 +24,7 @@ from router.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    CommandId,
     CommandStatus,
     DeliverSm,
     MessageState,
@@ -40,6 +41,7 @@ from router.smpp.session import (
     Submit,
     Unbound,
 )
+from router.timer import DeadlineTimer
 from router.upstream.settings import SimulatorSettings
 
 log = structlog.get_logger("chapar.sim")
@@ -105,7 +107,7 @@ class SimConnection(asyncio.Protocol):
                                now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._due: deque[tuple[float, DeliverSm]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self.system_id = ""
 
     @property
@@ -118,8 +120,7 @@ class SimConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._sim.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
 
     def close(self) -> None:
         if self._transport is not None:
@@ -139,9 +140,8 @@ class SimConnection(asyncio.Protocol):
                 self.close()
                 return
             elif isinstance(event, Pdu) and not isinstance(event, DeliverSm):
-                self.session.respond(codec.decode(event.command_id | 0x80000000,
-                                                  CommandStatus.ESME_RINVCMDID,
-                                                  event.sequence, b""))
+                self.session.respond_frames(codec.response_frames(
+                    event.command_id, [(event.sequence, CommandStatus.ESME_RINVCMDID)]))
         if submits:
             self._accept(submits, now)
         self._write()
@@ -169,8 +169,8 @@ class SimConnection(asyncio.Protocol):
         for i, sm in enumerate(submits):
             message_id = f"{first + i:016x}"
             body = message_id.encode() + b"\0"
-            frames.append(codec.encode_frame(0x80000004, 0, sm.sequence, body))
-            if sim.settings.record is not None:
+            frames.append(codec.encode_frame(CommandId.SUBMIT_SM_RESP, 0, sm.sequence, body))
+            if sim.settings.record:
                 records.append({"message_id": message_id, "system_id": self.system_id,
                                 "source_addr": sm.source_addr,
                                 "destination_addr": sm.destination_addr,
@@ -183,8 +183,6 @@ class SimConnection(asyncio.Protocol):
         sim.submitted += len(submits)
         sim.record(records)
         self.session.respond_frames(frames)
-        if self._due and self._timer is None:
-            self._timer = self._loop.call_at(self._due[0][0], self._send_due)
 
     def _receipt(self, sm: SubmitSm, message_id: str) -> DeliverSm:
         failed = random.random() < self._sim.settings.failure_ratio
@@ -199,9 +197,13 @@ class SimConnection(asyncio.Protocol):
                          [(Tag.RECEIPTED_MESSAGE_ID, message_id.encode() + b"\0"),
                           (Tag.MESSAGE_STATE, bytes([state]))])
 
-    def _send_due(self) -> None:
-        self._timer = None
+    def _on_timer(self) -> None:
+        """The session's own deadlines (timeouts, enquire_link), then the receipts due."""
         now = self._loop.time()
+        if any(isinstance(e, MustClose) for e in self.session.handle_timer(now)):
+            self._write()
+            self.close()
+            return
         due = self._due
         while due and due[0][0] <= now:
             _, pdu = due.popleft()
@@ -212,11 +214,13 @@ class SimConnection(asyncio.Protocol):
             target.session.send_request(pdu, now, None)
             target._write()
             self._sim.receipts_sent += 1
-        if due:
-            self._timer = self._loop.call_at(due[0][0], self._send_due)
+        self._write()
 
     def _write(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             data = self.session.data_to_send()
             if data:
                 self._transport.write(data)
+        self._timer.arm(self.session.next_deadline())
+        if self._due:
+            self._timer.arm(self._due[0][0])

@@ -47,6 +47,7 @@ from router.smpp.session import (
     Submitted,
     TimedOut,
     Unbound,
+    Unmatched,
 )
 
 C = CommandId
@@ -463,9 +464,11 @@ def test_window_accounting() -> None:
     assert pair.to_esme() == [Submitted("m1", 0, "id-1")]
     assert pair.esme.window_free == 1
 
-    # responses nobody waits for are ignored: unknown sequence, or a duplicate
+    # responses nobody waits for change nothing and are reported: unknown sequence, or a
+    # duplicate
     stray = codec.encode(SubmitSmResp(999, 0, "x")) + codec.encode(SubmitSmResp(seqs[1], 0, "x"))
-    assert pair.esme.receive_data(stray, pair.now) == []
+    assert pair.esme.receive_data(stray, pair.now) == [
+        Unmatched(C.SUBMIT_SM_RESP, 999, 0), Unmatched(C.SUBMIT_SM_RESP, seqs[1], 0)]
     assert pair.esme.window_free == 1
     assert pair.esme.outstanding == 2
 
@@ -645,8 +648,9 @@ def test_response_timeout_reports_timed_out() -> None:
     assert esme.handle_timer(80.0) == [TimedOut("msg-2", C.SUBMIT_SM, s2)]
     assert esme.next_deadline() is None
     assert state_of(esme) is State.BOUND_TRX
-    # the late answer finds nobody waiting
-    assert esme.receive_data(codec.encode(SubmitSmResp(s1, 0, "late")), 81.0) == []
+    # the late answer finds nobody waiting, and is reported
+    assert esme.receive_data(codec.encode(SubmitSmResp(s1, 0, "late")), 81.0) == [
+        Unmatched(C.SUBMIT_SM_RESP, s1, 0)]
 
 
 def test_bind_response_timeout_closes() -> None:
