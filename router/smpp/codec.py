@@ -326,7 +326,7 @@ def decode(command_id: int, status: int, sequence: int, body: bytes) -> Pdu:
     cls, fields = entry
     if not body and is_response(command_id):
         # 3.4: a response with a non-zero status may omit its body; some peers do it on OK
-        return cls(sequence, status)  # type: ignore[call-arg]
+        return cls(sequence, status)
     return _decode_table(cls, fields, status, sequence, body)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 RESPONSE_BIT = 0x80000000
 
@@ -222,60 +222,39 @@ def tlv_str(tlvs: Tlvs, tag: int) -> str | None:
     return None if value is None else value.rstrip(b"\0").decode("latin-1")
 
 
-class Pdu:
-    """Base of every PDU: the header fields every command shares."""
+class _PduType(type):
+    """Gives a PDU class that declares no fields ``__slots__ = ()``: a subclass of a
+    slotted class must have it, or its instances get a dict.  (Classes with fields are
+    slotted dataclasses, which add their own.)"""
 
-    __slots__ = ()
-    command_id: ClassVar[CommandId]
-    sequence: int
-    status: int
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                **kwargs: Any) -> _PduType:
+        if "__annotations__" not in namespace:
+            namespace.setdefault("__slots__", ())
+        return super().__new__(mcs, name, bases, namespace, **kwargs)
 
 
 @dataclass(slots=True)
-class _Empty(Pdu):
+class Pdu(metaclass=_PduType):
+    """Base of every PDU: the header fields every command shares (declared once, so
+    every subclass's positional fields start with sequence, status)."""
+
+    command_id: ClassVar[CommandId]
     sequence: int = 0
     status: int = 0
 
-
-class GenericNack(_Empty):
-    __slots__ = ()
-    command_id = CommandId.GENERIC_NACK
-
-
-class Unbind(_Empty):
-    __slots__ = ()
-    command_id = CommandId.UNBIND
+    def __init_subclass__(cls, command: CommandId | None = None, **kwargs: Any) -> None:
+        super(Pdu, cls).__init_subclass__(**kwargs)  # (slots=True remade the class)
+        if command is not None:
+            cls.command_id = command
 
 
-class UnbindResp(_Empty):
-    __slots__ = ()
-    command_id = CommandId.UNBIND_RESP
-
-
-class EnquireLink(_Empty):
-    __slots__ = ()
-    command_id = CommandId.ENQUIRE_LINK
-
-
-class EnquireLinkResp(_Empty):
-    __slots__ = ()
-    command_id = CommandId.ENQUIRE_LINK_RESP
-
-
-class CancelSmResp(_Empty):
-    __slots__ = ()
-    command_id = CommandId.CANCEL_SM_RESP
-
-
-class ReplaceSmResp(_Empty):
-    __slots__ = ()
-    command_id = CommandId.REPLACE_SM_RESP
+class _Empty(Pdu):
+    """Commands with no body."""
 
 
 @dataclass(slots=True)
 class _Bind(Pdu):
-    sequence: int = 0
-    status: int = 0
     system_id: str = ""
     password: str = field(default="", repr=False)
     system_type: str = ""
@@ -285,49 +264,15 @@ class _Bind(Pdu):
     address_range: str = ""
 
 
-class BindTransmitter(_Bind):
-    __slots__ = ()
-    command_id = CommandId.BIND_TRANSMITTER
-
-
-class BindReceiver(_Bind):
-    __slots__ = ()
-    command_id = CommandId.BIND_RECEIVER
-
-
-class BindTransceiver(_Bind):
-    __slots__ = ()
-    command_id = CommandId.BIND_TRANSCEIVER
-
-
 @dataclass(slots=True)
 class _BindResp(Pdu):
-    sequence: int = 0
-    status: int = 0
     system_id: str = ""
     tlvs: Tlvs = field(default_factory=list)
-
-
-class BindTransmitterResp(_BindResp):
-    __slots__ = ()
-    command_id = CommandId.BIND_TRANSMITTER_RESP
-
-
-class BindReceiverResp(_BindResp):
-    __slots__ = ()
-    command_id = CommandId.BIND_RECEIVER_RESP
-
-
-class BindTransceiverResp(_BindResp):
-    __slots__ = ()
-    command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
 @dataclass(slots=True)
 class Outbind(Pdu):
     command_id = CommandId.OUTBIND
-    sequence: int = 0
-    status: int = 0
     system_id: str = ""
     password: str = field(default="", repr=False)
 
@@ -340,8 +285,6 @@ class _ShortMessage(Pdu):
     re-encoding; it is not an init field, so ``dataclasses.replace`` drops it.
     """
 
-    sequence: int = 0
-    status: int = 0
     service_type: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -363,38 +306,14 @@ class _ShortMessage(Pdu):
     wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
 
-class SubmitSm(_ShortMessage):
-    __slots__ = ()
-    command_id = CommandId.SUBMIT_SM
-
-
-class DeliverSm(_ShortMessage):
-    __slots__ = ()
-    command_id = CommandId.DELIVER_SM
-
-
 @dataclass(slots=True)
 class _MessageIdResp(Pdu):
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
-
-
-class SubmitSmResp(_MessageIdResp):
-    __slots__ = ()
-    command_id = CommandId.SUBMIT_SM_RESP
-
-
-class DeliverSmResp(_MessageIdResp):
-    __slots__ = ()
-    command_id = CommandId.DELIVER_SM_RESP
 
 
 @dataclass(slots=True)
 class DataSm(Pdu):
     command_id = CommandId.DATA_SM
-    sequence: int = 0
-    status: int = 0
     service_type: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -411,8 +330,6 @@ class DataSm(Pdu):
 @dataclass(slots=True)
 class DataSmResp(Pdu):
     command_id = CommandId.DATA_SM_RESP
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
     tlvs: Tlvs = field(default_factory=list)
 
@@ -420,8 +337,6 @@ class DataSmResp(Pdu):
 @dataclass(slots=True)
 class QuerySm(Pdu):
     command_id = CommandId.QUERY_SM
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -431,8 +346,6 @@ class QuerySm(Pdu):
 @dataclass(slots=True)
 class QuerySmResp(Pdu):
     command_id = CommandId.QUERY_SM_RESP
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
     final_date: str = ""
     message_state: int = 0
@@ -442,8 +355,6 @@ class QuerySmResp(Pdu):
 @dataclass(slots=True)
 class CancelSm(Pdu):
     command_id = CommandId.CANCEL_SM
-    sequence: int = 0
-    status: int = 0
     service_type: str = ""
     message_id: str = ""
     source_addr_ton: int = 0
@@ -457,8 +368,6 @@ class CancelSm(Pdu):
 @dataclass(slots=True)
 class ReplaceSm(Pdu):
     command_id = CommandId.REPLACE_SM
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -468,6 +377,27 @@ class ReplaceSm(Pdu):
     registered_delivery: int = 0
     sm_default_msg_id: int = 0
     short_message: bytes = b""
+
+
+# Commands whose body is their base's, one line each (the metaclass adds the empty
+# __slots__ a subclass of a slotted dataclass needs to stay slotted).
+class GenericNack(_Empty, command=CommandId.GENERIC_NACK): ...
+class Unbind(_Empty, command=CommandId.UNBIND): ...
+class UnbindResp(_Empty, command=CommandId.UNBIND_RESP): ...
+class EnquireLink(_Empty, command=CommandId.ENQUIRE_LINK): ...
+class EnquireLinkResp(_Empty, command=CommandId.ENQUIRE_LINK_RESP): ...
+class CancelSmResp(_Empty, command=CommandId.CANCEL_SM_RESP): ...
+class ReplaceSmResp(_Empty, command=CommandId.REPLACE_SM_RESP): ...
+class BindTransmitter(_Bind, command=CommandId.BIND_TRANSMITTER): ...
+class BindReceiver(_Bind, command=CommandId.BIND_RECEIVER): ...
+class BindTransceiver(_Bind, command=CommandId.BIND_TRANSCEIVER): ...
+class BindTransmitterResp(_BindResp, command=CommandId.BIND_TRANSMITTER_RESP): ...
+class BindReceiverResp(_BindResp, command=CommandId.BIND_RECEIVER_RESP): ...
+class BindTransceiverResp(_BindResp, command=CommandId.BIND_TRANSCEIVER_RESP): ...
+class SubmitSm(_ShortMessage, command=CommandId.SUBMIT_SM): ...
+class DeliverSm(_ShortMessage, command=CommandId.DELIVER_SM): ...
+class SubmitSmResp(_MessageIdResp, command=CommandId.SUBMIT_SM_RESP): ...
+class DeliverSmResp(_MessageIdResp, command=CommandId.DELIVER_SM_RESP): ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -491,8 +421,6 @@ class UnsuccessfulSme:
 @dataclass(slots=True)
 class SubmitMulti(Pdu):
     command_id = CommandId.SUBMIT_MULTI
-    sequence: int = 0
-    status: int = 0
     service_type: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
@@ -514,8 +442,6 @@ class SubmitMulti(Pdu):
 @dataclass(slots=True)
 class SubmitMultiResp(Pdu):
     command_id = CommandId.SUBMIT_MULTI_RESP
-    sequence: int = 0
-    status: int = 0
     message_id: str = ""
     unsuccessful: list[UnsuccessfulSme] = field(default_factory=list)
 
@@ -523,8 +449,6 @@ class SubmitMultiResp(Pdu):
 @dataclass(slots=True)
 class AlertNotification(Pdu):
     command_id = CommandId.ALERT_NOTIFICATION
-    sequence: int = 0
-    status: int = 0
     source_addr_ton: int = 0
     source_addr_npi: int = 0
     source_addr: str = ""

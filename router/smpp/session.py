@@ -459,7 +459,7 @@ class Session:
 
     def _send(self, pdu: Pdu, now: float, context: object) -> int:
         seq = self._take_seq()
-        pdu.sequence = seq  # type: ignore[misc]  # every concrete PDU has the slot
+        pdu.sequence = seq
         self._outstanding[seq] = (now, pdu.command_id, context)
         self._out.append(codec.encode(pdu))
         return seq
