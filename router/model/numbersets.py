@@ -5,10 +5,7 @@ advertising-line message.  A Python ``set`` of 10 M ints costs ~0.8 GB; a 64-bit
 roaring bitmap of the same E.164 ints (``989121234567``) costs ~25 MB and answers a
 membership query in a few hundred nanoseconds.
 
-Why snapshots: a list is never mutated in place while the router reads it.  Writers
-(imports, the daily purge, an MO «لغو ۱۱») build a new immutable set and swap the
-reference in :class:`ListRegistry`; a decision that already took the old reference keeps
-a consistent view, and a failed import leaves the old list untouched.
+The sets are immutable: every change builds a new one (policy/lists.py publishes them).
 """
 
 from __future__ import annotations

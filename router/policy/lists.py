@@ -1,14 +1,9 @@
-"""Number lists held in memory as compressed integer sets (design.md §3.2).
+"""The current number lists, swapped whole (design.md §3.2).
 
-Why pyroaring: the operator blacklist has millions of numbers and is consulted for every
-advertising-line message.  A Python ``set`` of 10 M ints costs ~0.8 GB; a 64-bit
-roaring bitmap of the same E.164 ints (``989121234567``) costs ~25 MB and answers a
-membership query in a few hundred nanoseconds.
-
-Why snapshots: a list is never mutated in place while the router reads it.  Writers
-(imports, the daily purge, an MO «لغو ۱۱») build a new immutable set and swap the
-reference in :class:`ListRegistry`; a decision that already took the old reference keeps
-a consistent view, and a failed import leaves the old list untouched.
+A list is never mutated in place while the router reads it.  Writers (imports, the
+daily purge, an MO «لغو ۱۱») build new immutable sets (model/numbersets.py) and publish
+a new snapshot here; a decision that already took the old snapshot keeps a consistent
+view, and a failed import leaves the old lists untouched.
 """
 
 from __future__ import annotations

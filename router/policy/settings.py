@@ -44,8 +44,8 @@ class AuthSettings:
     """Linux nice value of the hash threads (0-19): higher leaves more CPU to traffic."""
     verify_cache_ttl: float = 60.0
     lockout_failures: int = 5
-    lockout_window: float = 300.0
-    lockout_period: float = 900.0
+    lockout_window: float = 5 * 60.0
+    lockout_period: float = 15 * 60.0
     countries: tuple[str, ...] = ("IR",)
     """Country codes taken from RIR files by `chapar ranges import`."""
 

@@ -179,31 +179,36 @@ def _unterminated(body: bytes, pos: int, size: int, status: int, name: str) -> N
     raise AssertionError("unreachable: _cstr found the NUL the caller missed")
 
 
+# submit_sm/deliver_sm C strings in order: octets of fixed fields before each, its size
+# with the NUL, the status a bad one is answered with, its name.
+_SHORT_MESSAGE_CSTRS = (
+    (0, 6, S.ESME_RINVSERTYP, "service_type"),
+    (2, 21, S.ESME_RINVSRCADR, "source_addr"),  # after source TON, NPI
+    (2, 21, S.ESME_RINVDSTADR, "destination_addr"),  # after dest TON, NPI
+    (3, 17, S.ESME_RINVSCHED, "schedule_delivery_time"),  # after esm, protocol, priority
+    (0, 17, S.ESME_RINVEXPIRY, "validity_period"),
+)
+
+
 def _walk_short_message(body: bytes) -> tuple[int, int, int, int, int, int]:
     """Check the submit_sm/deliver_sm layout; the NUL offsets of its five C strings and
     the end of short_message.  Raises DecodeError with the status to answer."""
-    find = body.find
-    try:
-        e1 = find(0, 0, 6)
-        if e1 < 0:
-            _unterminated(body, 0, 6, S.ESME_RINVSERTYP, "service_type")
-        e2 = find(0, e1 + 3, e1 + 24)
-        if e2 < 0:
-            _unterminated(body, e1 + 3, 21, S.ESME_RINVSRCADR, "source_addr")
-        e3 = find(0, e2 + 3, e2 + 24)
-        if e3 < 0:
-            _unterminated(body, e2 + 3, 21, S.ESME_RINVDSTADR, "destination_addr")
-        e4 = find(0, e3 + 4, e3 + 21)
-        if e4 < 0:
-            _unterminated(body, e3 + 4, 17, S.ESME_RINVSCHED, "schedule_delivery_time")
-        e5 = find(0, e4 + 1, e4 + 18)
-        if e5 < 0:
-            _unterminated(body, e4 + 1, 17, S.ESME_RINVEXPIRY, "validity_period")
-        sm_end = e5 + 6 + body[e5 + 5]
+    ends: list[int] = []
+    pos = 0
+    for skip, size, status, name in _SHORT_MESSAGE_CSTRS:
+        pos += skip
+        end = body.find(0, pos, pos + size)
+        if end < 0:
+            _unterminated(body, pos, size, status, name)
+        ends.append(end)
+        pos = end + 1
+    try:  # registered_delivery, replace, data_coding, sm_default_msg_id, sm_length
+        sm_end = pos + 5 + body[pos + 4]
     except IndexError:
         raise DecodeError(_LEN, "body ends inside the mandatory fields") from None
     if sm_end > len(body):
         raise DecodeError(_LEN, "short_message runs past the PDU")
+    e1, e2, e3, e4, e5 = ends
     return e1, e2, e3, e4, e5, sm_end
 
 

@@ -152,18 +152,23 @@ class Tag(IntEnum):
 # Value sizes of the fixed-width integer TLVs; the parser rejects other lengths with
 # ESME_RINVPARLEN.  Tags not listed carry strings or octets of variable length.
 TLV_INT_SIZE: dict[int, int] = {
-    Tag.DEST_ADDR_SUBUNIT: 1, Tag.DEST_NETWORK_TYPE: 1, Tag.DEST_BEARER_TYPE: 1,
-    Tag.DEST_TELEMATICS_ID: 2, Tag.SOURCE_ADDR_SUBUNIT: 1, Tag.SOURCE_NETWORK_TYPE: 1,
-    Tag.SOURCE_BEARER_TYPE: 1, Tag.SOURCE_TELEMATICS_ID: 1, Tag.QOS_TIME_TO_LIVE: 4,
-    Tag.PAYLOAD_TYPE: 1, Tag.MS_MSG_WAIT_FACILITIES: 1, Tag.PRIVACY_INDICATOR: 1,
-    Tag.USER_MESSAGE_REFERENCE: 2, Tag.USER_RESPONSE_CODE: 1, Tag.SOURCE_PORT: 2,
-    Tag.DESTINATION_PORT: 2, Tag.SAR_MSG_REF_NUM: 2, Tag.LANGUAGE_INDICATOR: 1,
-    Tag.SAR_TOTAL_SEGMENTS: 1, Tag.SAR_SEGMENT_SEQNUM: 1, Tag.SC_INTERFACE_VERSION: 1,
-    Tag.CALLBACK_NUM_PRES_IND: 1, Tag.NUMBER_OF_MESSAGES: 1, Tag.DPF_RESULT: 1,
-    Tag.SET_DPF: 1, Tag.MS_AVAILABILITY_STATUS: 1, Tag.DELIVERY_FAILURE_REASON: 1,
-    Tag.MORE_MESSAGES_TO_SEND: 1, Tag.MESSAGE_STATE: 1, Tag.CONGESTION_STATE: 1,
-    Tag.DISPLAY_TIME: 1, Tag.SMS_SIGNAL: 2, Tag.MS_VALIDITY: 1,
-    Tag.ALERT_ON_MESSAGE_DELIVERY: 0, Tag.ITS_REPLY_TYPE: 1, Tag.ITS_SESSION_INFO: 2,
+    **dict.fromkeys((
+        Tag.DEST_ADDR_SUBUNIT, Tag.DEST_NETWORK_TYPE, Tag.DEST_BEARER_TYPE,
+        Tag.SOURCE_ADDR_SUBUNIT, Tag.SOURCE_NETWORK_TYPE, Tag.SOURCE_BEARER_TYPE,
+        Tag.SOURCE_TELEMATICS_ID, Tag.PAYLOAD_TYPE, Tag.MS_MSG_WAIT_FACILITIES,
+        Tag.PRIVACY_INDICATOR, Tag.USER_RESPONSE_CODE, Tag.LANGUAGE_INDICATOR,
+        Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM, Tag.SC_INTERFACE_VERSION,
+        Tag.CALLBACK_NUM_PRES_IND, Tag.NUMBER_OF_MESSAGES, Tag.DPF_RESULT, Tag.SET_DPF,
+        Tag.MS_AVAILABILITY_STATUS, Tag.DELIVERY_FAILURE_REASON, Tag.MORE_MESSAGES_TO_SEND,
+        Tag.MESSAGE_STATE, Tag.CONGESTION_STATE, Tag.DISPLAY_TIME, Tag.MS_VALIDITY,
+        Tag.ITS_REPLY_TYPE,
+    ), 1),
+    **dict.fromkeys((
+        Tag.DEST_TELEMATICS_ID, Tag.USER_MESSAGE_REFERENCE, Tag.SOURCE_PORT,
+        Tag.DESTINATION_PORT, Tag.SAR_MSG_REF_NUM, Tag.SMS_SIGNAL, Tag.ITS_SESSION_INFO,
+    ), 2),
+    Tag.QOS_TIME_TO_LIVE: 4,
+    Tag.ALERT_ON_MESSAGE_DELIVERY: 0,
 }
 # C-octet-string TLVs: the value ends in NUL on the wire; accessors strip it.
 TLV_CSTRING = frozenset({Tag.RECEIPTED_MESSAGE_ID, Tag.ADDITIONAL_STATUS_INFO_TEXT})
@@ -222,16 +227,26 @@ def tlv_str(tlvs: Tlvs, tag: int) -> str | None:
     return None if value is None else value.rstrip(b"\0").decode("latin-1")
 
 
-class _PduType(type):
-    """Gives a PDU class that declares no fields ``__slots__ = ()``: a subclass of a
-    slotted class must have it, or its instances get a dict.  (Classes with fields are
-    slotted dataclasses, which add their own.)"""
+class _GroupType(type):
+    """A field group (below) gets ``__slots__ = ()``: its fields become slots of the
+    commands that use it, and a base without ``__slots__`` would give them a dict."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                **kwargs: Any) -> _GroupType:
+        namespace.setdefault("__slots__", ())
+        return super().__new__(mcs, name, bases, namespace, **kwargs)
+
+
+class _PduType(_GroupType):
+    """A command that adds no fields gets ``__slots__ = ()`` too (a subclass of a slotted
+    class needs it); one that adds fields, its own or a group's, is a slotted dataclass,
+    which makes its own."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
                 **kwargs: Any) -> _PduType:
-        if "__annotations__" not in namespace:
-            namespace.setdefault("__slots__", ())
-        return super().__new__(mcs, name, bases, namespace, **kwargs)
+        if "__annotations__" in namespace or not all(isinstance(b, _PduType) for b in bases):
+            return type.__new__(mcs, name, bases, namespace, **kwargs)
+        return super().__new__(mcs, name, bases, namespace, **kwargs)  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -277,21 +292,46 @@ class Outbind(Pdu):
     password: str = field(default="", repr=False)
 
 
-@dataclass(slots=True)
-class _ShortMessage(Pdu):
-    """The body shared by submit_sm and deliver_sm.
+# SMPP 3.4 §4 field groups that several commands share, declared once.  A command lists
+# its groups last-first: dataclasses collect fields from the end of the MRO, so the
+# fields come out in wire order (and positional arguments follow the spec).  The groups
+# have no slots of their own; each command's slotted dataclass takes their fields.
 
-    ``wire`` holds the body exactly as parsed, so a relay forwards it without
-    re-encoding; it is not an init field, so ``dataclasses.replace`` drops it.
-    """
 
+class _Group(metaclass=_GroupType):
+    pass
+
+
+@dataclass
+class _ServiceType(_Group):
     service_type: str = ""
+
+
+@dataclass
+class _MessageId(_Group):
+    message_id: str = ""
+
+
+@dataclass
+class _Source(_Group):
     source_addr_ton: int = 0
     source_addr_npi: int = 0
     source_addr: str = ""
+
+
+@dataclass
+class _Route(_Source):
+    """Source and destination."""
+
     dest_addr_ton: int = 0
     dest_addr_npi: int = 0
     destination_addr: str = ""
+
+
+@dataclass
+class _Message(_Group):
+    """From esm_class to the TLVs: submit_sm, deliver_sm and submit_multi."""
+
     esm_class: int = 0
     protocol_id: int = 0
     priority_flag: int = 0
@@ -303,7 +343,46 @@ class _ShortMessage(Pdu):
     sm_default_msg_id: int = 0
     short_message: bytes = b""
     tlvs: Tlvs = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _ShortMessage(_Message, _Route, _ServiceType, Pdu):
+    """The body shared by submit_sm and deliver_sm.
+
+    ``wire`` holds the body exactly as parsed, so a relay forwards it without
+    re-encoding; it is not an init field, so ``dataclasses.replace`` drops it.
+    """
+
     wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class DataSm(_Route, _ServiceType, Pdu):
+    command_id = CommandId.DATA_SM
+    esm_class: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    tlvs: Tlvs = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class QuerySm(_Source, _MessageId, Pdu):
+    command_id = CommandId.QUERY_SM
+
+
+@dataclass(slots=True)
+class CancelSm(_Route, _MessageId, _ServiceType, Pdu):
+    command_id = CommandId.CANCEL_SM
+
+
+@dataclass(slots=True)
+class ReplaceSm(_Source, _MessageId, Pdu):
+    command_id = CommandId.REPLACE_SM
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
 
 
 @dataclass(slots=True)
@@ -312,35 +391,9 @@ class _MessageIdResp(Pdu):
 
 
 @dataclass(slots=True)
-class DataSm(Pdu):
-    command_id = CommandId.DATA_SM
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
-    registered_delivery: int = 0
-    data_coding: int = 0
-    tlvs: Tlvs = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class DataSmResp(Pdu):
+class DataSmResp(_MessageIdResp):
     command_id = CommandId.DATA_SM_RESP
-    message_id: str = ""
     tlvs: Tlvs = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class QuerySm(Pdu):
-    command_id = CommandId.QUERY_SM
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
 
 
 @dataclass(slots=True)
@@ -350,33 +403,6 @@ class QuerySmResp(Pdu):
     final_date: str = ""
     message_state: int = 0
     error_code: int = 0
-
-
-@dataclass(slots=True)
-class CancelSm(Pdu):
-    command_id = CommandId.CANCEL_SM
-    service_type: str = ""
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-
-
-@dataclass(slots=True)
-class ReplaceSm(Pdu):
-    command_id = CommandId.REPLACE_SM
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
 
 
 # Commands whose body is their base's, one line each (the metaclass adds the empty
@@ -418,44 +444,29 @@ class UnsuccessfulSme:
     error: int
 
 
-@dataclass(slots=True)
-class SubmitMulti(Pdu):
-    command_id = CommandId.SUBMIT_MULTI
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
+@dataclass
+class _Destinations(_Group):
     destinations: list[Destination] = field(default_factory=list)
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
-    tlvs: Tlvs = field(default_factory=list)
 
 
 @dataclass(slots=True)
-class SubmitMultiResp(Pdu):
-    command_id = CommandId.SUBMIT_MULTI_RESP
-    message_id: str = ""
-    unsuccessful: list[UnsuccessfulSme] = field(default_factory=list)
+class SubmitMulti(_Message, _Destinations, _Source, _ServiceType, Pdu):
+    command_id = CommandId.SUBMIT_MULTI
 
 
 @dataclass(slots=True)
-class AlertNotification(Pdu):
+class AlertNotification(_Source, Pdu):
     command_id = CommandId.ALERT_NOTIFICATION
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
     esme_addr_ton: int = 0
     esme_addr_npi: int = 0
     esme_addr: str = ""
     tlvs: Tlvs = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SubmitMultiResp(_MessageIdResp):
+    command_id = CommandId.SUBMIT_MULTI_RESP
+    unsuccessful: list[UnsuccessfulSme] = field(default_factory=list)
 
 
 BindRequest = BindTransmitter | BindReceiver | BindTransceiver

@@ -96,17 +96,24 @@ _SUBMIT_SM_RESP = int(C.SUBMIT_SM_RESP)
 class SessionConfig:
     """Limits and timers; seconds.  0 disables a timer."""
 
-    max_pdu_length: int = 65536
+    max_pdu_length: int = 64 * 1024
+    """A longer command_length is answered ESME_RINVCMDLEN and the session closed."""
     window: int = 64
     """Our requests outstanding at most (submit_sm upstream, deliver_sm to ESMEs)."""
     inbound_window: int = 1024
     """Peer requests we hold unanswered before answering ESME_RMSGQFUL."""
     session_init_timeout: float = 30.0
+    """From connect to a bind (SMSC side)."""
     enquire_link_interval: float = 30.0
-    inactivity_timeout: float = 300.0
+    """Idle time after which we send enquire_link."""
+    inactivity_timeout: float = 5 * 60.0
+    """Idle time after which the session is closed."""
     response_timeout: float = 60.0
+    """How long a request of ours waits for its answer."""
     unbind_timeout: float = 5.0
+    """How long our unbind waits for unbind_resp before closing anyway."""
     max_consecutive_errors: int = 8
+    """Malformed or unknown PDUs in a row before the session is closed."""
 
 
 class Answered(NamedTuple):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Self
 
@@ -46,10 +46,10 @@ class SqliteStore:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
         """A write transaction: the write lock is taken at BEGIN, not half-way."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db.execute(begin)
         try:
             yield db
         except BaseException:
@@ -57,15 +57,9 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read transaction: several SELECTs see one state of the file (WAL)."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+        return self._tx("BEGIN")
 
     def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
         db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
