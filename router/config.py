@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -78,9 +79,13 @@ def parse(raw: object, source: str = "config") -> Config:
 
 
 def _check(config: Config, source: str) -> None:
-    names = [u.name for u in config.upstreams]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: upstreams: names must be unique")
+    """What one key's type cannot say: uniqueness, formats, relations between keys."""
+    _check_accounts(config, source)
+    _check_lines(config, source)
+    _check_routes(config, source)
+
+
+def _check_accounts(config: Config, source: str) -> None:
     ids = [a.system_id for a in config.accounts]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: accounts: system_id values must be unique")
@@ -96,6 +101,9 @@ def _check(config: Config, source: str) -> None:
             except ValueError:
                 raise ConfigError(f"{source}: accounts[{i}].allowed_ips[{j}]: {cidr!r} is not "
                                   "an IP address or CIDR") from None
+
+
+def _check_lines(config: Config, source: str) -> None:
     for i, line in enumerate(config.lines):
         if not line.number:
             raise ConfigError(f"{source}: lines[{i}].number: required")
@@ -107,6 +115,12 @@ def _check(config: Config, source: str) -> None:
         if stage not in STAGES:
             raise ConfigError(f"{source}: policy.stages[{i}]: unknown stage {stage!r} "
                               f"(known: {', '.join(STAGES)})")
+
+
+def _check_routes(config: Config, source: str) -> None:
+    names = [u.name for u in config.upstreams]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: upstreams: names must be unique")
     if not config.upstreams and not config.simulator.enabled:
         raise ConfigError(f"{source}: no upstreams and the simulator is off: "
                           "nowhere to send messages")
@@ -155,27 +169,32 @@ def _value(hint: Any, raw: object, source: str, key: str) -> Any:
         if raw is None and type(None) in args:
             return None
         return _value(next(a for a in args if a is not type(None)), raw, source, key)
-    if hint is bool:
-        if not isinstance(raw, bool):
-            raise ConfigError(f"{source}: {key}: expected true or false, got {_show(raw)}")
-        return raw
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ConfigError(f"{source}: {key}: expected an integer, got {_show(raw)}")
-        if raw < 0:
-            raise ConfigError(f"{source}: {key}: must not be negative")
-        return raw
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ConfigError(f"{source}: {key}: expected a number, got {_show(raw)}")
-        if raw < 0:
-            raise ConfigError(f"{source}: {key}: must not be negative")
-        return float(raw)
-    if hint is str:
-        if not isinstance(raw, str | int) or isinstance(raw, bool):
-            raise ConfigError(f"{source}: {key}: expected a string, got {_show(raw)}")
-        return str(raw)
+    if hint in _SCALARS:
+        return _scalar(hint, raw, source, key)
     raise ConfigError(f"{source}: {key}: unsupported type {hint}")  # a schema bug
+
+
+def _is_number(raw: object) -> bool:
+    return isinstance(raw, int | float) and not isinstance(raw, bool)
+
+
+# type -> (what the operator must write, accepts, converts)
+_SCALARS: dict[type, tuple[str, Callable[[object], bool], Callable[[Any], object]]] = {
+    bool: ("true or false", lambda raw: isinstance(raw, bool), bool),
+    int: ("an integer", lambda raw: _is_number(raw) and isinstance(raw, int), int),
+    float: ("a number", _is_number, float),
+    str: ("a string", lambda raw: isinstance(raw, str) or (_is_number(raw) and
+          isinstance(raw, int)), str),
+}
+
+
+def _scalar(hint: type, raw: object, source: str, key: str) -> object:
+    expected, accepts, convert = _SCALARS[hint]
+    if not accepts(raw):
+        raise ConfigError(f"{source}: {key}: expected {expected}, got {_show(raw)}")
+    if hint in (int, float) and typing.cast(float, raw) < 0:
+        raise ConfigError(f"{source}: {key}: must not be negative")
+    return convert(raw)
 
 
 def _show(raw: object) -> str:

@@ -496,61 +496,21 @@ def normalise(
     if not isinstance(raw, str):  # defensive: callers outside mypy's reach
         return Invalid("bad_characters", f"expected text, got {type(raw).__name__}", "")
     ops = operators if operators is not None else default_operators()
-    if raw.isdigit() and raw.isascii() and (npi is None or npi in _TELEPHONE_NPIS):
-        if ton is None or ton in (TON_UNKNOWN, TON_NATIONAL):
-            rules = ops.fast_rules(default_country)
-        elif ton == TON_INTERNATIONAL:
-            rules = ops.fast_rules(default_country, international=True)
-        else:
-            rules = _NO_RULES
-        for rule in rules.get(len(raw), ()):
-            if raw.startswith(rule.head):
-                return Normalised(rule.add + raw[rule.cut :], rule.country_code, rule.region)
-    if ton is not None:
-        if ton == TON_ALPHANUMERIC:
-            return Invalid("alphanumeric", "alphanumeric address is not a number", raw)
-        if ton == TON_ABBREVIATED:
-            return Invalid("abbreviated", "abbreviated number (short code) is not an MSISDN", raw)
-        if not 0 <= ton <= 4:
-            return Invalid("bad_ton", f"unknown type of number (TON) {ton}", raw)
-    if npi is not None and npi not in _TELEPHONE_NPIS:
-        return Invalid(
-            "bad_npi", f"numbering plan (NPI) {npi} is not a telephone numbering plan", raw
-        )
+    fast = _fast_path(raw, default_country, ton, npi, ops)
+    if fast is not None:
+        return fast
+    refused = _refuse_address(raw, ton, npi)
+    if refused is not None:
+        return refused
     plan = ops.plans.get(default_country.lstrip("+"))
     if plan is None:
         return Invalid("unsupported_country", f"country code {default_country} not configured", raw)
     if len(raw) > MAX_RAW_LENGTH:
         return Invalid("too_long", f"{len(raw)} characters is too long for a phone number", raw)
-
-    text = raw.translate(_CLEAN)
-    if not text:
-        return Invalid("empty", "empty value" if not raw else "no digits, only spaces/marks", raw)
-
-    if not (text.isascii() and text.isdigit()):
-        if "." in text or "e" in text or "E" in text:
-            if _NEGATIVE_EXPONENT.search(raw):
-                return Invalid("not_integer", f"{raw.strip()} is a fraction, not a number", raw)
-            converted = _numeric_forms(text)
-            if isinstance(converted, Invalid):
-                return Invalid(converted.code, converted.reason, raw)
-            text = converted
-        international = text.startswith("+")
-        digits = text[1:] if international else text
-        if not (digits.isascii() and digits.isdigit()):
-            if not digits:
-                return Invalid("empty", "no digits", raw)
-            if any(ch.isalpha() for ch in digits):
-                letters = _describe_chars(digits, letters=True)
-                return Invalid("letters", f"not a phone number: contains letters {letters}", raw)
-            return Invalid(
-                "bad_characters",
-                f"contains characters that are not digits: {_describe_chars(digits)}",
-                raw,
-            )
-    else:
-        international, digits = False, text
-
+    cleaned = _clean_digits(raw)
+    if isinstance(cleaned, Invalid):
+        return cleaned
+    international, digits = cleaned
     if international or ton == TON_INTERNATIONAL:
         if digits.startswith("00"):  # "+0098…" or TON=1 with an access code
             digits = digits[2:]
@@ -561,6 +521,68 @@ def normalise(
     if isinstance(result, Invalid):
         return Invalid(result.code, result.reason, raw)
     return result
+
+
+def _fast_path(raw: str, default_country: str, ton: int | None, npi: int | None,
+               ops: Operators) -> Normalised | None:
+    """ASCII digits in a telephone plan: the precomputed rules of the common forms."""
+    if not (raw.isdigit() and raw.isascii() and (npi is None or npi in _TELEPHONE_NPIS)):
+        return None
+    if ton is None or ton in (TON_UNKNOWN, TON_NATIONAL):
+        rules = ops.fast_rules(default_country)
+    elif ton == TON_INTERNATIONAL:
+        rules = ops.fast_rules(default_country, international=True)
+    else:
+        rules = _NO_RULES
+    for rule in rules.get(len(raw), ()):
+        if raw.startswith(rule.head):
+            return Normalised(rule.add + raw[rule.cut :], rule.country_code, rule.region)
+    return None
+
+
+def _refuse_address(raw: str, ton: int | None, npi: int | None) -> Invalid | None:
+    """SMPP addresses that are no MSISDN whatever their digits (by TON or NPI)."""
+    if ton == TON_ALPHANUMERIC:
+        return Invalid("alphanumeric", "alphanumeric address is not a number", raw)
+    if ton == TON_ABBREVIATED:
+        return Invalid("abbreviated", "abbreviated number (short code) is not an MSISDN", raw)
+    if ton is not None and not 0 <= ton <= 4:
+        return Invalid("bad_ton", f"unknown type of number (TON) {ton}", raw)
+    if npi is not None and npi not in _TELEPHONE_NPIS:
+        return Invalid(
+            "bad_npi", f"numbering plan (NPI) {npi} is not a telephone numbering plan", raw
+        )
+    return None
+
+
+def _clean_digits(raw: str) -> tuple[bool, str] | Invalid:
+    """(written with +, the ASCII digits) from what a person or a spreadsheet wrote."""
+    text = raw.translate(_CLEAN)
+    if not text:
+        return Invalid("empty", "empty value" if not raw else "no digits, only spaces/marks", raw)
+    if text.isascii() and text.isdigit():
+        return False, text
+    if "." in text or "e" in text or "E" in text:
+        if _NEGATIVE_EXPONENT.search(raw):
+            return Invalid("not_integer", f"{raw.strip()} is a fraction, not a number", raw)
+        converted = _numeric_forms(text)
+        if isinstance(converted, Invalid):
+            return Invalid(converted.code, converted.reason, raw)
+        text = converted
+    international = text.startswith("+")
+    digits = text[1:] if international else text
+    if digits.isascii() and digits.isdigit():
+        return international, digits
+    if not digits:
+        return Invalid("empty", "no digits", raw)
+    if any(ch.isalpha() for ch in digits):
+        letters = _describe_chars(digits, letters=True)
+        return Invalid("letters", f"not a phone number: contains letters {letters}", raw)
+    return Invalid(
+        "bad_characters",
+        f"contains characters that are not digits: {_describe_chars(digits)}",
+        raw,
+    )
 
 
 def _numeric_forms(text: str) -> str | Invalid:
