@@ -50,8 +50,8 @@ from router.model.numbersets import ExpiringNumberSet, NumberSet  # noqa: E402
 from router.policy.addresses import Addresses  # noqa: E402
 from router.policy.line_stage import LineStage  # noqa: E402
 from router.policy.lists import ListRegistry  # noqa: E402
-from router.policy.numbers import DEFAULT_PREFIX_DIR, Operators  # noqa: E402
 from router.policy.pipeline import Pipeline, StageKit  # noqa: E402
+from router.policy.plans import DEFAULT_PREFIX_DIR, Operators  # noqa: E402
 from router.policy.rules import Rules  # noqa: E402
 from router.policy.settings import PolicySettings  # noqa: E402
 from router.smpp.session import Submit  # noqa: E402

@@ -25,8 +25,8 @@ from router.policy.addresses import Addresses
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
-from router.policy.numbers import Operators
 from router.policy.pipeline import Pipeline, StageKit
+from router.policy.plans import Operators
 from router.policy.rules import Rules
 from router.server.esme import ServerState
 from router.store.ids import MessageIds

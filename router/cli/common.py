@@ -18,7 +18,7 @@ from router import config as config_mod
 from router.config import Config, ConfigError
 from router.logs import LogSettings
 from router.model.lines import HoursError
-from router.policy.numbers import Operators, PrefixTableError
+from router.policy.plans import Operators, PrefixTableError
 from router.policy.ranges import RangesError
 from router.policy.settings import PolicySettings
 from router.store.lines import LineStore

@@ -8,7 +8,7 @@ turns numbers into ``9121234567.0`` or ``9.89121234567E+11``, Persian keyboards 
 (:func:`~router.ingest.report.write_rejection_report`).
 
 Why a fast path: an operator blacklist has ~10 M rows.  Clean rows (ASCII digits) are
-matched against the numbering plan's :meth:`~router.policy.numbers.Operators.fast_rules`
+matched against the numbering plan's :meth:`~router.policy.plans.Operators.fast_rules`
 and converted with one ``int()``; only the others pay for the full normaliser.  Lines are
 read in blocks, deduplication uses the roaring bitmap that becomes the list itself.
 

@@ -10,7 +10,8 @@ from pyroaring import BitMap64
 from router.ingest.dates import parse_expiry
 from router.ingest.result import Cell, ImportResult, Rejection
 from router.model.numbersets import NumberSet
-from router.policy.numbers import Invalid, Operators, normalise
+from router.policy.numbers import Invalid, normalise
+from router.policy.plans import Operators
 
 
 class Collector:

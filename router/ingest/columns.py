@@ -9,7 +9,8 @@ from datetime import date
 from typing import Literal
 
 from router.ingest.dates import parse_expiry
-from router.policy.numbers import Invalid, Operators, normalise
+from router.policy.numbers import Invalid, normalise
+from router.policy.plans import Operators
 
 SNIFF_ROWS = 50
 _DELIMITERS = (",", ";", "\t", "|")

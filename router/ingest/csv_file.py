@@ -13,7 +13,7 @@ from typing import Any, Literal
 from router.ingest.collector import Collector
 from router.ingest.columns import choose_columns, sniff
 from router.ingest.result import PROGRESS_EVERY, ImportResult, ProgressCallback
-from router.policy.numbers import Operators, default_operators
+from router.policy.plans import Operators, default_operators
 
 _CsvReader = Any  # the type of csv.reader(...) is private to typeshed
 _BLOCK_BYTES = 1 << 22  # lines are read ~4 MB at a time

@@ -9,7 +9,7 @@ from typing import Literal, TypedDict, Unpack
 from router.ingest.csv_file import import_csv
 from router.ingest.result import ImportResult, ProgressCallback
 from router.ingest.xlsx_file import import_xlsx
-from router.policy.numbers import Operators
+from router.policy.plans import Operators
 
 
 class ReadOptions(TypedDict, total=False):

@@ -11,7 +11,7 @@ from typing import Literal
 from router.ingest.collector import Collector
 from router.ingest.columns import SNIFF_ROWS, choose_columns
 from router.ingest.result import PROGRESS_EVERY, Cell, ImportResult, ProgressCallback, Rejection
-from router.policy.numbers import Operators, default_operators
+from router.policy.plans import Operators, default_operators
 
 
 def import_xlsx(

@@ -8,7 +8,8 @@ enough: it accepts characters such as ``²`` that ``int`` refuses.
 
 from __future__ import annotations
 
-from router.policy.numbers import Invalid, Operators, normalise
+from router.policy.numbers import Invalid, normalise
+from router.policy.plans import Operators
 from router.policy.settings import PolicySettings
 
 

@@ -27,8 +27,9 @@ from router.policy.addresses import Addresses
 from router.policy.settings import PolicySettings
 from router.policy.stage import Refused, Snapshot
 from router.smpp.pdu import Tag, tlv_get
+from router.smpp.segments import parse_udh
 from router.smpp.session import Submit
-from router.smpp.text import decode_text, parse_udh
+from router.smpp.text import decode_text
 from router.store.writer import RegistryWriter
 
 log = structlog.get_logger("chapar.policy")

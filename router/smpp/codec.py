@@ -3,6 +3,9 @@
 Most commands are read and written by one interpreter over a field table (like h11's
 READERS/WRITERS); submit_sm and deliver_sm, which are the hot path, have hand-written
 readers because the table walk costs ~2x per message.
+
+Over 400 lines on purpose: the field tables, their interpreter and the hand-written
+hot-path readers must be read side by side (tests check the readers against the tables).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One class serves both ends: ``Role.SMSC`` (Chapar towards its ESMEs, and the sim
 and ``Role.ESME`` (Chapar towards a carrier).  It never touches a socket or a clock:
 ``receive_data(data, now)`` returns every event of a read at once, ``data_to_send()``
 returns the bytes to write, and timers are deadlines (``next_deadline()`` /
-``handle_timer(now)``).  Everything that changes the session state lives here.
+``handle_timer(now)``).  Everything that changes the session state lives here, which is
+why this module is over 400 lines (h11's rule 1: one place for the state machine).
 
 Protocol chores never reach the application: enquire_link and unbind are answered,
 PDUs not allowed in the current state get ESME_RINVBNDSTS, unknown commands get

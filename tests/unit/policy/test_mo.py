@@ -21,7 +21,7 @@ from router.model.numbersets import ListSnapshot
 from router.policy.addresses import Addresses
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler, fold_keyword
-from router.policy.numbers import DEFAULT_PREFIX_DIR, Operators
+from router.policy.plans import DEFAULT_PREFIX_DIR, Operators
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
 from router.smpp.pdu import DeliverSm, Tag

@@ -9,15 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.policy.numbers import (
-    DEFAULT_PREFIX_DIR,
-    Invalid,
-    Normalised,
-    Operators,
-    PrefixTableError,
-    default_operators,
-    normalise,
-)
+from router.policy.numbers import Invalid, Normalised, normalise
+from router.policy.plans import DEFAULT_PREFIX_DIR, Operators, PrefixTableError, default_operators
 
 IR = "989121234567"
 CN = "8613812345678"

@@ -15,8 +15,8 @@ from router.model.status import REFUSALS, Refusal, status_for
 from router.policy.addresses import Addresses
 from router.policy.line_stage import LineStage, signature_of
 from router.policy.lists import ListRegistry
-from router.policy.numbers import Operators
 from router.policy.pipeline import Pipeline, StageKit
+from router.policy.plans import Operators
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
 from router.smpp.session import Submit

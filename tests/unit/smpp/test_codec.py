@@ -58,15 +58,8 @@ from router.smpp.pdu import (
     tlv_int,
     tlv_str,
 )
-from router.smpp.text import (
-    DataCoding,
-    SplitMethod,
-    decode_text,
-    encode_text,
-    join_parts,
-    parse_udh,
-    split_message,
-)
+from router.smpp.segments import SplitMethod, join_parts, parse_udh, split_message
+from router.smpp.text import DataCoding, decode_text, encode_text
 
 S = CommandStatus
 STATUSES = frozenset(int(s) for s in CommandStatus)

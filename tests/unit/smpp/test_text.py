@@ -8,11 +8,17 @@ from hypothesis import strategies as st
 from smpplib import consts as smpp_consts
 from smpplib import gsm as smpp_gsm
 
-from router.smpp.text import (
+from router.smpp.segments import (
     ConcatInfo,
-    DataCoding,
     Segment,
     SplitMethod,
+    join_parts,
+    parse_udh,
+    segment_count,
+    split_message,
+)
+from router.smpp.text import (
+    DataCoding,
     TextEncodeError,
     alphabet_for,
     choose_coding,
@@ -23,11 +29,7 @@ from router.smpp.text import (
     gsm7_encode,
     gsm7_pack,
     gsm7_unpack,
-    join_parts,
-    parse_udh,
-    segment_count,
     septet_length,
-    split_message,
     ucs2_decode,
     ucs2_encode,
 )
