@@ -1,0 +1,95 @@
+"""Group commit (no sockets): accepted read batches are journalled, then answered, then
+queued for the carriers, one commit per loop turn for every connection (design.md §3.3).
+The journal is the real SQLite one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from router.dispatch.intake import Intake
+from router.dispatch.outbound import Outbound
+from router.dispatch.settings import DispatchSettings
+from router.smpp.session import Submit
+from router.store.ids import MessageIds
+from router.store.journal import SqliteJournal
+
+
+class Readers:
+    def set_paused(self, paused: bool) -> None: ...
+
+
+class Source:
+    """An ESME connection: what it was answered, in order."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, int, list[int]]] = []
+
+    def answer_accepted(self, first_id: int, submits: list[Submit]) -> None:
+        self.answers.append(("accepted", first_id, [s.sequence for s in submits]))
+
+    def answer_refused(self, submits: list[Submit], status: int) -> None:
+        self.answers.append(("refused", status, [s.sequence for s in submits]))
+
+
+class Carrier:
+    """Takes what is queued and holds it unanswered, as a carrier session in flight."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        self.held: list[tuple[int, str, bool]] = []
+        self._outbound = outbound
+        outbound.attach(self)
+
+    def pump(self) -> None:
+        self.held += [(m.id, m.account, m.receipt) for m in self._outbound.take(100)]
+
+    def lowest_in_flight(self) -> int | None:
+        return min((i for i, _, _ in self.held), default=None)
+
+
+def submit(seq: int, registered_delivery: int = 0) -> Submit:
+    return Submit(seq, b"body%d" % seq, "1000", "989121234567", registered_delivery, 1, 1)
+
+
+def test_one_commit_answers_every_connection_then_queues(tmp_path: Path) -> None:
+    """design §3.3: ESME_ROK only after the commit, for all batches of the loop turn; the
+    messages reach the outbound queue with consecutive ids and their receipt wish."""
+    async def run() -> tuple[Source, Source, list[tuple[int, str, bool]], int]:
+        journal = SqliteJournal(tmp_path / "j.db")
+        outbound = Outbound(DispatchSettings(), Readers(), asyncio.get_running_loop().call_later)
+        intake = Intake(journal, MessageIds(), outbound)
+        carrier = Carrier(outbound)
+        a, b = Source(), Source()
+        intake.accept(a, "acc1", [submit(1), submit(2, registered_delivery=1)])
+        intake.accept(b, "acc2", [submit(7)])
+        assert a.answers == [] and b.answers == []  # nothing said before the commit
+        await asyncio.sleep(0)
+        queued = carrier.held
+        intake.close()
+        pending = len(SqliteJournal(tmp_path / "j.db").recover().pending)
+        journal.close()
+        return a, b, queued, pending
+
+    a, b, queued, pending = asyncio.run(run())
+    (kind, first, seqs), = a.answers
+    assert kind == "accepted" and seqs == [1, 2]
+    assert b.answers == [("accepted", first + 2, [7])]
+    assert queued == [(first, "acc1", False), (first + 1, "acc1", True), (first + 2, "acc2", False)]
+    assert pending == 3, "journalled, and no carrier answered: recovery sends them again"
+
+
+def test_outcomes_finish_messages_for_recovery(tmp_path: Path) -> None:
+    """A carrier's final answer, recorded through intake, means recovery skips it."""
+    async def run() -> int:
+        journal = SqliteJournal(tmp_path / "j.db")
+        outbound = Outbound(DispatchSettings(), Readers(), asyncio.get_running_loop().call_later)
+        intake = Intake(journal, MessageIds(), outbound)
+        intake.accept(Source(), "acc", [submit(1), submit(2)])
+        await asyncio.sleep(0)
+        first, second = outbound.take(2)
+        intake.record_outcomes([(first.id, 0, "C1", False), (second.id, 0x45, "", False)])
+        intake.close()
+        journal.close()
+        return len(SqliteJournal(tmp_path / "j.db").recover().pending)
+
+    assert asyncio.run(run()) == 0
