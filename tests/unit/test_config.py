@@ -51,3 +51,34 @@ def test_load_names_the_file(tmp_path: Path) -> None:
         load(bad)
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read"):
         load(tmp_path / "missing.yaml")
+
+
+def test_example_hash_has_the_parameters_hash_password_makes() -> None:
+    """issue 8: an operator copying the example gets the same argon2id cost as
+    `chapar hash-password` (the OWASP parameters chosen in policy/auth.py)."""
+    from router.policy.auth import hash_password
+
+    made = hash_password("x").split("$")[3]
+    example = load(EXAMPLE).accounts[0].password_hash.split("$")[3]
+    assert example == made == "m=19456,t=2,p=1"
+
+
+def test_status_style_defaults_to_standard() -> None:
+    """design §6 / issue 8: most panels and aiosmpplib know only the standard statuses,
+    so an account that does not choose gets them; vendor codes are opt-in."""
+    from router.model.status import REFUSALS, status_for
+
+    cfg = parse({"simulator": {"enabled": True},
+                 "accounts": [{"system_id": "a", "password_hash": HASH}]})
+    style = cfg.accounts[0].status_style
+    assert style == "standard"
+    assert status_for(REFUSALS["blacklisted"], style) == 0x0B
+
+
+def test_python_is_not_capped() -> None:
+    """issue 8: no dependency forbids a newer Python, so none is excluded."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    spec = tomllib.loads(pyproject.read_text())["project"]["requires-python"]
+    assert spec == ">=3.11"
