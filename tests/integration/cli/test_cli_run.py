@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import re
 import select
-import signal
 import socket
 import subprocess
 import time
@@ -14,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import smpplib.client
 import smpplib.exceptions
 import yaml
 
 from tests.conftest import PASSWORD, RouterProcess
-from tests.integration.cli.support import chapar, chapar_command, log_events, port_taken
+from tests.integration.cli.support import DEFAULT_PORT, chapar, embedded_router, log_events
 
 # --- run and stop ----------------------------------------------------------------------
 
@@ -88,66 +86,47 @@ def test_run_on_a_busy_port_exits_3(tmp_path: Path, password_hash: str) -> None:
 # --- embedded defaults -----------------------------------------------------------------
 
 
-DEFAULT_PORT = 2775
 
 
 def test_run_without_config_uses_embedded_defaults(tmp_path: Path) -> None:
-    if port_taken(DEFAULT_PORT):
-        pytest.skip(f"127.0.0.1:{DEFAULT_PORT} is already in use")
+    """README command 1: no config, the demo account binds, a message gets ROK and then a
+    receipt carrying the same id from the embedded simulator; SIGTERM exits 0."""
     cwd = tmp_path / "empty"
     cwd.mkdir()
     log_path = tmp_path / "run.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([*chapar_command(), "run"], cwd=cwd, stdout=log, stderr=log)
     client: smpplib.client.Client | None = None
-    try:
-        deadline = time.monotonic() + 15
-        while not any(e.get("event") == "listening" for e in log_events(log_path)):
-            if proc.poll() is not None:
-                text = log_path.read_text()
-                if proc.returncode == 3 and "address already in use" in text:
-                    pytest.skip(f"127.0.0.1:{DEFAULT_PORT} was taken meanwhile")
-                pytest.fail(f"chapar run exited {proc.returncode}: {text}")
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
-        events = log_events(log_path)
-        listening = next(e for e in events if e.get("event") == "listening")
-        assert (listening["host"], listening["port"]) == ("127.0.0.1", DEFAULT_PORT)
-        demo = [e for e in events if e.get("event") == "demo_account_enabled"]
-        assert demo and demo[0]["system_id"] == "demo"
-        assert demo[0]["level"] == "warning"
-        assert (cwd / "var" / "chapar.db").exists()
+    with embedded_router(cwd, log_path):
+        try:
+            events = log_events(log_path)
+            listening = next(e for e in events if e.get("event") == "listening")
+            assert (listening["host"], listening["port"]) == ("127.0.0.1", DEFAULT_PORT)
+            demo = [e for e in events if e.get("event") == "demo_account_enabled"]
+            assert demo and demo[0]["system_id"] == "demo"
+            assert demo[0]["level"] == "warning"
+            assert (cwd / "var" / "chapar.db").exists()
 
-        client = smpplib.client.Client("127.0.0.1", DEFAULT_PORT, timeout=5,
-                                       allow_unknown_opt_params=True)
-        responses: list[Any] = []
-        receipts: list[Any] = []
-        client.set_message_sent_handler(lambda pdu, **_: responses.append(pdu))
-        client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
-        client.connect()
-        assert client.bind_transceiver(system_id="demo", password="demo1234").status == 0
-        client.send_message(source_addr="1000", destination_addr="989120000001",
-                            short_message=b"hello demo", registered_delivery=1)
-        deadline = time.monotonic() + 10
-        while not (responses and receipts) and time.monotonic() < deadline:
-            if select.select([client._socket], [], [], 0.5)[0]:
-                client.read_once(auto_send_enquire_link=False)
-        assert responses and responses[0].status == 0
-        message_id = responses[0].message_id.decode()
-        assert receipts, "no receipt from the embedded simulator"
-        assert receipts[0].receipted_message_id.decode() == message_id
-        assert re.search(rf"\bid:{message_id}\b", receipts[0].short_message.decode("latin-1"))
-        client.unbind()
-        client.disconnect()
-        client = None
-
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-        assert log_events(log_path)[-1].get("event") == "stopped"
-    finally:
-        if client is not None:
-            with contextlib.suppress(smpplib.exceptions.ConnectionError, OSError):
-                client.disconnect()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            client = smpplib.client.Client("127.0.0.1", DEFAULT_PORT, timeout=5,
+                                           allow_unknown_opt_params=True)
+            responses: list[Any] = []
+            receipts: list[Any] = []
+            client.set_message_sent_handler(lambda pdu, **_: responses.append(pdu))
+            client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
+            client.connect()
+            assert client.bind_transceiver(system_id="demo", password="demo1234").status == 0
+            client.send_message(source_addr="1000", destination_addr="989120000001",
+                                short_message=b"hello demo", registered_delivery=1)
+            deadline = time.monotonic() + 10
+            while not (responses and receipts) and time.monotonic() < deadline:
+                if select.select([client._socket], [], [], 0.5)[0]:
+                    client.read_once(auto_send_enquire_link=False)
+            assert responses and responses[0].status == 0
+            message_id = responses[0].message_id.decode()
+            assert receipts, "no receipt from the embedded simulator"
+            assert receipts[0].receipted_message_id.decode() == message_id
+            assert re.search(rf"\bid:{message_id}\b", receipts[0].short_message.decode("latin-1"))
+            client.unbind()
+        finally:
+            if client is not None:
+                with contextlib.suppress(smpplib.exceptions.ConnectionError, OSError):
+                    client.disconnect()
+    assert log_events(log_path)[-1].get("event") == "stopped"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from router.dispatch.inbound import Inbound, Outgoing
 from router.model.status import ESME_NACKED
 from router.smpp.pdu import DeliverSm
+from tests.fakes import Timers
 
 
 class FakeReceiver:
@@ -26,13 +25,6 @@ class FakeReceiver:
         self.got.extend(items)
 
 
-class Timers:
-    def __init__(self) -> None:
-        self.due: list[tuple[float, Callable[[], None]]] = []
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> object:
-        self.due.append((delay, fn))
-        return None
 
 
 def pdu(n: int) -> DeliverSm:

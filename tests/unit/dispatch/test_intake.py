@@ -13,10 +13,7 @@ from router.dispatch.settings import DispatchSettings
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal
-
-
-class Readers:
-    def set_paused(self, paused: bool) -> None: ...
+from tests.fakes import Readers
 
 
 class Source:

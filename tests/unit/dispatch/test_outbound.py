@@ -4,19 +4,10 @@ journal's recovery starts from (design.md §3.4)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
-
-
-class Readers:
-    def __init__(self) -> None:
-        self.paused: list[bool] = []
-
-    def set_paused(self, paused: bool) -> None:
-        self.paused.append(paused)
+from tests.fakes import Readers, Timers
 
 
 class Carriers:
@@ -31,13 +22,6 @@ class Carriers:
         return self.in_flight
 
 
-class Timers:
-    def __init__(self) -> None:
-        self.due: list[tuple[float, Callable[[], None]]] = []
-
-    def call_later(self, delay: float, fn: Callable[[], None]) -> object:
-        self.due.append((delay, fn))
-        return None
 
 
 def messages(*ids: int) -> list[Message]:

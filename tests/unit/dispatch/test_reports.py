@@ -14,6 +14,7 @@ from router.dlr.book import ReceiptBook
 from router.model.messages import Message, Outcome
 from router.smpp import codec
 from router.smpp.pdu import DeliverSm, SubmitSm, Tag
+from tests.fakes import Readers
 
 
 class Journal:
@@ -24,8 +25,6 @@ class Journal:
         self.outcomes += outcomes
 
 
-class Readers:
-    def set_paused(self, paused: bool) -> None: ...
 
 
 class Mo:

@@ -12,7 +12,6 @@ paths any more once the known cause is fixed, hence fakes here.
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import Any, cast
 
 from router.dispatch.inbound import Inbound
@@ -27,39 +26,7 @@ from router.smpp.pdu import DeliverSm
 from router.smpp.session import State, Submit
 from router.upstream.connector import Connector
 from router.upstream.settings import UpstreamSettings
-
-HEADER = struct.Struct(">IIII")
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written = b""
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def get_extra_info(self, name: str) -> Any:
-        return ("127.0.0.1", 5000) if name == "peername" else None
-
-    def is_closing(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def close(self) -> None:
-        raise AssertionError("the connection was closed")
-
-    abort = close
-
-    def frames(self) -> list[tuple[int, int, int]]:
-        out, data = [], self.written
-        while data:
-            length, command_id, status, seq = HEADER.unpack(data[:16])
-            out.append((command_id, status, seq))
-            data = data[length:]
-        return out
+from tests.fakes import HEADER, Transport
 
 
 class RaisingPipeline:

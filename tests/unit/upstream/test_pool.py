@@ -4,7 +4,6 @@ sockets: each connector gets an in-memory transport and a bind_resp fed as bytes
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import Any, cast
 
 from router.dispatch.outbound import Outbound
@@ -12,29 +11,7 @@ from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
 from router.upstream.pool import Pool
 from router.upstream.settings import UpstreamSettings
-
-HEADER = struct.Struct(">IIII")
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written = b""
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None: ...
-
-    def submits(self) -> int:
-        count, data = 0, self.written
-        while data:
-            length, command_id, _, _ = HEADER.unpack(data[:16])
-            count += command_id == 0x04
-            data = data[length:]
-        return count
+from tests.fakes import HEADER, Readers, Transport
 
 
 class Reports:
@@ -45,8 +22,6 @@ class Reports:
     def on_no_answer(self, messages: list[Any], reason: str, at_once: bool) -> None: ...
 
 
-class Readers:
-    def set_paused(self, paused: bool) -> None: ...
 
 
 def bound_pool(outbound: Outbound, connections: int, window: int) -> tuple[Pool, list[Transport]]:
@@ -54,7 +29,7 @@ def bound_pool(outbound: Outbound, connections: int, window: int) -> tuple[Pool,
     pool.add_upstream(UpstreamSettings(name="c", connections=connections, window=window))
     transports = []
     for connector in pool.connectors:
-        transport = Transport()
+        transport = Transport(may_close=True)
         connector.connection_made(cast(Any, transport))
         bind_seq = HEADER.unpack(transport.written[:16])[3]
         connector.data_received(HEADER.pack(16 + 2, 0x80000009, 0, bind_seq) + b"C\0")
@@ -70,7 +45,8 @@ def test_windows_are_filled_round_robin_and_the_rest_waits() -> None:
         pool, transports = bound_pool(outbound, connections=2, window=3)
         outbound.put([Message(i, "acc", b"\0" * 17 + b"\0\0\0\0\0\0\0\0\0\0")
                       for i in range(10, 18)])
-        return [t.submits() for t in transports], outbound.queued, pool.lowest_in_flight()
+        submits = [sum(f[0] == 0x04 for f in t.frames()) for t in transports]
+        return submits, outbound.queued, pool.lowest_in_flight()
 
     sent, queued, lowest = asyncio.run(run())
     assert sent == [3, 3] and queued == 2
