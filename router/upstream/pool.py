@@ -48,10 +48,7 @@ class Pool:
         n_conn = len(connectors)
         for i in range(n_conn):
             connector = connectors[(self._turn + i) % n_conn]
-            session = connector.session
-            if session is None or not connector.ready:
-                continue
-            free = session.window_free
+            free = connector.sendable()
             if free > 0:
                 connector.send(outbound.take(free))
                 if not outbound.queued:
