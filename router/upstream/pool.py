@@ -1,7 +1,7 @@
 """The carrier connections that drain the outbound queue.
 
 Whenever messages wait or a window opens, each ready connection takes what its window
-allows, round-robin over the connections.  What carriers answer goes to dispatch's
+and its pace allow (``Connector.sendable``), round-robin over the connections.  What carriers answer goes to dispatch's
 ``CarrierReports`` a read batch at a time; the pool keeps no message of its own.
 """
 
