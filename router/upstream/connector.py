@@ -270,9 +270,13 @@ class Connector(asyncio.Protocol):
             log.info("upstream_unthrottled", upstream=self.name)
         elif allowed < free:
             free = allowed
-            if free <= 0 and self._pace_handle is None:
-                self._pace_handle = self._loop.call_at(pacer.next_at(now), self._paced)
+            if free <= 0:
+                self._wake(pacer.next_at(now))
         return free
+
+    def _wake(self, at: float) -> None:
+        if self._pace_handle is None:
+            self._pace_handle = self._loop.call_at(at, self._paced)
 
     def _paced(self) -> None:
         self._pace_handle = None
@@ -287,9 +291,12 @@ class Connector(asyncio.Protocol):
     def send(self, messages: list[Message]) -> None:
         session = self.session
         assert session is not None
-        session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages,
-                            self._loop.time())
-        self._pacer.spend(len(messages))
+        now = self._loop.time()
+        session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages, now)
+        pacer = self._pacer
+        if pacer.limited:
+            pacer.spend(len(messages))
+            self._wake(pacer.next_at(now))  # more may be waiting once the next token is in
         self._flush()
 
     def _flush(self) -> None:

@@ -1,8 +1,9 @@
 """The carrier connections that drain the outbound queue.
 
 Whenever messages wait or a window opens, each ready connection takes what its window
-and its pace allow (``Connector.sendable``), round-robin over the connections.  What carriers answer goes to dispatch's
-``CarrierReports`` a read batch at a time; the pool keeps no message of its own.
+and its pace allow (``Connector.sendable``), round-robin over the connections.  What
+carriers answer goes to dispatch's ``CarrierReports`` a read batch at a time; the pool
+keeps no message of its own.
 """
 
 from __future__ import annotations
