@@ -57,6 +57,12 @@ class Timers:
         self.due.append((delay, fn))
         return None
 
+    def run(self) -> None:
+        """Run everything due so far (what it schedules waits for the next run)."""
+        due, self.due = self.due, []
+        for _, fn in due:
+            fn()
+
 
 class Readers:
     """The ESME side's reading switch, as the outbound queue sees it."""

@@ -11,9 +11,13 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
+import structlog
+
 from router.dispatch.ports import Carriers, Readers
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
+
+log = structlog.get_logger("chapar.dispatch")
 
 
 class Outbound:
@@ -47,6 +51,8 @@ class Outbound:
             self._carriers.pump()
         if not self._pressed and len(self._queue) > self._settings.queue_limit:
             self._pressed = True
+            log.warning("dispatch_paused", queued=len(self._queue),
+                        queue_limit=self._settings.queue_limit)
             self._readers.set_paused(True)
 
     def take(self, count: int) -> list[Message]:
@@ -59,6 +65,7 @@ class Outbound:
             taken = [popleft() for _ in range(count)]
         if self._pressed and len(queue) <= self._settings.queue_limit // 2:
             self._pressed = False
+            log.info("dispatch_resumed", queued=len(queue))
             self._readers.set_paused(False)
         if not queue and not self._delayed:
             self.empty.set()

@@ -2,7 +2,9 @@
 
 The carrier side reports here (``CarrierReports``) and knows nothing further: accepted
 messages become outcomes for the journal and, when a receipt was asked for, an entry in
-the receipt book; temporary refusals and unanswered sends go back to the outbound queue;
+the receipt book; congestion answers (throttled, queue full) go back to the front of the
+outbound queue without spending an attempt (the connection that got them slows down);
+other temporary refusals and sends lost with their connection go back spending one;
 final refusals are journalled and answered with a REJECTD receipt; receipts and MO
 are queued for the account's ESME sessions.
 """
@@ -19,7 +21,11 @@ from router.dlr import receipt
 from router.dlr.book import ReceiptBook
 from router.logs import sampled
 from router.model.messages import Message, Outcome
-from router.model.status import GIVEN_UP, TEMPORARY_CARRIER_STATUSES
+from router.model.status import (
+    CONGESTION_CARRIER_STATUSES,
+    GIVEN_UP,
+    TEMPORARY_CARRIER_STATUSES,
+)
 from router.smpp.pdu import DeliverSm
 
 log = structlog.get_logger("chapar.dispatch")
@@ -35,17 +41,22 @@ class Reports:
         self._mo = mo
         self.accepted = 0
         self.refused = 0
+        self.congested = 0
+        """Answers throttled or queue full: sent again, no attempt spent."""
         self.failed_delivers = 0
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
         remember = self._book.remember
         again: list[Message] = []
+        back: list[Message] = []
         for message, status, carrier_id in results:
             if status == 0:
                 outcomes.append((message.id, 0, carrier_id, message.receipt))
                 if message.receipt:
                     remember(carrier_id, message.id, message.account)
+            elif status in CONGESTION_CARRIER_STATUSES:
+                back.append(message)  # the connection slows down; no attempt spent
             elif status in TEMPORARY_CARRIER_STATUSES:
                 again.append(message)
             else:
@@ -53,6 +64,9 @@ class Reports:
         self.accepted += len(outcomes)
         if outcomes:
             self._intake.record_outcomes(outcomes)
+        if back:
+            self.congested += len(back)
+            self._outbound.put(back, front=True)
         if again:
             self._again(again, "temporary carrier refusal", at_once=False)
 

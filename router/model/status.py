@@ -53,24 +53,29 @@ class CarrierClass(Enum):
 
     ACCEPTED = "accepted"
     """ESME_ROK: the carrier has it; its receipt may follow."""
+    CONGESTED = "congested"
+    """Too fast (throttled, queue full): the connection slows down and the message goes
+    back to the queue without spending an attempt."""
     TEMPORARY = "temporary"
-    """Not now (throttled, queue full, system error): sent again later."""
+    """Not now (system error, temporary application error): sent again later, one
+    attempt spent."""
     FINAL = "final"
     """Refused for good: journalled, and a REJECTD receipt if one was asked for."""
     UNKNOWN = "unknown"
-    """No answer (response timeout, connection lost): the carrier may or may not have it;
-    sent again (at least once: a duplicate is possible, a loss is not)."""
+    """No answer and the connection lost: the carrier may or may not have it; sent again
+    (at least once: a duplicate is possible, a loss is not).  A response timeout alone
+    sends nothing again: a late answer still counts while the session lasts."""
 
 
-TEMPORARY_CARRIER_STATUSES = frozenset({
-    S.ESME_RTHROTTLED, S.ESME_RMSGQFUL, S.ESME_RSYSERR, S.ESME_RX_T_APPN,
-    S.ESME_RUNKNOWNERR,
-})
+CONGESTION_CARRIER_STATUSES = frozenset({S.ESME_RTHROTTLED, S.ESME_RMSGQFUL})
+TEMPORARY_CARRIER_STATUSES = frozenset({S.ESME_RSYSERR, S.ESME_RX_T_APPN, S.ESME_RUNKNOWNERR})
 
 
 def carrier_class(status: int) -> CarrierClass:
     if status == 0:
         return CarrierClass.ACCEPTED
+    if status in CONGESTION_CARRIER_STATUSES:
+        return CarrierClass.CONGESTED
     if status in TEMPORARY_CARRIER_STATUSES:
         return CarrierClass.TEMPORARY
     return CarrierClass.FINAL

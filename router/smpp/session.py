@@ -154,7 +154,9 @@ class Submitted(NamedTuple):
 
 
 class TimedOut(NamedTuple):
-    """A request of ours got no answer within response_timeout."""
+    """A request of ours got no answer within response_timeout.  On the ESME side the
+    session still remembers it until the session ends (``late``): an answer that comes
+    after all is reported as usual, and the request keeps its place in the window."""
 
     context: object
     command_id: int
@@ -196,6 +198,7 @@ class Session:
         "_held",
         "_inbound",
         "_last_rx",
+        "_late",
         "_next_seq",
         "_opened_at",
         "_out",
@@ -218,6 +221,9 @@ class Session:
         self._out: list[bytes] = []
         self._next_seq = 1
         self._outstanding: dict[int, tuple[float, int, object]] = {}
+        self._late: dict[int, tuple[float, int, object]] = {}
+        """ESME side: requests past response_timeout, by sequence, with when they timed
+        out; kept until the session ends so that a late answer still counts."""
         self._inbound = 0
         self._opened_at = now
         self._last_rx = now
@@ -238,11 +244,17 @@ class Session:
 
     @property
     def window_free(self) -> int:
-        return self.config.window - len(self._outstanding)
+        return self.config.window - len(self._outstanding) - len(self._late)
 
     @property
     def outstanding(self) -> int:
+        """Requests sent and not answered, not yet past response_timeout."""
         return len(self._outstanding)
+
+    @property
+    def late(self) -> int:
+        """Requests past response_timeout and still unanswered (ESME side)."""
+        return len(self._late)
 
     @property
     def unanswered_inbound(self) -> int:
@@ -282,12 +294,13 @@ class Session:
         add = events.append
         allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
         outstanding = self._outstanding
+        late = self._late
         inbound_window = self.config.inbound_window
         for index, (command_id, status, seq, body) in enumerate(frames):
             if command_id == _SUBMIT_SM_RESP:  # the carrier side's hot path
-                entry = outstanding.get(seq)
+                entry = outstanding.get(seq) or late.get(seq)  # late: past its timeout
                 if entry is not None and entry[1] == _SUBMIT_SM:
-                    del outstanding[seq]
+                    del (outstanding if seq in outstanding else late)[seq]
                     end = body.find(0)
                     add(_new_tuple(Submitted, (
                         entry[2], status, (body[:end] if end >= 0 else body).decode("latin-1"))))
@@ -362,7 +375,11 @@ class Session:
     def _on_response(self, command_id: int, status: int, seq: int, body: bytes,
                      events: list[Event]) -> bool:
         """An answer to one of our requests; True when the session has just closed."""
-        entry = self._outstanding.get(seq)
+        table = self._outstanding
+        entry = table.get(seq)
+        if entry is None and self._late:
+            table = self._late
+            entry = table.get(seq)
         if entry is None or (command_id != (entry[1] | RESPONSE_BIT)
                              and command_id != C.GENERIC_NACK):
             if command_id == C.ENQUIRE_LINK_RESP:
@@ -372,7 +389,7 @@ class Session:
             events.append(_new_tuple(Unmatched, (command_id, seq, status)))
             return False
         _, sent_id, context = entry
-        del self._outstanding[seq]
+        del table[seq]
         try:
             pdu = codec.decode(command_id, status, seq, body)
         except DecodeError:
@@ -497,12 +514,15 @@ class Session:
         self._unbind_sent_at = now
 
     def outstanding_contexts(self) -> list[object]:
-        return [context for _, _, context in self._outstanding.values()]
+        """Every request still unanswered, late ones included."""
+        return [context for table in (self._outstanding, self._late)
+                for _, _, context in table.values()]
 
     def abandon(self) -> list[object]:
         """The connection is gone: the contexts of requests that will never be answered."""
-        contexts = [context for _, _, context in self._outstanding.values()]
+        contexts = self.outstanding_contexts()
         self._outstanding.clear()
+        self._late.clear()
         self.state = State.CLOSED
         return contexts
 
@@ -530,7 +550,13 @@ class Session:
         if self._outstanding and cfg.response_timeout:
             oldest = next(iter(self._outstanding.values()))[0]
             deadlines.append(oldest + cfg.response_timeout)
+        if self._stuck():
+            deadlines.append(next(reversed(self._late.values()))[0] + cfg.response_timeout)
         return min(deadlines) if deadlines else None
+
+    def _stuck(self) -> bool:
+        """Every place in the window is held by a request past its timeout."""
+        return bool(self._late) and not self._outstanding and self.window_free <= 0
 
     def handle_timer(self, now: float) -> list[Event]:
         cfg = self.config
@@ -545,15 +571,12 @@ class Session:
             self.state = State.CLOSED
             return [MustClose("session_init_timer: no bind")]
         if cfg.response_timeout:
-            expired = [(seq, entry) for seq, entry in self._outstanding.items()
-                       if now >= entry[0] + cfg.response_timeout]
-            for seq, (_, command_id, context) in expired:
-                del self._outstanding[seq]
-                if command_id == C.ENQUIRE_LINK or command_id in _BINDS:
-                    self.state = State.CLOSED
-                    events.append(MustClose(f"no answer to {CommandId(command_id).name}"))
-                else:
-                    events.append(TimedOut(context, command_id, seq))
+            if self._expire(now, events):
+                return events
+            if self._stuck() and now >= (next(reversed(self._late.values()))[0]
+                                         + cfg.response_timeout):
+                self.state = State.CLOSED
+                return [*events, MustClose("window full of requests past response_timeout")]
         if self.state in BOUND:
             idle = now - self._last_rx
             if cfg.inactivity_timeout and idle >= cfg.inactivity_timeout:
@@ -563,3 +586,26 @@ class Session:
                 self._enquiring = True
                 self._send(codec.decode(C.ENQUIRE_LINK, 0, 0, b""), now, None)
         return events
+
+    def _expire(self, now: float, events: list[Event]) -> bool:
+        """Requests past response_timeout become ``TimedOut`` events; True when the
+        session must close (an unanswered bind or enquire_link).  The ESME side keeps
+        the others as late and checks the peer with an enquire_link at once: a carrier
+        that has stopped answering is found one response_timeout later."""
+        timeout = self.config.response_timeout
+        expired = [(seq, entry) for seq, entry in self._outstanding.items()
+                   if now >= entry[0] + timeout]
+        keep = self.role is Role.ESME
+        for seq, (_, command_id, context) in expired:
+            del self._outstanding[seq]
+            if command_id == C.ENQUIRE_LINK or command_id in _BINDS:
+                self.state = State.CLOSED
+                events.append(MustClose(f"no answer to {CommandId(command_id).name}"))
+                return True
+            events.append(TimedOut(context, command_id, seq))
+            if keep:
+                self._late[seq] = (now, command_id, context)
+        if keep and expired and self.state in BOUND and not self._enquiring:
+            self._enquiring = True
+            self._send(codec.decode(C.ENQUIRE_LINK, 0, 0, b""), now, None)
+        return False

@@ -1,8 +1,14 @@
 """One client session to a carrier SMSC: connect, bind, keep the window full, reconnect.
 
-Reconnects with exponential backoff and full jitter.  Messages outstanding when a
-connection drops go back to the front of the outbound queue: a carrier may then see a
-message twice, never zero times.  Everything a read brings is reported as one batch.
+Reconnects with exponential backoff and full jitter; the backoff starts over only once
+a bind succeeds (a carrier refusing our bind is not hammered), and connection trouble
+is logged once per change, not per attempt.  Messages outstanding when a connection
+drops go back to the front of the outbound queue: a carrier may then see a message
+twice, never zero times.  A response timeout sends nothing again: the session keeps the
+request, a late answer still counts, and the core checks the carrier with an
+enquire_link (no answer: the connection is closed and its messages go elsewhere).
+Congestion answers (throttled, queue full) slow this connection down (``Pacer``).
+Everything a read brings is reported as one batch.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import structlog
 from router.dispatch.ports import CarrierReports
 from router.logs import sampled
 from router.model.messages import Message
-from router.model.status import NACKED
+from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED
 from router.smpp import codec
 from router.smpp.pdu import (
     BindTransceiver,
@@ -39,6 +45,7 @@ from router.smpp.session import (
     Unmatched,
 )
 from router.timer import DeadlineTimer
+from router.upstream.pacing import Pacer
 from router.upstream.settings import UpstreamSettings
 
 log = structlog.get_logger("chapar.upstream")
@@ -64,7 +71,15 @@ class Connector(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
+        self._pacer = Pacer(config.throttle_min_rate, config.throttle_recovery,
+                            self._loop.time())
+        self._pace_handle: asyncio.TimerHandle | None = None
+        self._trouble: tuple[str, str] | None = None
+        """The connect or bind failure last logged; the same again is only counted."""
+        self._failures = 0
+        self._was_bound = False
         self.unmatched_responses = 0
+        self.timed_out = 0
         self._settled = asyncio.Event()
         """Set when stopping and nothing is outstanding."""
         self._task: asyncio.Task[None] | None = None
@@ -82,19 +97,27 @@ class Connector(asyncio.Protocol):
         delay = cfg.reconnect_min
         while not self._stopping:
             try:
-                await self._connect_once()
-                delay = cfg.reconnect_min
-                assert self._lost is not None
-                await self._lost
+                if await self._connect_once():
+                    delay = cfg.reconnect_min  # only a bind that succeeded resets it
+                    assert self._lost is not None
+                    await self._lost
             except (OSError, TimeoutError) as exc:
-                log.warning("upstream_connect_failed", upstream=self.name,
-                            error=str(exc) or type(exc).__name__)
+                self._failed("upstream_connect_failed", "error",
+                             str(exc) or type(exc).__name__)
             if self._stopping:
                 break
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, cfg.reconnect_max)
 
-    async def _connect_once(self) -> None:
+    def _failed(self, event: str, key: str, value: str) -> None:
+        """A connect or bind failure: logged when it differs from the last one."""
+        self._failures += 1
+        if self._trouble != (event, value):
+            self._trouble = (event, value)
+            log.warning(event, upstream=self.name, failures=self._failures, **{key: value})
+
+    async def _connect_once(self) -> bool:
+        """Connect and bind; True once bound, False when the bind was refused."""
         cfg = self.config
         self._bound = self._loop.create_future()
         self._lost = self._loop.create_future()
@@ -107,6 +130,7 @@ class Connector(asyncio.Protocol):
             raise
         if not bound:
             await self._lost  # refused: wait for the close, then back off
+        return bound
 
     # --- asyncio.Protocol -----------------------------------------------------------
 
@@ -127,31 +151,22 @@ class Connector(asyncio.Protocol):
         results: list[tuple[Message, int, str]] = []
         add = results.append
         delivered: list[DeliverSm] = []
+        accepted = 0
+        congested = False
         for event in session.receive_data(data, now):
             if type(event) is Submitted:
                 add(event)  # type: ignore[arg-type]  # (Message, status, carrier id)
-            elif type(event) is Answered:
-                context = event.context
-                if type(context) is Message:  # generic_nack: no id, so try again later
-                    add((context, event.response.status or NACKED, ""))
+                if event[1]:
+                    congested = congested or event[1] in CONGESTION_CARRIER_STATUSES
                 else:
-                    self._on_bind(event.response)
+                    accepted += 1
             elif type(event) is DeliverSm:
                 delivered.append(event)
-            elif type(event) is TimedOut:
-                if type(event.context) is Message:
-                    self._reports.on_no_answer([event.context], "response timeout", False)
-            elif type(event) is Unmatched:
-                self.unmatched_responses += 1
-                if sampled(self.unmatched_responses):
-                    log.warning("response_unmatched", upstream=self.name,
-                                command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
-                                total=self.unmatched_responses)
-            elif isinstance(event, Unbound | MustClose):
-                self._close(str(event))
-            elif isinstance(event, Pdu):
-                self._answer_other(event)
+            else:
+                self._on_event(event, results)
         if results:  # before the receipts: one may be for a submit answered in this read
+            # the pace first: what the reports put back must not go out at the old one
+            self._pace(accepted, congested, now)
             self._reports.on_results(results)
         if delivered:
             self._reports.on_deliver(delivered)
@@ -160,12 +175,51 @@ class Connector(asyncio.Protocol):
         self._flush()
         self._feeder.pump()
 
+    def _on_event(self, event: object, results: list[tuple[Message, int, str]]) -> None:
+        """Whatever a read or a timer brings besides submit_sm_resp and deliver_sm."""
+        if type(event) is Answered:
+            context = event.context
+            if type(context) is Message:  # generic_nack: no id, so try again later
+                results.append((context, event.response.status or NACKED, ""))
+            else:
+                self._on_bind(event.response)
+        elif type(event) is TimedOut:
+            # kept by the session: a late answer still counts, and the core is checking
+            # the carrier with an enquire_link; sent again only if the session ends
+            self.timed_out += 1
+            if sampled(self.timed_out):
+                log.warning("upstream_response_late", upstream=self.name,
+                            command_id=f"0x{event.command_id:08x}", total=self.timed_out)
+        elif type(event) is Unmatched:
+            self.unmatched_responses += 1
+            if sampled(self.unmatched_responses):
+                log.warning("response_unmatched", upstream=self.name,
+                            command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
+                            total=self.unmatched_responses)
+        elif type(event) is MustClose:
+            self._close(event.reason)
+        elif type(event) is Unbound:
+            self._close("unbound by the carrier" if event.by_peer else "unbound")
+        elif isinstance(event, Pdu):
+            self._answer_other(event)
+
+    def _pace(self, accepted: int, congested: bool, now: float) -> None:
+        pacer = self._pacer
+        if accepted:
+            pacer.accepted(accepted, now)
+        if congested and pacer.congested(now):
+            log.warning("upstream_throttled", upstream=self.name, rate=round(pacer.rate, 1))
+
     def _on_bind(self, resp: Pdu) -> None:
         ok = resp.status == 0
         if ok:
-            log.info("upstream_bound", upstream=self.name, bind=self.config.bind)
+            log.info("upstream_bound", upstream=self.name, bind=self.config.bind,
+                     after_failures=self._failures)
+            self._trouble = None
+            self._failures = 0
+            self._was_bound = True
         else:
-            log.error("upstream_bind_refused", upstream=self.name, status=f"0x{resp.status:08x}")
+            self._failed("upstream_bind_refused", "status", f"0x{resp.status:08x}")
             self._close("bind refused")
         if self._bound is not None and not self._bound.done():
             self._bound.set_result(ok)
@@ -189,13 +243,44 @@ class Connector(asyncio.Protocol):
             orphans = [c for c in session.abandon() if type(c) is Message]
             if orphans:
                 self._reports.on_no_answer(orphans, "connection lost", True)
-        log.info("upstream_disconnected", upstream=self.name, error=str(exc) if exc else None)
+        if self._was_bound:  # a refused or unanswered bind was logged once already
+            log.info("upstream_disconnected", upstream=self.name,
+                     error=str(exc) if exc else None)
+        self._was_bound = False
         if self._bound is not None and not self._bound.done():
             self._bound.set_result(False)
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
 
     # --- output and timers ----------------------------------------------------------
+
+    def sendable(self) -> int:
+        """How many messages this connection may send now: its window, and its pace
+        while the carrier is congested (then a wake-up is set for when it may)."""
+        session = self.session
+        if session is None or self._transport is None or not session.can_submit:
+            return 0
+        free = session.window_free
+        pacer = self._pacer
+        if free <= 0 or not pacer.limited:
+            return free
+        now = self._loop.time()
+        allowed = pacer.allowance(now)
+        if allowed is None:
+            log.info("upstream_unthrottled", upstream=self.name)
+        elif allowed < free:
+            free = allowed
+            if free <= 0:
+                self._wake(pacer.next_at(now))
+        return free
+
+    def _wake(self, at: float) -> None:
+        if self._pace_handle is None:
+            self._pace_handle = self._loop.call_at(at, self._paced)
+
+    def _paced(self) -> None:
+        self._pace_handle = None
+        self._feeder.pump()
 
     def in_flight(self) -> list[Message]:
         session = self.session
@@ -206,8 +291,12 @@ class Connector(asyncio.Protocol):
     def send(self, messages: list[Message]) -> None:
         session = self.session
         assert session is not None
-        session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages,
-                            self._loop.time())
+        now = self._loop.time()
+        session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages, now)
+        pacer = self._pacer
+        if pacer.limited:
+            pacer.spend(len(messages))
+            self._wake(pacer.next_at(now))  # more may be waiting once the next token is in
         self._flush()
 
     def _flush(self) -> None:
@@ -218,7 +307,7 @@ class Connector(asyncio.Protocol):
         if data:
             self._transport.write(data)
         self._timer.arm(session.next_deadline())
-        if self._stopping and not session.outstanding:
+        if self._stopping and not session.outstanding and not session.late:
             self._settled.set()
 
     def _on_timer(self) -> None:
@@ -226,15 +315,13 @@ class Connector(asyncio.Protocol):
         if session is None:
             return
         for event in session.handle_timer(self._loop.time()):
-            if type(event) is TimedOut and type(event.context) is Message:
-                self._reports.on_no_answer([event.context], "response timeout", False)
-            elif isinstance(event, MustClose):
-                self._close(event.reason)
+            self._on_event(event, [])  # (a timer brings no answers)
         self._flush()
 
     def _close(self, reason: str) -> None:
         if self._transport is not None:
-            log.info("upstream_closing", upstream=self.name, reason=reason)
+            if self._was_bound:
+                log.info("upstream_closing", upstream=self.name, reason=reason)
             self._flush()
             self._transport.close()
 
@@ -242,8 +329,11 @@ class Connector(asyncio.Protocol):
         """Unbind cleanly (waiting for outstanding answers), then stop reconnecting."""
         self._stopping = True
         session = self.session
+        if self._pace_handle is not None:
+            self._pace_handle.cancel()
+            self._pace_handle = None
         if session is not None and session.bound and self._transport is not None:
-            if session.outstanding:
+            if session.outstanding or session.late:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._settled.wait(), timeout)
             session.unbind(self._loop.time())

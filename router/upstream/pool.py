@@ -1,8 +1,9 @@
 """The carrier connections that drain the outbound queue.
 
 Whenever messages wait or a window opens, each ready connection takes what its window
-allows, round-robin over the connections.  What carriers answer goes to dispatch's
-``CarrierReports`` a read batch at a time; the pool keeps no message of its own.
+and its pace allow (``Connector.sendable``), round-robin over the connections.  What
+carriers answer goes to dispatch's ``CarrierReports`` a read batch at a time; the pool
+keeps no message of its own.
 """
 
 from __future__ import annotations
@@ -48,10 +49,7 @@ class Pool:
         n_conn = len(connectors)
         for i in range(n_conn):
             connector = connectors[(self._turn + i) % n_conn]
-            session = connector.session
-            if session is None or not connector.ready:
-                continue
-            free = session.window_free
+            free = connector.sendable()
             if free > 0:
                 connector.send(outbound.take(free))
                 if not outbound.queued:

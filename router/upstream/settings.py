@@ -21,12 +21,20 @@ class UpstreamSettings(SessionConfig):
     system_type: str = ""
     bind: Literal["tx", "trx"] = "trx"
     connections: int = 1
-    response_timeout: float = 30.0
+    response_timeout: float = 10.0
+    """After it an unanswered submit_sm is late, not lost: the session keeps it (its
+    answer still counts) and checks the carrier with an enquire_link at once; only a
+    session that ends sends it again."""
+    enquire_link_interval: float = 15.0
     inactivity_timeout: float = 0.0
     """A carrier may stay silent while we have nothing to send: enquire_link keeps the
     session checked instead."""
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+    throttle_min_rate: float = 1.0
+    """Messages per second a congested connection slows down to at most (the floor)."""
+    throttle_recovery: float = 10.0
+    """Seconds without a congestion answer after which the pace limit is lifted."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -631,7 +631,7 @@ def test_missing_enquire_link_resp_closes() -> None:
     assert esme.next_deadline() is None
 
 
-def test_response_timeout_reports_timed_out() -> None:
+def test_response_timeout_reports_timed_out_and_keeps_the_request() -> None:
     pair = SessionPair(SessionConfig(enquire_link_interval=0, inactivity_timeout=0,
                                      response_timeout=60))
     pair.bind()
@@ -639,18 +639,101 @@ def test_response_timeout_reports_timed_out() -> None:
     assert esme.next_deadline() is None
     s1 = esme.send_request(submit(), 5.0, "msg-1")
     s2 = esme.send_request(submit(), 20.0, "msg-2")
+    esme.data_to_send()
     assert esme.next_deadline() == 65.0
     assert esme.handle_timer(64.9) == []
     assert esme.handle_timer(65.0) == [TimedOut("msg-1", C.SUBMIT_SM, s1)]
-    assert esme.outstanding == 1
-    assert esme.window_free == esme.config.window - 1
+    # still in the window, and the carrier is asked at once whether it is alive
+    assert (esme.outstanding, esme.late) == (2, 1)  # msg-2 and the enquire_link; msg-1
+    assert esme.window_free == esme.config.window - 3
+    assert [f[0] for f in frames(esme.data_to_send())] == [C.ENQUIRE_LINK]
+    assert esme.outstanding_contexts() == ["msg-2", None, "msg-1"]
     assert esme.next_deadline() == 80.0
     assert esme.handle_timer(80.0) == [TimedOut("msg-2", C.SUBMIT_SM, s2)]
-    assert esme.next_deadline() is None
+    assert esme.data_to_send() == b""  # one enquire_link outstanding is enough
     assert state_of(esme) is State.BOUND_TRX
-    # the late answer finds nobody waiting, and is reported
+    # the late answers still count, as the in-time ones do
     assert esme.receive_data(codec.encode(SubmitSmResp(s1, 0, "late")), 81.0) == [
+        Submitted("msg-1", 0, "late")]
+    assert esme.receive_data(codec.encode(GenericNack(s2, S.ESME_RSYSERR)), 82.0) == [
+        Answered("msg-2", GenericNack(s2, S.ESME_RSYSERR))]
+    assert esme.late == 0
+    # a second answer to the same request matches nothing
+    assert esme.receive_data(codec.encode(SubmitSmResp(s1, 0, "late")), 83.0) == [
         Unmatched(C.SUBMIT_SM_RESP, s1, 0)]
+
+
+def test_unanswered_probe_after_a_timeout_closes() -> None:
+    """A carrier frozen with TCP up: found one response_timeout after the first
+    unanswered submit_sm, however long enquire_link_interval is."""
+    esme = SessionPair(SessionConfig(enquire_link_interval=300, inactivity_timeout=0,
+                                     response_timeout=10))
+    esme.bind()
+    session = esme.esme
+    seq = session.send_request(submit(), 0.0, "msg")
+    session.data_to_send()
+    assert session.handle_timer(10.0) == [TimedOut("msg", C.SUBMIT_SM, seq)]
+    assert [f[0] for f in frames(session.data_to_send())] == [C.ENQUIRE_LINK]
+    assert session.next_deadline() == 20.0
+    events = session.handle_timer(20.0)
+    assert events == [MustClose("no answer to ENQUIRE_LINK")]
+    assert state_of(session) is State.CLOSED
+    assert session.abandon() == ["msg"]  # sent again elsewhere: never lost
+
+
+def test_answered_probe_keeps_the_session_and_the_late_request() -> None:
+    pair = SessionPair(SessionConfig(enquire_link_interval=300, inactivity_timeout=0,
+                                     response_timeout=10))
+    pair.bind()
+    seq = pair.esme.send_request(submit(), 0.0, "msg")
+    pair.to_smsc()
+    pair.smsc.data_to_send()  # the carrier is slow: no submit_sm_resp yet
+    pair.now = 10.0
+    assert pair.esme.handle_timer(10.0) == [TimedOut("msg", C.SUBMIT_SM, seq)]
+    assert pair.to_smsc() == []  # enquire_link, answered by the core
+    assert pair.to_esme() == []
+    assert pair.esme.next_deadline() == 310.0
+    assert pair.esme.handle_timer(25.0) == []
+    assert state_of(pair.esme) is State.BOUND_TRX
+    assert pair.esme.receive_data(codec.encode(SubmitSmResp(seq, 0, "c1")), 26.0) == [
+        Submitted("msg", 0, "c1")]
+
+
+def test_window_full_of_late_requests_closes() -> None:
+    """The carrier answers enquire_link but not these: once every place in the window
+    has waited a response_timeout past its own, the session ends and they go elsewhere."""
+    pair = SessionPair(SessionConfig(window=2, enquire_link_interval=300,
+                                     inactivity_timeout=0, response_timeout=10))
+    pair.bind()
+    seqs = [pair.esme.send_request(submit(), 0.0, f"m{n}") for n in range(2)]
+    pair.to_smsc()
+    pair.smsc.data_to_send()
+    pair.now = 10.0
+    assert pair.esme.handle_timer(10.0) == [TimedOut(f"m{n}", C.SUBMIT_SM, s)
+                                            for n, s in enumerate(seqs)]
+    assert pair.esme.window_free == -1  # the enquire_link probe takes a place too
+    pair.now = 11.0
+    assert pair.to_smsc() == [] and pair.to_esme() == []  # the probe is answered
+    assert pair.esme.next_deadline() == 20.0
+    assert pair.esme.handle_timer(19.9) == []
+    assert pair.esme.handle_timer(20.0) == [
+        MustClose("window full of requests past response_timeout")]
+    assert pair.esme.abandon() == ["m0", "m1"]
+
+
+def test_smsc_side_forgets_timed_out_requests() -> None:
+    """Towards ESMEs a deliver_sm past its timeout is handed back at once (the receipt is
+    queued again); its late answer matches nothing."""
+    pair = SessionPair(SessionConfig(enquire_link_interval=0, inactivity_timeout=0,
+                                     response_timeout=10))
+    pair.bind()
+    seq = pair.smsc.send_request(deliver(), 0.0, "dlr")
+    pair.smsc.data_to_send()
+    assert pair.smsc.handle_timer(10.0) == [TimedOut("dlr", C.DELIVER_SM, seq)]
+    assert (pair.smsc.outstanding, pair.smsc.late) == (0, 0)
+    assert pair.smsc.data_to_send() == b""
+    assert pair.smsc.receive_data(codec.encode(DeliverSmResp(seq, 0)), 11.0) == [
+        Unmatched(C.DELIVER_SM_RESP, seq, 0)]
 
 
 def test_bind_response_timeout_closes() -> None:
