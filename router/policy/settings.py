@@ -19,6 +19,9 @@ class AccountSettings:
     domestic_exempt: bool = False
     status_style: Literal["vendor", "standard"] = "standard"
     demo: bool = False
+    id_lockout: bool = True
+    """Failed binds lock the system_id out as well as the source address (README,
+    "Who may bind"); false: only the address is locked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
