@@ -3,8 +3,9 @@
 Start: journal (and what the last run left) -> policy -> queues -> carriers (or the
 built-in simulator) -> re-dispatch of unfinished messages -> listener.
 SIGTERM: stop accepting, let in-flight batches commit and be answered, unbind every
-ESME, give queued messages ``shutdown_timeout`` to reach a carrier, unbind carriers,
-close the journal.  A second signal exits at once (the journal is already committed).
+ESME while queued messages go to a carrier, unbind carriers, close the journal: all
+within ``shutdown_timeout``.  A second signal exits at once (the journal is already
+committed).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
 log = structlog.get_logger("chapar")
+ESME_SHARE = 0.5
+"""ESMEs get this share of ``shutdown_timeout`` to answer the unbind."""
+CARRIER_SHARE = 0.2
+CARRIER_SHARE_MAX = 2.0
+"""The carriers' settle and unbind keep this share of the timeout (at most this many s)."""
 
 
 class App:
@@ -90,35 +96,83 @@ class App:
             await self.stop()
 
     async def stop(self) -> None:
-        log.info("stopping")
+        """The drain, within ``dispatch.shutdown_timeout`` all told: one deadline shared by
+        the phases.  ESMEs unbind while queued messages go to the carriers; the carriers
+        keep the last share of the budget (CARRIER_SHARE, at most CARRIER_SHARE_MAX s) to
+        settle and unbind.  What does not make it stays in the journal for the next start."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
         timeout = self.config.dispatch.shutdown_timeout
+        deadline = began + timeout
+        log.info("stopping", shutdown_timeout=timeout)
         if self._server is not None:
             self._server.close()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding
-            connections = list(parts.state.connections)
-            for conn in connections:
-                conn.start_unbind()
-            if connections:
-                await asyncio.wait([c.closed for c in connections], timeout=timeout)
-                for conn in connections:
-                    conn.close_now()
-            if parts.outbound.queued and parts.pool.ready:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(parts.outbound.empty.wait(), timeout)
-            await parts.pool.stop(timeout)
+            carriers_from = deadline - min(timeout * CARRIER_SHARE, CARRIER_SHARE_MAX)
+            await asyncio.gather(self._unbind_esmes(parts, began + timeout * ESME_SHARE),
+                                 self._drain_queue(parts, carriers_from))
+            await self._unbind_carriers(parts, deadline)
             parts.intake.close()
         if self._simulator is not None:
             await self._simulator.stop()
         if self._watcher is not None:
             self._watcher.cancel()
         if parts is not None:
-            policy = parts.policy
-            policy.auth.close()
-            policy.registry.close()
-            policy.pipeline.flush()
-            policy.writer.close()
-            policy.lines.close()
-            parts.journal.close()
-        log.info("stopped", queued_left=parts.outbound.queued if parts else 0)
+            self._close_stores(parts)
+        elapsed = loop.time() - began
+        log.info("stopped", queued_left=parts.outbound.queued if parts else 0,
+                 seconds=round(elapsed, 3))
+
+    @staticmethod
+    async def _unbind_esmes(parts: Parts, until: float) -> None:
+        """Unbind every ESME; close those that have not answered by ``until`` (an ESME
+        that does not read its socket would otherwise hold the drain for the session's
+        unbind timeout)."""
+        connections = list(parts.state.connections)
+        for conn in connections:
+            conn.start_unbind()
+        if connections:
+            wait = max(0.0, until - asyncio.get_running_loop().time())
+            _, late = await asyncio.wait([c.closed for c in connections], timeout=wait)
+            if late:
+                log.warning("esmes_not_unbound", sessions=len(late), waited=round(wait, 3))
+            for conn in connections:
+                conn.close_now()
+
+    @staticmethod
+    async def _drain_queue(parts: Parts, until: float) -> None:
+        """Give queued messages until ``until`` to reach a carrier (if one is up)."""
+        if parts.outbound.queued and parts.pool.ready:
+            wait = max(0.0, until - asyncio.get_running_loop().time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parts.outbound.empty.wait(), wait)
+            if parts.outbound.queued:
+                log.warning("shutdown_timeout_reached", queued_left=parts.outbound.queued,
+                            note="left in the journal; sent after the next start")
+
+    @staticmethod
+    async def _unbind_carriers(parts: Parts, deadline: float) -> None:
+        """Every carrier at once, each with half of what is left for its outstanding
+        answers and half for its unbind_resp (``Connector.stop`` waits for each at most
+        the time it is given), so the carriers end by ``deadline`` however many."""
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.gather(*(c.stop(left / 2) for c in parts.pool.connectors))
+
+    @staticmethod
+    def _close_stores(parts: Parts) -> None:
+        policy = parts.policy
+        policy.auth.close()
+        policy.registry.close()
+        policy.pipeline.flush()
+        policy.writer.close()
+        policy.lines.close()
+        problem = parts.journal.close()
+        if problem is not None:
+            # Everything acknowledged was committed before its ESME_ROK; the stop is
+            # still clean, so it is said here, once, and the exit status stays 0.
+            log.error("journal_close_failed", error=problem,
+                      note="the journal could not take its last write (disk full?); "
+                      "nothing acknowledged is lost, messages without a recorded carrier "
+                      "answer are sent again after the next start")

@@ -57,7 +57,8 @@ def _accounts(config: Config) -> list[Account]:
     return [Account(
         system_id=a.system_id, password_hash=a.password_hash, bind_types=a.bind_types,
         max_binds=a.max_binds, allowed_ips=a.allowed_ips,
-        domestic_exempt=a.domestic_exempt, status_style=a.status_style, demo=a.demo)
+        domestic_exempt=a.domestic_exempt, status_style=a.status_style, demo=a.demo,
+        id_lockout=a.id_lockout)
         for a in config.accounts if embedded or not a.demo]
 
 

@@ -65,6 +65,7 @@ def _show(account: Account) -> str:
             f"  max binds: {account.max_binds or 'unlimited'}\n  allowed ips: {ips}\n"
             f"  domestic check: {'exempt' if account.domestic_exempt else 'enforced'}\n"
             f"  status style: {account.status_style}\n"
+            f"  lockout: source address{' and system_id' if account.id_lockout else ' only'}\n"
             f"  created: {when(account.created_at)}  updated: {when(account.updated_at)}")
 
 
@@ -83,7 +84,8 @@ def _add(args: argparse.Namespace, stores: Stores) -> None:
         system_id=args.system_id, password_hash=_hash(args),
         bind_types=_bind_types(args.bind_types), max_binds=args.max_binds,
         allowed_ips=_cidrs(args.allow_ip or []),
-        domestic_exempt=args.exempt_domestic, status_style=args.status_style))
+        domestic_exempt=args.exempt_domestic, status_style=args.status_style,
+        id_lockout=not args.no_id_lockout))
     print(_show(account))
 
 
@@ -123,6 +125,13 @@ def _ips(args: argparse.Namespace, stores: Stores) -> None:
     print(f"{args.system_id}: allowed ips {', '.join(ips) or '(none)'}")
 
 
+def _id_lockout(args: argparse.Namespace, stores: Stores) -> None:
+    on = args.state == "on"
+    stores.registry.update_account(args.system_id, id_lockout=on)
+    print(f"{args.system_id}: failed binds lock "
+          f"{'the source address and the system_id' if on else 'the source address only'}")
+
+
 def _unlock(args: argparse.Namespace, stores: Stores) -> None:
     key = f"ip:{args.ip}" if args.ip else f"sid:{args.system_id}"
     cleared = stores.registry.clear_lock(key)
@@ -138,7 +147,8 @@ def _audit(args: argparse.Namespace, stores: Stores) -> None:
 _ACTIONS: dict[str, common.Action] = {
     "add": _add, "list": _list, "show": _show_one, "passwd": _passwd,
     "suspend": _set_status, "resume": _set_status, "terminate": _set_status,
-    "allow-ip": _ips, "deny-ip": _ips, "unlock": _unlock, "audit": _audit,
+    "allow-ip": _ips, "deny-ip": _ips, "id-lockout": _id_lockout, "unlock": _unlock,
+    "audit": _audit,
 }
 
 
@@ -157,6 +167,8 @@ def add_parsers(sub: common.Subparsers) -> None:
     add.add_argument("--exempt-domestic", action="store_true",
                      help="skip the domestic-range check (provider's own monitoring)")
     add.add_argument("--status-style", choices=("vendor", "standard"), default="vendor")
+    add.add_argument("--no-id-lockout", action="store_true",
+                     help="failed binds lock the source address only, never the system_id")
     group.action("list", "list accounts")
     with_id("show", "show one account")
     pw = with_id("passwd", "change the password (next bind)")
@@ -167,6 +179,8 @@ def add_parsers(sub: common.Subparsers) -> None:
     for name in ("allow-ip", "deny-ip"):
         p = with_id(name, f"{name.split('-')[0]} source addresses/CIDRs")
         p.add_argument("cidrs", nargs="+")
+    idl = with_id("id-lockout", "whether failed binds also lock the system_id out")
+    idl.add_argument("state", choices=("on", "off"))
     unlock = group.action("unlock", "clear a lockout")
     who = unlock.add_mutually_exclusive_group(required=True)
     who.add_argument("--ip")

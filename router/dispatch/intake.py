@@ -15,6 +15,7 @@ import structlog
 
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import Submitter
+from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.smpp.session import Submit
@@ -34,6 +35,10 @@ class Intake:
         self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
         self._scheduled = False
         self.failed_commits = 0
+        self.refused_messages = 0
+        """Submits answered ESME_RSYSERR because their commit failed (since start)."""
+        self._failing = 0  # failed commits in a row, and the submits they refused
+        self._refused_since = 0
         self._marked_at = self._loop.time()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
 
@@ -47,6 +52,23 @@ class Intake:
         self._ticker.cancel()
         self._marked_at = float("-inf")
         self.flush()
+
+    def _failed(self, exc: StoreError,
+                waiting: list[tuple[Submitter, str, int, list[Submit]]]) -> None:
+        """Refuse what this commit carried; log sampled (one line per commit would be
+        thousands a second on a full disk), with running totals."""
+        refused = sum(len(submits) for _, _, _, submits in waiting)
+        for source, _, _, submits in waiting:
+            source.answer_refused(submits, STORE_UNAVAILABLE)
+        self.failed_commits += 1
+        self.refused_messages += refused
+        self._failing += 1
+        self._refused_since += refused
+        if sampled(self._failing):
+            log.error("journal_commit_failed", error=str(exc), failed_commits=self._failing,
+                      refused_messages=self._refused_since,
+                      failed_commits_total=self.failed_commits,
+                      kept_outcomes=self._journal.pending_outcomes)
 
     def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
         first_id = self._ids.take(len(submits))
@@ -85,11 +107,12 @@ class Intake:
         try:
             self._journal.commit()
         except StoreError as exc:
-            self.failed_commits += 1
-            log.error("journal_commit_failed", error=str(exc), batches=len(waiting))
-            for source, _, _, submits in waiting:
-                source.answer_refused(submits, STORE_UNAVAILABLE)
+            self._failed(exc, waiting)
             return
+        if self._failing:
+            log.warning("journal_commit_recovered", failed_commits=self._failing,
+                        refused_messages=self._refused_since)
+            self._failing = self._refused_since = 0
         messages: list[Message] = []
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)

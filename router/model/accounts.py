@@ -23,6 +23,8 @@ class Account:
     domestic_exempt: bool = False
     status_style: Literal["vendor", "standard"] = "standard"
     demo: bool = False
+    id_lockout: bool = True
+    """Failed binds lock the system_id out too (not only the source address)."""
     created_at: float = 0.0
     updated_at: float = 0.0
 

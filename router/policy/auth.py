@@ -45,6 +45,15 @@ log = structlog.get_logger("chapar.auth")
 # carry their parameters, so older ones still verify.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
+NOT_ALLOWED_IP = "source ip not in the account's allow list"
+NOT_DOMESTIC = "source ip not domestic"
+COUNTED_REFUSALS = frozenset({NOT_ALLOWED_IP, NOT_DOMESTIC})
+"""Refusals before the password that count towards lockout, as wrong passwords do."""
+AUDIT_BATCH = 256
+AUDIT_EVERY = 0.1
+"""Bind audit rows go to the registry writer in one job every AUDIT_EVERY seconds, or
+at AUDIT_BATCH rows."""
+
 BIND_TYPE = {
     CommandId.BIND_TRANSMITTER: "tx",
     CommandId.BIND_RECEIVER: "rx",
@@ -117,6 +126,10 @@ class Authenticator:
                                         initializer=_lower_priority, initargs=(config.hash_nice,))
         self._cache_key = os.urandom(32)
         self._verified: dict[bytes, tuple[float, bool]] = {}
+        # what unknown system_ids are verified against: same parameters as new hashes
+        self._dummy_hash = _HASHER.hash(os.urandom(16).hex())
+        self._audits: list[AuditEntry] = []
+        self._audit_timer: asyncio.TimerHandle | None = None
 
     # --- registry changes -----------------------------------------------------------
 
@@ -150,31 +163,25 @@ class Authenticator:
 
     async def _decide(self, command_id: int, system_id: str, password: str,
                       ip: str) -> BindVerdict:
-        now = time.time()
-        lockout = self.lockout
-        for key in (ip_key(ip), system_id_key(system_id)):
-            until = lockout.locked_until(key, now)
-            if until is not None:
-                return BindVerdict(BIND_REFUSED, f"locked out ({key.split(':')[0]})")
         account = self._accounts.get(system_id)
+        locked = self._locked(ip, system_id, account, time.time())
+        if locked is not None:
+            return locked
         if account is None:
-            self._failed(ip, system_id, now)
+            # As slow as a wrong password: the time to a refusal must not tell which
+            # system_ids exist (uniform_bind_failure already hides the status).
+            await self._password_ok(system_id, self._dummy_hash, password)
+            self._failed(ip, system_id, None)
             return self._refuse(UNKNOWN_SYSTEM_ID, "unknown system_id")
-        if account.status != "active":
-            return BindVerdict(BIND_REFUSED, f"account {account.status}")
-        if BIND_TYPE[CommandId(command_id)] not in account.bind_types:
-            return BindVerdict(BIND_REFUSED, "bind type not allowed")
-        if not ip_allowed(ip, account.allowed_ips):
-            return BindVerdict(BIND_REFUSED, "source ip not in the account's allow list")
-        if not account.domestic_exempt:
-            if self.ranges is None:
-                return BindVerdict(BIND_REFUSED, "no domestic ranges imported")
-            if ip not in self.ranges:
-                return BindVerdict(BIND_REFUSED, "source ip not domestic")
-        if account.max_binds and self._live_binds(system_id) >= account.max_binds:
-            return BindVerdict(BIND_REFUSED, "too many binds")
-        if not await self._password_ok(account, password):
-            self._failed(ip, system_id, time.time())
+        refusal = self._admission(account, command_id, ip)
+        if refusal is not None:
+            # a hash here too: a refusal before the password takes as long as one after
+            await self._password_ok(system_id, account.password_hash, password)
+            if refusal in COUNTED_REFUSALS:  # a spray from other addresses locks too
+                self._failed(ip, system_id, account)
+            return BindVerdict(BIND_REFUSED, refusal)
+        if not await self._password_ok(system_id, account.password_hash, password):
+            self._failed(ip, system_id, self._accounts.get(system_id))
             return self._refuse(WRONG_PASSWORD, "wrong password")
         # Re-read after the await: the account may have changed meanwhile.
         account = self._accounts.get(system_id)
@@ -182,20 +189,49 @@ class Authenticator:
             return BindVerdict(BIND_REFUSED, "account changed during bind")
         if account.max_binds and self._live_binds(system_id) >= account.max_binds:
             return BindVerdict(BIND_REFUSED, "too many binds")
-        lockout.succeed(ip_key(ip))
-        lockout.succeed(system_id_key(system_id))
+        self.lockout.succeed(ip_key(ip))
+        self.lockout.succeed(system_id_key(system_id))
         return BindVerdict(0, "ok", account)
 
-    async def _password_ok(self, account: Account, password: str) -> bool:
+    def _locked(self, ip: str, system_id: str, account: Account | None,
+                now: float) -> BindVerdict | None:
+        """Refused before any hashing: the source address, or the system_id unless its
+        account opted out of the per-system_id lockout."""
+        keys = [ip_key(ip)]
+        if account is None or account.id_lockout:
+            keys.append(system_id_key(system_id))
+        for key in keys:
+            if self.lockout.locked_until(key, now) is not None:
+                return BindVerdict(BIND_REFUSED, f"locked out ({key.split(':')[0]})")
+        return None
+
+    def _admission(self, account: Account, command_id: int, ip: str) -> str | None:
+        """Why a known account may not bind from here now (checks 3-7), or None."""
+        if account.status != "active":
+            return f"account {account.status}"
+        if BIND_TYPE[CommandId(command_id)] not in account.bind_types:
+            return "bind type not allowed"
+        if not ip_allowed(ip, account.allowed_ips):
+            return NOT_ALLOWED_IP
+        if not account.domestic_exempt:
+            if self.ranges is None:
+                return "no domestic ranges imported"
+            if ip not in self.ranges:
+                return NOT_DOMESTIC
+        if account.max_binds and self._live_binds(account.system_id) >= account.max_binds:
+            return "too many binds"
+        return None
+
+    async def _password_ok(self, system_id: str, password_hash: str, password: str) -> bool:
         key = hmac.digest(self._cache_key, b"\0".join((
-            account.system_id.encode(), account.password_hash.encode(),
+            system_id.encode(), password_hash.encode(),
             password.encode("utf-8", "surrogateescape"))), hashlib.sha256)
         now = time.monotonic()
         known = self._verified.get(key)
         if known is not None and known[0] > now:
             return known[1]
         loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(self._pool, _verify, account.password_hash, password)
+        ok = await loop.run_in_executor(self._pool, _verify, password_hash, password)
         if self._config.verify_cache_ttl > 0:
             # Both outcomes are remembered: a client reconnecting in a loop with a stale
             # password is the commonest bind storm, and it must not cost a hash each time.
@@ -204,8 +240,15 @@ class Authenticator:
             self._verified[key] = (now + self._config.verify_cache_ttl, ok)
         return ok
 
-    def _failed(self, ip: str, system_id: str, now: float) -> None:
-        for key in (ip_key(ip), system_id_key(system_id)):
+    def _failed(self, ip: str, system_id: str, account: Account | None) -> None:
+        """A failure counts for the source address, and for the system_id unless its
+        account opted out (``id_lockout``: anyone at an allowed address could otherwise
+        lock the account out)."""
+        keys = [ip_key(ip)]
+        if account is None or account.id_lockout:
+            keys.append(system_id_key(system_id))
+        now = time.time()
+        for key in keys:
             until = self.lockout.fail(key, now)
             if until is not None:
                 reason = f"{self._config.lockout_failures} failures"
@@ -222,9 +265,25 @@ class Authenticator:
                  bind_type=bind_type, outcome=outcome, reason=verdict.reason,
                  status=f"0x{verdict.status:08x}", ranges_version=version,
                  demo=bool(verdict.account and verdict.account.demo))
-        entry = AuditEntry(time.time(), f"{peer[0]}:{peer[1]}", system_id, bind_type,
-                           outcome, verdict.reason, verdict.status, version)
-        self._writer.submit("bind audit", lambda s: s.registry.audit([entry]))
+        self._audits.append(AuditEntry(time.time(), f"{peer[0]}:{peer[1]}", system_id,
+                                       bind_type, outcome, verdict.reason, verdict.status,
+                                       version))
+        if len(self._audits) >= AUDIT_BATCH:
+            self.flush_audit()
+        elif self._audit_timer is None:
+            self._audit_timer = asyncio.get_running_loop().call_later(AUDIT_EVERY,
+                                                                      self.flush_audit)
+
+    def flush_audit(self) -> None:
+        """The attempts audited since the last flush, as one registry-writer job (one
+        transaction): every AUDIT_EVERY seconds, or every AUDIT_BATCH attempts in a
+        storm (binds end one hash apart, so per loop turn would still be one each)."""
+        if self._audit_timer is not None:
+            self._audit_timer.cancel()
+            self._audit_timer = None
+        entries, self._audits = self._audits, []
+        if entries:
+            self._writer.submit("bind audit", lambda s: s.registry.audit(entries))
 
     def sweep(self) -> None:
         now = time.time()
@@ -234,4 +293,5 @@ class Authenticator:
         self.lockout.sweep(now)
 
     def close(self) -> None:
+        self.flush_audit()
         self._pool.shutdown(wait=False, cancel_futures=True)

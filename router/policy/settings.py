@@ -15,6 +15,9 @@ class AccountSettings:
     password_hash: str
     bind_types: tuple[BindType, ...] = ("tx", "rx", "trx")
     max_binds: int = 0
+    id_lockout: bool = True
+    """Failed binds lock the system_id out as well as the source address (README,
+    "Who may bind"); false: only the address is locked."""
     allowed_ips: tuple[str, ...] = ()
     domestic_exempt: bool = False
     status_style: Literal["vendor", "standard"] = "standard"

@@ -24,6 +24,7 @@ from typing import Literal
 import orjson
 import structlog
 
+from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
@@ -32,6 +33,7 @@ Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
 RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated to this after a restart
+KEEP_REFUSALS = 10_000  # refusal rows kept in memory while commits fail
 
 _len = struct.Struct(">I")
 _SWAP = sys.byteorder == "little"
@@ -129,6 +131,8 @@ class SqliteJournal:
         self._outcomes: list[Outcome] = []
         self._done_below: int | None = None
         self._refusals: list[tuple[float, str, bytes]] = []
+        self.dropped_refusals = 0
+        """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
     def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
         self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
@@ -145,6 +149,11 @@ class SqliteJournal:
                      now: float) -> None:
         """Policy refusals of one read batch: (sequence, source, destination, reason)."""
         self._refusals.append((now, account, orjson.dumps(entries)))
+
+    @property
+    def pending_outcomes(self) -> int:
+        """Carrier outcomes waiting for the next commit."""
+        return len(self._outcomes)
 
     @property
     def dirty(self) -> bool:
@@ -175,7 +184,24 @@ class SqliteJournal:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
+            self._keep(outcomes, refusals, done_below)
             raise StoreError(f"journal commit failed: {exc}") from exc
+
+    def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes]],
+              done_below: int | None) -> None:
+        """After a failed commit: what the carriers answered rides the next commit (dropped,
+        those messages would be sent again after a restart).  The batches are not kept:
+        their submits were refused, so they must never reach a carrier.  Refusal records
+        are kept up to KEEP_REFUSALS rows, so a long outage cannot grow memory without
+        bound (outcomes are bounded by what was in flight: nothing new is accepted)."""
+        self._outcomes[:0] = outcomes
+        kept = refusals + self._refusals
+        if len(kept) > KEEP_REFUSALS:
+            self.dropped_refusals += len(kept) - KEEP_REFUSALS
+            kept = kept[-KEEP_REFUSALS:]
+        self._refusals = kept
+        if self._done_below is None:
+            self._done_below = done_below
 
     def recover(self, receipt_window: float = 3 * 86400.0) -> Recovery:
         """What the last run left: messages no carrier has finally answered, and the
@@ -279,24 +305,41 @@ class SqliteJournal:
 
     def _checkpoint_loop(self, interval: float) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        failures = 0
         try:
             while not self._stop_checkpoints.wait(interval):
                 try:
                     _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if frames > RESTART_FRAMES:
                         db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    failures = 0
                 except sqlite3.Error as exc:  # the next round tries again
-                    _log.warning("journal_checkpoint_failed", error=str(exc))
+                    failures += 1
+                    if sampled(failures):
+                        _log.warning("journal_checkpoint_failed", error=str(exc),
+                                     failures=failures)
         finally:
             db.close()
 
-    def close(self) -> None:
+    def close(self) -> str | None:
+        """Last commit, checkpoint, close.  Never raises: a journal that cannot write
+        (disk full) is closed all the same and the reason returned, since everything
+        acknowledged is already committed; what is lost is the last outcomes (those
+        messages go to a carrier again after a restart)."""
         self._stop_checkpoints.set()
         if self._checkpointer is not None:
             self._checkpointer.join()
+        problem: str | None = None
         try:
             if self.dirty:
                 self.commit()
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except (StoreError, sqlite3.Error) as exc:
+            problem = str(exc)
+            if self._outcomes:
+                problem += (f"; {len(self._outcomes)} carrier outcomes not written (those "
+                            "messages go to a carrier again after a restart)")
         finally:
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        return problem

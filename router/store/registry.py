@@ -9,6 +9,7 @@ the same interface with LISTEN/NOTIFY.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     status_style    TEXT NOT NULL DEFAULT 'standard',
     demo            INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL,
-    updated_at      REAL NOT NULL
+    updated_at      REAL NOT NULL,
+    id_lockout      INTEGER NOT NULL DEFAULT 1  -- failed binds lock the system_id too
 );
 CREATE TABLE IF NOT EXISTS ranges (
     version     TEXT PRIMARY KEY,
@@ -72,12 +74,18 @@ def _account(row: sqlite3.Row) -> Account:
         status=row["status"], bind_types=tuple(filter(None, row["bind_types"].split(","))),
         max_binds=row["max_binds"], allowed_ips=tuple(json.loads(row["allowed_ips"])),
         domestic_exempt=bool(row["domestic_exempt"]), status_style=row["status_style"],
-        demo=bool(row["demo"]), created_at=row["created_at"], updated_at=row["updated_at"])
+        demo=bool(row["demo"]), id_lockout=bool(row["id_lockout"]),
+        created_at=row["created_at"], updated_at=row["updated_at"])
 
 
 class Registry(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(accounts)")}
+        if "id_lockout" not in columns:  # a registry from before the column existed
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                self._db.execute("ALTER TABLE accounts ADD COLUMN "
+                                 "id_lockout INTEGER NOT NULL DEFAULT 1")
 
     # --- accounts -------------------------------------------------------------------
 
@@ -87,11 +95,15 @@ class Registry(SqliteStore):
         try:
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO accounts (system_id, password_hash, status, bind_types, "
+                    "max_binds, allowed_ips, domestic_exempt, status_style, demo, "
+                    "created_at, updated_at, id_lockout) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (account.system_id, account.password_hash, account.status,
                      ",".join(account.bind_types), account.max_binds,
                      json.dumps(list(account.allowed_ips)), int(account.domestic_exempt),
-                     account.status_style, int(account.demo), now, now))
+                     account.status_style, int(account.demo), now, now,
+                     int(account.id_lockout)))
                 self._changed(db, "account", account.system_id)
         except sqlite3.IntegrityError:
             raise RegistryError(f"account {account.system_id!r} exists already") from None
@@ -117,11 +129,11 @@ class Registry(SqliteStore):
             db.execute(
                 "UPDATE accounts SET password_hash = ?, status = ?, bind_types = ?, "
                 "max_binds = ?, allowed_ips = ?, domestic_exempt = ?, status_style = ?, "
-                "updated_at = ? WHERE system_id = ?",
+                "id_lockout = ?, updated_at = ? WHERE system_id = ?",
                 (updated.password_hash, updated.status, ",".join(updated.bind_types),
                  updated.max_binds, json.dumps(list(updated.allowed_ips)),
-                 int(updated.domestic_exempt), updated.status_style, updated.updated_at,
-                 system_id))
+                 int(updated.domestic_exempt), updated.status_style,
+                 int(updated.id_lockout), updated.updated_at, system_id))
             self._changed(db, "account", system_id)
         return updated
 

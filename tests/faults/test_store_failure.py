@@ -26,6 +26,7 @@ class InProcessRouter:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.app: App | None = None
+        self.error: BaseException | None = None
         self._ready: Future[int] = Future()
         self._thread = threading.Thread(target=self._main, daemon=True)
 
@@ -40,7 +41,11 @@ class InProcessRouter:
             await self.app.stop()
 
         self._stop = asyncio.Event()
-        self.loop.run_until_complete(run())
+        try:
+            self.loop.run_until_complete(run())
+        except BaseException as exc:
+            self.error = exc
+            raise
 
     def start(self, config: config_mod.Config) -> int:
         self.config = config
@@ -110,3 +115,22 @@ def test_full_disk_answers_syserr_then_recovers(in_process: InProcessRouter) -> 
     journalled = in_process.call(
         lambda: db.execute("SELECT sum(count) FROM journal").fetchone()[0])
     assert journalled == acknowledged
+
+
+def test_stop_on_a_full_disk_is_clean(in_process: InProcessRouter) -> None:
+    """The journal's last write fails at stop: the stop still completes (exit 0), it
+    does not raise out of ``App.stop``.  (The same with a real full disk, where the final
+    checkpoint fails too: tests/faults/test_disk_full.py.)"""
+    app = in_process.app
+    assert app is not None and app.parts is not None
+    db = app.parts.journal._db
+    assert set(submit_statuses(app.port, 5, 100)) == {0}
+    in_process.call(lambda: db.execute("PRAGMA max_page_count = 1").fetchone())
+    assert 0x08 in submit_statuses(app.port, 50, 250)
+    # carrier outcomes that cannot be written: kept through every failed commit, so the
+    # journal's own close still has them to write, and fails
+    in_process.call(lambda: app.parts and app.parts.intake.record_outcomes(
+        [(n, 0, "C" * 4000, True) for n in range(1, 40)]))
+    in_process.stop()
+    assert not in_process._thread.is_alive()
+    assert in_process.error is None, repr(in_process.error)

@@ -297,3 +297,52 @@ def test_aiosmpplib_sees_the_same_rules(secured: RouterProcess) -> None:
     last = [e for e in secured.events() if e.get("event") == "bind"][-1]
     assert (last["outcome"], last["status"]) == ("refused", "0x0000000d")
     assert aiosmpplib_bind(secured, "127.0.0.1", password="wrongpw1") != "bound"
+
+
+# --- D8: timing, sprays, the per-system_id lockout -------------------------------------
+
+
+def _timed_refusal(router: RouterProcess, system_id: str, password: str) -> float:
+    began = time.perf_counter()
+    assert bind_status(router, "127.0.0.1", system_id, password) == RBINDFAIL
+    return time.perf_counter() - began
+
+
+def test_unknown_system_id_is_refused_as_slowly_as_a_wrong_password(
+        make_router: Callable[..., RouterProcess]) -> None:
+    router = make_router(auth={"lockout_failures": 1000, "verify_cache_ttl": 0})
+    unknown, wrong = [], []
+    for n in range(6):  # interleaved, so machine load hits both alike
+        unknown.append(_timed_refusal(router, f"ghost{n}", f"pw{n:06d}"))
+        wrong.append(_timed_refusal(router, "esme1", f"pw{n:06d}"))
+    unknown.sort()
+    wrong.sort()
+    median_unknown, median_wrong = unknown[3], wrong[3]
+    assert median_unknown >= 0.6 * median_wrong, (
+        f"unknown {median_unknown * 1000:.1f} ms, wrong password "
+        f"{median_wrong * 1000:.1f} ms: the time tells which system_ids exist")
+
+
+def test_a_spray_from_addresses_outside_the_allow_list_locks_the_system_id(
+        secured: RouterProcess) -> None:
+    for _ in range(3):  # lockout_failures: 3
+        assert bind_status(secured, "127.0.0.4", password="wrongpw1") == RBINDFAIL
+    assert bind_status(secured, "127.0.0.1") == RBINDFAIL  # right password, allowed address
+    last = [e for e in secured.events() if e.get("event") == "bind"][-1]
+    assert last["reason"] == "locked out (sid)"
+    secured.wait_event("lockout", where=lambda e: e["key"] == "sid:shop1")
+
+
+def test_an_account_can_opt_out_of_the_system_id_lockout(secured: RouterProcess) -> None:
+    result = chapar(secured, "accounts", "id-lockout", "shop1", "off")
+    assert result.returncode == 0, result.stderr
+    assert "source address only" in result.stdout
+    secured.wait_event("account_changed", where=lambda e: e["system_id"] == "shop1")
+    assert "lockout: source address only" in chapar(
+        secured, "accounts", "show", "shop1").stdout
+    for _ in range(3):  # an attacker at an allowed address
+        assert bind_status(secured, "::1", password="wrongpw1") == RBINDFAIL
+    assert bind_status(secured, "::1") == RBINDFAIL  # that address is locked
+    assert bind_status(secured, "127.0.0.1") == ROK  # the customer is not
+    assert not [e for e in secured.events()
+                if e.get("event") == "lockout" and e["key"] == "sid:shop1"]

@@ -117,3 +117,56 @@ def test_first_outcome_since_is_a_binary_search_on_seq(tmp_path: Path) -> None:
     assert j._first_outcome_since(991.0) == 101  # none: past the end
     empty = SqliteJournal(tmp_path / "e.db")
     assert empty._first_outcome_since(0.0) == 0
+
+
+def _fill(j: SqliteJournal) -> None:
+    """The database may not grow any more: the next write needing a page fails
+    (SQLITE_FULL, as on a full disk)."""
+    j._db.execute("PRAGMA max_page_count = 1").fetchone()
+
+
+def test_a_failed_commit_keeps_outcomes_and_mark_for_the_next(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(10, "a", [b"x", b"y", b"z"], 1.0)
+    j.commit()
+    _fill(j)
+    j.add_outcomes([(10, 0, "C-10", False), (11, 0, "C-11", False)])
+    j.mark_done_below(11)
+    j.add_batch(20, "a", [b"w" * 65536], 2.0)  # refused to its ESME when this fails
+    with pytest.raises(StoreError):
+        j.commit()
+    assert j.pending_outcomes == 2
+    j._db.execute("PRAGMA max_page_count = 1073741823").fetchone()
+    j.add_outcomes([(12, 0, "C-12", False)])
+    j.commit()
+    r = j.recover()
+    assert r.pending == [], "the outcomes of the failed commit were written by the next"
+    rows = j._db.execute("SELECT count(*) FROM journal WHERE first_id = 20").fetchone()[0]
+    assert rows == 0, "a refused batch is never written later"
+    j.close()
+
+
+def test_refusal_records_kept_after_failed_commits_are_bounded(tmp_path: Path) -> None:
+    from router.store import journal as journal_mod
+
+    j = SqliteJournal(tmp_path / "j.db")
+    _fill(j)
+    for n in range(journal_mod.KEEP_REFUSALS + 10):
+        j.add_refusals("a", [(n, "1000", "98912", "blacklisted" * 600)], float(n))
+        with pytest.raises(StoreError):
+            j.commit()
+    assert j.dropped_refusals == 10
+    j._db.close()
+
+
+def test_close_on_a_full_disk_reports_instead_of_raising(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path / "j.db")
+    j.add_batch(10, "a", [b"x"], 1.0)
+    j.commit()
+    _fill(j)
+    j.add_outcomes([(10, 0, "C-10", False)])
+    j.add_batch(20, "a", [b"w" * 65536], 2.0)
+    problem = j.close()
+    assert problem is not None and "full" in problem
+    assert "1 carrier outcomes not written" in problem
+    assert SqliteJournal(tmp_path / "j.db").recover().last_id == 10
