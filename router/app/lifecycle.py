@@ -158,7 +158,7 @@ class App:
         answers and half for its unbind_resp (``Connector.stop`` waits for each at most
         the time it is given), so the carriers end by ``deadline`` however many."""
         left = max(0.0, deadline - asyncio.get_running_loop().time())
-        await asyncio.gather(*(c.stop(left / 2) for c in parts.pool.connectors))
+        await parts.pool.stop(left / 2)
 
     @staticmethod
     def _close_stores(parts: Parts) -> None:

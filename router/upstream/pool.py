@@ -8,6 +8,8 @@ keeps no message of its own.
 
 from __future__ import annotations
 
+import asyncio
+
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import CarrierReports
 from router.upstream.connector import Connector
@@ -31,9 +33,8 @@ class Pool:
             connector.start()
 
     async def stop(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for outstanding answers, then unbind every carrier."""
-        for connector in self.connectors:
-            await connector.stop(timeout)
+        """Every carrier at once: wait up to ``timeout`` for outstanding answers, unbind."""
+        await asyncio.gather(*(c.stop(timeout) for c in self.connectors))
 
     @property
     def ready(self) -> bool:
