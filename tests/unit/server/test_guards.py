@@ -48,6 +48,9 @@ class Transport:
 
     def resume_reading(self) -> None: ...
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        ...
+
     def close(self) -> None:
         raise AssertionError("the connection was closed")
 
