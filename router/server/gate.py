@@ -74,8 +74,11 @@ class ConnectionGate:
         burst = float(max(limits.burst_per_ip, 1))
         tokens, since = buckets.get(key, (burst, now))
         tokens = min(burst, tokens + (now - since) * limits.rate_per_ip)
-        if len(buckets) >= limits.max_connections and now - self._pruned_at >= 1.0:
-            self._prune(now, limits, burst)
+        if len(buckets) >= limits.max_connections:
+            if now - self._pruned_at >= 1.0:
+                self._prune(now, limits, burst)
+            if len(buckets) >= 4 * limits.max_connections:  # a flood of addresses
+                buckets.clear()
         if tokens < 1.0:
             buckets[key] = (tokens, now)
             return False
@@ -88,5 +91,3 @@ class ConnectionGate:
         for key in full:
             del self._buckets[key]
         self._pruned_at = now
-        if len(self._buckets) >= 4 * limits.max_connections:  # a flood of addresses
-            self._buckets.clear()
