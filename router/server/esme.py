@@ -90,7 +90,7 @@ class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
                  pipeline: Pipeline, intake: Intake, inbound: Inbound) -> None:
         self._state = state
-        self._smpp = smpp
+        self._smpp: SmppSettings = smpp
         self._pipeline = pipeline
         self._intake = intake
         self._inbound = inbound
