@@ -32,6 +32,9 @@ class Transport:
 
     def resume_reading(self) -> None: ...
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        ...
+
     def close(self) -> None:
         if not self._may_close:
             raise AssertionError("the connection was closed")

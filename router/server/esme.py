@@ -4,6 +4,12 @@ Per read: feed the session, sort the events, hand the accepted submits to the in
 as one batch, write everything produced in one ``transport.write``.  Binds pause
 reading while argon2 runs in its thread pool, so PDUs pipelined behind a bind wait in
 the kernel instead of in memory.
+
+Reading stops (``_update_reading``) for as long as any of these holds: a bind is being
+decided; the peer does not read its answers (the transport's write buffer is over
+``write_buffer_limit``: ``pause_writing``); the dispatch queue is full; or the session
+holds PDUs past ``max_pdus_per_read``, which are processed on the next loop turn
+(``call_soon``) so that one connection cannot hold the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from router.model.status import (
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline
 from router.policy.stage import Refused
+from router.server.gate import ConnectionGate, address_key
+from router.server.memory import HeapTrimmer
 from router.server.settings import SmppSettings
 from router.smpp import codec
 from router.smpp.pdu import (
@@ -60,6 +68,8 @@ class ServerState:
 
     connections: set[EsmeConnection] = field(default_factory=set)
     bound: dict[str, set[EsmeConnection]] = field(default_factory=dict)
+    gate: ConnectionGate = field(default_factory=ConnectionGate)
+    heap: HeapTrimmer = field(default_factory=HeapTrimmer)
     paused: bool = False
     refused_connections: int = 0
     failed_decisions: int = 0
@@ -73,14 +83,14 @@ class ServerState:
         reading from every ESME, so pressure reaches their TCP windows."""
         self.paused = paused
         for conn in self.connections:
-            conn.pause_reading() if paused else conn.resume_reading()
+            conn.update_reading()
 
 
 class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
                  pipeline: Pipeline, intake: Intake, inbound: Inbound) -> None:
         self._state = state
-        self._max_connections = smpp.max_connections
+        self._smpp: SmppSettings = smpp
         self._pipeline = pipeline
         self._intake = intake
         self._inbound = inbound
@@ -94,6 +104,10 @@ class EsmeConnection(asyncio.Protocol):
         self._receiver = False
         self._binding = False
         self._bind_task: asyncio.Task[None] | None = None
+        self._address = ""  # the key this connection counts under in the gate, once admitted
+        self._reading = True
+        self._write_paused = False
+        self._continuation: asyncio.Handle | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self.closed = self._loop.create_future()
 
@@ -110,29 +124,44 @@ class EsmeConnection(asyncio.Protocol):
             self._peer_addr = (str(peer[0]), int(peer[1]))
         self._peer = f"{self._peer_addr[0]}:{self._peer_addr[1]}"
         state = self._state
-        if len(state.connections) >= self._max_connections:
+        address = address_key(self._peer_addr[0])
+        refused = state.gate.admit(address, self._loop.time(), self._smpp.gate)
+        if refused is not None:
             state.refused_connections += 1
             if sampled(state.refused_connections):
-                log.warning("connection_limit", peer=self._peer, limit=self._max_connections,
+                log.warning("connection_limit", peer=self._peer, limit=refused,
+                            value=getattr(self._smpp, refused),
                             refused_total=state.refused_connections)
             self._transport.abort()
             return
+        self._address = address
         state.connections.add(self)
-        if self._state.paused:
-            self._transport.pause_reading()
+        limit = self._smpp.write_buffer_limit
+        self._transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        self.update_reading()
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        events = self.session.receive_data(data, self._loop.time())
+        session = self.session
+        events = session.receive_data(data, self._loop.time())
         if events:
             self._handle(events)
         self._flush()
+        if session.backlog:
+            self._continue_later()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._state.connections.discard(self)
+        if self._address:
+            self._state.gate.release(self._address)
+            self._address = ""
+            self._state.heap.connection_closed(self._loop)
         if self._account is not None:
             self._state.bound.get(self._account.system_id, set()).discard(self)
         self._timer.cancel()
+        if self._continuation is not None:
+            self._continuation.cancel()
+            self._continuation = None
         unanswered = [c for c in self.session.abandon() if type(c) is Outgoing]
         if self._receiver:
             self._inbound.detach(self, unanswered)
@@ -142,13 +171,46 @@ class EsmeConnection(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def pause_reading(self) -> None:
-        if self._transport is not None and not self._binding:
-            self._transport.pause_reading()
+    def pause_writing(self) -> None:
+        """The peer does not read its answers as fast as we make them: stop reading it."""
+        self._write_paused = True
+        self.update_reading()
 
-    def resume_reading(self) -> None:
-        if self._transport is not None and not self._binding and not self._transport.is_closing():
-            self._transport.resume_reading()
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._continue_later()
+
+    # --- flow control ---------------------------------------------------------------
+
+    def update_reading(self) -> None:
+        """Read from the peer unless a bind is pending, its answers are not being read,
+        the dispatch queue is full, or PDUs already read wait for a later turn."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        reading = not (self._binding or self._write_paused or self._state.paused
+                       or self.session.backlog)
+        if reading is not self._reading:
+            self._reading = reading
+            transport.resume_reading() if reading else transport.pause_reading()
+            self.session.set_reading(reading, self._loop.time())
+
+    def _continue_later(self) -> None:
+        """Process the PDUs held back by ``max_pdus_per_read`` on a later loop turn."""
+        if (self._continuation is None and self.session.backlog
+                and not (self._binding or self._write_paused)):
+            self._continuation = self._loop.call_soon(self._continue)
+        self.update_reading()
+
+    def _continue(self) -> None:
+        self._continuation = None
+        if self._transport is None or self._transport.is_closing():
+            return
+        events = self.session.receive_data(b"", self._loop.time())
+        if events:
+            self._handle(events)
+        self._flush()
+        self._continue_later()
 
     # --- events ---------------------------------------------------------------------
 
@@ -157,33 +219,38 @@ class EsmeConnection(asyncio.Protocol):
         for event in events:
             if type(event) is Submit:
                 submits.append(event)
-            elif type(event) is Answered:
-                if type(event.context) is Outgoing:
-                    response = event.response
-                    # a generic_nack means the ESME could not take it, whatever its status
-                    status = response.status or (
-                        ESME_NACKED if type(response) is GenericNack else 0)
-                    self._inbound.on_answer(event.context, status)
-            elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
-                self._start_bind(event)
-            elif type(event) is TimedOut:
-                if type(event.context) is Outgoing:
-                    self._inbound.on_answer(event.context, ESME_NACKED)
-            elif type(event) is Unmatched:
-                self._state.unmatched_responses += 1
-                if sampled(self._state.unmatched_responses):
-                    log.warning("response_unmatched", peer=self._peer, system_id=self.account,
-                                command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
-                                total=self._state.unmatched_responses)
-            elif isinstance(event, Unbound | MustClose):
-                self._close(str(event))
-            elif isinstance(event, Pdu) and event.command_id in UNSUPPORTED_OPERATIONS:
-                self.session.respond_frames(codec.response_frames(event.command_id, [
-                    (event.sequence, UNSUPPORTED_OPERATIONS[event.command_id])]))
+            else:
+                self._on_event(event)
         if submits:
             self._decide(submits)
         if self._receiver:
             self._inbound.pump(self.account)
+
+    def _on_event(self, event: Event) -> None:
+        """Everything but submit_sm (the hot path stays in ``_handle``'s loop)."""
+        if type(event) is Answered:
+            if type(event.context) is Outgoing:
+                response = event.response
+                # a generic_nack means the ESME could not take it, whatever its status
+                status = response.status or (
+                    ESME_NACKED if type(response) is GenericNack else 0)
+                self._inbound.on_answer(event.context, status)
+        elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
+            self._start_bind(event)
+        elif type(event) is TimedOut:
+            if type(event.context) is Outgoing:
+                self._inbound.on_answer(event.context, ESME_NACKED)
+        elif type(event) is Unmatched:
+            self._state.unmatched_responses += 1
+            if sampled(self._state.unmatched_responses):
+                log.warning("response_unmatched", peer=self._peer, system_id=self.account,
+                            command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
+                            total=self._state.unmatched_responses)
+        elif isinstance(event, Unbound | MustClose):
+            self._close(str(event))
+        elif isinstance(event, Pdu) and event.command_id in UNSUPPORTED_OPERATIONS:
+            self.session.respond_frames(codec.response_frames(event.command_id, [
+                (event.sequence, UNSUPPORTED_OPERATIONS[event.command_id])]))
 
     def _decide(self, submits: list[Submit]) -> None:
         account = self._account
@@ -225,9 +292,8 @@ class EsmeConnection(asyncio.Protocol):
         return accepted, refused
 
     def _start_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
-        assert self._transport is not None
         self._binding = True
-        self._transport.pause_reading()
+        self.update_reading()
         # the loop keeps only a weak reference to tasks: hold it until the bind is decided
         self._bind_task = self._loop.create_task(self._finish_bind(bind))
 
@@ -251,8 +317,7 @@ class EsmeConnection(asyncio.Protocol):
         if events:
             self._handle(events)
         self._flush()
-        if not self._state.paused:
-            self._transport.resume_reading()
+        self._continue_later()
 
     # --- answers from the intake ----------------------------------------------------
 
@@ -280,10 +345,10 @@ class EsmeConnection(asyncio.Protocol):
     # --- output, timers, close ------------------------------------------------------
 
     def _flush(self) -> None:
+        data = self.session.data_to_send()  # taken even when closing: nothing piles up
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        data = self.session.data_to_send()
         if data:
             transport.write(data)
         self._timer.arm(self.session.next_deadline())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from router.server.gate import GateLimits
 from router.smpp.session import SessionConfig
 
 
@@ -16,7 +17,26 @@ class ListenSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmppSettings(SessionConfig):
-    """The core's session limits and timers, plus what only a listener has."""
+    """The core's session limits and timers, plus what only a listener has.
+
+    Connections: ``max_connections`` open at most in all, ``max_connections_per_ip`` per
+    source address (IPv6: per /64; 0 = no cap), and new ones per address by a token
+    bucket, ``connection_rate_per_ip`` a second (0 = no limit) after a burst of
+    ``connection_burst_per_ip``; more are closed at once (memory stays bounded).
+    ``write_buffer_limit``: bytes of answers waiting for the peer to read them before we
+    stop reading it (resumed below a quarter of it).  ``max_pdus_per_read``: PDUs
+    processed per connection per loop turn; the rest wait (reading paused).
+    """
 
     max_connections: int = 4096
-    """Open ESME connections at most; more are closed at once (memory stays bounded)."""
+    max_connections_per_ip: int = 64
+    connection_rate_per_ip: float = 20.0
+    connection_burst_per_ip: int = 64
+
+    @property
+    def gate(self) -> GateLimits:
+        return GateLimits(self.max_connections, self.max_connections_per_ip,
+                          self.connection_rate_per_ip, self.connection_burst_per_ip)
+
+    write_buffer_limit: int = 65536
+    max_pdus_per_read: int = 256

@@ -115,6 +115,12 @@ class SessionConfig:
     """How long our unbind waits for unbind_resp before closing anyway."""
     max_consecutive_errors: int = 8
     """Malformed or unknown PDUs in a row before the session is closed."""
+    pdu_timeout: float = 10.0
+    """A PDU begun must be complete within this time while we read (a peer trickling
+    bytes is closed; inactivity_timeout never sees it idle)."""
+    max_pdus_per_read: int = 0
+    """PDUs processed per ``receive_data`` at most (0: all); the rest wait in the framing
+    buffer (``backlog``) for a later call, so one connection cannot hold the loop."""
 
 
 class Answered(NamedTuple):
@@ -203,7 +209,9 @@ class Session:
         "_opened_at",
         "_out",
         "_outstanding",
+        "_pdu_started",
         "_reader",
+        "_reading",
         "_unbind_sent_at",
         "config",
         "role",
@@ -217,7 +225,7 @@ class Session:
         self.config = config or SessionConfig()
         self.state = State.OPEN
         self.system_id = ""
-        self._reader = FrameReader(self.config.max_pdu_length)
+        self._reader = FrameReader(self.config.max_pdu_length, self.config.max_pdus_per_read)
         self._out: list[bytes] = []
         self._next_seq = 1
         self._outstanding: dict[int, tuple[float, int, object]] = {}
@@ -231,6 +239,8 @@ class Session:
         self._held: list[tuple[int, int, int, bytes]] | None = None
         self._enquiring = False
         self._unbind_sent_at = 0.0
+        self._pdu_started: float | None = None
+        self._reading = True
 
     # --- inspection -----------------------------------------------------------------
 
@@ -260,6 +270,11 @@ class Session:
     def unanswered_inbound(self) -> int:
         return self._inbound
 
+    @property
+    def backlog(self) -> bool:
+        """Complete PDUs wait behind ``max_pdus_per_read``: call ``receive_data(b"", now)``."""
+        return self._reader.backlog
+
     def data_to_send(self) -> bytes:
         out = self._out
         if not out:
@@ -273,13 +288,19 @@ class Session:
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         self._last_rx = now
         if self.state is State.CLOSED:
+            self._reader.clear()
             return []
+        reader = self._reader
         try:
-            frames = self._reader.feed(data)
+            frames = reader.feed(data)
         except FramingError as exc:
             self._nack(exc.sequence, exc.status)
             self.state = State.CLOSED
             return [MustClose(str(exc))]
+        if not reader.buffered:
+            self._pdu_started = None
+        elif frames or self._pdu_started is None:
+            self._pdu_started = now
         if self._held is not None:
             self._held.extend(frames)
             if len(self._held) > self.config.inbound_window:
@@ -519,12 +540,24 @@ class Session:
                 for _, _, context in table.values()]
 
     def abandon(self) -> list[object]:
-        """The connection is gone: the contexts of requests that will never be answered."""
+        """The connection is gone: the contexts of requests that will never be answered.
+        Every buffer is freed (what was read and not parsed, what was not written)."""
         contexts = self.outstanding_contexts()
         self._outstanding.clear()
         self._late.clear()
+        self._reader.clear()
+        self._out.clear()
+        self._held = None
+        self._pdu_started = None
         self.state = State.CLOSED
         return contexts
+
+    def set_reading(self, reading: bool, now: float) -> None:
+        """The transport stopped or resumed reading: a PDU begun before a pause is given
+        a whole ``pdu_timeout`` again from ``now`` (the peer could not send meanwhile)."""
+        self._reading = reading
+        if reading and self._pdu_started is not None:
+            self._pdu_started = now
 
     def _expect(self, state: State) -> None:
         if self.state is not state:
@@ -552,6 +585,8 @@ class Session:
             deadlines.append(oldest + cfg.response_timeout)
         if self._stuck():
             deadlines.append(next(reversed(self._late.values()))[0] + cfg.response_timeout)
+        if self._pdu_started is not None and self._reading and cfg.pdu_timeout:
+            deadlines.append(self._pdu_started + cfg.pdu_timeout)
         return min(deadlines) if deadlines else None
 
     def _stuck(self) -> bool:
@@ -570,6 +605,10 @@ class Session:
                 and now >= self._opened_at + cfg.session_init_timeout):
             self.state = State.CLOSED
             return [MustClose("session_init_timer: no bind")]
+        if (self._pdu_started is not None and self._reading and cfg.pdu_timeout
+                and now >= self._pdu_started + cfg.pdu_timeout):
+            self.state = State.CLOSED
+            return [MustClose(f"PDU incomplete after {cfg.pdu_timeout:g} s")]
         if cfg.response_timeout:
             if self._expire(now, events):
                 return events

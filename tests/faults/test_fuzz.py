@@ -36,6 +36,8 @@ def test_ten_thousand_mutated_pdus(make_router: Callable[..., RouterProcess],
         upstreams=[{"name": "sink", "port": sink.port, "reconnect_min": 0.1}],
         # fuzzed binds are wrong passwords from 127.0.0.1: they must not lock it out
         auth={"lockout_failures": 1_000_000},
+        # closed connections are replaced at once, far above the per-address rate
+        smpp={"connection_rate_per_ip": 0},
         log={"level": "info"})
     router.wait_event("upstream_bound")
     assert router.proc is not None
