@@ -42,10 +42,6 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
             "advertising line: destination opted out of this line"),
     Refusal("content_rejected", 0x0406, S.ESME_RSUBMITFAIL,
             "content: the text is in a forbidden category (recorded as content:CATEGORY)"),
-    Refusal("signature_missing", 0x0407, S.ESME_RSUBMITFAIL,
-            "content: no registered 【signature】 for this account (Chinese traffic)"),
-    Refusal("optout_suffix_missing", 0x0408, S.ESME_RSUBMITFAIL,
-            "content: a marketing line's text lacks its opt-out suffix (回T退订)"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

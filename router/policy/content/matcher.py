@@ -35,20 +35,24 @@ class Verdict:
     categories: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     """Immutable once built; the stage holds one and swaps in the next."""
 
-    def __init__(self, categories: list[Category], normaliser: Normaliser,
-                 automaton: ahocorasick.Automaton | None, regexes: re2.Set | None,
-                 regex_owner: list[tuple[int, str]], built_in: float) -> None:
-        self.categories = categories
-        self.normaliser = normaliser
-        self._automaton = automaton
-        self._regexes = regexes
-        self._regex_owner = regex_owner
-        self.built_in = built_in
-        self.phrase_count = sum(len(c.phrases) for c in categories)
-        self.regex_count = len(regex_owner)
+    categories: list[Category]
+    normaliser: Normaliser
+    _automaton: ahocorasick.Automaton | None
+    _regexes: re2.Set | None
+    _regex_owner: list[tuple[int, str]]
+    built_in: float
+
+    @property
+    def phrase_count(self) -> int:
+        return sum(len(c.phrases) for c in self.categories)
+
+    @property
+    def regex_count(self) -> int:
+        return len(self._regex_owner)
 
     @classmethod
     def build(cls, categories: list[Category], normaliser: Normaliser) -> RuleSet:
