@@ -60,6 +60,7 @@ class Parts:
     outbound: Outbound
     inbound: Inbound
     pool: Pool
+    book: ReceiptBook
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -100,8 +101,8 @@ def build(config: Config) -> Parts:
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
-    intake = Intake(journal, MessageIds(recovery.last_id), outbound)
+    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds)
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo)
     pool = Pool(outbound, reports)
-    return Parts(state, journal, recovery, policy, intake, outbound, inbound, pool)
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, pool, book)

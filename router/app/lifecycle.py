@@ -20,6 +20,7 @@ import structlog
 
 from router.app.build import Parts, build
 from router.app.changes import RegistryWatcher
+from router.app.held import apply_decisions
 from router.config import Config
 from router.server.esme import EsmeConnection
 from router.upstream.settings import UpstreamSettings
@@ -42,6 +43,7 @@ class App:
         self._server: asyncio.Server | None = None
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._held: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -63,6 +65,8 @@ class App:
         self._watcher = loop.create_task(RegistryWatcher(
             policy.registry, policy.auth, parts.state, policy.lines, policy.rules,
             policy.pipeline).run())
+        self._held = loop.create_task(apply_decisions(
+            parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         self._server = await loop.create_server(
             lambda: EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
@@ -119,6 +123,8 @@ class App:
             await self._simulator.stop()
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._held is not None:
+            self._held.cancel()
         if parts is not None:
             self._close_stores(parts)
         elapsed = loop.time() - began

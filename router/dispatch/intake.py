@@ -16,6 +16,7 @@ import structlog
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import Submitter
 from router.logs import sampled
+from router.model.holds import Holds
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.smpp.session import Submit
@@ -27,8 +28,12 @@ MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
 class Intake:
-    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound) -> None:
+    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
+                 holds: Holds | None = None) -> None:
         self._journal = journal
+        self._holds = holds
+        self._held_ids: set[int] = set()
+        """Journalled with this commit but held in quarantine: answered, not dispatched."""
         self._ids = ids
         self._outbound = outbound
         self._loop = asyncio.get_running_loop()
@@ -72,7 +77,13 @@ class Intake:
 
     def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
         first_id = self._ids.take(len(submits))
-        self._journal.add_batch(first_id, account, [s.body for s in submits], time.time())
+        now = time.time()
+        self._journal.add_batch(first_id, account, [s.body for s in submits], now)
+        if self._holds is not None and self._holds.pending:
+            held = self._holds.take(submits)
+            self._journal.add_held([(first_id + i, account, now, hold.category, hold.reason,
+                                     submits[i].body) for i, hold in held])
+            self._held_ids.update(first_id + i for i, _ in held)
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
@@ -104,6 +115,7 @@ class Intake:
             self._journal.mark_done_below(floor)
         if not waiting and not self._journal.dirty:
             return
+        held, self._held_ids = self._held_ids, set()
         try:
             self._journal.commit()
         except StoreError as exc:
@@ -118,6 +130,7 @@ class Intake:
             source.answer_accepted(first_id, submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
                                     (s.registered_delivery & 3) != 0)
-                            for i, s in enumerate(submits))
+                            for i, s in enumerate(submits)
+                            if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit
             self._outbound.put(messages)

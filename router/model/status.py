@@ -40,6 +40,8 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
             "advertising line: destination is on the operator blacklist"),
     Refusal("opted_out", 0x0405, S.ESME_RINVDSTADR,
             "advertising line: destination opted out of this line"),
+    Refusal("content_rejected", 0x0406, S.ESME_RSUBMITFAIL,
+            "content: the text is in a forbidden category (recorded as content:CATEGORY)"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

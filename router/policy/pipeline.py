@@ -5,11 +5,14 @@ reason each, from model/status.py; the caller answers them at once and records t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from router.model.holds import Holds
 from router.policy.addresses import Addresses
+from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
@@ -25,10 +28,13 @@ class StageKit:
     settings: PolicySettings
     addresses: Addresses
     writer: RegistryWriter
+    holds: Holds = dataclasses.field(default_factory=Holds)
+    """Submits accepted but held from the carriers (quarantine); the intake reads it."""
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
+    "content": lambda kit: ContentStage(kit.settings, kit.holds),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 
@@ -36,10 +42,13 @@ STAGES: dict[str, Callable[[StageKit], Stage]] = {
 class Pipeline:
     def __init__(self, rules: Rules, kit: StageKit) -> None:
         self.rules = rules
+        self.holds = kit.holds
         self.stages: list[Stage] = [STAGES[name](kit) for name in kit.settings.stages]
 
     def decide(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
         """Split a read batch into accepted submits and refusals (one snapshot each)."""
+        if self.holds.pending:
+            self.holds.pending.clear()
         rules = self.rules
         snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot())
         accepted = submits

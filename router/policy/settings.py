@@ -70,14 +70,28 @@ class PolicySettings:
     """Service-line sends to non-customers within violations_window before the action."""
     violations_window: float = 86400.0
     violations_action: Literal["demote", "suspend"] = "demote"
+    content_dir: str = "config/content"
+    """Content rules, one YAML file per category (README "Content filter"); reloaded when
+    a file changes, a bad file refused and the old rules kept."""
+    content_normalise: tuple[str, ...] = (
+        "nfkc", "zero_width", "tatweel", "diacritics", "letters", "digits", "chinese",
+        "confusables", "casefold", "spread", "repeats")
+    """Normalisation steps before matching (router/policy/content/normalise.py)."""
     stages: tuple[str, ...] = ("lines",)
     """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
+
+    def content_folder(self) -> Path:
+        return self._beside(self.content_dir)
 
     def prefix_folder(self) -> Path:
         """``prefixes_dir`` as configured (relative to the working directory), else the
         copy beside the package in a source checkout, so commands work from anywhere."""
-        path = Path(self.prefixes_dir)
+        return self._beside(self.prefixes_dir)
+
+    @staticmethod
+    def _beside(folder: str) -> Path:
+        path = Path(folder)
         if path.is_dir() or path.is_absolute():
             return path
-        beside = Path(__file__).resolve().parents[2] / self.prefixes_dir
+        beside = Path(__file__).resolve().parents[2] / folder
         return beside if beside.is_dir() else path

@@ -28,6 +28,7 @@ from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
+from router.store import quarantine
 
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
@@ -96,7 +97,7 @@ def unpack_bodies(blob: bytes) -> list[bytes]:
     return out
 
 
-def _wants_receipt(body: bytes) -> bool:
+def wants_receipt(body: bytes) -> bool:
     try:
         return (scan_submit(body)[2] & 3) != 0  # registered_delivery
     except DecodeError:
@@ -122,7 +123,7 @@ class SqliteJournal:
             # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + quarantine.SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
@@ -131,11 +132,16 @@ class SqliteJournal:
         self._outcomes: list[Outcome] = []
         self._done_below: int | None = None
         self._refusals: list[tuple[float, str, bytes]] = []
+        self._held: list[quarantine.HeldRow] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
     def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
         self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
+
+    def add_held(self, rows: list[quarantine.HeldRow]) -> None:
+        """Messages of a batch held in quarantine: their record commits with the batch."""
+        self._held.extend(rows)
 
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
@@ -166,11 +172,14 @@ class SqliteJournal:
         outcomes, self._outcomes = self._outcomes, []
         refusals, self._refusals = self._refusals, []
         done_below, self._done_below = self._done_below, None
+        held, self._held = self._held, []
         db = self._db
         try:
             db.execute("BEGIN")
             if batches:
                 db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
+            if held:
+                db.executemany(quarantine.INSERT, held)
             if outcomes:
                 db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(outcomes)))
@@ -227,6 +236,15 @@ class SqliteJournal:
         # outcomes are written after their message's journal row: a minute of margin
         # covers clock adjustments
         since = min(receipts_since, oldest[0] - 60.0) if oldest else receipts_since
+        # held or rejected in quarantine: never sent by a restart; released ones are sent
+        # again until a carrier outcome shows, even below the mark (it passed them while held)
+        skip = {row[0] for row in db.execute(
+            "SELECT message_id FROM quarantine WHERE state != 'released'")}
+        released = db.execute("SELECT message_id, account, body, decided_at FROM quarantine "
+                              "WHERE state = 'released' AND decided_at >= ?",
+                              (receipts_since,)).fetchall()
+        if released:
+            since = min(since, min(row[3] for row in released) - 60.0)
         finished: set[int] = set()
         wanted: list[tuple[str, int]] = []
         for at, entries in db.execute("SELECT at, entries FROM outcomes WHERE seq >= ?",
@@ -240,9 +258,13 @@ class SqliteJournal:
         for first_id, account, blob in rows:
             for offset, body in enumerate(unpack_bodies(blob)):
                 message_id = first_id + offset
-                if message_id >= done_below and message_id not in finished:
+                if (message_id >= done_below and message_id not in finished
+                        and message_id not in skip):
                     recovery.pending.append(Message(message_id, account, body, 0,
-                                                    _wants_receipt(body)))
+                                                    wants_receipt(body)))
+        recovery.pending += [Message(i, account, body, 0, wants_receipt(body))
+                             for i, account, body, _ in released
+                             if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
         return recovery
 

@@ -1,0 +1,52 @@
+"""Operators' quarantine decisions applied by the running router: a released message goes
+to the outbound queue with its original id; a rejected one is journalled as finally
+refused and its ESME gets a REJECTD receipt (if it asked for receipts).  Polled twice a
+second from the quarantine table `chapar quarantine release|reject` writes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import structlog
+
+from router.dispatch.inbound import Inbound
+from router.dispatch.intake import Intake
+from router.dispatch.outbound import Outbound
+from router.dlr.book import ReceiptBook
+from router.model.messages import Message
+from router.model.status import REFUSALS
+from router.store.journal import wants_receipt
+from router.store.quarantine import QuarantineStore
+
+log = structlog.get_logger("chapar.content")
+
+
+async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: ReceiptBook,
+                          inbound: Inbound, interval: float = 0.5) -> None:
+    store = QuarantineStore(path)
+    status = REFUSALS["content_rejected"].vendor
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            decided = await asyncio.to_thread(store.undispatched)
+            if not decided:
+                continue
+            released: list[Message] = []
+            for held in decided:
+                message = Message(held.message_id, held.account, held.body, 0,
+                                  wants_receipt(held.body))
+                if held.state == "released":
+                    released.append(message)
+                    continue
+                intake.record_outcomes([(message.id, status, "", message.receipt)])
+                receipt = book.rejected(message, status)
+                if receipt is not None:
+                    inbound.enqueue(message.account, receipt)
+            if released:
+                outbound.put(released)
+            await asyncio.to_thread(store.mark_dispatched, [h.message_id for h in decided])
+            log.info("quarantine_applied", released=len(released),
+                     rejected=len(decided) - len(released))
+    finally:
+        store.close()

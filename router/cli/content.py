@@ -1,0 +1,117 @@
+"""``chapar content test "TEXT" [--account A --line L]``: the normalised text, every hit
+(category, phrase or regex, position) and the action, so ops can check a rule before
+shipping it; ``chapar quarantine list|show|release|reject``: held messages (the running
+router dispatches a released one and sends a REJECTD receipt for a rejected one)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from router.cli import common
+from router.cli.common import CliError, Stores, when
+from router.policy.content.rules import RuleError
+from router.policy.content.stage import build_rules
+from router.smpp import codec
+from router.smpp.pdu import CommandId, SubmitSm
+from router.smpp.session import Submit
+from router.store.quarantine import QuarantineStore
+
+
+def _test(args: argparse.Namespace) -> int:
+    def body() -> None:
+        config = common.registry_config(args)
+        try:
+            rules = build_rules(config.policy)
+        except RuleError as exc:
+            raise CliError(str(exc)) from None
+        normalised = rules.normaliser.normalise(args.text)
+        print(f"normalised: {normalised}")
+        for hit in rules.explain(normalised):
+            print(f"hit: {hit.category}  {hit.kind} {hit.pattern!r}  at {hit.position}")
+        verdict = rules.verdict(args.text, args.account, args.line)
+        if verdict is None:
+            print("action: send (no rule applies)")
+        else:
+            print(f"action: {verdict.action} ({verdict.category}; "
+                  f"categories: {', '.join(verdict.categories)})")
+
+    return common.run_refusing(body)
+
+
+def _store(stores: Stores) -> QuarantineStore:
+    return QuarantineStore(Path(stores.config.store.path))
+
+
+def _text(body: bytes) -> str:
+    from router.policy.content.stage import text_of
+
+    sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, body)
+    assert isinstance(sm, SubmitSm)
+    return text_of(Submit(0, body, sm.source_addr, sm.destination_addr, 0, 0, 0))
+
+
+def _list(args: argparse.Namespace, stores: Stores) -> None:
+    store = _store(stores)
+    try:
+        for held in store.held(None if args.state == "all" else args.state):
+            print(f"{held.message_id:x}  {when(held.at)}  {held.account}  {held.category}"
+                  f"  {held.state}  {_text(held.body)[:60]!r}")
+    finally:
+        store.close()
+
+
+def _one(args: argparse.Namespace) -> int:
+    try:
+        return int(args.id, 16)
+    except ValueError:
+        raise CliError(f"not a message id: {args.id!r}") from None
+
+
+def _show(args: argparse.Namespace, stores: Stores) -> None:
+    store = _store(stores)
+    try:
+        held = store.get(_one(args))
+        if held is None:
+            raise CliError(f"no held message {args.id}")
+        sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, held.body)
+        assert isinstance(sm, SubmitSm)
+        print(f"id: {held.message_id:x}\naccount: {held.account}\nheld at: {when(held.at)}\n"
+              f"category: {held.category} ({held.reason})\nstate: {held.state}\n"
+              f"from: {sm.source_addr}\nto: {sm.destination_addr}\n"
+              f"text: {_text(held.body)}")
+    finally:
+        store.close()
+
+
+def _decide(state: str) -> common.Action:
+    def action(args: argparse.Namespace, stores: Stores) -> None:
+        store = _store(stores)
+        try:
+            if not store.decide(_one(args), state):
+                raise CliError(f"{args.id} is not held (see `chapar quarantine list`)")
+            print(f"{args.id} {state}")
+        finally:
+            store.close()
+
+    return action
+
+
+def add_parsers(sub: common.Subparsers) -> None:
+    test = sub.add_parser("content", help="content rules").add_subparsers(
+        dest="action", required=True).add_parser(
+        "test", help="normalise a text, list every rule hit and the action")
+    test.add_argument("text")
+    test.add_argument("--account", default="")
+    test.add_argument("--line", default="")
+    test.add_argument("--config", "-c")
+    test.set_defaults(func=_test)
+    group = common.Group(sub, "quarantine", "messages held by the content filter",
+                         {"list": _list, "show": _show, "release": _decide("released"),
+                          "reject": _decide("rejected")})
+    listing = group.action("list", "held messages")
+    listing.add_argument("--state", default="held",
+                         choices=("held", "released", "rejected", "all"))
+    group.action("show", "one held message, decoded", "id")
+    group.action("release", "send a held message to its carrier", "id")
+    group.action("reject", "refuse a held message (REJECTD receipt to the ESME)", "id")
