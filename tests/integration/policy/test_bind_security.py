@@ -109,6 +109,8 @@ def secured(make_router: Callable[..., RouterProcess], password_hash: str, tmp_p
 
 
 def test_source_ip_rules(secured: RouterProcess) -> None:
+    """requirements §1: a bind is accepted only from the account's allowed IPs, and from
+    the domestic ranges unless the account is exempt; the reason is logged."""
     assert bind_status(secured, "127.0.0.1") == ROK                # allowed and domestic
     assert bind_status(secured, "::1") == ROK                      # the same over IPv6
     assert bind_status(secured, "127.0.0.2") == RBINDFAIL          # allowed, not domestic
@@ -124,6 +126,8 @@ def test_source_ip_rules(secured: RouterProcess) -> None:
 
 
 def test_bind_type_and_max_binds(secured: RouterProcess) -> None:
+    """requirements §1: only the account's allowed bind types, and no more concurrent binds
+    than it may hold."""
     assert bind_status(secured, "127.0.0.1", "txonly", bind="transmitter") == ROK
     assert bind_status(secured, "127.0.0.1", "txonly", bind="receiver") == RBINDFAIL
     held: list[SourceClient] = []
@@ -138,11 +142,15 @@ def test_bind_type_and_max_binds(secured: RouterProcess) -> None:
 
 
 def test_unknown_and_wrong_password_answer_the_same(secured: RouterProcess) -> None:
+    """requirements §1: an unknown system_id and a wrong password get the same answer
+    (nothing tells which ids exist)."""
     assert bind_status(secured, "127.0.0.1", "nobody") == RBINDFAIL
     assert bind_status(secured, "127.0.0.1", password="wrongpw1") == RBINDFAIL
 
 
 def test_distinct_statuses_when_configured(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §1: with uniform_bind_failure off, the SMPP statuses say which check
+    failed."""
     router = make_router(auth={"uniform_bind_failure": False})
     assert bind_status(router, "127.0.0.1", "esme1", "wrongpw1") == RINVPASWD
     assert bind_status(router, "127.0.0.1", "ghost") == RINVSYSID
@@ -150,6 +158,8 @@ def test_distinct_statuses_when_configured(make_router: Callable[..., RouterProc
 
 
 def test_lockout_by_ip_then_operator_unlock(secured: RouterProcess) -> None:
+    """requirements §1: repeated failures lock the IP out for a while, even for the right
+    password; an operator can unlock."""
     for _ in range(3):
         assert bind_status(secured, "127.0.0.1", password="wrongpw1") == RBINDFAIL
     # Locked: even the right password is refused, before any hashing.
@@ -167,6 +177,8 @@ def test_lockout_by_ip_then_operator_unlock(secured: RouterProcess) -> None:
 
 
 def test_passwords_never_reach_logs_or_store(secured: RouterProcess) -> None:
+    """requirements §1: passwords are never logged or stored in clear (logs and every store
+    file grepped, ASCII and UTF-16)."""
     wrong = "Qw3$er5%"
     assert bind_status(secured, "127.0.0.1") == ROK
     for _ in range(4):
@@ -183,6 +195,8 @@ def test_passwords_never_reach_logs_or_store(secured: RouterProcess) -> None:
 
 
 def test_audit_records_every_attempt(secured: RouterProcess) -> None:
+    """requirements §1: every bind attempt, accepted or not, is recorded with time, peer,
+    system_id and outcome."""
     bind_status(secured, "127.0.0.1")
     bind_status(secured, "127.0.0.4")
     bind_status(secured, "127.0.0.1", "nobody")
@@ -194,6 +208,8 @@ def test_audit_records_every_attempt(secured: RouterProcess) -> None:
 
 
 def test_suspend_closes_live_sessions_within_a_second(secured: RouterProcess) -> None:
+    """requirements §1: a suspension closes the account's live sessions at once and refuses
+    new binds."""
     held: list[SourceClient] = []
     assert bind_status(secured, "127.0.0.1", keep=held) == ROK
     assert bind_status(secured, "::1", bind="receiver", keep=held) == ROK
@@ -235,6 +251,7 @@ def wait_closed(client: SourceClient, timeout: float = 15.0) -> float:
 
 
 def test_password_change_applies_to_the_next_bind(secured: RouterProcess) -> None:
+    """requirements §1: a password can be changed at any time without a restart."""
     held: list[SourceClient] = []
     assert bind_status(secured, "127.0.0.1", keep=held) == ROK
     result = chapar(secured, "accounts", "passwd", "shop1", "--password-stdin",
@@ -291,6 +308,7 @@ def aiosmpplib_bind(router: RouterProcess, source: str, system_id: str = "shop1"
 
 
 def test_aiosmpplib_sees_the_same_rules(secured: RouterProcess) -> None:
+    """requirements §1: the same bind rules, seen by a second client library."""
     assert aiosmpplib_bind(secured, "127.0.0.1") == "bound"
     refused = aiosmpplib_bind(secured, "127.0.0.4")
     assert refused != "bound"
@@ -310,6 +328,7 @@ def _timed_refusal(router: RouterProcess, system_id: str, password: str) -> floa
 
 def test_unknown_system_id_is_refused_as_slowly_as_a_wrong_password(
         make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §1: refusal timing does not tell which system_ids exist."""
     router = make_router(auth={"lockout_failures": 1000, "verify_cache_ttl": 0})
     unknown, wrong = [], []
     for n in range(6):  # interleaved, so machine load hits both alike
@@ -325,6 +344,7 @@ def test_unknown_system_id_is_refused_as_slowly_as_a_wrong_password(
 
 def test_a_spray_from_addresses_outside_the_allow_list_locks_the_system_id(
         secured: RouterProcess) -> None:
+    """requirements §1: failures from outside the allow list count towards the lockout too."""
     for _ in range(3):  # lockout_failures: 3
         assert bind_status(secured, "127.0.0.4", password="wrongpw1") == RBINDFAIL
     assert bind_status(secured, "127.0.0.1") == RBINDFAIL  # right password, allowed address
@@ -334,6 +354,8 @@ def test_a_spray_from_addresses_outside_the_allow_list_locks_the_system_id(
 
 
 def test_an_account_can_opt_out_of_the_system_id_lockout(secured: RouterProcess) -> None:
+    """requirements §1: the per-system_id lockout is optional per account (a customer
+    cannot be locked out by others)."""
     result = chapar(secured, "accounts", "id-lockout", "shop1", "off")
     assert result.returncode == 0, result.stderr
     assert "source address only" in result.stdout

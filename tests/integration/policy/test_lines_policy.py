@@ -314,6 +314,8 @@ STRANGER = "989121000002"
 
 def test_service_line_reaches_customers_only(make_router: Callable[..., RouterProcess]
                                              ) -> None:
+    """requirements §2: a service line reaches only its owner's registered customers,
+    blacklisted or not."""
     router = make_router(lines=lines_config(
         {"number": SERVICE, "account": "esme1", "kind": "service"},
         {"number": BANK, "account": "esme1", "kind": "service",
@@ -334,6 +336,8 @@ def test_service_line_reaches_customers_only(make_router: Callable[..., RouterPr
 
 def test_advertising_line_blacklist_and_optouts(make_router: Callable[..., RouterProcess]
                                                 ) -> None:
+    """requirements §2: an advertising line reaches anyone but the operator blacklist and
+    those who opted out of it."""
     router = make_router()
     line, other_line = LINES["esme1"][0], LINES["esme1"][1]
     blacklisted, opted_out, anyone = "989121000011", "989121000012", "989121000013"
@@ -350,6 +354,8 @@ def test_advertising_line_blacklist_and_optouts(make_router: Callable[..., Route
 
 
 def test_expired_whitelist_entry_refused(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §2: bank test numbers leave the whitelist when their expiry date
+    passes."""
     router = make_router(lines=lines_config(
         {"number": SERVICE, "account": "esme1", "kind": "service"}))
     permanent, expired, expiring = "989121000021", "989121000022", "989121000023"
@@ -378,6 +384,8 @@ def hours_around_now(start_offset: int, end_offset: int) -> str:
 
 
 def test_line_ownership_status_and_hours(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §2: the source must be a line of the binding account, active, and
+    inside its sending hours."""
     closed_line, open_line = "30007000", "30007001"
     router = make_router(lines=lines_config(
         {"number": closed_line, "account": "esme1", "hours": hours_around_now(120, 180)},
@@ -400,6 +408,8 @@ def test_line_ownership_status_and_hours(make_router: Callable[..., RouterProces
 
 def test_mo_optout_then_optin(carrier: FakeCarrier,
                               make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §2: a subscriber's «لغو ۱۱» opts out of the line and «۱۲» back in; the
+    MO still reaches the owner."""
     router = make_router(simulator={"enabled": False},
                          upstreams=[{"name": "fake", "port": carrier.port,
                                      "reconnect_min": 0.1}])
@@ -460,6 +470,8 @@ def test_mo_optout_then_optin(carrier: FakeCarrier,
 
 def test_standard_statuses_keep_aiosmpplib_bound(
         make_router: Callable[..., RouterProcess], password_hash: str) -> None:
+    """requirements §2: refusals use documented statuses; with status_style standard a
+    client that knows only SMPP 3.4 codes stays bound."""
     advertising, service, suspended = "40001", "40002", "40003"
     customer, blacklisted, opted_out, anyone = (
         "989121000051", "989121000052", "989121000053", "989121000054")
@@ -515,6 +527,8 @@ def test_standard_statuses_keep_aiosmpplib_bound(
 
 
 def test_violations_demote_service_line(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §2: a service line that keeps sending to non-customers is demoted (or
+    suspended) past the threshold."""
     line = "30008000"
     router = make_router(policy={"violations_threshold": 3}, lines=lines_config(
         {"number": line, "account": "esme1", "kind": "service"}))
@@ -543,6 +557,7 @@ def test_violations_demote_service_line(make_router: Callable[..., RouterProcess
 
 
 def test_refusal_recorded_in_journal(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §2: every refusal is recorded with its reason."""
     router = make_router(lines=lines_config(
         {"number": SERVICE, "account": "esme1", "kind": "service"}))
     with esme(router) as session:
