@@ -25,11 +25,11 @@ from router.smpp.pdu import (
     CommandId,
     CommandStatus,
     DataSmResp,
-    DeliverSm,
     Pdu,
 )
 from router.smpp.session import (
     Answered,
+    Deliver,
     MustClose,
     Role,
     Session,
@@ -126,7 +126,7 @@ class Connector(asyncio.Protocol):
         now = self._loop.time()
         results: list[tuple[Message, int, str]] = []
         add = results.append
-        delivered: list[DeliverSm] = []
+        delivered: list[Deliver] = []
         for event in session.receive_data(data, now):
             if type(event) is Submitted:
                 add(event)  # type: ignore[arg-type]  # (Message, status, carrier id)
@@ -136,7 +136,7 @@ class Connector(asyncio.Protocol):
                     add((context, event.response.status or NACKED, ""))
                 else:
                     self._on_bind(event.response)
-            elif type(event) is DeliverSm:
+            elif type(event) is Deliver:
                 delivered.append(event)
             elif type(event) is TimedOut:
                 if type(event.context) is Message:
@@ -156,7 +156,7 @@ class Connector(asyncio.Protocol):
         if delivered:
             self._reports.on_deliver(delivered)
             session.respond_frames(codec.response_frames(
-                CommandId.DELIVER_SM, [(pdu.sequence, 0) for pdu in delivered], b"\0"))
+                CommandId.DELIVER_SM, [(d.sequence, 0) for d in delivered], b"\0"))
         self._flush()
         self._feeder.pump()
 
