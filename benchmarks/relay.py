@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/relay.py [--rounds 3] [--duration 5]
         [--upstream-connections 1] [--upstream-window 256] [--json OUT] [--profile DIR]
         [--compare-rev REV [--compare-without-lines]] [--only baseline|chapar|compare]
+        [--receipts]
 
 Each round measures every system under test (the order rotates between rounds):
 smppsink is the carrier, the SUT is ``benchmarks/baseline_relay.py`` or ``chapar run``
@@ -19,6 +20,13 @@ checked out into a temporary ``git worktree`` (removed at exit) and started the 
 the summary adds its ratio to the baseline and the change of Chapar's msg/s against it.
 ``--compare-without-lines`` leaves the ``lines`` key out of its config and seeds no
 blacklist for it, for revisions from before line checks (they reject unknown keys).
+
+``--receipts`` measures Chapar twice per round instead: ``chapar`` (MT only, as above) and
+``chapar+dlr`` (smppsink ``--dlr`` sends a receipt per message, smppload submits with
+``--registered-delivery 1 --wait-dlr`` during 4x64 and 1x1), and prints the MT/s with
+receipts as a ratio of the MT/s without, per round and of the medians.  It also checks,
+from smppload's ``--ack-file``, that every id acknowledged during 4x64 came back in
+exactly one receipt carrying that id (Chapar's, not the carrier's), and no other.
 
 Checks: every submit answered ESME_ROK (resp_ok == sent, smppload exit 0), and the sink
 received at least as many submit_sm as the SUT acknowledged (nothing lost: Chapar acks
@@ -46,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +72,7 @@ SYSTEM_ID, PASSWORD = "test", "test"  # smppload's default credentials
 WARMUP_COUNT = 20000
 LATENCY_DURATION = 3.0
 SUT_KINDS = ("baseline", "chapar", "compare")  # compare: Chapar at --compare-rev
+WAIT_DLR_S = 30  # how long smppload keeps reading receipts after its send phase
 
 
 def log(text: str) -> None:
@@ -141,10 +151,13 @@ def last_json(text: str) -> dict[str, Any]:
 class Sink:
     """smppsink as the carrier, stdout to a file (its JSON summaries)."""
 
-    def __init__(self, workdir: Path, bound_s: float, record: Path | None = None) -> None:
+    def __init__(self, workdir: Path, bound_s: float, record: Path | None = None,
+                 dlr: bool = False) -> None:
         self.out = workdir / "sink.out"
         port_file = workdir / "sink.port"
         extra = ["--record", str(record)] if record is not None else []
+        if dlr:
+            extra.append("--dlr")
         with self.out.open("wb") as out, (workdir / "sink.err").open("wb") as err:
             self.proc = subprocess.Popen(
                 [*pin_prefix(1), str(SMPPSINK), "--port", "0", "--port-file", str(port_file),
@@ -185,6 +198,7 @@ class Target:
     kind: str  # one of SUT_KINDS
     tree: Path = REPO  # cwd of the process; a compare checkout is also its PYTHONPATH
     lines: bool = True  # Chapar's config has the `lines` key and a seeded blacklist
+    receipts: bool = False  # the sink sends receipts and smppload asks for and awaits them
 
     @property
     def is_chapar(self) -> bool:
@@ -422,8 +436,14 @@ class Measurement:
     acked: int = 0
     sink_submits: int = 0
     per_message: dict[str, int] = field(default_factory=dict)
+    receipts: int = 0  # receipts smppload received during 4x64 (receipts mode)
+    receipts_e2e_s: float = 0.0  # 4x64: first submit to last receipt, seconds
     warnings: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
 
 
 def measure(target: Target, rnd: int, args: argparse.Namespace,
@@ -434,9 +454,11 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
     with tempfile.TemporaryDirectory(prefix=f"chapar-bench-{target.kind}-") as tmp:
         workdir = Path(tmp)
         record = None if args.no_per_message else workdir / "sink.jsonl"
-        acks = {} if record is None else {
+        acks = {} if record is None and not target.receipts else {
             phase: workdir / f"acks-{phase}.txt" for phase in ("warmup", "4x64", "1x1")}
-        sink = Sink(workdir, bound, record)
+        dlr = ["--registered-delivery", "1", "--wait-dlr", str(WAIT_DLR_S)] \
+            if target.receipts else []
+        sink = Sink(workdir, bound, record, dlr=target.receipts)
         sut: Sut | None = None
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
@@ -448,13 +470,13 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 prof = profile(sut.proc.pid, args.duration - 0.5,
-                               args.profile / f"{target.kind}-round{rnd}.txt",
+                               args.profile / f"{safe_name(target.name)}-round{rnd}.txt",
                                args.profile_rate)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
                             str(args.duration), *phase_options("4x64", acks.get("4x64")),
-                            bound_s=args.duration + 40)
+                            *dlr, bound_s=args.duration + 40 + WAIT_DLR_S)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
             if prof is not None:
@@ -464,7 +486,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                     prof.kill()
             lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
                            str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1")),
-                           bound_s=LATENCY_DURATION + 40)
+                           *dlr, bound_s=LATENCY_DURATION + 40 + WAIT_DLR_S)
         finally:
             code = sut.stop() if sut is not None else None
             sink_summary = sink.stop()
@@ -509,6 +531,14 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         if pm and pm["acked_ids"] != m.acked:
             m.warnings.append(f"{kind} round {rnd}: ack files hold {pm['acked_ids']} ROK, "
                               f"smppload counted {m.acked}")
+        if target.receipts:
+            m.receipts = int(tput.get("dlr_received", 0))
+            m.receipts_e2e_s = float(tput.get("elapsed_s", 0.0))
+            m.warnings.extend(f"{kind} round {rnd} 4x64: {p}"
+                              for p in check_receipts(acks["4x64"]))
+            if lat.get("dlr_received") != lat.get("resp_ok"):
+                m.warnings.append(f"{kind} round {rnd} 1x1: {lat.get('dlr_received')} "
+                                  f"receipts for {lat.get('resp_ok')} messages")
         if code != 0:
             m.warnings.append(f"{kind} round {rnd}: exit status {code}")
         if pin_prefix(0) and m.others_cpu_pct > 10 and args.profile is None:  # py-spy counts
@@ -519,6 +549,38 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             m.warnings.append(f"{kind} round {rnd}: smppload at {m.loadgen_cpu_pct:.0f}% CPU, "
                               "the load source may be the limit")
     return m
+
+
+def check_receipts(acks: Path) -> list[str]:
+    """Problems with smppload's ack file: every id acked with ESME_ROK must come back in
+    exactly one receipt (the ``id:`` of its text), and no receipt may carry another id."""
+    acked: set[str] = set()
+    got: Counter[str] = Counter()
+    try:
+        text = acks.read_text(errors="replace")
+    except OSError as exc:
+        return [f"no ack file: {exc}"]
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "R":
+            got[parts[1]] += 1
+        elif len(parts) == 2 and not parts[1].startswith("!"):
+            acked.add(parts[1])
+    problems = []
+    missing = acked - got.keys()
+    foreign = got.keys() - acked
+    twice = [i for i, n in got.items() if n > 1]
+    if not acked:
+        problems.append("no message acknowledged")
+    if missing:
+        problems.append(f"{len(missing)} of {len(acked)} acked ids got no receipt "
+                        f"(e.g. {sorted(missing)[:3]})")
+    if foreign:
+        problems.append(f"{len(foreign)} receipts carry an id not acked "
+                        f"(e.g. {sorted(foreign)[:3]})")
+    if twice:
+        problems.append(f"{len(twice)} ids got more than one receipt (e.g. {twice[:3]})")
+    return problems
 
 
 # --- report --------------------------------------------------------------------------
@@ -560,6 +622,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--upstream-window", type=int, default=256)
     p.add_argument("--only", choices=SUT_KINDS,
                    help="measure one SUT only (compare: chapar@REV, needs --compare-rev)")
+    p.add_argument("--receipts", action="store_true",
+                   help="measure Chapar without and with a receipt per message (see above)")
     p.add_argument("--json", type=Path, help="also write the summary here")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
@@ -578,6 +642,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")
     args = p.parse_args(argv)
+    if args.receipts and (args.compare_rev or args.only):
+        p.error("--receipts measures chapar and chapar+dlr only")
     if args.only == "compare" and not args.compare_rev:
         p.error("--only compare needs --compare-rev")
     if args.compare_without_lines and not args.compare_rev:
@@ -606,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     with contextlib.ExitStack() as stack:
         targets = [Target("baseline", "baseline"), Target("chapar", "chapar")]
+        if args.receipts:
+            targets = [Target("chapar", "chapar"),
+                       Target("chapar+dlr", "chapar", receipts=True)]
         if args.compare_rev and args.only in (None, "compare"):
             tree = stack.enter_context(worktree(args.compare_commit))
             targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
@@ -641,6 +710,9 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                 pm = m.per_message
                 print(f"  per message: {pm['acked_ids']} acked ids, {pm['lost_ids']} lost, "
                       f"{pm['duplicate_ids']} duplicated at the sink")
+            if m.receipts:
+                print(f"  {m.receipts} receipts, first submit to last receipt "
+                      f"{m.receipts_e2e_s:.2f} s ({m.receipts / m.receipts_e2e_s:,.0f}/s)")
             for w in m.warnings:
                 print(f"WARNING: {w}")
 
@@ -657,6 +729,12 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                        f"{med['lat_p99_us']:,.0f}", f"{med['sut_cpu_pct']:.0f}"], first))
     if ratio is not None:
         print(f"ratio chapar/baseline msg/s (medians): {ratio:.3f}")
+    receipts_ratio = msg_s_ratio(meds.get("chapar+dlr", {}), chapar)
+    if receipts_ratio is not None:
+        per_round = [d.msg_s / c.msg_s for c in results if c.sut == "chapar" and c.msg_s
+                     for d in results if d.sut == "chapar+dlr" and d.round == c.round]
+        print(f"ratio MT/s with receipts / without (medians): {receipts_ratio:.3f}; "
+              f"per round: {', '.join(f'{r:.3f}' for r in per_round)}")
     compared: dict[str, Any] | None = None
     if compare is not None:
         ratio_compare = msg_s_ratio(meds[compare.name], base)
@@ -673,6 +751,9 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
     per_id = "" if args.no_per_message else " (per message id)"
     print(f"{len(warnings)} warning(s)" if warnings
           else f"checks: all submits ROK, nothing lost{per_id}")
+    dlr = meds.get("chapar+dlr", {})
+    if dlr and (receipts_ratio is None or receipts_ratio < 0.5 or dlr["p99_us"] > 10_000):
+        print("NOTE: below target (receipts ratio >= 0.5, p99 at 4x64 <= 10 ms)")
     if chapar and ((ratio is not None and ratio < 0.6) or chapar["p99_us"] > 10_000):
         print("NOTE: below target (ratio >= 0.6, p99 at 4x64 <= 10 ms): profile Chapar")
 
@@ -686,6 +767,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                      "per_message": not args.no_per_message,
                      "python": sys.version.split()[0]},
         "medians": meds, "ratio_msg_s": ratio, "compare": compared,
+        "receipts": args.receipts, "ratio_receipts_msg_s": receipts_ratio,
         "warnings": warnings, "rounds": [asdict(m) for m in results],
     }
     out_dir = BENCH / "out"

@@ -96,8 +96,7 @@ def build(config: Config) -> Parts:
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook()
-    for carrier_id, message_id, account in recovery.delivered_to_carrier:
-        book.remember(carrier_id, message_id, account)
+    book.remember_many(recovery.delivered_to_carrier)
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)

@@ -42,7 +42,7 @@ async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: 
                 intake.record_outcomes([(message.id, status, "", message.receipt)])
                 receipt = book.rejected(message, status)
                 if receipt is not None:
-                    inbound.enqueue(message.account, receipt)
+                    inbound.enqueue(message.account, [receipt])
             if released:
                 outbound.put(released)
             await asyncio.to_thread(store.mark_dispatched, [h.message_id for h in decided])

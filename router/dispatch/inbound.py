@@ -1,5 +1,6 @@
-"""Receipts and MO on their way to ESMEs: a queue per account, served round-robin over
-the account's RX/TRX sessions as their windows allow.
+"""Receipts and MO on their way to ESMEs: a queue per account of deliver_sm bodies,
+ready-encoded, served round-robin over the account's RX/TRX sessions as their windows
+allow, each session getting what it can take as one batch.
 
 A queue waits while no receiver is bound (bounded; overflow is logged and counted,
 never silent).  A deliver_sm an ESME refuses for now (throttled, busy) is offered again
@@ -9,23 +10,24 @@ later with backoff; one it never answered goes back to the front of its queue.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
 from router.dispatch.ports import Receiver
-from router.logs import sampled
 from router.model.status import ESME_RETRY_STATUSES
-from router.smpp.pdu import DeliverSm
 
 log = structlog.get_logger("chapar.dlr")
 
 
 @dataclass(slots=True)
 class Outgoing:
+    """A deliver_sm for an ESME: its encoded body (the session gives the sequence)."""
+
     account: str
-    pdu: DeliverSm
+    body: bytes
     attempts: int = 0
 
 
@@ -40,15 +42,23 @@ class Inbound:
         self._call_later = call_later
         self.dropped = 0
 
-    def enqueue(self, account: str, pdu: DeliverSm) -> None:
-        queue = self._queues.setdefault(account, deque())
-        if len(queue) >= self._queue_limit:
-            queue.popleft()
-            self.dropped += 1
-            if sampled(self.dropped):
+    def enqueue(self, account: str, bodies: list[bytes]) -> None:
+        """deliver_sm bodies for the account (a carrier read's receipts, an MO, a
+        REJECTD receipt), handed on at once as far as its sessions' windows allow."""
+        queue = self._queues.get(account)
+        if queue is None:
+            queue = self._queues[account] = deque()
+        queue.extend([Outgoing(account, body) for body in bodies])
+        over = len(queue) - self._queue_limit
+        if over > 0:  # the oldest go first
+            popleft = queue.popleft
+            for _ in range(over):
+                popleft()
+            before = self.dropped
+            self.dropped = after = before + over
+            if after.bit_length() > before.bit_length():  # passed 1, 2, 4, 8…: sampled
                 log.error("receipt_queue_full", account=account, limit=self._queue_limit,
-                          dropped_total=self.dropped)
-        queue.append(Outgoing(account, pdu))
+                          dropped_total=after)
         self.pump(account)
 
     def attach(self, receiver: Receiver) -> None:
@@ -69,26 +79,30 @@ class Inbound:
         if not queue or not receivers:
             return
         turn = self._turn.get(account, 0)
-        for i in range(len(receivers)):
-            receiver = receivers[(turn + i) % len(receivers)]
+        count = len(receivers)
+        for i in range(count):
+            receiver = receivers[(turn + i) % count]
             free = receiver.receipt_window()
-            if free > 0:
-                n = min(free, len(queue))
-                receiver.deliver([queue.popleft() for _ in range(n)])
-                if not queue:
-                    break
+            if free <= 0:
+                continue
+            popleft = queue.popleft
+            receiver.deliver([popleft() for _ in range(min(free, len(queue)))])
+            if not queue:
+                break
         self._turn[account] = turn + 1
 
-    def on_answer(self, item: Outgoing, status: int) -> None:
-        """The ESME answered a deliver_sm; offer it again later on a temporary refusal."""
-        if status == 0:
-            return
-        if status in ESME_RETRY_STATUSES and item.attempts + 1 < self._max_attempts:
-            item.attempts += 1
-            self._call_later(min(2.0 ** item.attempts, 60.0), lambda: self._requeue(item))
-            return
-        log.warning("receipt_refused_by_esme", account=item.account, status=status,
-                    attempts=item.attempts + 1)
+    def on_answers(self, answers: Iterable[tuple[Outgoing, int]]) -> None:
+        """An ESME read's refusals of our deliver_sm (and nacks, timeouts): a temporary
+        one is offered again later, with backoff; the others are logged."""
+        for item, status in answers:
+            if not status:
+                continue
+            if status in ESME_RETRY_STATUSES and item.attempts + 1 < self._max_attempts:
+                item.attempts += 1
+                self._call_later(min(2.0 ** item.attempts, 60.0), partial(self._requeue, item))
+                continue
+            log.warning("receipt_refused_by_esme", account=item.account, status=status,
+                        attempts=item.attempts + 1)
 
     def _requeue(self, item: Outgoing) -> None:
         self._queues.setdefault(item.account, deque()).appendleft(item)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from router.model.messages import Message
+from router.smpp.deliver import Deliver
 from router.smpp.pdu import DeliverSm
 from router.smpp.session import Submit
 
@@ -32,7 +33,9 @@ class Receiver(Protocol):
 
     def receipt_window(self) -> int: ...
 
-    def deliver(self, items: list[Outgoing]) -> None: ...
+    def deliver(self, items: list[Outgoing]) -> None:
+        """deliver_sm for this session, at most ``receipt_window()`` of them, as one
+        batch (encoded into one buffer, written once per loop turn)."""
 
 
 class Readers(Protocol):
@@ -57,8 +60,8 @@ class CarrierReports(Protocol):
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         """submit_sm_resp: (message, carrier status, carrier message id)."""
 
-    def on_deliver(self, pdus: list[DeliverSm]) -> None:
-        """deliver_sm from a carrier: receipts and MO."""
+    def on_deliver(self, delivers: list[Deliver]) -> None:
+        """deliver_sm from a carrier (scanned, not decoded): receipts and MO."""
 
     def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
         """Sent but never answered (timeout, connection lost): to be sent again."""

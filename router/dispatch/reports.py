@@ -6,7 +6,8 @@ the receipt book; congestion answers (throttled, queue full) go back to the fron
 outbound queue without spending an attempt (the connection that got them slows down);
 other temporary refusals and sends lost with their connection go back spending one;
 final refusals are journalled and answered with a REJECTD receipt; receipts and MO
-are queued for the account's ESME sessions.
+are queued for the account's ESME sessions, a carrier read's receipts as one batch
+(results first: a receipt may follow its submit_sm_resp in the same read).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import MoRouting
-from router.dlr import receipt
-from router.dlr.book import ReceiptBook
+from router.dlr.book import Bodies, ReceiptBook
+from router.dlr.receipt import RECEIPT_ESM_MASK
 from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import (
@@ -26,7 +27,8 @@ from router.model.status import (
     GIVEN_UP,
     TEMPORARY_CARRIER_STATUSES,
 )
-from router.smpp.pdu import DeliverSm
+from router.smpp import codec
+from router.smpp.deliver import Deliver
 
 log = structlog.get_logger("chapar.dispatch")
 
@@ -47,20 +49,22 @@ class Reports:
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
-        remember = self._book.remember
+        wanted: list[tuple[str, int, str]] = []  # receipts to expect: one map update
         again: list[Message] = []
         back: list[Message] = []
         for message, status, carrier_id in results:
             if status == 0:
                 outcomes.append((message.id, 0, carrier_id, message.receipt))
                 if message.receipt:
-                    remember(carrier_id, message.id, message.account)
+                    wanted.append((carrier_id, message.id, message.account))
             elif status in CONGESTION_CARRIER_STATUSES:
                 back.append(message)  # the connection slows down; no attempt spent
             elif status in TEMPORARY_CARRIER_STATUSES:
                 again.append(message)
             else:
                 self._refuse(message, status, "refused by carrier")
+        if wanted:
+            self._book.remember_many(wanted)
         self.accepted += len(outcomes)
         if outcomes:
             self._intake.record_outcomes(outcomes)
@@ -70,22 +74,50 @@ class Reports:
         if again:
             self._again(again, "temporary carrier refusal", at_once=False)
 
-    def on_deliver(self, pdus: list[DeliverSm]) -> None:
-        """Receipts and MO.  One that cannot be handled is counted and logged (sampled)
+    def on_deliver(self, delivers: list[Deliver]) -> None:
+        """A carrier read's receipts as one batch (one hand-over per account), MO one by
+        one through policy.  One that cannot be handled is counted and logged (sampled)
         and the carrier still gets ESME_ROK: it would fail the same way every time the
         carrier sent it again, and raising would drop the connection and all in flight."""
-        for pdu in pdus:
+        receipts = [d for d in delivers if d.esm_class & RECEIPT_ESM_MASK]
+        if receipts:
             try:
-                routed = (self._book.from_carrier(pdu) if receipt.is_receipt(pdu.esm_class)
-                          else self._mo.on_mo(pdu))
+                routed = self._book.from_carrier(receipts)
+            except Exception:  # a bug: find the receipt that raises, relay the others
+                routed = self._each_receipt(receipts)
+            enqueue = self._inbound.enqueue
+            for account, bodies in routed.items():
+                enqueue(account, bodies)
+        if len(receipts) < len(delivers):
+            for deliver in delivers:
+                if not deliver.esm_class & RECEIPT_ESM_MASK:
+                    self._mo_one(deliver)
+
+    def _each_receipt(self, receipts: list[Deliver]) -> Bodies:
+        routed: Bodies = {}
+        for deliver in receipts:
+            try:
+                for account, bodies in self._book.from_carrier((deliver,)).items():
+                    routed.setdefault(account, []).extend(bodies)
             except Exception:
-                self.failed_delivers += 1
-                if sampled(self.failed_delivers):
-                    log.exception("carrier_deliver_failed", source=pdu.source_addr,
-                                  esm_class=pdu.esm_class, total=self.failed_delivers)
-                continue
+                self._failed(deliver)
+        return routed
+
+    def _mo_one(self, deliver: Deliver) -> None:
+        try:
+            routed = self._mo.on_mo(deliver.decode())
             if routed is not None:
-                self._inbound.enqueue(*routed)
+                account, pdu = routed
+                self._inbound.enqueue(account, [codec.encode_body(pdu)])
+        except Exception:
+            self._failed(deliver)
+
+    def _failed(self, deliver: Deliver) -> None:
+        self.failed_delivers += 1
+        if sampled(self.failed_delivers):
+            log.exception("carrier_deliver_failed",
+                          source=deliver.source_addr.decode("latin-1"),
+                          esm_class=deliver.esm_class, total=self.failed_delivers)
 
     def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
         self._again(messages, reason, at_once)
@@ -103,4 +135,4 @@ class Reports:
         self._intake.record_outcomes([(message.id, status, "", message.receipt)])
         rejected = self._book.rejected(message, status)
         if rejected is not None:
-            self._inbound.enqueue(message.account, rejected)
+            self._inbound.enqueue(message.account, [rejected])

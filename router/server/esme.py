@@ -42,11 +42,11 @@ from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
     CommandId,
-    GenericNack,
     Pdu,
 )
 from router.smpp.session import (
     Answered,
+    Delivered,
     Event,
     MustClose,
     Role,
@@ -60,6 +60,7 @@ from router.smpp.session import (
 from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")
+_DELIVER_SM = int(CommandId.DELIVER_SM)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,21 @@ class ServerState:
             conn.update_reading()
 
 
+_RECEIPT_ANSWERS = frozenset({Delivered, Answered, TimedOut})
+
+
+def _refusal(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
+    """A deliver_sm of ours the ESME did not take: refused, nacked or never answered."""
+    context = event.context
+    if type(context) is not Outgoing:
+        return None
+    if type(event) is Delivered:
+        return (context, event.status) if event.status else None
+    if type(event) is Answered:  # a generic_nack: it could not take it, whatever its status
+        return context, event.response.status or ESME_NACKED
+    return context, ESME_NACKED  # TimedOut
+
+
 class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
                  pipeline: Pipeline, intake: Intake, inbound: Inbound) -> None:
@@ -109,6 +125,7 @@ class EsmeConnection(asyncio.Protocol):
         self._write_paused = False
         self._continuation: asyncio.Handle | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
+        self._flush_soon = False
         self.closed = self._loop.create_future()
 
     @property
@@ -216,30 +233,28 @@ class EsmeConnection(asyncio.Protocol):
 
     def _handle(self, events: list[Event]) -> None:
         submits: list[Submit] = []
+        refused: list[tuple[Outgoing, int]] = []  # deliver_sm the ESME did not take
         for event in events:
             if type(event) is Submit:
                 submits.append(event)
+            elif type(event) in _RECEIPT_ANSWERS:
+                refusal = _refusal(event)  # type: ignore[arg-type]
+                if refusal is not None:
+                    refused.append(refusal)
             else:
                 self._on_event(event)
+        if refused:
+            self._inbound.on_answers(refused)
         if submits:
             self._decide(submits)
         if self._receiver:
             self._inbound.pump(self.account)
 
     def _on_event(self, event: Event) -> None:
-        """Everything but submit_sm (the hot path stays in ``_handle``'s loop)."""
-        if type(event) is Answered:
-            if type(event.context) is Outgoing:
-                response = event.response
-                # a generic_nack means the ESME could not take it, whatever its status
-                status = response.status or (
-                    ESME_NACKED if type(response) is GenericNack else 0)
-                self._inbound.on_answer(event.context, status)
-        elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
+        """Everything but submit_sm and the answers to our deliver_sm (those stay in
+        ``_handle``'s loop, a read batch at a time)."""
+        if isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
             self._start_bind(event)
-        elif type(event) is TimedOut:
-            if type(event.context) is Outgoing:
-                self._inbound.on_answer(event.context, ESME_NACKED)
         elif type(event) is Unmatched:
             self._state.unmatched_responses += 1
             if sampled(self._state.unmatched_responses):
@@ -337,9 +352,16 @@ class EsmeConnection(asyncio.Protocol):
         return self.session.window_free if self.session.can_submit else 0
 
     def deliver(self, items: list[Outgoing]) -> None:
-        now = self._loop.time()
-        for item in items:
-            self.session.send_request(item.pdu, now, item)
+        """Receipts (and MO) for this ESME: encoded into the session's buffer now,
+        written once per loop turn however many carrier reads fed them."""
+        self.session.send_frames(_DELIVER_SM, [item.body for item in items], items,
+                                 self._loop.time())
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush_turn)
+
+    def _flush_turn(self) -> None:
+        self._flush_soon = False
         self._flush()
 
     # --- output, timers, close ------------------------------------------------------

@@ -15,12 +15,15 @@ too many of those in a row ask for the connection to close.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
 from router.smpp import codec
+from router.smpp.codec import Submit as Submit  # an event of this session
+from router.smpp.deliver import Deliver as Deliver  # an event of this session
+from router.smpp.deliver import scan_deliver
 from router.smpp.framing import FrameReader
 from router.smpp.pdu import (
     BIND_RESPONSE,
@@ -31,7 +34,6 @@ from router.smpp.pdu import (
     DecodeError,
     FramingError,
     Pdu,
-    SubmitSm,
     Tag,
 )
 
@@ -91,6 +93,8 @@ _new_tuple = tuple.__new__
 # Plain ints for the hot path: comparing with an IntEnum member costs a lookup each time.
 _SUBMIT_SM = int(C.SUBMIT_SM)
 _SUBMIT_SM_RESP = int(C.SUBMIT_SM_RESP)
+_DELIVER_SM = int(C.DELIVER_SM)
+_DELIVER_SM_RESP = int(C.DELIVER_SM_RESP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,33 +134,20 @@ class Answered(NamedTuple):
     response: Pdu
 
 
-class Submit(NamedTuple):
-    """A submit_sm from an ESME, validated but not decoded into a ``SubmitSm``.
-
-    The hot path needs only these fields; building the 20-field PDU cost ~1.5 µs a
-    message (``decode()`` gives it when something needs the rest).
-    """
-
-    sequence: int
-    body: bytes
-    source_addr: str
-    destination_addr: str
-    registered_delivery: int
-    dest_addr_ton: int
-    dest_addr_npi: int
-
-    def decode(self) -> SubmitSm:
-        pdu = codec.decode(_SUBMIT_SM, 0, self.sequence, self.body)
-        assert isinstance(pdu, SubmitSm)
-        return pdu
-
-
 class Submitted(NamedTuple):
     """A carrier answered one of our submit_sm (the hot path's ``Answered``)."""
 
     context: object
     status: int
     message_id: str
+
+
+class Delivered(NamedTuple):
+    """A peer answered one of our deliver_sm (the receipt path's ``Answered``; a
+    generic_nack still comes as ``Answered``)."""
+
+    context: object
+    status: int
 
 
 class TimedOut(NamedTuple):
@@ -190,7 +181,27 @@ class Unmatched(NamedTuple):
     status: int
 
 
-Event = Pdu | Submit | Submitted | Answered | TimedOut | Unbound | MustClose | Unmatched
+Event = (Pdu | Submit | Deliver | Submitted | Delivered | Answered | TimedOut | Unbound
+         | MustClose | Unmatched)
+
+
+# The hot path's events, built without decoding a PDU: requests scanned into a tuple of
+# the fields the relay needs, and the answers to our own submit_sm / deliver_sm.
+def _submitted(context: object, status: int, body: bytes) -> Submitted:
+    end = body.find(0)
+    return _new_tuple(Submitted, (
+        context, status, (body[:end] if end >= 0 else body).decode("latin-1")))
+
+
+def _delivered(context: object, status: int, body: bytes) -> Delivered:
+    return _new_tuple(Delivered, (context, status))
+
+
+_SCANNERS: dict[int, Callable[[int, bytes], Submit | Deliver]] = {
+    _SUBMIT_SM: codec.scan_submit, _DELIVER_SM: scan_deliver}
+# response command id -> (the request it answers, the event it becomes)
+_ANSWERS: dict[int, tuple[int, Callable[[object, int, bytes], Submitted | Delivered]]] = {
+    _SUBMIT_SM_RESP: (_SUBMIT_SM, _submitted), _DELIVER_SM_RESP: (_DELIVER_SM, _delivered)}
 
 
 class LocalProtocolError(Exception):
@@ -318,20 +329,19 @@ class Session:
         late = self._late
         inbound_window = self.config.inbound_window
         for index, (command_id, status, seq, body) in enumerate(frames):
-            if command_id == _SUBMIT_SM_RESP:  # the carrier side's hot path
+            answer = _ANSWERS.get(command_id)
+            if answer is not None:  # submit_sm_resp (carrier side), deliver_sm_resp
                 entry = outstanding.get(seq) or late.get(seq)  # late: past its timeout
-                if entry is not None and entry[1] == _SUBMIT_SM:
+                if entry is not None and entry[1] == answer[0]:
                     del (outstanding if seq in outstanding else late)[seq]
-                    end = body.find(0)
-                    add(_new_tuple(Submitted, (
-                        entry[2], status, (body[:end] if end >= 0 else body).decode("latin-1"))))
+                    add(answer[1](entry[2], status, body))
                     continue
-            elif command_id == _SUBMIT_SM and command_id in allowed:  # the ESME side's
+            elif command_id in allowed and command_id in _SCANNERS:  # submit_sm, deliver_sm
                 if self._inbound >= inbound_window:
                     self._reject(command_id, seq, S.ESME_RMSGQFUL)
                     continue
                 try:
-                    source, destination, registered, ton, npi = codec.scan_submit(body)
+                    event = _SCANNERS[command_id](seq, body)
                 except DecodeError as exc:
                     if self._error(command_id, seq, exc.status):
                         add(MustClose(f"repeated malformed PDUs: {exc}"))
@@ -339,8 +349,7 @@ class Session:
                     continue
                 self._errors = 0
                 self._inbound += 1
-                add(_new_tuple(Submit, (seq, body, source, destination, registered, ton,
-                                        npi)))
+                add(event)
                 continue
             if command_id & RESPONSE_BIT:
                 if self._on_response(command_id, status, seq, body, events):

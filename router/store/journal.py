@@ -99,7 +99,7 @@ def unpack_bodies(blob: bytes) -> list[bytes]:
 
 def wants_receipt(body: bytes) -> bool:
     try:
-        return (scan_submit(body)[2] & 3) != 0  # registered_delivery
+        return (scan_submit(0, body).registered_delivery & 3) != 0
     except DecodeError:
         return True
 

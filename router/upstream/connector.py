@@ -31,11 +31,11 @@ from router.smpp.pdu import (
     CommandId,
     CommandStatus,
     DataSmResp,
-    DeliverSm,
     Pdu,
 )
 from router.smpp.session import (
     Answered,
+    Deliver,
     MustClose,
     Role,
     Session,
@@ -150,7 +150,7 @@ class Connector(asyncio.Protocol):
         now = self._loop.time()
         results: list[tuple[Message, int, str]] = []
         add = results.append
-        delivered: list[DeliverSm] = []
+        delivered: list[Deliver] = []
         accepted = 0
         congested = False
         for event in session.receive_data(data, now):
@@ -160,7 +160,7 @@ class Connector(asyncio.Protocol):
                     congested = congested or event[1] in CONGESTION_CARRIER_STATUSES
                 else:
                     accepted += 1
-            elif type(event) is DeliverSm:
+            elif type(event) is Deliver:
                 delivered.append(event)
             else:
                 self._on_event(event, results)
@@ -171,7 +171,7 @@ class Connector(asyncio.Protocol):
         if delivered:
             self._reports.on_deliver(delivered)
             session.respond_frames(codec.response_frames(
-                CommandId.DELIVER_SM, [(pdu.sequence, 0) for pdu in delivered], b"\0"))
+                CommandId.DELIVER_SM, [(d.sequence, 0) for d in delivered], b"\0"))
         self._flush()
         self._feeder.pump()
 

@@ -38,6 +38,7 @@ from router.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Deli
 from router.smpp.pdu import SubmitSmResp as CarrierSubmitSmResp
 from router.smpp.session import (
     Answered,
+    Delivered,
     MustClose,
     Role,
     Session,
@@ -201,7 +202,9 @@ class CarrierConnection(asyncio.Protocol):
             elif isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
                 events.extend(self.session.accept_bind(event, "FAKESMSC", now))
                 self.carrier.bound.set()
-            elif type(event) is Answered:
+            elif type(event) is Delivered:
+                self.carrier.mo_answers[cast(int, event.context)] = event.status
+            elif type(event) is Answered:  # a generic_nack
                 self.carrier.mo_answers[cast(int, event.context)] = event.response.status
             elif isinstance(event, Unbound | MustClose):
                 self.write()

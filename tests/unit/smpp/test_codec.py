@@ -1102,10 +1102,10 @@ def test_scan_submit_agrees_with_decode(body: bytes) -> None:
         pdu = codec.decode(0x04, 0, 1, body)
     except DecodeError as exc:
         with pytest.raises(DecodeError) as scanned:
-            codec.scan_submit(body)
+            codec.scan_submit(1, body)
         assert scanned.value.status == exc.status
         return
     assert isinstance(pdu, SubmitSm)
-    assert codec.scan_submit(body) == (pdu.source_addr, pdu.destination_addr,
-                                       pdu.registered_delivery, pdu.dest_addr_ton,
-                                       pdu.dest_addr_npi)
+    assert codec.scan_submit(1, body) == (1, body, pdu.source_addr, pdu.destination_addr,
+                                          pdu.registered_delivery, pdu.dest_addr_ton,
+                                          pdu.dest_addr_npi)

@@ -36,6 +36,8 @@ from router.smpp.pdu import (
 )
 from router.smpp.session import (
     Answered,
+    Deliver,
+    Delivered,
     Event,
     LocalProtocolError,
     MustClose,
@@ -487,10 +489,11 @@ def test_smsc_window_counts_deliver_sm() -> None:
     seq = pair.smsc.send_request(deliver(), pair.now, "dlr-1")
     assert pair.smsc.window_free == 1
     (mo,) = pair.to_esme()
-    assert isinstance(mo, DeliverSm)
+    assert isinstance(mo, Deliver)
     assert mo.sequence == seq
+    assert mo.decode() == deliver(seq)
     pair.esme.respond(DeliverSmResp(seq, 0, ""))
-    assert pair.to_smsc() == [Answered("dlr-1", DeliverSmResp(seq, 0, ""))]
+    assert pair.to_smsc() == [Delivered("dlr-1", 0)]
     assert pair.smsc.window_free == 2
 
 
@@ -921,7 +924,7 @@ def test_deliver_sm_in_the_same_read_as_bind_resp_reaches_the_esme() -> None:
     pair.smsc.accept_bind(bind, "chapar", pair.now)
     pair.smsc.send_request(deliver(), pair.now, "dlr")  # a queued receipt, right away
     events = pair.to_esme()  # one TCP read carries both PDUs
-    assert [type(e) for e in events] == [Answered, DeliverSm]
+    assert [type(e) for e in events] == [Answered, Deliver]
     assert pair.esme.data_to_send() == b""
 
 
