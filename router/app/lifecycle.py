@@ -18,7 +18,8 @@ import signal
 
 import structlog
 
-from router.app.build import Parts, build
+from router.admin.server import AdminServer
+from router.app.build import Parts, admin_sources, build
 from router.app.changes import RegistryWatcher
 from router.config import Config
 from router.server.esme import EsmeConnection
@@ -42,6 +43,7 @@ class App:
         self._server: asyncio.Server | None = None
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self.admin: AdminServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -60,15 +62,18 @@ class App:
             log.info("redispatching", messages=len(parts.recovery.pending))
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
-        self._watcher = loop.create_task(RegistryWatcher(
-            policy.registry, policy.auth, parts.state, policy.lines, policy.rules,
-            policy.pipeline).run())
+        watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
+                                  policy.rules, policy.pipeline)
+        self._watcher = loop.create_task(watcher.run())
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         self._server = await loop.create_server(
             lambda: EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
                                    parts.intake, parts.inbound),
             hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
+        if cfg.admin.enabled:
+            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
+            await self.admin.start()
         log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
         # What exists now lives as long as the process: keep the collector off it, and
@@ -107,6 +112,8 @@ class App:
         log.info("stopping", shutdown_timeout=timeout)
         if self._server is not None:
             self._server.close()
+        if self.admin is not None:
+            await self.admin.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding

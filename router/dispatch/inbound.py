@@ -39,6 +39,8 @@ class Inbound:
         self._max_attempts = max_attempts
         self._call_later = call_later
         self.dropped = 0
+        self.delivered = 0
+        """Receipts and MO handed to ESME sessions (counted per hand-over)."""
 
     def enqueue(self, account: str, pdu: DeliverSm) -> None:
         queue = self._queues.setdefault(account, deque())
@@ -75,6 +77,7 @@ class Inbound:
             if free > 0:
                 n = min(free, len(queue))
                 receiver.deliver([queue.popleft() for _ in range(n)])
+                self.delivered += n
                 if not queue:
                     break
         self._turn[account] = turn + 1
@@ -96,3 +99,6 @@ class Inbound:
 
     def queued(self, account: str) -> int:
         return len(self._queues.get(account, ()))
+
+    def total_queued(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())

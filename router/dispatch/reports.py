@@ -44,6 +44,8 @@ class Reports:
         self.congested = 0
         """Answers throttled or queue full: sent again, no attempt spent."""
         self.failed_delivers = 0
+        self.delivers = 0
+        """deliver_sm from carriers (receipts and MO), counted per read batch."""
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
@@ -74,6 +76,7 @@ class Reports:
         """Receipts and MO.  One that cannot be handled is counted and logged (sampled)
         and the carrier still gets ESME_ROK: it would fail the same way every time the
         carrier sent it again, and raising would drop the connection and all in flight."""
+        self.delivers += len(pdus)
         for pdu in pdus:
             try:
                 routed = (self._book.from_carrier(pdu) if receipt.is_receipt(pdu.esm_class)
