@@ -2,20 +2,20 @@
 :mod:`router.cli.common`.
 
 ``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
-``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry).
+``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry); ``explain``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from router.cli import accounts, lines, lists, ranges, run, setup
+from router.cli import accounts, explain, lines, lists, ranges, run, setup
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (run, setup, accounts, ranges, lines, lists):
+    for group in (run, setup, accounts, ranges, lines, lists, explain):
         group.add_parsers(sub)
     return p
 
