@@ -61,6 +61,8 @@ from pathlib import Path
 from typing import Any
 
 from project_python import use_project_python
+from scraper import TOKEN as ADMIN_TOKEN
+from scraper import Scraper
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -71,7 +73,9 @@ SMPPSINK = TOOLS / "smppsink"
 SYSTEM_ID, PASSWORD = "test", "test"  # smppload's default credentials
 WARMUP_COUNT = 20000
 LATENCY_DURATION = 3.0
-SUT_KINDS = ("baseline", "chapar", "compare")  # compare: Chapar at --compare-rev
+SUT_KINDS = ("baseline", "chapar", "compare", "admin")
+# compare: Chapar at --compare-rev; admin: Chapar with the admin API + metrics on and
+# scraped every second (--admin-compare; then plain "chapar" runs with them off)
 WAIT_DLR_S = 30  # how long smppload keeps reading receipts after its send phase
 
 
@@ -267,6 +271,9 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
     }
     if not target.lines:
         del config["lines"]
+    if target.kind in ("chapar", "admin"):  # older revisions do not know the key
+        config["admin"] = {"enabled": target.kind == "admin" or not args.admin_compare,
+                           "port": free_port(), "token": ADMIN_TOKEN}
     return config
 
 
@@ -277,11 +284,13 @@ class Sut:
                  args: argparse.Namespace, password_hash: str) -> None:
         self.name = target.name
         self.port = free_port()
+        self.admin_port = 0
         if not target.is_chapar:
             cmd = [sys.executable, str(BENCH / "baseline_relay.py"), "--port", str(self.port),
                    "--upstream-port", str(sink_port)]
         else:
             config = chapar_config(target, workdir, self.port, sink_port, args, password_hash)
+            self.admin_port = int(config.get("admin", {}).get("port", 0))
             if target.lines and args.blacklist:
                 seed_blacklist(target, workdir / "registry.db", args.blacklist)
             path = workdir / "chapar.yaml"
@@ -460,9 +469,13 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             if target.receipts else []
         sink = Sink(workdir, bound, record, dlr=target.receipts)
         sut: Sut | None = None
+        scraper: Scraper | None = None
+        stack = contextlib.ExitStack()
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
             sut.wait_ready(sink, args.upstream_connections if target.is_chapar else 1)
+            if target.kind == "admin":
+                scraper = stack.enter_context(Scraper(sut.admin_port))
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
                             str(WARMUP_COUNT), *phase_options("warmup", acks.get("warmup")),
                             bound_s=60)
@@ -488,6 +501,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                            str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1")),
                            *dlr, bound_s=LATENCY_DURATION + 40 + WAIT_DLR_S)
         finally:
+            stack.close()
             code = sut.stop() if sut is not None else None
             sink_summary = sink.stop()
         if record is not None:
@@ -498,6 +512,11 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                                   "per-message check not done")
         loads = {"warmup": warm, "4x64": tput, "1x1": lat}
         m.raw = {**loads, "sink": sink_summary, "sut_exit": code}
+        if scraper is not None:
+            m.raw["scrapes"] = {"ok": scraper.scrapes, "failed": scraper.failures}
+            if scraper.failures or not scraper.scrapes:
+                m.warnings.append(f"{kind} round {rnd}: {scraper.failures} scrapes failed, "
+                                  f"{scraper.scrapes} answered")
         m.msg_s = float(tput.get("throughput_ok", 0.0))
         m.p50_us = float(tput.get("latency_us", {}).get("p50", 0.0))
         m.p99_us = float(tput.get("latency_us", {}).get("p99", 0.0))
@@ -638,6 +657,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compare-rev", metavar="REV",
                    help="also measure Chapar as of git revision REV (chapar@REV), run from "
                         "a temporary git worktree")
+    p.add_argument("--admin-compare", action="store_true",
+                   help="also measure chapar+admin (admin API and /metrics on, scraped every "
+                        "second) against chapar with them off, in the same rounds")
     p.add_argument("--compare-without-lines", action="store_true",
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")
@@ -679,9 +701,25 @@ def main(argv: list[str] | None = None) -> int:
             tree = stack.enter_context(worktree(args.compare_commit))
             targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
                                   lines=not args.compare_without_lines))
+        if args.admin_compare:
+            targets.append(Target("chapar+admin", "admin"))
         if args.only:
             targets = [t for t in targets if t.kind == args.only]
         return run(args, targets, password_hash)
+
+
+def admin_change(meds: dict[str, dict[str, float]]) -> float | None:
+    """chapar+admin against chapar (admin off), msg/s, in percent; printed."""
+    on, off = meds.get("chapar+admin"), meds.get("chapar")
+    if not on or not off:
+        return None
+    ratio = msg_s_ratio(on, off)
+    if ratio is None:
+        return None
+    change = 100.0 * (ratio - 1.0)
+    print(f"change of chapar+admin (API + metrics scraped every 1 s) vs chapar (admin off) "
+          f"msg/s: {change:+.1f}% (target: loss <= 3%)")
+    return change
 
 
 def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> int:
@@ -747,6 +785,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
         compared = {"rev": args.compare_rev, "commit": args.compare_commit,
                     "without_lines": not compare.lines, "ratio_msg_s": ratio_compare,
                     "change_msg_s_pct": change}
+    admin = admin_change(meds)
     warnings = [w for m in results for w in m.warnings]
     per_id = "" if args.no_per_message else " (per message id)"
     print(f"{len(warnings)} warning(s)" if warnings
@@ -766,7 +805,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                      "profiled": args.profile is not None, "chapar_gc": args.chapar_gc,
                      "per_message": not args.no_per_message,
                      "python": sys.version.split()[0]},
-        "medians": meds, "ratio_msg_s": ratio, "compare": compared,
+        "medians": meds, "ratio_msg_s": ratio, "compare": compared, "admin": admin,
         "receipts": args.receipts, "ratio_receipts_msg_s": receipts_ratio,
         "warnings": warnings, "rounds": [asdict(m) for m in results],
     }

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from router.admin.settings import AdminSettings
 from router.dispatch.settings import DispatchSettings
 from router.logs import LogSettings
 from router.model.lines import HoursError, parse_hours
@@ -45,6 +46,7 @@ class Config:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     log: LogSettings = field(default_factory=LogSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -83,6 +85,19 @@ def _check(config: Config, source: str) -> None:
     _check_accounts(config, source)
     _check_lines(config, source)
     _check_routes(config, source)
+    _check_admin(config.admin, source)
+
+
+def _check_admin(admin: AdminSettings, source: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(admin.host).is_loopback
+    except ValueError:
+        loopback = admin.host == "localhost"
+    if admin.enabled and not loopback and not (admin.tls_cert and admin.tls_key):
+        raise ConfigError(f"{source}: admin.host: {admin.host!r} is not loopback: "
+                          "admin.tls_cert and admin.tls_key are required")
+    if not 0 <= admin.port <= 65535:
+        raise ConfigError(f"{source}: admin.port: 0 to 65535")
 
 
 def _check_accounts(config: Config, source: str) -> None:

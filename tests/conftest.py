@@ -143,6 +143,7 @@ def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, 
         "simulator": {"enabled": True, "receipt_delay": 0.05},
         "dispatch": {"shutdown_timeout": 3.0, "retry_delay": 0.2},
         "log": {"level": "debug"},
+        "admin": {"port": free_port()},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import structlog
 
+from router.admin.explain import Explainer
+from router.admin.sources import Reloader, Sources
 from router.app.seed import seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
@@ -48,6 +50,7 @@ class Policy:
     rules: Rules
     pipeline: Pipeline
     mo: MoHandler
+    addresses: Addresses
 
 
 @dataclass(slots=True)
@@ -59,6 +62,7 @@ class Parts:
     intake: Intake
     outbound: Outbound
     inbound: Inbound
+    reports: Reports
     pool: Pool
     book: ReceiptBook
 
@@ -85,7 +89,7 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, writer, auth, rules, pipeline, mo)
+    return Policy(registry, lines, writer, auth, rules, pipeline, mo, addresses)
 
 
 def build(config: Config) -> Parts:
@@ -104,4 +108,14 @@ def build(config: Config) -> Parts:
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo)
     pool = Pool(outbound, reports)
-    return Parts(state, journal, recovery, policy, intake, outbound, inbound, pool, book)
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
+
+
+def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
+    """What the admin API reads and acts on."""
+    policy = parts.policy
+    explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
+                          policy.registry)
+    return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
+                   parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
+                   reloader)

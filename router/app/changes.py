@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot, NumberSet
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
@@ -111,6 +112,18 @@ class RegistryWatcher:
             task.add_done_callback(self._tasks.discard)
         elif kind == "list":
             self._reload_lists()
+
+    def reload(self) -> dict[str, int]:
+        """Everything from the registry again (the admin API's reload): accounts (cutting
+        off sessions of those no longer active), ranges, lines; lists load in a thread."""
+        accounts = self._registry.accounts()
+        for account in accounts:
+            self.apply("account", account.system_id)
+        self._auth.reload_ranges()
+        self._rules.lines = LineBook(self._lines.lines())
+        self._reload_lists()
+        log.info("reloaded", accounts=len(accounts), lines=len(self._rules.lines.by_number))
+        return {"accounts": len(accounts), "lines": len(self._rules.lines.by_number)}
 
     async def _reload_optouts(self, line: str) -> None:
         loop = asyncio.get_running_loop()

@@ -18,7 +18,8 @@ import signal
 
 import structlog
 
-from router.app.build import Parts, build
+from router.admin.server import AdminServer
+from router.app.build import Parts, admin_sources, build
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.config import Config
@@ -44,6 +45,7 @@ class App:
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
+        self.admin: AdminServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -62,9 +64,9 @@ class App:
             log.info("redispatching", messages=len(parts.recovery.pending))
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
-        self._watcher = loop.create_task(RegistryWatcher(
-            policy.registry, policy.auth, parts.state, policy.lines, policy.rules,
-            policy.pipeline).run())
+        watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
+                                  policy.rules, policy.pipeline)
+        self._watcher = loop.create_task(watcher.run())
         self._held = loop.create_task(apply_decisions(
             parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
@@ -73,6 +75,9 @@ class App:
                                    parts.intake, parts.inbound),
             hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
+        if cfg.admin.enabled:
+            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
+            await self.admin.start()
         log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
         # What exists now lives as long as the process: keep the collector off it, and
@@ -111,6 +116,8 @@ class App:
         log.info("stopping", shutdown_timeout=timeout)
         if self._server is not None:
             self._server.close()
+        if self.admin is not None:
+            await self.admin.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding

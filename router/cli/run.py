@@ -33,6 +33,7 @@ def _load_config(path: str | None) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from router import logs
+    from router.admin.token import AdminConfigError
     from router.app.lifecycle import App
 
     try:
@@ -44,6 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = App(config)
     try:
         _run_async(app.run())
+    except AdminConfigError as exc:
+        print(f"chapar: cannot start the admin API: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
     except OSError as exc:
         print(f"chapar: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP

@@ -41,6 +41,8 @@ class Inbound:
         self._max_attempts = max_attempts
         self._call_later = call_later
         self.dropped = 0
+        self.delivered = 0
+        """Receipts and MO handed to ESME sessions (counted per hand-over)."""
 
     def enqueue(self, account: str, bodies: list[bytes]) -> None:
         """deliver_sm bodies for the account (a carrier read's receipts, an MO, a
@@ -85,8 +87,10 @@ class Inbound:
             free = receiver.receipt_window()
             if free <= 0:
                 continue
+            n = min(free, len(queue))
             popleft = queue.popleft
-            receiver.deliver([popleft() for _ in range(min(free, len(queue)))])
+            receiver.deliver([popleft() for _ in range(n)])
+            self.delivered += n
             if not queue:
                 break
         self._turn[account] = turn + 1
@@ -110,3 +114,6 @@ class Inbound:
 
     def queued(self, account: str) -> int:
         return len(self._queues.get(account, ()))
+
+    def total_queued(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())

@@ -16,6 +16,7 @@ import structlog
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import Submitter
 from router.logs import sampled
+from router.model.histogram import Histogram
 from router.model.holds import Holds
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
@@ -42,6 +43,10 @@ class Intake:
         self.failed_commits = 0
         self.refused_messages = 0
         """Submits answered ESME_RSYSERR because their commit failed (since start)."""
+        self.accepted_by_account: dict[str, int] = {}
+        """Submits answered ESME_ROK, per account (counted per batch)."""
+        self.refused_by_reason: dict[str, int] = {}
+        self.commit_seconds = Histogram()
         self._failing = 0  # failed commits in a row, and the submits they refused
         self._refused_since = 0
         self._marked_at = self._loop.time()
@@ -89,6 +94,9 @@ class Intake:
 
     def record_refusals(self, account: str, refused: list[tuple[Submit, str]]) -> None:
         """Policy refusals are answered at once; their record rides the next commit."""
+        counts = self.refused_by_reason
+        for _, reason in refused:
+            counts[reason] = counts.get(reason, 0) + 1
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
                       for s, reason in refused], time.time())
@@ -116,18 +124,23 @@ class Intake:
         if not waiting and not self._journal.dirty:
             return
         held, self._held_ids = self._held_ids, set()
+        started = time.perf_counter()
         try:
             self._journal.commit()
         except StoreError as exc:
             self._failed(exc, waiting)
             return
+        finally:
+            self.commit_seconds.observe(time.perf_counter() - started)
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)
             self._failing = self._refused_since = 0
         messages: list[Message] = []
+        accepted = self.accepted_by_account
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
+            accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
                                     (s.registered_delivery & 3) != 0)
                             for i, s in enumerate(submits)

@@ -46,6 +46,8 @@ class Reports:
         self.congested = 0
         """Answers throttled or queue full: sent again, no attempt spent."""
         self.failed_delivers = 0
+        self.delivers = 0
+        """deliver_sm from carriers (receipts and MO), counted per read batch."""
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
@@ -79,6 +81,7 @@ class Reports:
         one through policy.  One that cannot be handled is counted and logged (sampled)
         and the carrier still gets ESME_ROK: it would fail the same way every time the
         carrier sent it again, and raising would drop the connection and all in flight."""
+        self.delivers += len(delivers)
         receipts = [d for d in delivers if d.esm_class & RECEIPT_ESM_MASK]
         if receipts:
             try:

@@ -129,6 +129,8 @@ class Authenticator:
         # what unknown system_ids are verified against: same parameters as new hashes
         self._dummy_hash = _HASHER.hash(os.urandom(16).hex())
         self._audits: list[AuditEntry] = []
+        self.binds: dict[tuple[str, str], int] = {}
+        """Bind attempts by (outcome, reason), since start."""
         self._audit_timer: asyncio.TimerHandle | None = None
 
     # --- registry changes -----------------------------------------------------------
@@ -260,6 +262,8 @@ class Authenticator:
                verdict: BindVerdict) -> None:
         bind_type = BIND_TYPE[CommandId(command_id)]
         outcome = "accepted" if verdict.accepted else "refused"
+        key = (outcome, verdict.reason)
+        self.binds[key] = self.binds.get(key, 0) + 1
         version = self.ranges.version if self.ranges else ""
         log.info("bind", peer=f"{peer[0]}:{peer[1]}", system_id=system_id,
                  bind_type=bind_type, outcome=outcome, reason=verdict.reason,

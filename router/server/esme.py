@@ -15,6 +15,7 @@ holds PDUs past ``max_pdus_per_read``, which are processed on the next loop turn
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -127,6 +128,13 @@ class EsmeConnection(asyncio.Protocol):
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._flush_soon = False
         self.closed = self._loop.create_future()
+        self.opened_at = time.time()
+        self.submitted = 0
+        """submit_sm decided on this connection (counted per read batch)."""
+
+    @property
+    def peer(self) -> str:
+        return self._peer
 
     @property
     def account(self) -> str:
@@ -270,6 +278,7 @@ class EsmeConnection(asyncio.Protocol):
     def _decide(self, submits: list[Submit]) -> None:
         account = self._account
         assert account is not None
+        self.submitted += len(submits)
         try:
             accepted, refused = self._pipeline.decide(account.system_id, submits)
         except Exception:  # a bug, never the peer's fault: it must not cost the connection

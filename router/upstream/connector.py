@@ -80,6 +80,8 @@ class Connector(asyncio.Protocol):
         self._was_bound = False
         self.unmatched_responses = 0
         self.timed_out = 0
+        self.sent = 0
+        """submit_sm sent on this connection (counted per batch)."""
         self._settled = asyncio.Event()
         """Set when stopping and nothing is outstanding."""
         self._task: asyncio.Task[None] | None = None
@@ -293,6 +295,7 @@ class Connector(asyncio.Protocol):
         assert session is not None
         now = self._loop.time()
         session.send_frames(CommandId.SUBMIT_SM, [m.body for m in messages], messages, now)
+        self.sent += len(messages)
         pacer = self._pacer
         if pacer.limited:
             pacer.spend(len(messages))

@@ -1,0 +1,66 @@
+"""The OpenAPI 3.1 document served at /api/openapi.json (kept beside the routes: a test
+checks that every route the API serves is in it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}
+_OK = {"description": "ok", "content": {"application/json": {}}}
+
+
+def _op(summary: str, *, params: tuple[tuple[str, str, bool], ...] = (),
+        body: dict[str, Any] | None = None, errors: tuple[str, ...] = ()) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {
+        "200": _OK, "401": _ERR, **{code: _ERR for code in errors}}}
+    if params:
+        op["parameters"] = [{"name": n, "in": where, "required": req,
+                             "schema": {"type": "string"}} for n, where, req in params]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": body}}}
+    return op
+
+
+EXPLAIN_BODY = {
+    "type": "object", "required": ["account", "line", "destination"],
+    "properties": {"account": {"type": "string"}, "line": {"type": "string"},
+                   "destination": {"type": "string"}, "text": {"type": "string"},
+                   "dest_ton": {"type": "integer"}, "dest_npi": {"type": "integer"},
+                   "data_coding": {"type": ["integer", "null"]}},
+}
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/sessions": {"get": _op("Live ESME sessions")},
+    "/api/sessions/{id}/unbind": {"post": _op(
+        "Unbind one session (closed within 0.5 s)", params=(("id", "path", True),),
+        errors=("404",))},
+    "/api/accounts": {"get": _op("Accounts (no password hashes)")},
+    "/api/accounts/{system_id}": {"get": _op("One account", params=(
+        ("system_id", "path", True),), errors=("404",))},
+    "/api/lines": {"get": _op("Lines", params=(("account", "query", False),))},
+    "/api/lines/{number}": {"get": _op("One line", params=(("number", "path", True),),
+                                       errors=("404",))},
+    "/api/lists": {"get": _op("List sizes: blacklist, whitelists, opt-outs")},
+    "/api/lists/lookup": {"get": _op("Where one number stands", params=(
+        ("number", "query", True), ("line", "query", False)), errors=("400",))},
+    "/api/reload": {"post": _op("Read accounts, ranges, lines and lists again")},
+    "/api/explain": {"post": _op("The decision for one message, and why, without sending",
+                                 body=EXPLAIN_BODY, errors=("400",))},
+    "/api/openapi.json": {"get": _op("This document")},
+}
+
+
+def document(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Chapar admin API", "version": version},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}}}},
+        },
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+    }

@@ -1,0 +1,56 @@
+"""Starts and stops the admin API (and /metrics) in the router's event loop."""
+
+from __future__ import annotations
+
+import ssl
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from router.admin.api import make_app
+from router.admin.metrics import RouterCollector
+from router.admin.settings import AdminSettings
+from router.admin.sources import Sources
+from router.admin.token import check_bind, is_loopback, resolve_token
+
+log = structlog.get_logger("chapar.admin")
+
+
+class AdminServer:
+    def __init__(self, settings: AdminSettings, sources: Sources) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        cfg = self.settings
+        token, origin = resolve_token(cfg)
+        check_bind(cfg, token)
+        registry: CollectorRegistry | None = None
+        if cfg.metrics:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(RouterCollector(self.sources, cfg.top_accounts))
+        app = make_app(self.sources, token, registry, open_metrics=is_loopback(cfg.host))
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        context = None
+        if cfg.tls_cert and cfg.tls_key:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=context,
+                           reuse_address=True)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else cfg.port
+        log.info("admin_listening", host=cfg.host, port=self.port, tls=context is not None,
+                 metrics=cfg.metrics, token_from=origin)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,39 @@
+"""What the admin surface reads and acts on, handed over by the app when it builds it.
+The parts keep plain counters (per batch, never per message); the admin side reads them
+when asked, so scraping costs the hot path nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from router.admin.explain import Explainer
+from router.dispatch.inbound import Inbound
+from router.dispatch.intake import Intake
+from router.dispatch.outbound import Outbound
+from router.dispatch.reports import Reports
+from router.policy.auth import Authenticator
+from router.policy.rules import Rules
+from router.server.esme import ServerState
+from router.store.registry import Registry
+from router.upstream.pool import Pool
+
+
+class Reloader(Protocol):
+    def reload(self) -> dict[str, int]:
+        """Read accounts, ranges, lines and lists from the registry again; counts."""
+
+
+@dataclass(slots=True)
+class Sources:
+    state: ServerState
+    registry: Registry
+    auth: Authenticator
+    rules: Rules
+    intake: Intake
+    outbound: Outbound
+    inbound: Inbound
+    reports: Reports
+    pool: Pool
+    explainer: Explainer
+    reloader: Reloader
