@@ -102,6 +102,7 @@ def build(config: Config) -> Parts:
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds)
+    policy.pipeline.restore(recovery.parts)
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo)
     pool = Pool(outbound, reports)

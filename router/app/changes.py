@@ -67,6 +67,7 @@ class RegistryWatcher:
             ticks += 1
             try:
                 self.poll()
+                self._pipeline.tick()
                 if ticks % 25 == 0:
                     self._pipeline.flush()
                 if ticks % 50 == 0:

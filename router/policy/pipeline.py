@@ -44,6 +44,7 @@ class Pipeline:
         self.rules = rules
         self.holds = kit.holds
         self.stages: list[Stage] = [STAGES[name](kit) for name in kit.settings.stages]
+        self.content = next((s for s in self.stages if isinstance(s, ContentStage)), None)
 
     def decide(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
         """Split a read batch into accepted submits and refusals (one snapshot each)."""
@@ -60,6 +61,16 @@ class Pipeline:
             if not accepted:
                 break
         return accepted, refused
+
+    def tick(self) -> None:
+        """Judge long messages whose parts did not all come in time (a timer calls it)."""
+        if self.content is not None:
+            self.content.tick(time.time())
+
+    def restore(self, parts: list[tuple[int, str, float, bytes, str]]) -> None:
+        """Parts of long messages the last run journalled while awaiting the rest."""
+        if self.content is not None:
+            self.content.restore(parts)
 
     def flush(self) -> None:
         for stage in self.stages:

@@ -77,6 +77,12 @@ class PolicySettings:
         "nfkc", "zero_width", "tatweel", "diacritics", "letters", "digits", "chinese",
         "confusables", "casefold", "spread", "repeats")
     """Normalisation steps before matching (router/policy/content/normalise.py)."""
+    content_assembly_timeout: float = 60.0
+    """Seconds the parts of a concatenated message wait for the rest; then the message
+    is judged on the parts that came."""
+    content_assembly_bytes: int = 8 * 1024 * 1024
+    """Payload bytes the waiting parts may hold in all; past it the oldest message is
+    judged early on what came."""
     stages: tuple[str, ...] = ("lines",)
     """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
 
