@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from router.model.holds import Holds
 from router.policy.addresses import Addresses
+from router.policy.content.chinese import ChineseStage
 from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
@@ -35,6 +36,7 @@ class StageKit:
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
     "content": lambda kit: ContentStage(kit.settings, kit.holds),
+    "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 

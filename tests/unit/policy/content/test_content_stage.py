@@ -18,8 +18,14 @@ from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot
 from router.model.status import REFUSALS
 from router.policy.content.assembly import Assembly, Concat
+from router.policy.content.chinese import ChineseStage
 from router.policy.content.stage import ContentStage
-from router.policy.settings import PolicySettings
+from router.policy.settings import (
+    ChineseSettings,
+    MarketingWindow,
+    PolicySettings,
+    SignatureSettings,
+)
 from router.policy.stage import Snapshot
 from router.smpp import codec
 from router.smpp.pdu import SubmitSm, Tag
@@ -27,6 +33,7 @@ from router.smpp.segments import split_message
 from router.smpp.session import Submit
 
 SHIPPED = Path(__file__).resolve().parents[4] / "config" / "content"
+PREFIXES = SHIPPED.parent / "prefixes"
 CLEAN = "سلام، سفارش شما ارسال شد"
 
 
@@ -157,3 +164,54 @@ def test_buffer_is_bounded_in_bytes() -> None:
                                    8, other, 1.0)
     assert [m.key[2] for m in pushed] == ["d"] and assembly.size == 200
     assert len(assembly) == 1 and not message.complete
+
+
+# --- Chinese traffic rules (seed 004, domain.md §(c)) ----------------------------------
+
+def _chinese(**settings: object) -> ChineseStage:
+    from router.policy.addresses import Addresses
+    from router.policy.plans import Operators
+
+    policy = PolicySettings(default_country="86")
+    chinese = ChineseSettings(signatures=(SignatureSettings(account="acc",
+                                                            signatures=("阿里云",)),),
+                              marketing_windows=(MarketingWindow(hours="08:00-22:00"),
+                                                 MarketingWindow(operator="China Mobile",
+                                                                 hours="09:00-21:00")),
+                              **settings)  # type: ignore[arg-type]
+    return ChineseStage(chinese, Addresses(policy, Operators.load(PREFIXES)))
+
+
+NOON = 1_767_240_000.0  # 2026-01-01 12:00 Asia/Shanghai
+EVENING = NOON + 9 * 3600 + 1800  # 21:30 Asia/Shanghai
+
+
+@pytest.mark.parametrize(("text", "line_kind", "wall", "destination", "refusal"), [
+    ("【阿里云】您的验证码是1234", "service", NOON, "8613412345678", None),
+    ("您的验证码是1234", "service", NOON, "8613412345678", "signature_missing"),
+    ("【某公司】您的验证码是1234", "service", NOON, "8613412345678",
+     "signature_unregistered"),
+    ("您的验证码是1234【阿里云】", "service", NOON, "8613412345678", None),
+    ("【阿里云】新品上市，全场八折", "advertising", NOON, "8613412345678", "optout_missing"),
+    ("【阿里云】新品上市，全场八折 回T退订", "advertising", NOON, "8613412345678", None),
+    ("【阿里云】新品上市，全场八折 回T退订", "advertising", EVENING, "8613412345678",
+     "outside_marketing_window"),
+    ("【阿里云】新品上市，全场八折 回T退订", "advertising", EVENING, "8613012345678", None),
+    ("【阿里云】新品上市，全场八折 回T退订", "service", EVENING, "8613412345678", None),
+    ("hello without a signature", "advertising", EVENING, "8613412345678", None),
+])
+def test_chinese_rules(text: str, line_kind: str, wall: float, destination: str,
+                       refusal: str | None) -> None:
+    """Seed 004: a registered 【signature】 on every Chinese text; marketing lines carry
+    回T退订 and send within their destination operator's window (China Mobile 09-21,
+    others 08-22); service lines and non-Chinese texts are not concerned."""
+    from router.model.lines import Line
+
+    stage = _chinese()
+    one = Submit(1, codec.encode_body(SubmitSm(
+        1, source_addr="106900", destination_addr=destination, data_coding=8,
+        short_message=text.encode("utf-16-be"))), "106900", destination, 0, 1, 1)
+    lines = LineBook([Line(number="106900", account="acc", kind=line_kind)])  # type: ignore[arg-type]
+    ok, refused = stage.decide([one], Snapshot("acc", wall, lines, ListSnapshot()))
+    assert [r.reason for _, r in refused] == ([refusal] if refusal else [])
+    assert (ok == [one]) is (refusal is None)
