@@ -14,7 +14,7 @@ from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.policy.auth import Authenticator
 from router.policy.rules import Rules
-from router.server.esme import ServerState
+from router.server.state import ServerState
 from router.store.registry import Registry
 from router.upstream.pool import Pool
 

@@ -9,7 +9,8 @@ from typing import Any
 from router.model.accounts import Account
 from router.model.lines import Line, format_hours
 from router.model.numbersets import ListSnapshot
-from router.server.esme import EsmeConnection, ServerState
+from router.server.esme import EsmeConnection
+from router.server.state import ServerState
 
 
 def session_id(conn: EsmeConnection) -> str:

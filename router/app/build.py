@@ -30,7 +30,7 @@ from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
-from router.server.esme import ServerState
+from router.server.state import ServerState
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
 from router.store.lines import LineStore
@@ -105,6 +105,7 @@ def build(config: Config) -> Parts:
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds)
+    policy.pipeline.restore(recovery.parts)
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo)
     pool = Pool(outbound, reports)

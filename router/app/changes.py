@@ -23,7 +23,7 @@ from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.pipeline import Pipeline
 from router.policy.rules import Rules
-from router.server.esme import ServerState
+from router.server.state import ServerState
 from router.store.lines import LineStore
 from router.store.registry import Registry
 
@@ -68,6 +68,7 @@ class RegistryWatcher:
             ticks += 1
             try:
                 self.poll()
+                self._pipeline.tick()
                 if ticks % 25 == 0:
                     self._pipeline.flush()
                 if ticks % 50 == 0:

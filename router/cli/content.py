@@ -10,12 +10,13 @@ from pathlib import Path
 
 from router.cli import common
 from router.cli.common import CliError, Stores, when
+from router.model.holds import Part
 from router.policy.content.rules import RuleError
 from router.policy.content.stage import build_rules
 from router.smpp import codec
 from router.smpp.pdu import CommandId, SubmitSm
 from router.smpp.session import Submit
-from router.store.quarantine import QuarantineStore
+from router.store.quarantine import Held, QuarantineStore
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -51,12 +52,38 @@ def _text(body: bytes) -> str:
     return text_of(Submit(0, body, sm.source_addr, sm.destination_addr, 0, 0, 0))
 
 
+def _joined(rows: list[Held]) -> str:
+    """The text of a held message, a long one's parts joined in order."""
+    if len(rows) == 1:
+        return _text(rows[0].body)
+    from router.policy.content.assembly import Assembling, concat_of
+
+    message = Assembling(("", "", "", "", 0), len(rows), 0, 0.0, "")
+    for row in rows:
+        sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, row.body)
+        assert isinstance(sm, SubmitSm)
+        concat = concat_of(sm)
+        message.data_coding = sm.data_coding
+        if concat is not None:
+            submit = Submit(0, row.body, sm.source_addr, sm.destination_addr, 0, 0, 0)
+            message.parts[concat.seq] = Part(submit, concat.seq, concat.payload, 0)
+    return message.text()
+
+
 def _list(args: argparse.Namespace, stores: Stores) -> None:
+    """One line per held message (a long message once, by its first part's id)."""
     store = _store(stores)
     try:
+        seen: set[str] = set()
         for held in store.held(None if args.state == "all" else args.state):
+            if held.group in seen:
+                continue
+            rows = store.group(held)
+            if held.group:
+                seen.add(held.group)
+            parts = f"  ({len(rows)} parts)" if len(rows) > 1 else ""
             print(f"{held.message_id:x}  {when(held.at)}  {held.account}  {held.category}"
-                  f"  {held.state}  {_text(held.body)[:60]!r}")
+                  f"  {held.state}{parts}  {_joined(rows)[:60]!r}")
     finally:
         store.close()
 
@@ -79,7 +106,7 @@ def _show(args: argparse.Namespace, stores: Stores) -> None:
         print(f"id: {held.message_id:x}\naccount: {held.account}\nheld at: {when(held.at)}\n"
               f"category: {held.category} ({held.reason})\nstate: {held.state}\n"
               f"from: {sm.source_addr}\nto: {sm.destination_addr}\n"
-              f"text: {_text(held.body)}")
+              f"parts: {len(store.group(held))}\ntext: {_joined(store.group(held))}")
     finally:
         store.close()
 
@@ -88,9 +115,10 @@ def _decide(state: str) -> common.Action:
     def action(args: argparse.Namespace, stores: Stores) -> None:
         store = _store(stores)
         try:
-            if not store.decide(_one(args), state):
+            decided = store.decide(_one(args), state)
+            if not decided:
                 raise CliError(f"{args.id} is not held (see `chapar quarantine list`)")
-            print(f"{args.id} {state}")
+            print(f"{args.id} {state}" + (f" ({decided} parts)" if decided > 1 else ""))
         finally:
             store.close()
 

@@ -17,7 +17,7 @@ from router.dispatch.outbound import Outbound
 from router.dispatch.ports import Submitter
 from router.logs import sampled
 from router.model.histogram import Histogram
-from router.model.holds import Holds
+from router.model.holds import Holds, Part, Settlement
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.smpp.session import Submit
@@ -35,6 +35,10 @@ class Intake:
         self._holds = holds
         self._held_ids: set[int] = set()
         """Journalled with this commit but held in quarantine: answered, not dispatched."""
+        self._parts: list[Part] = []
+        """Parts of long messages journalled with this commit (ids revoked if it fails)."""
+        if holds is not None:
+            holds.wake = self._schedule
         self._ids = ids
         self._outbound = outbound
         self._loop = asyncio.get_running_loop()
@@ -87,8 +91,13 @@ class Intake:
         if self._holds is not None and self._holds.pending:
             held = self._holds.take(submits)
             self._journal.add_held([(first_id + i, account, now, hold.category, hold.reason,
-                                     submits[i].body) for i, hold in held])
-            self._held_ids.update(first_id + i for i, _ in held)
+                                     submits[i].body, hold.state, hold.group)
+                                    for i, hold, _ in held])
+            self._held_ids.update(first_id + i for i, _, _ in held)
+            for i, _, part in held:
+                if part is not None:
+                    part.message_id = first_id + i
+                    self._parts.append(part)
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
@@ -106,6 +115,20 @@ class Intake:
         self._journal.add_outcomes(outcomes)
         self._schedule()
 
+    def _settle(self) -> list[Settlement]:
+        """Long messages the content stage judged: their journalled parts change state in
+        this commit; released ones go to the carriers after it (together, with their
+        ids), rejected ones get their REJECTD receipts from app/held.py."""
+        if self._holds is None or not self._holds.settled:
+            return []
+        settled, self._holds.settled = self._holds.settled, []
+        now = time.time()
+        self._journal.add_settled([
+            (s.state, s.category, s.reason, now, 1 if s.state == "released" else 0, s.group,
+             part.message_id)
+            for s in settled for part in s.parts if part.message_id > 0])
+        return settled
+
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
@@ -121,13 +144,19 @@ class Intake:
             if waiting:  # ids taken, committed now, handed to the outbound queue just after
                 floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
             self._journal.mark_done_below(floor)
+        settled = self._settle()
         if not waiting and not self._journal.dirty:
             return
         held, self._held_ids = self._held_ids, set()
+        parts, self._parts = self._parts, []
         started = time.perf_counter()
         try:
             self._journal.commit()
         except StoreError as exc:
+            for part in parts:
+                part.message_id = -1  # answered ESME_RSYSERR: never journalled
+            if self._holds is not None:
+                self._holds.settled[:0] = settled  # again with the next commit
             self._failed(exc, waiting)
             return
         finally:
@@ -136,7 +165,10 @@ class Intake:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)
             self._failing = self._refused_since = 0
-        messages: list[Message] = []
+        messages = [Message(part.message_id, settlement.account, part.submit.body, 0,
+                            (part.submit.registered_delivery & 3) != 0)
+                    for settlement in settled if settlement.state == "released"
+                    for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)

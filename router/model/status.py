@@ -42,6 +42,11 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
             "advertising line: destination opted out of this line"),
     Refusal("content_rejected", 0x0406, S.ESME_RSUBMITFAIL,
             "content: the text is in a forbidden category (recorded as content:CATEGORY)"),
+    # Chinese texts (seed 004): the ``chinese`` stage
+    Refusal("signature_missing", 0x0407, S.ESME_RSUBMITFAIL, "no 【signature】 at start or end"),
+    Refusal("signature_unregistered", 0x0408, S.ESME_RSUBMITFAIL, "【signature】 not registered"),
+    Refusal("optout_missing", 0x0409, S.ESME_RSUBMITFAIL, "marketing text without 回T退订"),
+    Refusal("outside_marketing_window", 0x040A, S.ESME_RSUBMITFAIL, "outside marketing hours"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

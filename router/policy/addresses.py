@@ -34,3 +34,8 @@ class Addresses:
         result = normalise(address, default_country=self._country, ton=ton, npi=npi,
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
+
+    def operator_of(self, address: str, ton: int, npi: int | None = None) -> str | None:
+        """The mobile operator a destination belongs to (by prefix), if known."""
+        number = self.number_of(address, ton, npi)
+        return None if number is None else self._operators.operator_of(str(number))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from router.model.holds import Holds
 from router.policy.addresses import Addresses
+from router.policy.content.chinese import ChineseStage
 from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
@@ -35,6 +36,7 @@ class StageKit:
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
     "content": lambda kit: ContentStage(kit.settings, kit.holds),
+    "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 
@@ -44,6 +46,7 @@ class Pipeline:
         self.rules = rules
         self.holds = kit.holds
         self.stages: list[Stage] = [STAGES[name](kit) for name in kit.settings.stages]
+        self.content = next((s for s in self.stages if isinstance(s, ContentStage)), None)
 
     def decide(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
         """Split a read batch into accepted submits and refusals (one snapshot each)."""
@@ -60,6 +63,16 @@ class Pipeline:
             if not accepted:
                 break
         return accepted, refused
+
+    def tick(self) -> None:
+        """Judge long messages whose parts did not all come in time (a timer calls it)."""
+        if self.content is not None:
+            self.content.tick(time.time())
+
+    def restore(self, parts: list[tuple[int, str, float, bytes, str]]) -> None:
+        """Parts of long messages the last run journalled while awaiting the rest."""
+        if self.content is not None:
+            self.content.restore(parts)
 
     def flush(self) -> None:
         for stage in self.stages:

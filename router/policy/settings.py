@@ -54,6 +54,37 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignatureSettings:
+    account: str
+    signatures: tuple[str, ...]
+    """The account's registered 【signatures】 (without the brackets)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketingWindow:
+    operator: str = ""
+    """Destination operator as named in prefixes_dir; "" for every operator not listed."""
+    hours: str = "08:00-22:00"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChineseSettings:
+    """China's traffic rules (seed 004, domain.md §(c)) for texts in Chinese: the
+    ``chinese`` stage."""
+
+    signature_required: bool = True
+    signatures: tuple[SignatureSettings, ...] = ()
+    registered_only: bool = True
+    """A signature must be one the account registered (an account with none registered
+    can send no Chinese text); false: any 【…】 will do."""
+    optout_suffixes: tuple[str, ...] = ("回T退订",)
+    """A marketing (advertising-line) text must end with one of these."""
+    marketing_windows: tuple[MarketingWindow, ...] = (MarketingWindow(),)
+    """When marketing texts may be sent, per destination operator (HH:MM-HH:MM)."""
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PolicySettings:
     """Per-message rules: numbers, lines, lists."""
 
@@ -77,6 +108,13 @@ class PolicySettings:
         "nfkc", "zero_width", "tatweel", "diacritics", "letters", "digits", "chinese",
         "confusables", "casefold", "spread", "repeats")
     """Normalisation steps before matching (router/policy/content/normalise.py)."""
+    content_assembly_timeout: float = 60.0
+    """Seconds the parts of a concatenated message wait for the rest; then the message
+    is judged on the parts that came."""
+    content_assembly_bytes: int = 8 * 1024 * 1024
+    """Payload bytes the waiting parts may hold in all; past it the oldest message is
+    judged early on what came."""
+    chinese: ChineseSettings = ChineseSettings()
     stages: tuple[str, ...] = ("lines",)
     """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
 

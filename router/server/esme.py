@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import cast
 
 import structlog
@@ -34,9 +33,9 @@ from router.model.status import (
 from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline
 from router.policy.stage import Refused
-from router.server.gate import ConnectionGate, address_key
-from router.server.memory import HeapTrimmer
+from router.server.gate import address_key
 from router.server.settings import SmppSettings
+from router.server.state import ServerState
 from router.smpp import codec
 from router.smpp.pdu import (
     BindReceiver,
@@ -62,30 +61,6 @@ from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")
 _DELIVER_SM = int(CommandId.DELIVER_SM)
-
-
-@dataclass(slots=True)
-class ServerState:
-    """Runtime state shared by the connections of one listener (no globals)."""
-
-    connections: set[EsmeConnection] = field(default_factory=set)
-    bound: dict[str, set[EsmeConnection]] = field(default_factory=dict)
-    gate: ConnectionGate = field(default_factory=ConnectionGate)
-    heap: HeapTrimmer = field(default_factory=HeapTrimmer)
-    paused: bool = False
-    refused_connections: int = 0
-    failed_decisions: int = 0
-    unmatched_responses: int = 0
-
-    def live_binds(self, system_id: str) -> int:
-        return len(self.bound.get(system_id, ()))
-
-    def set_paused(self, paused: bool) -> None:
-        """The outbound queue is over its limit (or back under half): stop or resume
-        reading from every ESME, so pressure reaches their TCP windows."""
-        self.paused = paused
-        for conn in self.connections:
-            conn.update_reading()
 
 
 _RECEIPT_ANSWERS = frozenset({Delivered, Answered, TimedOut})

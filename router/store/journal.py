@@ -73,6 +73,9 @@ class Recovery:
     last_id: int = 0
     delivered_to_carrier: list[tuple[str, int, str]] = field(default_factory=list)
     """(upstream id, our id, account) of messages a carrier accepted."""
+    parts: list[tuple[int, str, float, bytes, str]] = field(default_factory=list)
+    """(our id, account, arrived at, body, group) of parts of concatenated messages
+    journalled while the rest was awaited: the content stage takes them back."""
 
 
 def pack_bodies(bodies: list[bytes]) -> bytes:
@@ -124,6 +127,7 @@ class SqliteJournal:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA + quarantine.SCHEMA)
+            quarantine.migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
@@ -133,6 +137,7 @@ class SqliteJournal:
         self._done_below: int | None = None
         self._refusals: list[tuple[float, str, bytes]] = []
         self._held: list[quarantine.HeldRow] = []
+        self._settled: list[quarantine.SettleRow] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -142,6 +147,10 @@ class SqliteJournal:
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
         """Messages of a batch held in quarantine: their record commits with the batch."""
         self._held.extend(rows)
+
+    def add_settled(self, rows: list[quarantine.SettleRow]) -> None:
+        """Parts of long messages settled by the content stage (after their inserts)."""
+        self._settled.extend(rows)
 
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
@@ -163,7 +172,7 @@ class SqliteJournal:
 
     @property
     def dirty(self) -> bool:
-        return bool(self._batches or self._outcomes or self._refusals
+        return bool(self._batches or self._outcomes or self._refusals or self._settled
                     or self._done_below is not None)
 
     def commit(self) -> None:
@@ -173,6 +182,7 @@ class SqliteJournal:
         refusals, self._refusals = self._refusals, []
         done_below, self._done_below = self._done_below, None
         held, self._held = self._held, []
+        settled, self._settled = self._settled, []
         db = self._db
         try:
             db.execute("BEGIN")
@@ -180,6 +190,8 @@ class SqliteJournal:
                 db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
             if held:
                 db.executemany(quarantine.INSERT, held)
+            if settled:
+                db.executemany(quarantine.SETTLE, settled)
             if outcomes:
                 db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(outcomes)))
@@ -266,6 +278,8 @@ class SqliteJournal:
                              for i, account, body, _ in released
                              if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
+        recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
+                                    "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
 
     def _row_holding(self, message_id: int) -> int:

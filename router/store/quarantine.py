@@ -4,7 +4,10 @@ group commit together with the batch they arrived in, read and decided by
 
 States: ``held`` -> ``released`` (an operator let it go; the router dispatches it and
 sets ``dispatched``) or ``rejected`` (the ESME gets a REJECTD receipt; ``dispatched``
-set once it was sent).
+set once it was sent).  ``part``: one part of a concatenated message, journalled and
+answered while the rest is awaited; the content stage settles it with its message
+(``released``, ``held`` or ``rejected``).  Rows of one long message share ``grp``, and
+an operator's decision applies to the whole group.
 """
 
 from __future__ import annotations
@@ -24,12 +27,23 @@ CREATE TABLE IF NOT EXISTS quarantine (
     body        BLOB NOT NULL,
     state       TEXT NOT NULL DEFAULT 'held',
     decided_at  REAL,
-    dispatched  INTEGER NOT NULL DEFAULT 0
+    dispatched  INTEGER NOT NULL DEFAULT 0,
+    grp         TEXT NOT NULL DEFAULT ''
 );
 """
-INSERT = ("INSERT OR REPLACE INTO quarantine (message_id, account, at, category, reason, body)"
-          " VALUES (?, ?, ?, ?, ?, ?)")
-HeldRow = tuple[int, str, float, str, str, bytes]
+INSERT = ("INSERT OR REPLACE INTO quarantine (message_id, account, at, category, reason, body,"
+          " state, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+HeldRow = tuple[int, str, float, str, str, bytes, str, str]
+SETTLE = ("UPDATE quarantine SET state = ?, category = ?, reason = ?, decided_at = ?, "
+          "dispatched = ?, grp = ? WHERE message_id = ? AND state = 'part'")
+SettleRow = tuple[str, str, str, float, int, str, int]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add ``grp`` to a quarantine table made before it existed."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(quarantine)")}
+    if "grp" not in columns:
+        db.execute("ALTER TABLE quarantine ADD COLUMN grp TEXT NOT NULL DEFAULT ''")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +57,20 @@ class Held:
     state: str
     decided_at: float | None
     dispatched: bool
+    group: str = ""
 
 
-_COLUMNS = "message_id, account, at, category, reason, body, state, decided_at, dispatched"
+_COLUMNS = ("message_id, account, at, category, reason, body, state, decided_at, dispatched,"
+            " grp")
 
 
 def _held(row: tuple[object, ...]) -> Held:
-    message_id, account, at, category, reason, body, state, decided_at, dispatched = row
+    message_id, account, at, category, reason, body, state, decided_at, dispatched, grp = row
     return Held(int(message_id),  # type: ignore[call-overload]
                 str(account), float(at), str(category),  # type: ignore[arg-type]
                 str(reason), bytes(body), str(state),  # type: ignore[call-overload]
                 None if decided_at is None else float(decided_at),  # type: ignore[arg-type]
-                bool(dispatched))
+                bool(dispatched), str(grp))
 
 
 class QuarantineStore:
@@ -66,6 +82,7 @@ class QuarantineStore:
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        migrate(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -84,17 +101,35 @@ class QuarantineStore:
                                (message_id,)).fetchone()
         return None if row is None else _held(row)
 
-    def decide(self, message_id: int, state: str) -> bool:
-        """Release or reject a held message; False when it is not held."""
-        cursor = self._db.execute(
-            "UPDATE quarantine SET state = ?, decided_at = ? "
-            "WHERE message_id = ? AND state = 'held'", (state, time.time(), message_id))
-        return cursor.rowcount == 1
+    def group(self, held: Held) -> list[Held]:
+        """Every row of the long message ``held`` belongs to (itself alone if none)."""
+        if not held.group:
+            return [held]
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE grp = ? "
+                                "ORDER BY message_id", (held.group,))
+        return [_held(row) for row in rows]
+
+    def decide(self, message_id: int, state: str) -> int:
+        """Release or reject a held message (every part of a long one, together): the
+        number of rows decided, 0 when it is not held."""
+        held = self.get(message_id)
+        if held is None or held.state != "held":
+            return 0
+        now = time.time()
+        if not held.group:
+            cursor = self._db.execute(
+                "UPDATE quarantine SET state = ?, decided_at = ? "
+                "WHERE message_id = ? AND state = 'held'", (state, now, message_id))
+        else:
+            cursor = self._db.execute(
+                "UPDATE quarantine SET state = ?, decided_at = ? "
+                "WHERE grp = ? AND state = 'held'", (state, now, held.group))
+        return cursor.rowcount
 
     def undispatched(self) -> list[Held]:
         """Decided by an operator and not yet acted on by the router."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE state != 'held' "
-                                "AND dispatched = 0 ORDER BY message_id")
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE state IN "
+                                "('released', 'rejected') AND dispatched = 0 ORDER BY message_id")
         return [_held(row) for row in rows]
 
     def mark_dispatched(self, message_ids: list[int]) -> None:

@@ -3,6 +3,13 @@ the category rules, act: **reject** (a refusal from the status table, recorded w
 category), **quarantine** (accepted, journalled and answered ESME_ROK, held from the
 carriers until an operator decides), **flag** (sent, counted, logged sampled).
 
+A concatenated message is judged on its joined text (assembly.py): each part is
+journalled as ``part`` and answered ESME_ROK once held durably; the part that completes
+the message (or the timeout) brings the verdict, which applies to every part: the parts
+of the completing batch are decided with it, the earlier ones settled together through
+the intake's next commit (released to the carriers together, quarantined as one group,
+or rejected with REJECTD receipts).
+
 The compiled rules are rebuilt on a thread when a file under ``policy.content_dir``
 changes (checked once a second) and swapped whole; a bad file is refused with a readable
 error and the old rules stay.
@@ -18,14 +25,16 @@ from pathlib import Path
 import structlog
 
 from router.logs import sampled
-from router.model.holds import Holds
+from router.model.holds import Holds, Part, SettledState, Settlement
 from router.model.status import REFUSALS, Refusal
-from router.policy.content.matcher import RuleSet
+from router.policy.content.assembly import Assembling, Assembly, Key, concat_of
+from router.policy.content.matcher import RuleSet, Verdict
 from router.policy.content.normalise import Normaliser, NormaliseSettings
 from router.policy.content.rules import RuleError, load_folder
 from router.policy.settings import PolicySettings
 from router.policy.stage import Refused, Snapshot
-from router.smpp.pdu import Tag, tlv_get
+from router.smpp.codec import scan_submit
+from router.smpp.pdu import SubmitSm, Tag, tlv_get
 from router.smpp.segments import parse_udh
 from router.smpp.session import Submit
 from router.smpp.text import decode_text
@@ -33,12 +42,19 @@ from router.smpp.text import decode_text
 log = structlog.get_logger("chapar.content")
 CHECK_EVERY = 1.0  # seconds between looks at the rule files' mtimes
 _REJECTED = REFUSALS["content_rejected"]
+_SETTLED: dict[str | None, SettledState] = {
+    None: "released", "flag": "released", "quarantine": "held", "reject": "rejected"}
+Judged = tuple[Verdict | None, str]
+"""A verdict for one submit of the batch, and the group of its long message ("" if none)."""
 
 
 def text_of(submit: Submit) -> str:
     """The submit's text: message_payload or short_message, UDH stripped, decoded by its
     data_coding (GSM 03.38, UCS2, Latin-1…)."""
-    sm = submit.decode()
+    return sm_text(submit.decode())
+
+
+def sm_text(sm: SubmitSm) -> str:
     payload = tlv_get(sm.tlvs, Tag.MESSAGE_PAYLOAD) or sm.short_message
     if sm.esm_class & 0x40:
         payload = parse_udh(payload)[1]
@@ -74,6 +90,10 @@ class ContentStage:
         self.counts: Counter[tuple[str, str]] = Counter()
         """(category, action) -> messages since start."""
         self._refusals: dict[str, Refusal] = {}
+        self.assembly = Assembly(settings.content_assembly_timeout,
+                                 settings.content_assembly_bytes)
+        self._batch = 1
+        """Counts decisions; restored parts carry 0, so they are always "earlier"."""
         log.info("content_rules_loaded", categories=len(self.rules.categories),
                  phrases=self.rules.phrase_count, regexes=self.rules.regex_count,
                  seconds=round(self.rules.built_in, 3))
@@ -87,32 +107,104 @@ class ContentStage:
 
     def decide(self, submits: list[Submit], snapshot: Snapshot
                ) -> tuple[list[Submit], Refused]:
+        self._batch += 1  # before the tick: parts of the last batch are "earlier" to it
         if snapshot.wall >= self._next_check:
             self._next_check = snapshot.wall + CHECK_EVERY
             self.poll()
-        rules = self.rules
-        account = snapshot.account
+            self.tick(snapshot.wall)
+        judged: list[Judged | tuple[Part, Assembling]] = []
+        for submit in submits:
+            sm = submit.decode()
+            concat = concat_of(sm)
+            if concat is None:
+                judged.append((self.rules.verdict(sm_text(sm), snapshot.account,
+                                                  submit.source_addr), ""))
+                continue
+            part = Part(submit, concat.seq, concat.payload, self._batch)
+            key: Key = (snapshot.account, submit.source_addr, submit.destination_addr,
+                        concat.kind, concat.reference)
+            message, pushed = self.assembly.add(key, concat, sm.data_coding, part,
+                                                snapshot.wall)
+            judged.append((part, message))
+            for old in pushed:
+                self._judge(old, judged)
+            if message.complete:
+                self._judge(message, judged)
+        return self._act(submits, judged, snapshot.account)
+
+    def _act(self, submits: list[Submit], judged: list[Judged | tuple[Part, Assembling]],
+             account: str) -> tuple[list[Submit], Refused]:
         accepted: list[Submit] = []
         refused: Refused = []
-        for submit in submits:
-            verdict = rules.verdict(text_of(submit), account, submit.source_addr)
-            if verdict is None:
+        for submit, (verdict, group) in zip(submits, judged, strict=True):
+            if isinstance(verdict, Part):  # waits for the rest of its message, held
+                assert isinstance(group, Assembling)
+                self._holds.hold_part(submit, verdict, group.group)
                 accepted.append(submit)
-                continue
-            self.counts[verdict.category, verdict.action] += 1
-            if verdict.action == "reject":
+            elif verdict is None or verdict.action == "flag":
+                accepted.append(submit)
+            elif verdict.action == "reject":
                 refused.append((submit, self._refusal(verdict.category)))
-                continue
-            accepted.append(submit)
-            if verdict.action == "quarantine":
-                self._holds.hold(submit, verdict.category, ",".join(verdict.categories))
-            total = self.counts[verdict.category, verdict.action]
-            if sampled(total):
-                log.warning("content_" + ("held" if verdict.action == "quarantine"
-                                          else "flagged"),
-                            account=account, source=submit.source_addr,
-                            category=verdict.category, total=total)
+            else:
+                assert isinstance(group, str)
+                self._holds.hold(submit, verdict.category, ",".join(verdict.categories),
+                                 group)
+                accepted.append(submit)
+            if not group and verdict is not None and not isinstance(verdict, Part):
+                self._count(verdict, account, submit.source_addr)
         return accepted, refused
+
+    def _count(self, verdict: Verdict, account: str, source: str) -> None:
+        self.counts[verdict.category, verdict.action] += 1
+        total = self.counts[verdict.category, verdict.action]
+        if verdict.action != "reject" and sampled(total):
+            log.warning("content_" + ("held" if verdict.action == "quarantine"
+                                      else "flagged"),
+                        account=account, source=source, category=verdict.category,
+                        total=total)
+
+    def _judge(self, message: Assembling,
+               judged: list[Judged | tuple[Part, Assembling]] | None = None) -> None:
+        """The verdict on a long message (whole, or what came), for every part: those of
+        this batch in ``judged``, the earlier ones by a settlement."""
+        verdict = self.rules.verdict(message.text(), message.account, message.source)
+        if verdict is not None:
+            self._count(verdict, message.account, message.source)
+        earlier = tuple(p for p in message.parts.values() if p.batch != self._batch)
+        if judged is not None:
+            for index, entry in enumerate(judged):
+                if entry[1] is message:
+                    judged[index] = (verdict, message.group)
+        if earlier:
+            action = None if verdict is None else verdict.action
+            self._holds.settle(Settlement(
+                message.account, earlier, _SETTLED[action],
+                verdict.category if verdict else "", ",".join(verdict.categories)
+                if verdict else ("whole" if message.complete else "incomplete"),
+                message.group))
+
+    def tick(self, now: float) -> None:
+        """Judge the long messages whose parts did not all come in time."""
+        self._batch += 1  # every part that came so far is "earlier" to this judgement
+        for message in self.assembly.expired(now):
+            log.info("content_parts_expired", account=message.account,
+                     source=message.source, parts=len(message.parts), total=message.total)
+            self._judge(message)
+
+    def restore(self, parts: list[tuple[int, str, float, bytes, str]]) -> None:
+        """Parts the last run journalled while awaiting the rest of their message."""
+        for message_id, account, at, body, group in parts:
+            submit = scan_submit(0, body)
+            source, destination = submit.source_addr, submit.destination_addr
+            sm = submit.decode()
+            concat = concat_of(sm)
+            if concat is None:
+                continue
+            part = Part(submit, concat.seq, concat.payload, 0, message_id)
+            self.assembly.add((account, source, destination, concat.kind, concat.reference),
+                              concat, sm.data_coding, part, at, group)
+        if parts:
+            log.info("content_parts_restored", parts=len(parts), messages=len(self.assembly))
 
     def poll(self) -> None:
         """Swap in rules built meanwhile; start a build when a file changed."""

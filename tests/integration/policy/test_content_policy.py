@@ -74,3 +74,25 @@ def test_quarantined_message_survives_restart_and_is_released(
     again = subprocess.run([*cli, "release", message_id, *config], capture_output=True,
                            text=True, cwd=tmp_path)
     assert again.returncode == 2 and "is not held" in again.stderr
+
+
+def test_chinese_message_without_registered_signature_is_refused(
+        make_router: Callable[..., RouterProcess]) -> None:
+    """Seed 004 (domain.md §(c)): every Chinese text carries a 【signature】 the account
+    registered; without one it is refused 0x0407, with another 0x0408; a registered one
+    with the opt-out suffix on a marketing line is accepted."""
+    router = make_router(policy={
+        "stages": ["lines", "content", "chinese"],
+        "chinese": {"signatures": [{"account": "esme1", "signatures": ["阿里云"]}],
+                    "marketing_windows": [{"hours": "00:00-24:00"}]}})
+    esme = Esme(router.port)
+    esme.bind()
+    missing = esme.send(SOURCE, "989121000005", _ucs2("您的订单已发货"), data_coding=8)
+    other = esme.send(SOURCE, "989121000006", _ucs2("【某公司】您的订单已发货"), data_coding=8)
+    good = esme.send(SOURCE, "989121000007", _ucs2("【阿里云】您的订单已发货 回T退订"),
+                     data_coding=8)
+    esme.pump(lambda: len(esme.responses) == 3)
+    assert esme.responses[missing].status == 0x0407
+    assert esme.responses[other].status == 0x0408
+    assert esme.responses[good].status == 0
+    esme.client.disconnect()

@@ -9,9 +9,10 @@ import asyncio
 import struct
 from typing import Any, cast
 
-from router.server.esme import EsmeConnection, ServerState
+from router.server.esme import EsmeConnection
 from router.server.gate import GLOBAL, PER_IP, RATE, ConnectionGate, GateLimits, address_key
 from router.server.settings import SmppSettings
+from router.server.state import ServerState
 
 HEADER = struct.Struct(">IIII")
 

@@ -19,8 +19,9 @@ from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.model.accounts import Account
 from router.model.status import REFUSALS
-from router.server.esme import EsmeConnection, ServerState
+from router.server.esme import EsmeConnection
 from router.server.settings import SmppSettings
+from router.server.state import ServerState
 from router.smpp import codec
 from router.smpp.pdu import DeliverSm
 from router.smpp.session import State, Submit

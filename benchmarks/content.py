@@ -1,0 +1,120 @@
+"""Content-filter benchmark (issue 13): 100,000 phrases + 200 regexes.
+
+    .venv/bin/python benchmarks/content.py [--phrases 100000] [--regexes 200]
+        [--runs 20000] [--seed 13] [--json OUT]
+
+Measures, on the router's real ``RuleSet`` (normalise + one Aho-Corasick automaton + one
+RE2 Set) built from generated categories (Persian, Latin and Chinese words, seeded):
+
+1. median and p99 µs per message (``RuleSet.verdict``: normalise and match) for a short
+   ASCII text, a 160-char Persian text and a 1,000-char mixed text; the normaliser alone
+   is timed too, so the matchers' share is visible;
+2. RSS the built matchers add (VmRSS before and after the build, in this process);
+3. the rule build (what a reload costs, on its thread: ``seconds``).
+
+Targets: <= 1 µs ASCII, <= 6 µs per 160-char Persian message, reload <= 2 s.  The relay
+with the stage on vs off is ``benchmarks/relay.py`` (not yet given a content option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from router.policy.content.matcher import RuleSet
+from router.policy.content.normalise import Normaliser
+from router.policy.content.rules import Category
+
+PERSIAN = "ابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی"
+LATIN = "abcdefghijklmnopqrstuvwxyz"
+CHINESE = "的一是不了人我在有他这中大来上们为个国到说时要就出会也子你对生能而"
+
+
+def _word(rng: random.Random, alphabet: str, low: int, high: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+
+
+def categories(phrases: int, regexes: int, seed: int) -> list[Category]:
+    rng = random.Random(seed)
+    out: list[Category] = []
+    per = phrases // 5
+    for index in range(5):
+        alphabet = (PERSIAN, PERSIAN, LATIN, CHINESE, PERSIAN)[index]
+        words = tuple(" ".join(_word(rng, alphabet, 3, 7) for _ in range(rng.randint(1, 3)))
+                      for _ in range(per))
+        patterns = tuple(f"{_word(rng, alphabet, 3, 5)}\\s*\\d{{2,4}}.{{0,20}}"
+                         f"{_word(rng, alphabet, 3, 5)}" for _ in range(regexes // 5))
+        out.append(Category(f"c{index}", ("reject", "quarantine", "flag")[index % 3],
+                            words, patterns))
+    return out
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+TEXTS = {
+    "ascii_short": "Your code is 482913. Do not share it.",
+    "persian_160": ("سلام مشتری گرامی، سفارش شما با شماره ۱۲۳۴۵ ثبت شد و تا فردا ارسال "
+                    "می‌شود. برای پیگیری به سایت ما مراجعه کنید یا با پشتیبانی تماس بگیرید. "
+                    "با تشکر از خرید شما")[:160],
+    "mixed_1000": (("Order 12345 confirmed. سفارش شما ثبت شد. 您的订单已发货。 ") * 30)[:1000],
+}
+
+
+def timed(call: Any, text: str, runs: int) -> tuple[float, float]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        start = clock()
+        call(text)
+        samples.append(clock() - start)
+    samples.sort()
+    return statistics.median(samples) / 1000, samples[int(len(samples) * 0.99)] / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--phrases", type=int, default=100_000)
+    parser.add_argument("--regexes", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    cats = categories(args.phrases, args.regexes, args.seed)
+    gc.collect()
+    before = rss_kib()
+    rules = RuleSet.build(cats, Normaliser())
+    gc.collect()
+    result: dict[str, Any] = {"phrases": rules.phrase_count, "regexes": rules.regex_count,
+                              "build_s": round(rules.built_in, 3),
+                              "matchers_rss_mb": round((rss_kib() - before) / 1024, 1)}
+    normalise = rules.normaliser.normalise
+    for name, text in TEXTS.items():
+        median, p99 = timed(lambda t: rules.verdict(t, "acc", "3000"), text, args.runs)
+        n_median, n_p99 = timed(normalise, text, args.runs)
+        result[name] = {"chars": len(text), "median_us": round(median, 2),
+                        "p99_us": round(p99, 2), "normalise_median_us": round(n_median, 2),
+                        "normalise_p99_us": round(n_p99, 2)}
+    targets = {"ascii_short": 1.0, "persian_160": 6.0}
+    for name, target in targets.items():
+        verdict = "PASS" if result[name]["median_us"] <= target else "FAIL"
+        print(f"{name}: median {result[name]['median_us']} µs (target <= {target}): {verdict}")
+    print(f"reload: {result['build_s']} s (target <= 2 s): "
+          f"{'PASS' if result['build_s'] <= 2 else 'FAIL'}")
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
