@@ -8,12 +8,13 @@ data itself: each part gets the parts it hands data to.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from router.app.seed import seed_registry
+from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
@@ -28,9 +29,11 @@ from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
+from router.policy.throttle import Quotas
 from router.server.esme import ServerState
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
+from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
@@ -43,6 +46,7 @@ log = structlog.get_logger("chapar")
 class Policy:
     registry: Registry
     lines: LineStore
+    limits: LimitStore
     writer: RegistryWriter
     auth: Authenticator
     rules: Rules
@@ -69,6 +73,8 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     registry = Registry(path)
     lines = LineStore(path)
     seed_registry(config, registry, lines)
+    limits = LimitStore(path)
+    seed_limits(config, limits)
     writer = RegistryWriter(path)
     auth = Authenticator(registry, config.auth, state.live_binds, writer)
     for registered in registry.accounts():
@@ -79,13 +85,14 @@ def build_policy(config: Config, state: ServerState) -> Policy:
         log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
                     "check can bind; run `chapar ranges import FILE`")
     snapshot = lines.load_snapshot()
-    rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot))
+    rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot), limits.book())
     addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
-    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer))
+    usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
+    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage))
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, writer, auth, rules, pipeline, mo)
+    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo)
 
 
 def build(config: Config) -> Parts:

@@ -64,7 +64,7 @@ class App:
         policy = parts.policy
         self._watcher = loop.create_task(RegistryWatcher(
             policy.registry, policy.auth, parts.state, policy.lines, policy.rules,
-            policy.pipeline).run())
+            policy.pipeline, policy.limits).run())
         self._held = loop.create_task(apply_decisions(
             parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
@@ -174,6 +174,7 @@ class App:
         policy.pipeline.flush()
         policy.writer.close()
         policy.lines.close()
+        policy.limits.close()
         problem = parts.journal.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is

@@ -42,6 +42,12 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
             "advertising line: destination opted out of this line"),
     Refusal("content_rejected", 0x0406, S.ESME_RSUBMITFAIL,
             "content: the text is in a forbidden category (recorded as content:CATEGORY)"),
+    Refusal("throttled", S.ESME_RTHROTTLED, S.ESME_RTHROTTLED,
+            "over a rate limit (account, line or account x operator): send again later"),
+    Refusal("quota_spent", 0x0407, S.ESME_RSUBMITFAIL,
+            "the account's daily or monthly quota of segments is spent"),
+    Refusal("insufficient_balance", 0x0408, S.ESME_RSUBMITFAIL,
+            "prepaid balance does not cover the message's segments"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

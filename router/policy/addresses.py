@@ -34,3 +34,10 @@ class Addresses:
         result = normalise(address, default_country=self._country, ton=ton, npi=npi,
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
+
+    def operator_of(self, address: str, ton: int, npi: int | None = None) -> str:
+        """The operator a destination belongs to (prefix tables), "" when unknown."""
+        number = self.number_of(address, ton, npi)
+        if number is None:
+            return ""
+        return self._operators.operator_of(str(number)) or ""
