@@ -22,6 +22,7 @@ from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.model.lines import LineBook
+from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
@@ -33,6 +34,7 @@ from router.policy.throttle import Quotas
 from router.server.esme import ServerState
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
+from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry
@@ -88,7 +90,11 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot), limits.book())
     addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
-    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage))
+    ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
+    on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
+    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
+                                        wallets=Wallets(on_delivery=on_delivery),
+                                        ledger=ledger))
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
@@ -108,8 +114,10 @@ def build(config: Config) -> Parts:
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
-    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds)
+    wallets = policy.pipeline.wallets
+    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
+                    wallets)
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
-    reports = Reports(intake, outbound, inbound, book, policy.mo)
+    reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     pool = Pool(outbound, reports)
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, pool, book)

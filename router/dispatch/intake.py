@@ -19,6 +19,7 @@ from router.logs import sampled
 from router.model.holds import Holds
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
+from router.model.wallets import Wallets
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal, StoreError
@@ -29,8 +30,11 @@ MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 class Intake:
     def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
-                 holds: Holds | None = None) -> None:
+                 holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
+        self._wallets = wallets
+        self._reserved: list[tuple[str, int, list[int]]] = []
+        """(account, first_id, costs) reserved by this commit's batches."""
         self._holds = holds
         self._held_ids: set[int] = set()
         """Journalled with this commit but held in quarantine: answered, not dispatched."""
@@ -65,6 +69,9 @@ class Intake:
         refused = sum(len(submits) for _, _, _, submits in waiting)
         for source, _, _, submits in waiting:
             source.answer_refused(submits, STORE_UNAVAILABLE)
+        if self._wallets is not None:
+            for account, first_id, costs in self._reserved:
+                self._wallets.unreserve(account, first_id, costs)
         self.failed_commits += 1
         self.refused_messages += refused
         self._failing += 1
@@ -84,6 +91,13 @@ class Intake:
             self._journal.add_held([(first_id + i, account, now, hold.category, hold.reason,
                                      submits[i].body) for i, hold in held])
             self._held_ids.update(first_id + i for i, _ in held)
+        wallets = self._wallets
+        if wallets is not None:
+            costs = wallets.take_staged(submits)
+            if costs is not None:
+                wallets.reserved(account, first_id, costs,
+                                 [(s.registered_delivery & 3) != 0 for s in submits])
+                self._reserved.append((account, first_id, costs))
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
@@ -92,6 +106,10 @@ class Intake:
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
                       for s, reason in refused], time.time())
+        self._schedule()
+
+    def record_ledger(self) -> None:
+        """Ledger rows wait in the wallets; the next commit writes them."""
         self._schedule()
 
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
@@ -113,6 +131,8 @@ class Intake:
             if waiting:  # ids taken, committed now, handed to the outbound queue just after
                 floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
             self._journal.mark_done_below(floor)
+        if self._wallets is not None and self._wallets.rows:
+            self._journal.add_ledger(self._wallets.take_rows())
         if not waiting and not self._journal.dirty:
             return
         held, self._held_ids = self._held_ids, set()
@@ -120,7 +140,9 @@ class Intake:
             self._journal.commit()
         except StoreError as exc:
             self._failed(exc, waiting)
+            self._reserved = []
             return
+        self._reserved = []
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)

@@ -11,6 +11,8 @@ are queued for the account's ESME sessions.
 
 from __future__ import annotations
 
+import contextlib
+
 import structlog
 
 from router.dispatch.inbound import Inbound
@@ -26,6 +28,7 @@ from router.model.status import (
     GIVEN_UP,
     TEMPORARY_CARRIER_STATUSES,
 )
+from router.model.wallets import Wallets
 from router.smpp.pdu import DeliverSm
 
 log = structlog.get_logger("chapar.dispatch")
@@ -33,7 +36,7 @@ log = structlog.get_logger("chapar.dispatch")
 
 class Reports:
     def __init__(self, intake: Intake, outbound: Outbound, inbound: Inbound,
-                 book: ReceiptBook, mo: MoRouting) -> None:
+                 book: ReceiptBook, mo: MoRouting, wallets: Wallets | None = None) -> None:
         self._intake = intake
         self._outbound = outbound
         self._inbound = inbound
@@ -44,6 +47,8 @@ class Reports:
         self.congested = 0
         """Answers throttled or queue full: sent again, no attempt spent."""
         self.failed_delivers = 0
+        self._wallets = wallets
+        """Prepaid reservations settled by carrier answers and receipts (or None)."""
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
@@ -63,6 +68,8 @@ class Reports:
                 self._refuse(message, status, "refused by carrier")
         self.accepted += len(outcomes)
         if outcomes:
+            if self._wallets is not None and self._wallets.open:
+                self._wallets.settle([outcome[0] for outcome in outcomes], [])
             self._intake.record_outcomes(outcomes)
         if back:
             self.congested += len(back)
@@ -85,7 +92,19 @@ class Reports:
                                   esm_class=pdu.esm_class, total=self.failed_delivers)
                 continue
             if routed is not None:
+                if self._wallets is not None and self._wallets.open:
+                    self._settle_receipt(routed[1])
                 self._inbound.enqueue(*routed)
+
+    def _settle_receipt(self, pdu: DeliverSm) -> None:
+        """DELIVRD commits a reservation waiting for it; REJECTD, UNDELIV, EXPIRED
+        refund it (the rewritten receipt carries our id)."""
+        assert self._wallets is not None
+        parsed = receipt.parse(pdu.short_message.decode("latin-1"), pdu.tlvs)
+        if parsed is not None:
+            with contextlib.suppress(ValueError):
+                self._wallets.on_receipt(int(parsed.message_id, 16), parsed.stat)
+                self._intake.record_ledger()
 
     def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
         self._again(messages, reason, at_once)
@@ -101,6 +120,8 @@ class Reports:
                         status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
                         total=self.refused)
         self._intake.record_outcomes([(message.id, status, "", message.receipt)])
+        if self._wallets is not None and self._wallets.open:
+            self._wallets.settle([], [message.id])
         rejected = self._book.rejected(message, status)
         if rejected is not None:
             self._inbound.enqueue(message.account, rejected)

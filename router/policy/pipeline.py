@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import cast
 
 from router.model.holds import Holds
+from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.billing import BillingStage
 from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
@@ -20,6 +22,7 @@ from router.policy.settings import PolicySettings
 from router.policy.stage import Refused, Releasing, Snapshot, Stage
 from router.policy.throttle import Quotas, ThrottleStage
 from router.smpp.session import Submit
+from router.store.ledger import Ledger
 from router.store.writer import RegistryWriter
 
 
@@ -34,6 +37,9 @@ class StageKit:
     """Submits accepted but held from the carriers (quarantine); the intake reads it."""
     usage: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
     """Quota segments already used in the current periods (from the registry)."""
+    wallets: Wallets = dataclasses.field(default_factory=Wallets)
+    """Prepaid balances and reservations; the intake and the reports settle them."""
+    ledger: Ledger | None = None
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
@@ -41,6 +47,7 @@ STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "content": lambda kit: ContentStage(kit.settings, kit.holds),
     "throttle": lambda kit: ThrottleStage(kit.settings, kit.addresses, kit.writer,
                                           Quotas(kit.settings.timezone, kit.usage)),
+    "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 
@@ -49,6 +56,7 @@ class Pipeline:
     def __init__(self, rules: Rules, kit: StageKit) -> None:
         self.rules = rules
         self.holds = kit.holds
+        self.wallets = kit.wallets
         self.stages: list[Stage] = [STAGES[name](kit) for name in kit.settings.stages]
         self._takes: list[Releasing | None] = [
             cast(Releasing, stage) if hasattr(stage, "release") else None

@@ -19,6 +19,15 @@ class OperatorLimitSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PriceSettings:
+    """Price of one segment for a line kind and an operator ("" = any)."""
+
+    price: int
+    kind: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSettings:
     system_id: str
     password_hash: str
@@ -39,6 +48,8 @@ class AccountSettings:
     """Segments per local day; 0 = no quota."""
     monthly: int = 0
     operator_limits: tuple[OperatorLimitSettings, ...] = ()
+    charge_on: Literal["accept", "delivery"] = "accept"
+    """Prepaid: the reservation is charged on carrier acceptance or on DELIVRD."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +108,10 @@ class PolicySettings:
         "nfkc", "zero_width", "tatweel", "diacritics", "letters", "digits", "chinese",
         "confusables", "casefold", "spread", "repeats")
     """Normalisation steps before matching (router/policy/content/normalise.py)."""
+    prices: tuple[PriceSettings, ...] = ()
+    """Billing stage: price per segment by (line kind, operator), in the ledger's unit."""
+    default_price: int = 0
+    """Price per segment when no entry of ``prices`` matches."""
     stages: tuple[str, ...] = ("lines",)
     """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
 
