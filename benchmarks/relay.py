@@ -185,6 +185,9 @@ class Target:
     kind: str  # one of SUT_KINDS
     tree: Path = REPO  # cwd of the process; a compare checkout is also its PYTHONPATH
     lines: bool = True  # Chapar's config has the `lines` key and a seeded blacklist
+    extra: tuple[tuple[str, Any], ...] = ()
+    """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
+    topup: int = 0  # written to the prepaid ledger of the account before the start
 
     @property
     def is_chapar(self) -> bool:
@@ -253,6 +256,13 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
     }
     if not target.lines:
         del config["lines"]
+    for key, value in target.extra:
+        if key == "accounts":  # fields added to the one account
+            config["accounts"] = [{**config["accounts"][0], **value}]
+        elif key == "lines":
+            config["lines"] = [{**config["lines"][0], **value}]
+        else:
+            config[key] = value
     return config
 
 
@@ -270,6 +280,11 @@ class Sut:
             config = chapar_config(target, workdir, self.port, sink_port, args, password_hash)
             if target.lines and args.blacklist:
                 seed_blacklist(target, workdir / "registry.db", args.blacklist)
+            if target.topup:
+                from router.store.ledger import Ledger
+
+                with Ledger(workdir / "chapar.db") as ledger:
+                    ledger.topup(SYSTEM_ID, target.topup, "benchmark")
             path = workdir / "chapar.yaml"
             path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]

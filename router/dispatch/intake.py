@@ -95,8 +95,7 @@ class Intake:
         if wallets is not None:
             costs = wallets.take_staged(submits)
             if costs is not None:
-                wallets.reserved(account, first_id, costs,
-                                 [(s.registered_delivery & 3) != 0 for s in submits])
+                wallets.reserved(account, first_id, costs, submits)
                 self._reserved.append((account, first_id, costs))
         self._waiting.append((source, account, first_id, submits))
         self._schedule()

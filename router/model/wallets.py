@@ -61,14 +61,16 @@ class Wallets:
         return staged[1]
 
     def reserved(self, account: str, first_id: int, costs: list[int],
-                 receipts: list[bool]) -> None:
+                 submits: list[Submit]) -> None:
         """The intake journals a batch: its reservation row rides the same commit."""
         entries = []
         on_delivery = account in self.on_delivery
         total = 0
+        open_ = self.open
         for i, cost in enumerate(costs):
             if cost:
-                self.open[first_id + i] = (account, cost, on_delivery and receipts[i])
+                open_[first_id + i] = (account, cost, on_delivery
+                                       and (submits[i].registered_delivery & 3) != 0)
                 entries.append((first_id + i, -cost))
                 total += cost
         if entries:
