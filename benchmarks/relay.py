@@ -203,6 +203,9 @@ class Target:
     tree: Path = REPO  # cwd of the process; a compare checkout is also its PYTHONPATH
     lines: bool = True  # Chapar's config has the `lines` key and a seeded blacklist
     receipts: bool = False  # the sink sends receipts and smppload asks for and awaits them
+    extra: tuple[tuple[str, Any], ...] = ()
+    """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
+    topup: int = 0  # written to the prepaid ledger of the account before the start
 
     @property
     def is_chapar(self) -> bool:
@@ -274,6 +277,13 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
     if target.kind in ("chapar", "admin"):  # older revisions do not know the key
         config["admin"] = {"enabled": target.kind == "admin" or not args.admin_compare,
                            "port": free_port(), "token": ADMIN_TOKEN}
+    for key, value in target.extra:
+        if key == "accounts":  # fields added to the one account
+            config["accounts"] = [{**config["accounts"][0], **value}]
+        elif key == "lines":
+            config["lines"] = [{**config["lines"][0], **value}]
+        else:
+            config[key] = value
     return config
 
 
@@ -293,6 +303,11 @@ class Sut:
             self.admin_port = int(config.get("admin", {}).get("port", 0))
             if target.lines and args.blacklist:
                 seed_blacklist(target, workdir / "registry.db", args.blacklist)
+            if target.topup:
+                from router.store.ledger import Ledger
+
+                with Ledger(workdir / "chapar.db") as ledger:
+                    ledger.topup(SYSTEM_ID, target.topup, "benchmark")
             path = workdir / "chapar.yaml"
             path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]

@@ -126,10 +126,14 @@ def _check_lines(config: Config, source: str) -> None:
             parse_hours(line.hours)
         except HoursError as exc:
             raise ConfigError(f"{source}: lines[{i}].hours: {exc}") from None
-    for i, stage in enumerate(config.policy.stages):
+    stages = config.policy.stages
+    for i, stage in enumerate(stages):
         if stage not in STAGES:
             raise ConfigError(f"{source}: policy.stages[{i}]: unknown stage {stage!r} "
                               f"(known: {', '.join(STAGES)})")
+    if "billing" in stages and stages[-1] != "billing":
+        raise ConfigError(f"{source}: policy.stages: billing must be the last stage "
+                          "(what it reserves is what is journalled)")
 
 
 def _check_routes(config: Config, source: str) -> None:

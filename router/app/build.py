@@ -8,6 +8,7 @@ data itself: each part gets the parts it hands data to.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import structlog
 
 from router.admin.explain import Explainer
 from router.admin.sources import Reloader, Sources
-from router.app.seed import seed_registry
+from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
@@ -23,6 +24,7 @@ from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.model.lines import LineBook
+from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
@@ -30,9 +32,12 @@ from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
+from router.policy.throttle import Quotas
 from router.server.state import ServerState
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
+from router.store.ledger import Ledger
+from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
@@ -45,6 +50,7 @@ log = structlog.get_logger("chapar")
 class Policy:
     registry: Registry
     lines: LineStore
+    limits: LimitStore
     writer: RegistryWriter
     auth: Authenticator
     rules: Rules
@@ -73,6 +79,8 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     registry = Registry(path)
     lines = LineStore(path)
     seed_registry(config, registry, lines)
+    limits = LimitStore(path)
+    seed_limits(config, limits)
     writer = RegistryWriter(path)
     auth = Authenticator(registry, config.auth, state.live_binds, writer)
     for registered in registry.accounts():
@@ -83,13 +91,18 @@ def build_policy(config: Config, state: ServerState) -> Policy:
         log.warning("no_domestic_ranges", note="only accounts exempt from the domestic "
                     "check can bind; run `chapar ranges import FILE`")
     snapshot = lines.load_snapshot()
-    rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot))
+    rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot), limits.book())
     addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
-    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer))
+    usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
+    ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
+    on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
+    pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
+                                        wallets=Wallets(on_delivery=on_delivery),
+                                        ledger=ledger))
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, writer, auth, rules, pipeline, mo, addresses)
+    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses)
 
 
 def build(config: Config) -> Parts:
@@ -104,10 +117,12 @@ def build(config: Config) -> Parts:
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
-    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds)
+    wallets = policy.pipeline.wallets
+    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
+                    wallets)
     policy.pipeline.restore(recovery.parts)
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
-    reports = Reports(intake, outbound, inbound, book, policy.mo)
+    reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     pool = Pool(outbound, reports)
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
 

@@ -24,6 +24,7 @@ from router.policy.lists import ListRegistry
 from router.policy.pipeline import Pipeline
 from router.policy.rules import Rules
 from router.server.state import ServerState
+from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry
 
@@ -45,7 +46,7 @@ def _load_optouts(path: Path, line: str) -> NumberSet:
 
 class RegistryWatcher:
     def __init__(self, registry: Registry, auth: Authenticator, state: ServerState,
-                 lines: LineStore, rules: Rules, pipeline: Pipeline,
+                 lines: LineStore, rules: Rules, pipeline: Pipeline, limits: LimitStore,
                  interval: float = 0.2) -> None:
         self._registry = registry
         self._auth = auth
@@ -53,6 +54,7 @@ class RegistryWatcher:
         self._lines = lines
         self._rules = rules
         self._pipeline = pipeline
+        self._limits = limits
         self._interval = interval
         self._version = registry.data_version()
         self._seq = registry.last_change()
@@ -113,6 +115,9 @@ class RegistryWatcher:
             task.add_done_callback(self._tasks.discard)
         elif kind == "list":
             self._reload_lists()
+        elif kind == "limits":  # a few rows: the whole book is read and swapped
+            self._rules.limits = self._limits.book()
+            log.info("limits_changed", key=key)
 
     def reload(self) -> dict[str, int]:
         """Everything from the registry again (the admin API's reload): accounts (cutting

@@ -65,7 +65,7 @@ class App:
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
-                                  policy.rules, policy.pipeline)
+                                  policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
         self._held = loop.create_task(apply_decisions(
             parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
@@ -181,6 +181,7 @@ class App:
         policy.pipeline.flush()
         policy.writer.close()
         policy.lines.close()
+        policy.limits.close()
         problem = parts.journal.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is

@@ -15,7 +15,9 @@ import structlog
 from router import config as config_mod
 from router.config import Config
 from router.model.accounts import Account
+from router.model.limits import Limit, operator_key
 from router.model.lines import Line, parse_hours
+from router.store.limits import LimitStore
 from router.store.lines import LineError, LineStore
 from router.store.registry import Registry
 
@@ -88,3 +90,17 @@ def seed_registry(config: Config, registry: Registry, lines: LineStore) -> None:
                     hours=parse_hours(seed.hours)))
             except LineError as exc:
                 log.warning("line_not_seeded", line=seed.number, reason=str(exc))
+
+
+def seed_limits(config: Config, store: LimitStore) -> None:
+    """Limits from YAML for accounts, lines and account x operator pairs that have none
+    in the registry yet (the registry, changed by the CLI, then rules)."""
+    rows: list[tuple[str, str, Limit]] = []
+    for a in config.accounts:
+        rows.append(("account", a.system_id, Limit(a.rate, a.burst, a.daily, a.monthly)))
+        rows += [("operator", operator_key(a.system_id, o.operator), Limit(o.rate, o.burst))
+                 for o in a.operator_limits]
+    rows += [("line", ln.number, Limit(ln.rate, ln.burst)) for ln in config.lines]
+    added = store.seed(rows)
+    if added:
+        log.info("limits_seeded", count=added)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from router.cli import accounts, content, explain, lines, lists, ranges, run, setup
+from router.cli import accounts, billing, content, explain, lines, lists, ranges, run, setup
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (run, setup, accounts, ranges, lines, lists, content, explain):
+    for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain):
         group.add_parsers(sub)
     return p
 

@@ -12,10 +12,13 @@ import getpass
 import ipaddress
 import sys
 import time
+from pathlib import Path
 
 from router.cli import common
 from router.cli.common import Stores, warn_long_password, when
 from router.model.accounts import BIND_TYPES, Account
+from router.model.limits import operator_key
+from router.store.limits import LimitStore
 from router.store.registry import Registry, RegistryError
 
 _STATUS_OF = {"suspend": "suspended", "resume": "active", "terminate": "terminated"}
@@ -138,6 +141,41 @@ def _unlock(args: argparse.Namespace, stores: Stores) -> None:
     print(f"{key}: {'unlocked' if cleared else 'was not locked'}")
 
 
+def set_limits(path: Path, scope: str, key: str, args: argparse.Namespace,
+               fields: tuple[str, ...]) -> str:
+    """Apply the limit options given (0 = no limit); the limit as now stored, shown."""
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if not changes:
+        raise RegistryError(f"nothing to change: give {', '.join('--' + f for f in fields)}")
+    with LimitStore(path) as store:
+        limit = store.set_limit(scope, key, **changes)
+    shown = ", ".join(f"{f} {getattr(limit, f):g}" for f in fields)
+    return f"{key}: {shown} (0 = no limit)"
+
+
+def _set(args: argparse.Namespace, stores: Stores) -> None:
+    if stores.registry.get_account(args.system_id) is None:
+        raise RegistryError(f"no account {args.system_id!r}")
+    if args.operator:
+        known = common.operators(stores.config.policy).names
+        if args.operator not in known:
+            raise RegistryError(f"unknown operator {args.operator!r} "
+                                f"(known: {', '.join(sorted(known))})")
+        key = operator_key(args.system_id, args.operator)
+        print(set_limits(stores.registry.path, "operator", key, args, ("rate", "burst")))
+        return
+    print(set_limits(stores.registry.path, "account", args.system_id, args,
+                     ("rate", "burst", "daily", "monthly")))
+
+
+def limit_options(p: argparse.ArgumentParser, *, quotas: bool) -> None:
+    p.add_argument("--rate", type=float, help="submits per second (0 = no limit)")
+    p.add_argument("--burst", type=int, help="token bucket size (0 = one second's worth)")
+    if quotas:
+        p.add_argument("--daily", type=int, help="segments per local day (0 = none)")
+        p.add_argument("--monthly", type=int, help="segments per local month (0 = none)")
+
+
 def _audit(args: argparse.Namespace, stores: Stores) -> None:
     for e in reversed(stores.registry.audit_log(args.limit)):
         print(f"{when(e.at)} {e.peer:22} {e.system_id:16} {e.bind_type:3} "
@@ -148,7 +186,7 @@ _ACTIONS: dict[str, common.Action] = {
     "add": _add, "list": _list, "show": _show_one, "passwd": _passwd,
     "suspend": _set_status, "resume": _set_status, "terminate": _set_status,
     "allow-ip": _ips, "deny-ip": _ips, "id-lockout": _id_lockout, "unlock": _unlock,
-    "audit": _audit,
+    "audit": _audit, "set": _set,
 }
 
 
@@ -185,5 +223,8 @@ def add_parsers(sub: common.Subparsers) -> None:
     who = unlock.add_mutually_exclusive_group(required=True)
     who.add_argument("--ip")
     who.add_argument("--system-id")
+    limits = with_id("set", "sending limits: rate, burst, daily / monthly quotas")
+    limit_options(limits, quotas=True)
+    limits.add_argument("--operator", help="the rate and burst apply to this operator only")
     audit = group.action("audit", "recent bind attempts")
     audit.add_argument("--limit", type=int, default=50)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from router.cli import common
+from router.cli.accounts import limit_options, set_limits
 from router.cli.common import CliError, Stores, when
 from router.model.lines import (
     EXEMPTIONS,
@@ -143,9 +144,15 @@ def _changes(args: argparse.Namespace, policy: PolicySettings) -> dict[str, Any]
 
 def _set(args: argparse.Namespace, stores: Stores) -> None:
     changes = _changes(args, stores.config.policy)
-    if not changes:
+    limited = args.rate is not None or args.burst is not None
+    if not changes and not limited:
         raise CliError("nothing to change (see chapar lines set --help)")
-    print(_show(stores.lines.update_line(args.number, **changes)))
+    if changes:
+        print(_show(stores.lines.update_line(args.number, **changes)))
+    if limited:
+        if stores.lines.get_line(args.number) is None:
+            raise LineError(f"no line {args.number!r}")
+        print(set_limits(stores.lines.path, "line", args.number, args, ("rate", "burst")))
 
 
 def _set_status(args: argparse.Namespace, stores: Stores) -> None:
@@ -209,6 +216,7 @@ def add_parsers(sub: common.Subparsers) -> None:
     with_number("show", "show one line and the sizes of its lists")
     change = with_number("set", "change a line")
     _line_fields(change, adding=False)
+    limit_options(change, quotas=False)
     change.add_argument(
         "--status", choices=("active",), help="reactivate a suspended or demoted line"
     )

@@ -20,6 +20,7 @@ from router.model.histogram import Histogram
 from router.model.holds import Holds, Part, Settlement
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
+from router.model.wallets import Wallets
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal, StoreError
@@ -30,8 +31,11 @@ MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 class Intake:
     def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
-                 holds: Holds | None = None) -> None:
+                 holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
+        self._wallets = wallets
+        self._reserved: list[tuple[str, int, list[int]]] = []
+        """(account, first_id, costs) reserved by this commit's batches."""
         self._holds = holds
         self._held_ids: set[int] = set()
         """Journalled with this commit but held in quarantine: answered, not dispatched."""
@@ -74,6 +78,9 @@ class Intake:
         refused = sum(len(submits) for _, _, _, submits in waiting)
         for source, _, _, submits in waiting:
             source.answer_refused(submits, STORE_UNAVAILABLE)
+        if self._wallets is not None:
+            for account, first_id, costs in self._reserved:
+                self._wallets.unreserve(account, first_id, costs)
         self.failed_commits += 1
         self.refused_messages += refused
         self._failing += 1
@@ -98,6 +105,12 @@ class Intake:
                 if part is not None:
                     part.message_id = first_id + i
                     self._parts.append(part)
+        wallets = self._wallets
+        if wallets is not None:
+            costs = wallets.take_staged(submits)
+            if costs is not None:
+                wallets.reserved(account, first_id, costs, submits)
+                self._reserved.append((account, first_id, costs))
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
@@ -109,6 +122,10 @@ class Intake:
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
                       for s, reason in refused], time.time())
+        self._schedule()
+
+    def record_ledger(self) -> None:
+        """Ledger rows wait in the wallets; the next commit writes them."""
         self._schedule()
 
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
@@ -144,6 +161,8 @@ class Intake:
             if waiting:  # ids taken, committed now, handed to the outbound queue just after
                 floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
             self._journal.mark_done_below(floor)
+        if self._wallets is not None and self._wallets.rows:
+            self._journal.add_ledger(self._wallets.take_rows())
         settled = self._settle()
         if not waiting and not self._journal.dirty:
             return
@@ -158,9 +177,11 @@ class Intake:
             if self._holds is not None:
                 self._holds.settled[:0] = settled  # again with the next commit
             self._failed(exc, waiting)
+            self._reserved = []
             return
         finally:
             self.commit_seconds.observe(time.perf_counter() - started)
+        self._reserved = []
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)

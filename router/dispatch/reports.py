@@ -19,7 +19,7 @@ from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import MoRouting
 from router.dlr.book import Bodies, ReceiptBook
-from router.dlr.receipt import RECEIPT_ESM_MASK
+from router.dlr.receipt import RECEIPT_ESM_MASK, stat_of
 from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import (
@@ -27,6 +27,7 @@ from router.model.status import (
     GIVEN_UP,
     TEMPORARY_CARRIER_STATUSES,
 )
+from router.model.wallets import Wallets
 from router.smpp import codec
 from router.smpp.deliver import Deliver
 
@@ -35,7 +36,7 @@ log = structlog.get_logger("chapar.dispatch")
 
 class Reports:
     def __init__(self, intake: Intake, outbound: Outbound, inbound: Inbound,
-                 book: ReceiptBook, mo: MoRouting) -> None:
+                 book: ReceiptBook, mo: MoRouting, wallets: Wallets | None = None) -> None:
         self._intake = intake
         self._outbound = outbound
         self._inbound = inbound
@@ -48,6 +49,8 @@ class Reports:
         self.failed_delivers = 0
         self.delivers = 0
         """deliver_sm from carriers (receipts and MO), counted per read batch."""
+        self._wallets = wallets
+        """Prepaid reservations settled by carrier answers and receipts (or None)."""
 
     def on_results(self, results: list[tuple[Message, int, str]]) -> None:
         outcomes: list[Outcome] = []
@@ -69,6 +72,8 @@ class Reports:
             self._book.remember_many(wanted)
         self.accepted += len(outcomes)
         if outcomes:
+            if self._wallets is not None and self._wallets.open:
+                self._wallets.settle([outcome[0] for outcome in outcomes], [])
             self._intake.record_outcomes(outcomes)
         if back:
             self.congested += len(back)
@@ -84,10 +89,15 @@ class Reports:
         self.delivers += len(delivers)
         receipts = [d for d in delivers if d.esm_class & RECEIPT_ESM_MASK]
         if receipts:
+            wallets = self._wallets
+            matched: list[tuple[int, Deliver]] | None = (
+                [] if wallets is not None and wallets.open else None)
             try:
-                routed = self._book.from_carrier(receipts)
+                routed = self._book.from_carrier(receipts, matched)
             except Exception:  # a bug: find the receipt that raises, relay the others
                 routed = self._each_receipt(receipts)
+            if matched:
+                self._settle_receipts(matched)
             enqueue = self._inbound.enqueue
             for account, bodies in routed.items():
                 enqueue(account, bodies)
@@ -122,6 +132,15 @@ class Reports:
                           source=deliver.source_addr.decode("latin-1"),
                           esm_class=deliver.esm_class, total=self.failed_delivers)
 
+    def _settle_receipts(self, matched: list[tuple[int, Deliver]]) -> None:
+        """DELIVRD commits a reservation waiting for it; REJECTD, UNDELIV, EXPIRED
+        refund it."""
+        assert self._wallets is not None
+        on_receipt = self._wallets.on_receipt
+        for message_id, deliver in matched:
+            on_receipt(message_id, stat_of(deliver.short_message, deliver.message_state))
+        self._intake.record_ledger()
+
     def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
         self._again(messages, reason, at_once)
 
@@ -136,6 +155,8 @@ class Reports:
                         status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
                         total=self.refused)
         self._intake.record_outcomes([(message.id, status, "", message.receipt)])
+        if self._wallets is not None and self._wallets.open:
+            self._wallets.settle([], [message.id])
         rejected = self._book.rejected(message, status)
         if rejected is not None:
             self._inbound.enqueue(message.account, [rejected])

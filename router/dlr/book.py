@@ -42,9 +42,11 @@ class ReceiptBook:
         """(carrier id, our id, account) of a read's accepted messages that want one."""
         self.ids.remember_many(entries)
 
-    def from_carrier(self, batch: Iterable[Deliver]) -> Bodies:
+    def from_carrier(self, batch: Iterable[Deliver],
+                     matched: list[tuple[int, Deliver]] | None = None) -> Bodies:
         """A carrier read's receipts made ours, per account; those matching nothing are
-        counted and logged (sampled).  The TLV id wins over the text's."""
+        counted and logged (sampled).  The TLV id wins over the text's.  ``matched``, when
+        given, gets (our id, receipt) of each one matched (billing settles on them)."""
         bodies: Bodies = {}
         unmatched = 0
         last_unmatched = ""
@@ -59,6 +61,8 @@ class ReceiptBook:
                 last_unmatched = carrier_id or ""
                 continue
             message_id, account = found
+            if matched is not None:
+                matched.append((message_id, deliver))
             our_id = b"%x" % message_id  # format_id, as bytes
             body = rebuild(deliver, rewrite(text, our_id), our_id)
             per_account = bodies.get(account)

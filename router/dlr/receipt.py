@@ -9,6 +9,7 @@ the session down on anything else.  A carrier's receipts are read by
 
 from __future__ import annotations
 
+import re
 import time
 
 RECEIPT_ESM_MASK = 0x3C  # receipt, SME ack, manual ack, intermediate notification
@@ -34,3 +35,16 @@ def excerpt(short_message: bytes) -> str:
 
 def _stamp(at: float) -> str:
     return time.strftime("%y%m%d%H%M", time.gmtime(at))
+
+
+_STAT = re.compile(rb"\bstat:(\w+)", re.IGNORECASE)
+_STAT_OF_STATE = {2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD",
+                  7: "UNKNOWN", 8: "REJECTD"}  # message_state TLV (SMPP 3.4 §5.3.2.35)
+
+
+def stat_of(short_message: bytes, message_state: int | None) -> str:
+    """A receipt's outcome: the message_state TLV if present, else the text's ``stat:``."""
+    if message_state is not None and message_state in _STAT_OF_STATE:
+        return _STAT_OF_STATE[message_state]
+    match = _STAT.search(short_message)
+    return match.group(1).decode("ascii").upper() if match else "UNKNOWN"

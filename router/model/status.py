@@ -47,6 +47,12 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
     Refusal("signature_unregistered", 0x0408, S.ESME_RSUBMITFAIL, "【signature】 not registered"),
     Refusal("optout_missing", 0x0409, S.ESME_RSUBMITFAIL, "marketing text without 回T退订"),
     Refusal("outside_marketing_window", 0x040A, S.ESME_RSUBMITFAIL, "outside marketing hours"),
+    Refusal("throttled", S.ESME_RTHROTTLED, S.ESME_RTHROTTLED,
+            "over a rate limit (account, line or account x operator): send again later"),
+    Refusal("quota_spent", 0x040B, S.ESME_RSUBMITFAIL,
+            "the account's daily or monthly quota of segments is spent"),
+    Refusal("insufficient_balance", 0x040C, S.ESME_RSUBMITFAIL,
+            "prepaid balance does not cover the message's segments"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

@@ -14,7 +14,7 @@ from router.policy.settings import PolicySettings
 
 
 class Addresses:
-    __slots__ = ("_country", "_operators", "e164_length", "heads")
+    __slots__ = ("_by_head", "_country", "_head", "_operators", "e164_length", "heads")
 
     def __init__(self, settings: PolicySettings, operators: Operators) -> None:
         self._country = settings.default_country
@@ -24,6 +24,9 @@ class Addresses:
         """Length of a canonical home mobile number, e.g. 12 for 98 9XX XXX XXXX."""
         self.heads = tuple(settings.default_country + p for p in plan.nsn_prefixes) \
             if plan else ()
+        self._head = max(map(len, operators.prefixes()), default=0)
+        """Digits of a canonical number that decide its operator (the longest prefix)."""
+        self._by_head: dict[str, str] = {}
 
     def number_of(self, address: str, ton: int, npi: int | None = None) -> int | None:
         """An address as the lists' int key, or None when it is no mobile number."""
@@ -35,7 +38,18 @@ class Addresses:
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
 
-    def operator_of(self, address: str, ton: int, npi: int | None = None) -> str | None:
-        """The mobile operator a destination belongs to (by prefix), if known."""
+    def operator_of(self, address: str, ton: int, npi: int | None = None) -> str:
+        """The operator a destination belongs to (prefix tables), "" when unknown."""
+        if (len(address) == self.e164_length and address.startswith(self.heads)
+                and address.isascii() and address.isdigit() and ton < 2):
+            head = address[:self._head]  # canonical: the operator is cached by its head
+            found = self._by_head.get(head)
+            if found is None:
+                if len(self._by_head) > 100_000:
+                    self._by_head.clear()
+                found = self._by_head[head] = self._operators.operator_of(address) or ""
+            return found
         number = self.number_of(address, ton, npi)
-        return None if number is None else self._operators.operator_of(str(number))
+        if number is None:
+            return ""
+        return self._operators.operator_of(str(number)) or ""

@@ -9,16 +9,21 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from router.model.holds import Holds
+from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.billing import BillingStage
 from router.policy.content.chinese import ChineseStage
 from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
-from router.policy.stage import Refused, Snapshot, Stage
+from router.policy.stage import Refused, Releasing, Snapshot, Stage
+from router.policy.throttle import Quotas, ThrottleStage
 from router.smpp.session import Submit
+from router.store.ledger import Ledger
 from router.store.writer import RegistryWriter
 
 
@@ -31,12 +36,20 @@ class StageKit:
     writer: RegistryWriter
     holds: Holds = dataclasses.field(default_factory=Holds)
     """Submits accepted but held from the carriers (quarantine); the intake reads it."""
+    usage: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    """Quota segments already used in the current periods (from the registry)."""
+    wallets: Wallets = dataclasses.field(default_factory=Wallets)
+    """Prepaid balances and reservations; the intake and the reports settle them."""
+    ledger: Ledger | None = None
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
     "content": lambda kit: ContentStage(kit.settings, kit.holds),
     "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
+    "throttle": lambda kit: ThrottleStage(kit.settings, kit.addresses, kit.writer,
+                                          Quotas(kit.settings.timezone, kit.usage)),
+    "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 
@@ -45,23 +58,36 @@ class Pipeline:
     def __init__(self, rules: Rules, kit: StageKit) -> None:
         self.rules = rules
         self.holds = kit.holds
+        self.wallets = kit.wallets
         self.stages: list[Stage] = [STAGES[name](kit) for name in kit.settings.stages]
         self.content = next((s for s in self.stages if isinstance(s, ContentStage)), None)
+        self._takes: list[Releasing | None] = [
+            cast(Releasing, stage) if hasattr(stage, "release") else None
+            for stage in self.stages]
+        """Stages that take tokens or money: given back when a later stage refuses."""
 
     def decide(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
         """Split a read batch into accepted submits and refusals (one snapshot each)."""
         if self.holds.pending:
             self.holds.pending.clear()
         rules = self.rules
-        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot())
+        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot(),
+                            rules.limits)
         accepted = submits
         refused: Refused = []
-        for stage in self.stages:
+        taking: list[Releasing] = []
+        for stage, takes in zip(self.stages, self._takes, strict=True):
             accepted, more = stage.decide(accepted, snapshot)
             if more:
                 refused += more
+                if taking:
+                    later = [submit for submit, _ in more]
+                    for earlier in taking:
+                        earlier.release(later, snapshot)
             if not accepted:
                 break
+            if takes is not None:
+                taking.append(takes)
         return accepted, refused
 
     def tick(self) -> None:

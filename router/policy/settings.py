@@ -10,6 +10,24 @@ BindType = Literal["tx", "rx", "trx"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OperatorLimitSettings:
+    """A rate limit for one account towards one operator (prefix tables' names)."""
+
+    operator: str
+    rate: float = 0.0
+    burst: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceSettings:
+    """Price of one segment for a line kind and an operator ("" = any)."""
+
+    price: int
+    kind: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSettings:
     system_id: str
     password_hash: str
@@ -22,6 +40,16 @@ class AccountSettings:
     domestic_exempt: bool = False
     status_style: Literal["vendor", "standard"] = "standard"
     demo: bool = False
+    rate: float = 0.0
+    """Submits per second (throttle stage); 0 = no limit.  Seeds the registry."""
+    burst: int = 0
+    """Token bucket size; 0 = one second's worth."""
+    daily: int = 0
+    """Segments per local day; 0 = no quota."""
+    monthly: int = 0
+    operator_limits: tuple[OperatorLimitSettings, ...] = ()
+    charge_on: Literal["accept", "delivery"] = "accept"
+    """Prepaid: the reservation is charged on carrier acceptance or on DELIVRD."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +64,9 @@ class LineSettings:
     operator: str = ""
     hours: str = ""
     """Allowed sending window, HH:MM-HH:MM in policy.timezone; empty = any time."""
+    rate: float = 0.0
+    """Submits per second from this line (throttle stage); 0 = no limit."""
+    burst: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +146,10 @@ class PolicySettings:
     """Payload bytes the waiting parts may hold in all; past it the oldest message is
     judged early on what came."""
     chinese: ChineseSettings = ChineseSettings()
+    prices: tuple[PriceSettings, ...] = ()
+    """Billing stage: price per segment by (line kind, operator), in the ledger's unit."""
+    default_price: int = 0
+    """Price per segment when no entry of ``prices`` matches."""
     stages: tuple[str, ...] = ("lines",)
     """Policy stages each submit passes, in order (router/policy/pipeline.py STAGES)."""
 

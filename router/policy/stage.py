@@ -8,9 +8,10 @@ a config entry, not as edits to a loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from router.model.limits import LimitBook
 from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot
 from router.model.status import Refusal
@@ -29,6 +30,7 @@ class Snapshot:
     """Epoch seconds when the batch arrived."""
     lines: LineBook
     lists: ListSnapshot
+    limits: LimitBook = field(default_factory=LimitBook)
 
 
 class Stage(Protocol):
@@ -39,3 +41,10 @@ class Stage(Protocol):
 
     def flush(self) -> None:
         """Hand what the stage counted to the store (called on a timer and at stop)."""
+
+
+class Releasing(Stage, Protocol):
+    """A stage that takes something per accepted submit (tokens, money) and gives it
+    back when a later stage refuses the submit: a refused submit costs nothing."""
+
+    def release(self, submits: list[Submit], snapshot: Snapshot) -> None: ...

@@ -26,9 +26,10 @@ import structlog
 
 from router.logs import sampled
 from router.model.messages import Message, Outcome
+from router.model.wallets import LedgerRow
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
-from router.store import quarantine
+from router.store import ledger, quarantine
 
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
@@ -126,7 +127,7 @@ class SqliteJournal:
             # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            self._db.executescript(_SCHEMA + quarantine.SCHEMA)
+            self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA)
             quarantine.migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
@@ -138,6 +139,7 @@ class SqliteJournal:
         self._refusals: list[tuple[float, str, bytes]] = []
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
+        self._ledger: list[LedgerRow] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -151,6 +153,9 @@ class SqliteJournal:
     def add_settled(self, rows: list[quarantine.SettleRow]) -> None:
         """Parts of long messages settled by the content stage (after their inserts)."""
         self._settled.extend(rows)
+    def add_ledger(self, rows: list[LedgerRow]) -> None:
+        """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
+        self._ledger.extend(rows)
 
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
@@ -173,6 +178,7 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
+                    or self._ledger
                     or self._done_below is not None)
 
     def commit(self) -> None:
@@ -183,6 +189,7 @@ class SqliteJournal:
         done_below, self._done_below = self._done_below, None
         held, self._held = self._held, []
         settled, self._settled = self._settled, []
+        money, self._ledger = self._ledger, []
         db = self._db
         try:
             db.execute("BEGIN")
@@ -192,6 +199,8 @@ class SqliteJournal:
                 db.executemany(quarantine.INSERT, held)
             if settled:
                 db.executemany(quarantine.SETTLE, settled)
+            if money:
+                db.executemany(ledger.INSERT, money)
             if outcomes:
                 db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(outcomes)))
@@ -206,6 +215,8 @@ class SqliteJournal:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             self._keep(outcomes, refusals, done_below)
+            # reservations belong to the refused batches; settlements stand
+            self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
 
     def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes]],

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry, RegistryError
 
@@ -30,6 +31,7 @@ class Stores:
 
     registry: Registry
     lines: LineStore
+    limits: LimitStore
 
 
 Job = Callable[[Stores], object]
@@ -50,7 +52,8 @@ class RegistryWriter:
         for attempt in range(1, self._retries + 1):
             try:
                 if self._stores is None:
-                    self._stores = Stores(Registry(self._path), LineStore(self._path))
+                    self._stores = Stores(Registry(self._path), LineStore(self._path),
+                                          LimitStore(self._path))
                 return job(self._stores)
             except RegistryError as exc:  # the request itself is wrong: no retry helps
                 log.warning("registry_write_refused", what=what, error=str(exc))
@@ -68,3 +71,4 @@ class RegistryWriter:
         if self._stores is not None:
             self._stores.registry.close()
             self._stores.lines.close()
+            self._stores.limits.close()

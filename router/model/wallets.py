@@ -1,0 +1,136 @@
+"""Prepaid balances held in memory, and the ledger rows their changes produce
+(requirements §5).
+
+The balance of an account is the sum of its ledger entries: topups (+), reservations
+(-cost at accept), commits (0: the reservation is kept as the charge) and refunds (+cost
+on a final failure).  The billing stage reserves; the intake writes the reservation row
+with the batch's ids in the batch's commit; carrier answers and receipts settle: commit
+on carrier acceptance or on DELIVRD (``charge_on: delivery``), refund on a final
+refusal, REJECTD, UNDELIV or EXPIRED.  One ledger row per batch and kind, its entries
+``[[message_id, amount], ...]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import NamedTuple
+
+import orjson
+
+from router.smpp.session import Submit
+
+
+class LedgerRow(NamedTuple):
+    at: float
+    account: str
+    kind: str
+    """topup | reserve | commit | refund"""
+    amount: int
+    """What the row adds to the balance (a commit adds 0)."""
+    note: str
+    entries: bytes
+    """JSON [[message_id, amount], ...] (empty for a topup)."""
+
+
+REFUND_STATS = frozenset({"REJECTD", "UNDELIV", "EXPIRED"})
+
+
+class Wallets:
+    def __init__(self, balances: dict[str, int] | None = None,
+                 on_delivery: frozenset[str] = frozenset()) -> None:
+        self.balances: dict[str, int] = defaultdict(int, balances or {})
+        self.on_delivery = on_delivery
+        """Accounts charged on DELIVRD rather than on carrier acceptance."""
+        self.open: dict[int, tuple[str, int, bool]] = {}
+        """Message id -> (account, reserved cost, settled by its receipt)."""
+        self._staged: tuple[list[Submit], list[int]] | None = None
+        self.rows: list[LedgerRow] = []
+        """Rows for the next journal commit."""
+
+    # --- the stage and the intake -------------------------------------------------
+
+    def stage(self, submits: list[Submit], costs: list[int]) -> None:
+        """The billing stage reserved ``costs`` (aligned with ``submits``)."""
+        self._staged = (submits, costs)
+
+    def take_staged(self, submits: list[Submit]) -> list[int] | None:
+        staged, self._staged = self._staged, None
+        if staged is None or staged[0] is not submits:
+            return None
+        return staged[1]
+
+    def reserved(self, account: str, first_id: int, costs: list[int],
+                 submits: list[Submit]) -> None:
+        """The intake journals a batch: its reservation row rides the same commit."""
+        entries = []
+        on_delivery = account in self.on_delivery
+        total = 0
+        open_ = self.open
+        for i, cost in enumerate(costs):
+            if cost:
+                open_[first_id + i] = (account, cost, on_delivery
+                                       and (submits[i].registered_delivery & 3) != 0)
+                entries.append((first_id + i, -cost))
+                total += cost
+        if entries:
+            self.rows.append(LedgerRow(time.time(), account, "reserve", -total, "",
+                                       orjson.dumps(entries)))
+
+    def unreserve(self, account: str, first_id: int, costs: list[int]) -> None:
+        """The batch's commit failed (its submits were refused): nothing was charged."""
+        for i, cost in enumerate(costs):
+            if self.open.pop(first_id + i, None) is not None:
+                self.balances[account] += cost
+
+    # --- settling -------------------------------------------------------------------
+
+    def settle(self, accepted: list[int], failed: list[int]) -> None:
+        """Carrier answers: ``accepted`` ids are charged now unless their receipt
+        decides; ``failed`` ids (final refusals) are refunded."""
+        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for message_id in accepted:
+            entry = self.open.get(message_id)
+            if entry is not None and not entry[2]:
+                del self.open[message_id]
+                commits[entry[0]].append((message_id, 0))
+        for message_id in failed:
+            self._refund(message_id, refunds)
+        self._rows(commits, refunds)
+
+    def on_receipt(self, message_id: int, stat: str) -> None:
+        entry = self.open.get(message_id)
+        if entry is None:
+            return
+        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        if stat == "DELIVRD":
+            del self.open[message_id]
+            commits[entry[0]].append((message_id, 0))
+        elif stat in REFUND_STATS:
+            self._refund(message_id, refunds)
+        self._rows(commits, refunds)
+
+    def _refund(self, message_id: int, refunds: dict[str, list[tuple[int, int]]]) -> None:
+        entry = self.open.pop(message_id, None)
+        if entry is not None:
+            account, cost, _ = entry
+            self.balances[account] += cost
+            refunds[account].append((message_id, cost))
+
+    def _rows(self, commits: dict[str, list[tuple[int, int]]],
+              refunds: dict[str, list[tuple[int, int]]]) -> None:
+        now = time.time()
+        for account, entries in commits.items():
+            self.rows.append(LedgerRow(now, account, "commit", 0, "", orjson.dumps(entries)))
+        for account, entries in refunds.items():
+            self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in entries),
+                                       "", orjson.dumps(entries)))
+
+    def take_rows(self) -> list[LedgerRow]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def topped_up(self, account: str, amount: int) -> None:
+        self.balances[account] += amount

@@ -1,0 +1,95 @@
+"""The prepaid ledger: append-only rows in the journal's SQLite file, so a batch's
+reservation commits with the batch itself (one row per batch, design §3.3).
+
+The balance of an account is the sum of its rows' amounts.  The router appends
+reserve / commit / refund rows through the journal's group commit; ``chapar billing
+topup`` appends topup rows from another process, which the running router picks up
+(``Ledger.topups_since``: a partial index holds only the topup rows, so the commit path
+maintains no index).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import orjson
+
+from router.model.wallets import LedgerRow
+from router.store.sqlite import SqliteStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       REAL NOT NULL,
+    account  TEXT NOT NULL,
+    kind     TEXT NOT NULL,     -- topup | reserve | commit | refund
+    amount   INTEGER NOT NULL,  -- added to the balance
+    note     TEXT NOT NULL,
+    entries  BLOB NOT NULL      -- JSON [[message_id, amount], ...]
+);
+CREATE INDEX IF NOT EXISTS ledger_topups ON ledger (seq) WHERE kind = 'topup';
+"""
+INSERT = ("INSERT INTO ledger (at, account, kind, amount, note, entries) "
+          "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+class Ledger(SqliteStore):
+    """A connection of its own to the journal file (the CLI, and the router's reads)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, SCHEMA)
+
+    def balances(self) -> tuple[dict[str, int], int]:
+        """Every account's balance, and the last topup seq seen (one read)."""
+        with self._read() as db:
+            sums = {a: n for a, n in db.execute(
+                "SELECT account, SUM(amount) FROM ledger GROUP BY account")}
+            last = db.execute("SELECT max(seq) FROM ledger WHERE kind = 'topup'").fetchone()
+        return sums, last[0] or 0
+
+    def balance(self, account: str) -> int:
+        row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ?",
+                               (account,)).fetchone()
+        return int(row[0] or 0)
+
+    def topup(self, account: str, amount: int, note: str = "") -> int:
+        with self._tx() as db:
+            db.execute(INSERT, LedgerRow(time.time(), account, "topup", amount, note, b"[]"))
+        return self.balance(account)
+
+    def topups_since(self, seq: int) -> list[tuple[int, str, int]]:
+        return list(self._db.execute("SELECT seq, account, amount FROM ledger "
+                                     "WHERE kind = 'topup' AND seq > ? ORDER BY seq", (seq,)))
+
+    def rows(self, account: str, since: float = 0.0, until: float = float("inf"),
+             limit: int = -1) -> list[tuple[int, float, str, int, str, list[list[int]]]]:
+        return [(seq, at, kind, amount, note, orjson.loads(entries))
+                for seq, at, kind, amount, note, entries in self._db.execute(
+                    "SELECT seq, at, kind, amount, note, entries FROM ledger "
+                    "WHERE account = ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
+                    (account, since, until, limit))]
+
+    def statement(self, account: str, since: float, until: float) -> str:
+        """CSV, one line per message step: time, kind, message id, amount, balance."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "kind", "message_id", "amount", "balance"])
+        before = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND "
+                                  "at < ?", (account, since)).fetchone()[0] or 0
+        balance = int(before)
+        writer.writerow([_iso(since), "opening", "", "", balance])
+        for _, at, kind, amount, note, entries in self.rows(account, since, until):
+            if kind == "topup":
+                balance += amount
+                writer.writerow([_iso(at), f"topup {note}".strip(), "", amount, balance])
+            for message_id, part in entries:
+                balance += part
+                writer.writerow([_iso(at), kind, f"{message_id:x}", part, balance])
+        return out.getvalue()
+
+
+def _iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))

@@ -1,0 +1,49 @@
+"""Reservations, commits and refunds in memory, and the ledger rows they make
+(requirements.md §5: "a message reserves its cost when accepted, the charge is kept on
+success and returned on final failure"): the rows always sum to the balance."""
+
+from __future__ import annotations
+
+import orjson
+
+from router.model.wallets import Wallets
+from router.smpp.session import Submit
+
+
+def submits(*receipts: bool) -> list[Submit]:
+    return [Submit(1, b"", "1000", "989121234567", int(r), 1, 1) for r in receipts]
+
+
+def total(wallets: Wallets, topup: int) -> int:
+    return topup + sum(row.amount for row in wallets.rows)
+
+
+def test_accept_charged_on_carrier_acceptance_refunded_on_refusal() -> None:
+    wallets = Wallets({"a": 100})
+    wallets.balances["a"] -= 30  # the stage reserved 3 x 10
+    wallets.reserved("a", 1000, [10, 10, 10], submits(False, True, False))
+    wallets.settle([1000, 1001], [1002])
+    assert wallets.balances["a"] == 80 and total(wallets, 100) == 80
+    assert [r.kind for r in wallets.rows] == ["reserve", "commit", "refund"]
+    assert orjson.loads(wallets.rows[-1].entries) == [[1002, 10]]
+    assert wallets.open == {}
+
+
+def test_delivery_charged_accounts_wait_for_the_receipt() -> None:
+    wallets = Wallets({"b": 50}, on_delivery=frozenset({"b"}))
+    wallets.balances["b"] -= 20
+    wallets.reserved("b", 7, [10, 10], submits(True, True))
+    wallets.settle([7, 8], [])
+    assert set(wallets.open) == {7, 8}  # the carrier took them; receipts decide
+    wallets.on_receipt(7, "DELIVRD")
+    wallets.on_receipt(8, "UNDELIV")
+    wallets.on_receipt(8, "UNDELIV")  # a duplicate receipt refunds nothing more
+    assert wallets.balances["b"] == 40 and total(wallets, 50) == 40
+
+
+def test_a_failed_commit_reserves_nothing() -> None:
+    wallets = Wallets({"c": 10})
+    wallets.balances["c"] -= 10
+    wallets.reserved("c", 1, [10], submits(False))
+    wallets.unreserve("c", 1, [10])
+    assert wallets.balances["c"] == 10 and wallets.open == {}
