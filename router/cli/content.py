@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from router.admin.held import decoded, parse_id
 from router.cli import common
 from router.cli.common import CliError, Stores, when
 from router.policy.content.rules import RuleError
 from router.policy.content.stage import build_rules
-from router.smpp import codec
-from router.smpp.pdu import CommandId, SubmitSm
-from router.smpp.session import Submit
 from router.store.quarantine import QuarantineStore
 
 
@@ -44,11 +42,7 @@ def _store(stores: Stores) -> QuarantineStore:
 
 
 def _text(body: bytes) -> str:
-    from router.policy.content.stage import text_of
-
-    sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, body)
-    assert isinstance(sm, SubmitSm)
-    return text_of(Submit(0, body, sm.source_addr, sm.destination_addr, 0, 0, 0))
+    return decoded(body)[1]
 
 
 def _list(args: argparse.Namespace, stores: Stores) -> None:
@@ -63,7 +57,7 @@ def _list(args: argparse.Namespace, stores: Stores) -> None:
 
 def _one(args: argparse.Namespace) -> int:
     try:
-        return int(args.id, 16)
+        return parse_id(args.id)
     except ValueError:
         raise CliError(f"not a message id: {args.id!r}") from None
 
@@ -74,12 +68,11 @@ def _show(args: argparse.Namespace, stores: Stores) -> None:
         held = store.get(_one(args))
         if held is None:
             raise CliError(f"no held message {args.id}")
-        sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, held.body)
-        assert isinstance(sm, SubmitSm)
+        sm, text = decoded(held.body)
         print(f"id: {held.message_id:x}\naccount: {held.account}\nheld at: {when(held.at)}\n"
               f"category: {held.category} ({held.reason})\nstate: {held.state}\n"
               f"from: {sm.source_addr}\nto: {sm.destination_addr}\n"
-              f"text: {_text(held.body)}")
+              f"text: {text}")
     finally:
         store.close()
 

@@ -87,6 +87,11 @@ class Connector(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def paced_rate(self) -> float:
+        """Messages per second while the carrier is congested; 0.0 when not paced."""
+        return self._pacer.rate
+
+    @property
     def ready(self) -> bool:
         s = self.session
         return s is not None and s.can_submit and self._transport is not None
