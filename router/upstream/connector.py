@@ -45,6 +45,7 @@ from router.smpp.session import (
     Unmatched,
 )
 from router.timer import DeadlineTimer
+from router.tls import ClientTls
 from router.upstream.pacing import Pacer
 from router.upstream.settings import UpstreamSettings
 
@@ -59,8 +60,9 @@ class Pump(Protocol):
 
 class Connector(asyncio.Protocol):
     def __init__(self, name: str, config: UpstreamSettings, reports: CarrierReports,
-                 feeder: Pump) -> None:
+                 feeder: Pump, tls: ClientTls | None = None) -> None:
         self.name = name
+        self.tls = tls
         self.config = config
         self._reports = reports
         self._feeder = feeder
@@ -128,7 +130,13 @@ class Connector(asyncio.Protocol):
         cfg = self.config
         self._bound = self._loop.create_future()
         self._lost = self._loop.create_future()
-        await self._loop.create_connection(lambda: self, cfg.host, cfg.port)
+        if self.tls is None:
+            await self._loop.create_connection(lambda: self, cfg.host, cfg.port)
+        else:
+            await self._loop.create_connection(
+                lambda: self, cfg.host, cfg.port, ssl=self.tls.context,
+                server_hostname=self.tls.server_name,
+                ssl_handshake_timeout=cfg.response_timeout)
         try:
             bound = await asyncio.wait_for(asyncio.shield(self._bound), cfg.response_timeout + 1)
         except TimeoutError:  # (the session's own bind timer normally closes first)
