@@ -62,11 +62,12 @@ class Connector(asyncio.Protocol):
     def __init__(self, name: str, config: UpstreamSettings, reports: CarrierReports,
                  feeder: Pump, tls: ClientTls | None = None) -> None:
         self.name = name
-        self.tls = tls
         self.config = config
         self._reports = reports
         self._feeder = feeder
         self._loop = asyncio.get_running_loop()
+        self.tls = tls
+        """None for plain TCP; else the context each new connection opens with."""
         self.session: Session | None = None
         self._transport: asyncio.Transport | None = None
         self._bound: asyncio.Future[bool] | None = None
