@@ -86,6 +86,21 @@ def _check(config: Config, source: str) -> None:
     _check_lines(config, source)
     _check_routes(config, source)
     _check_admin(config.admin, source)
+    _check_tls(config, source)
+
+
+def _check_tls(config: Config, source: str) -> None:
+    """TLS files are named where TLS is asked for (their contents are read at start)."""
+    listen = config.listen
+    if listen.tls_port and not (listen.tls_cert and listen.tls_key):
+        raise ConfigError(f"{source}: listen.tls_port: needs listen.tls_cert and "
+                          "listen.tls_key")
+    if not 0 <= listen.tls_port <= 65535 or (listen.tls_port and
+                                             listen.tls_port == listen.port):
+        raise ConfigError(f"{source}: listen.tls_port: 1 to 65535, not listen.port")
+    for i, upstream in enumerate(config.upstreams):
+        if upstream.tls_ca and not upstream.tls:
+            raise ConfigError(f"{source}: upstreams[{i}].tls_ca: set tls: true to use it")
 
 
 def _check_admin(admin: AdminSettings, source: str) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import select
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ class Esme:
     wait = TIMEOUT  # pump's default timeout, seconds
     poll = 0.5  # longest single wait for the socket to become readable
 
-    def __init__(self, port: int, timeout: float = 5.0) -> None:
+    def __init__(self, port: int, timeout: float = 5.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.client = smpplib.client.Client("127.0.0.1", port, timeout=timeout,
+                                            ssl_context=ssl_context,
                                             allow_unknown_opt_params=True)
         self.responses: dict[int, Any] = {}  # sequence -> submit_sm_resp
         self.delivered: list[Any] = []
@@ -89,7 +92,10 @@ class Esme:
                 raise AssertionError(
                     f"timed out: {len(self.responses)} responses, "
                     f"{len(self.delivered)} deliver_sm")
-            if select.select([sock], [], [], min(left, self.poll))[0]:
+            # over TLS a record may hold more than one PDU: what is decrypted already
+            # (pending) is not seen by select
+            pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+            if pending or select.select([sock], [], [], min(left, self.poll))[0]:
                 self.client.read_once(auto_send_enquire_link=False)
 
     def idle(self, seconds: float) -> None:

@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 make -s -C ../shared/tools OUT="$PWD/.tools" >/dev/null
+# The console's browser test: headless Chromium and its driver from Debian's packages
+# (nothing downloads a browser); without root or apt the test skips and says why.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            chromium chromium-driver; } >/dev/null \
+            || echo "run.sh: chromium not installed; the console browser test skips" >&2
+    else
+        echo "run.sh: chromium missing (not root); the console browser test skips" >&2
+    fi
+fi
 .venv/bin/ruff check router tests benchmarks
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -10,8 +10,8 @@ from pathlib import Path
 ROUTER = Path(__file__).resolve().parent.parent / "router"
 
 EVERYTHING = frozenset({"smpp", "model", "store", "policy", "dlr", "dispatch", "server",
-                        "upstream", "ingest", "config", "logs", "timer", "admin", "app",
-                        "cli"})
+                        "upstream", "ingest", "config", "logs", "timer", "tls", "admin",
+                        "app", "cli"})
 ABOVE_STORE = frozenset({"policy", "server", "upstream", "dispatch", "dlr", "ingest", "admin",
                          "app", "cli", "config"})
 
@@ -24,6 +24,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "model": EVERYTHING - {"model", "smpp"},
     "logs": EVERYTHING - {"logs"},
     "timer": EVERYTHING - {"timer"},
+    "tls": EVERYTHING - {"tls"},
     "store": ABOVE_STORE,
     "policy": ABOVE_STORE - {"policy"},
     "dlr": ABOVE_STORE - {"dlr"},

@@ -14,23 +14,20 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.admin import openapi, views
+from router.admin import console, openapi, quarantine, views
+from router.admin.common import SOURCES, error
+from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
 from router.admin.sources import Sources
 from router.admin.token import token_matches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SOURCES = web.AppKey("sources", Sources)
 TOKEN = web.AppKey("token", str)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 OPEN_METRICS = web.AppKey("open_metrics", bool)
 routes = web.RouteTableDef()
-"""Every route but /metrics (the OpenAPI document lists the /api/ ones)."""
-
-
-def error(status: int, message: str) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return web.json_response({"error": message}, status=status, headers=headers)
+"""Every route but /metrics, the quarantine and the console ones (the OpenAPI document
+lists the /api/ ones)."""
 
 
 @web.middleware
@@ -48,10 +45,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return error(exc.status, exc.reason)
-
-
-def _sources(request: web.Request) -> Sources:
-    return request.app[SOURCES]
 
 
 @routes.get("/api/sessions")
@@ -189,6 +182,8 @@ def make_app(sources: Sources, token: str, registry: CollectorRegistry | None,
     app[TOKEN] = token
     app[OPEN_METRICS] = open_metrics
     app.add_routes(routes)
+    app.add_routes(quarantine.routes)
+    app.add_routes(console.routes)
     if registry is not None:
         app[METRICS] = registry
         app.router.add_get("/metrics", metrics)

@@ -49,6 +49,16 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/explain": {"post": _op("The decision for one message, and why, without sending",
                                  body=EXPLAIN_BODY, errors=("400",))},
     "/api/openapi.json": {"get": _op("This document")},
+    "/api/overview": {"get": _op("Sessions, upstreams, submit and refusal counters, queues "
+                                 "at one instant (the console polls it)")},
+    "/api/quarantine": {"get": _op("Messages the content filter holds", params=(
+        ("state", "query", False), ("limit", "query", False)), errors=("400",))},
+    "/api/quarantine/{id}/release": {"post": _op(
+        "Release a held message to its carrier", params=(("id", "path", True),),
+        errors=("400", "404", "409"))},
+    "/api/quarantine/{id}/reject": {"post": _op(
+        "Reject a held message (REJECTD receipt to the ESME)", params=(
+            ("id", "path", True),), errors=("400", "404", "409"))},
 }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
-
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -13,6 +11,7 @@ from router.admin.metrics import RouterCollector
 from router.admin.settings import AdminSettings
 from router.admin.sources import Sources
 from router.admin.token import check_bind, is_loopback, resolve_token
+from router.tls import ServerTls
 
 log = structlog.get_logger("chapar.admin")
 
@@ -23,6 +22,7 @@ class AdminServer:
         self.sources = sources
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.tls: ServerTls | None = None
 
     async def start(self) -> None:
         cfg = self.settings
@@ -35,11 +35,9 @@ class AdminServer:
         app = make_app(self.sources, token, registry, open_metrics=is_loopback(cfg.host))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        context = None
-        if cfg.tls_cert and cfg.tls_key:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        self.tls = ServerTls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key \
+            else None
+        context = self.tls.context if self.tls is not None else None
         site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=context,
                            reuse_address=True)
         await site.start()

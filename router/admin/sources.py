@@ -5,6 +5,7 @@ when asked, so scraping costs the hot path nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from router.admin.explain import Explainer
@@ -37,3 +38,5 @@ class Sources:
     pool: Pool
     explainer: Explainer
     reloader: Reloader
+    quarantine_path: Path
+    """The journal database, whose quarantine table the content filter writes."""

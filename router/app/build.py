@@ -134,4 +134,4 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
                           policy.registry)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader)
+                   reloader, parts.journal.path)

@@ -24,6 +24,7 @@ from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.config import Config
 from router.server.esme import EsmeConnection
+from router.tls import ClientTls, ServerTls
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -39,6 +40,9 @@ class App:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.port = 0
+        self.tls_port = 0
+        self._tls: ServerTls | None = None
+        self._tls_server: asyncio.Server | None = None
         self._stop = asyncio.Event()
         self.parts: Parts | None = None
         self._server: asyncio.Server | None = None
@@ -70,15 +74,26 @@ class App:
         self._held = loop.create_task(apply_decisions(
             parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
-        self._server = await loop.create_server(
-            lambda: EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
-                                   parts.intake, parts.inbound),
-            hosts if len(hosts) > 1 else hosts[0], cfg.listen.port, reuse_address=True)
+        where = hosts if len(hosts) > 1 else hosts[0]
+
+        def connection() -> EsmeConnection:
+            return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
+                                  parts.intake, parts.inbound)
+
+        self._server = await loop.create_server(connection, where, cfg.listen.port,
+                                                reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
+        if cfg.listen.tls_port:
+            self._tls = ServerTls(cfg.listen.tls_cert, cfg.listen.tls_key)
+            self._tls_server = await loop.create_server(
+                connection, where, cfg.listen.tls_port, reuse_address=True,
+                ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
+            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
-        log.info("listening", host=cfg.listen.host, port=self.port, pid=os.getpid(),
+        log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
+                 pid=os.getpid(),
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
         # What exists now lives as long as the process: keep the collector off it, and
         # collect the young generation less often (full collections paused the loop for
@@ -86,6 +101,27 @@ class App:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
+
+    def reload_tls(self) -> None:
+        """SIGHUP: read every certificate and CA file again.  One that fails to load is
+        logged and keeps what it had; connections already up keep their session."""
+        held: list[tuple[str, ServerTls | ClientTls]] = []
+        if self._tls is not None:
+            held.append(("listener", self._tls))
+        if self.admin is not None and self.admin.tls is not None:
+            held.append(("admin", self.admin.tls))
+        if self.parts is not None:
+            held += [(f"upstream {name}", tls) for name, tls in self.parts.pool.tls.items()]
+        reloaded = []
+        for what, tls in held:
+            try:
+                tls.reload()
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                log.error("tls_reload_failed", what=what, error=str(exc),
+                          note="the certificates in use stay")
+            else:
+                reloaded.append(what)
+        log.info("tls_reloaded", reloaded=reloaded)
 
     def request_stop(self) -> None:
         if self._stop.is_set():
@@ -98,6 +134,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         try:
             await self.start()
             await self._stop.wait()
@@ -114,8 +151,9 @@ class App:
         timeout = self.config.dispatch.shutdown_timeout
         deadline = began + timeout
         log.info("stopping", shutdown_timeout=timeout)
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         if self.admin is not None:
             await self.admin.stop()
         parts = self.parts

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from router.admin.held import decoded, parse_id
 from router.cli import common
 from router.cli.common import CliError, Stores, when
 from router.model.holds import Part
@@ -45,11 +46,7 @@ def _store(stores: Stores) -> QuarantineStore:
 
 
 def _text(body: bytes) -> str:
-    from router.policy.content.stage import text_of
-
-    sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, body)
-    assert isinstance(sm, SubmitSm)
-    return text_of(Submit(0, body, sm.source_addr, sm.destination_addr, 0, 0, 0))
+    return decoded(body)[1]
 
 
 def _joined(rows: list[Held]) -> str:
@@ -90,7 +87,7 @@ def _list(args: argparse.Namespace, stores: Stores) -> None:
 
 def _one(args: argparse.Namespace) -> int:
     try:
-        return int(args.id, 16)
+        return parse_id(args.id)
     except ValueError:
         raise CliError(f"not a message id: {args.id!r}") from None
 
@@ -101,8 +98,7 @@ def _show(args: argparse.Namespace, stores: Stores) -> None:
         held = store.get(_one(args))
         if held is None:
             raise CliError(f"no held message {args.id}")
-        sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, held.body)
-        assert isinstance(sm, SubmitSm)
+        sm = decoded(held.body)[0]
         print(f"id: {held.message_id:x}\naccount: {held.account}\nheld at: {when(held.at)}\n"
               f"category: {held.category} ({held.reason})\nstate: {held.state}\n"
               f"from: {sm.source_addr}\nto: {sm.destination_addr}\n"

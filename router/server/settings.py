@@ -13,6 +13,13 @@ class ListenSettings:
     host: str = "127.0.0.1"
     """One address, or several separated by commas (e.g. ``127.0.0.1,::1``)."""
     port: int = 2775
+    tls_port: int = 0
+    """A second port on the same addresses that speaks SMPP over TLS 1.2/1.3 (8775 by
+    convention); 0 = none.  Needs ``tls_cert`` and ``tls_key``, reloaded on SIGHUP."""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_handshake_timeout: float = 10.0
+    """A client that has not finished the TLS handshake by then is closed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,6 +45,7 @@ from router.smpp.session import (
     Unmatched,
 )
 from router.timer import DeadlineTimer
+from router.tls import ClientTls
 from router.upstream.pacing import Pacer
 from router.upstream.settings import UpstreamSettings
 
@@ -59,12 +60,14 @@ class Pump(Protocol):
 
 class Connector(asyncio.Protocol):
     def __init__(self, name: str, config: UpstreamSettings, reports: CarrierReports,
-                 feeder: Pump) -> None:
+                 feeder: Pump, tls: ClientTls | None = None) -> None:
         self.name = name
         self.config = config
         self._reports = reports
         self._feeder = feeder
         self._loop = asyncio.get_running_loop()
+        self.tls = tls
+        """None for plain TCP; else the context each new connection opens with."""
         self.session: Session | None = None
         self._transport: asyncio.Transport | None = None
         self._bound: asyncio.Future[bool] | None = None
@@ -85,6 +88,11 @@ class Connector(asyncio.Protocol):
         self._settled = asyncio.Event()
         """Set when stopping and nothing is outstanding."""
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def paced_rate(self) -> float:
+        """Messages per second while the carrier is congested; 0.0 when not paced."""
+        return self._pacer.rate
 
     @property
     def ready(self) -> bool:
@@ -123,7 +131,13 @@ class Connector(asyncio.Protocol):
         cfg = self.config
         self._bound = self._loop.create_future()
         self._lost = self._loop.create_future()
-        await self._loop.create_connection(lambda: self, cfg.host, cfg.port)
+        if self.tls is None:
+            await self._loop.create_connection(lambda: self, cfg.host, cfg.port)
+        else:
+            await self._loop.create_connection(
+                lambda: self, cfg.host, cfg.port, ssl=self.tls.context,
+                server_hostname=self.tls.server_name,
+                ssl_handshake_timeout=cfg.response_timeout)
         try:
             bound = await asyncio.wait_for(asyncio.shield(self._bound), cfg.response_timeout + 1)
         except TimeoutError:  # (the session's own bind timer normally closes first)

@@ -12,6 +12,7 @@ import asyncio
 
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import CarrierReports
+from router.tls import ClientTls
 from router.upstream.connector import Connector
 from router.upstream.settings import UpstreamSettings
 
@@ -21,12 +22,19 @@ class Pool:
         self._outbound = outbound
         self._reports = reports
         self.connectors: list[Connector] = []
+        self.tls: dict[str, ClientTls] = {}
+        """Per upstream name: the TLS context its connections open with (SIGHUP reloads)."""
         self._turn = 0
         outbound.attach(self)
 
     def add_upstream(self, settings: UpstreamSettings) -> None:
+        tls = None
+        if settings.tls:
+            tls = self.tls[settings.name] = ClientTls(
+                settings.tls_ca, settings.tls_server_name or settings.host)
         for i in range(settings.connections):
-            self.connectors.append(Connector(f"{settings.name}#{i}", settings, self._reports, self))
+            self.connectors.append(Connector(f"{settings.name}#{i}", settings, self._reports,
+                                             self, tls))
 
     def start(self) -> None:
         for connector in self.connectors:

@@ -21,6 +21,12 @@ class UpstreamSettings(SessionConfig):
     system_type: str = ""
     bind: Literal["tx", "trx"] = "trx"
     connections: int = 1
+    tls: bool = False
+    """Connect over TLS (1.2 or 1.3), verifying the carrier's certificate."""
+    tls_ca: str = ""
+    """PEM file of the CA(s) that sign the carrier's certificate; empty = the system's."""
+    tls_server_name: str = ""
+    """The name its certificate must carry; empty = ``host``."""
     response_timeout: float = 10.0
     """After it an unanswered submit_sm is late, not lost: the session keeps it (its
     answer still counts) and checks the carrier with an enquire_link at once; only a

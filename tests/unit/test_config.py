@@ -36,6 +36,10 @@ def test_defaults_need_somewhere_to_send() -> None:
     ({"upstreams": [{"name": "a"}, {"name": "a"}]}, r"names must be unique"),
     ({"dispatch": {"retry_delay": -1}}, r"dispatch\.retry_delay: must not be negative"),
     ([1, 2], r"top level: expected a mapping"),
+    ({"listen": {"tls_port": 8775}}, r"listen\.tls_port: needs listen\.tls_cert"),
+    ({"listen": {"port": 8775, "tls_port": 8775, "tls_cert": "c", "tls_key": "k"}},
+     r"listen\.tls_port: 1 to 65535, not listen\.port"),
+    ({"upstreams": [{"name": "a", "tls_ca": "ca.pem"}]}, r"upstreams\[0\]\.tls_ca: set tls"),
 ])
 def test_errors_name_the_key(raw: object, message: str) -> None:
     if isinstance(raw, dict):
