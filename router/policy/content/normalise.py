@@ -64,6 +64,13 @@ _CONFUSABLES = str.maketrans(_LOOKALIKES)
 _SPREAD = re.compile(r"(?<!\w)\w(?:[\s.\-_*+·•,|/\\~]+\w(?!\w)){2,}")
 _SEPARATORS = re.compile(r"[\s.\-_*+·•,|/\\~]+")
 _REPEATS = re.compile(r"([^\W\d_])\1+")  # letters only: amounts keep their zeros
+# Cheap necessary conditions, so the two steps above (~4 and ~9 µs per 160 Persian
+# characters) run only on texts they can change.  A spread of three or more letters has a
+# middle letter with a separator before it and a separator and a lone letter after it;
+# starting with a character class lets re skip to the separators (~1 µs).  A repeated
+# letter is a repeated \w: "(\w)\1" costs a third of the letters-only class.
+_SPREAD_HINT = re.compile(r"[\s.\-_*+·•,|/\\~]\w[\s.\-_*+·•,|/\\~]+\w(?!\w)")
+_REPEAT_HINT = re.compile(r"(\w)\1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,8 +156,8 @@ class Normaliser:
 
     def _tail(self, text: str) -> str:
         s = self.settings
-        if s.spread:
+        if s.spread and _SPREAD_HINT.search(text):
             text = _SPREAD.sub(_join_spread, text)
-        if s.repeats:
+        if s.repeats and _REPEAT_HINT.search(text):
             text = _REPEATS.sub(r"\1", text)
         return text
