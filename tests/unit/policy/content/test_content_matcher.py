@@ -55,3 +55,9 @@ def test_the_precheck_skips_change_no_normalised_text() -> None:
         full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
                                                                     text))
         assert norm._tail(text) == full, text
+    letters = "abAB .-_1 1 *c|x\t"
+    for _ in range(20_000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 14)))
+        full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
+                                                                    text.lower()))
+        assert norm.normalise(text) == full, text
