@@ -167,7 +167,10 @@ class ContentStage:
                 assert isinstance(group, Assembling)
                 self._holds.hold_part(submit, verdict, group.group)
                 accepted.append(submit)
-            elif verdict is None or verdict.action == "flag":
+            elif verdict is None:
+                accepted.append(submit)
+            elif verdict.action == "flag":  # recorded with its batch (the flags table)
+                self._holds.flag(submit, verdict.category, ",".join(verdict.categories))
                 accepted.append(submit)
             elif verdict.action == "reject":
                 refused.append((submit, self._refusal(verdict.category)))
