@@ -128,6 +128,7 @@ class Normaliser:
                    + (_DIACRITICS if s.diacritics else ""))
         self._removable = re.compile(f"[{removed}]+") if removed else None
         self._folds = _LETTER_FOLDS if s.letters else ()
+        self._zwnj = s.zero_width
         self._t2s = _t2s() if s.chinese else None
 
     def normalise(self, text: str) -> str:
@@ -139,22 +140,26 @@ class Normaliser:
         if s.nfkc:
             text = unicodedata.normalize("NFKC", text)
         removable = self._removable
+        if self._zwnj and "\u200c" in text:  # in most Persian texts: replace is 0.1 µs
+            text = text.replace("\u200c", "")
         if removable is not None and removable.search(text):  # search: 0.35 µs, sub: 2 µs
             text = removable.sub("", text)
         for old, new in self._folds:
             if old in text:
                 text = text.replace(old, new)
         if _DIGITS_OR_SCRIPTS.search(text):
-            if s.digits:
-                for digit in set(_DIGIT_CHARS.findall(text)):  # replace beats translate
-                    text = text.replace(digit, _DIGITS[digit])
-            if _SCRIPTS.search(text):
-                text = self._scripts(text)
+            text = self._scripts(text)
         if s.casefold:
             text = text.casefold()
         return self._tail(text, _REPEAT_HINT, _REPEATS)
 
     def _scripts(self, text: str) -> str:
+        """Persian/Arabic digits, then Chinese and look-alikes (only when present)."""
+        if self.settings.digits:
+            for digit in set(_DIGIT_CHARS.findall(text)):  # replace beats translate
+                text = text.replace(digit, _DIGITS[digit])
+        if not _SCRIPTS.search(text):
+            return text
         if self._t2s is not None and _CJK.search(text):
             text = self._t2s(text)
         if self.settings.confusables and _LOOKALIKE_CHARS.search(text):
