@@ -19,6 +19,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+import re2
+
 STEPS = ("nfkc", "zero_width", "tatweel", "diacritics", "letters", "digits", "chinese",
          "confusables", "casefold", "spread", "repeats")
 """Every step by its config name, in the order they run."""
@@ -75,6 +77,28 @@ _REPEATS = re.compile(r"([^\W\d_])\1+")  # letters only: amounts keep their zero
 _SPREAD_HINT = re.compile(r"[\s.\-_*+·•,|/\\~]\w[\s.\-_*+·•,|/\\~]+\w(?!\w)")
 _REPEAT_HINT = re.compile(r"(\w)\1")
 _ASCII_REPEATS = re.compile(r"([a-zA-Z])\1+")  # _REPEATS on an ASCII text, cheaper
+
+
+def _wide_hints() -> re2._Regexp:
+    """Both pre-checks above in one RE2 pass for non-ASCII texts (~1.6-1.9 µs against
+    2.3-5 µs for the two ``re`` searches on 70-160 Persian characters).  Exact over the
+    scripts it enumerates (ASCII, Greek, Cyrillic, Arabic/Persian): a spread, or a letter
+    twice (every such letter listed: RE2 has no back-references); any character outside
+    them also matches, and the ``re`` pre-checks then decide."""
+    covered = [(0x00, 0x7F), (0x370, 0x52F), (0x600, 0x6FF)]
+    letter = re.compile(r"[^\W\d_]")
+    doubles = "|".join(c + c for low, high in covered for c in map(chr, range(low, high + 1))
+                       if letter.match(c))
+    sep = r"[\t\n\x0b\f\r\x1c-\x1f .\-_*+,|/\\~]"  # re's \s over ASCII, and the rest
+    word, other = r"[\pL\pN_]", r"[^\pL\pN_]"
+    outside = "[^" + "".join(f"\\x{{{low:x}}}-\\x{{{high:x}}}" for low, high in covered) + "]"
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    return re2.compile(f"{sep}{word}{sep}+{word}(?:{other}|$)|{doubles}|{outside}", options)
+
+
+_WIDE_HINTS = _wide_hints()
 _FIRST: Callable[[re.Match[str]], str] = operator.itemgetter(1)
 """The replacement "\\1" as a C-level callable: a template string costs 1.7 µs a call."""
 
@@ -151,6 +175,8 @@ class Normaliser:
             text = self._scripts(text)
         if s.casefold:
             text = text.casefold()
+        if (s.spread or s.repeats) and _WIDE_HINTS.search(text) is None:
+            return text
         return self._tail(text, _REPEAT_HINT, _REPEATS)
 
     def _scripts(self, text: str) -> str:

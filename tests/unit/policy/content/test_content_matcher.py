@@ -10,7 +10,7 @@ import pytest
 
 from router.policy.content import normalise
 from router.policy.content.matcher import RuleSet, leading_literals
-from router.policy.content.normalise import Normaliser
+from router.policy.content.normalise import STEPS, Normaliser, NormaliseSettings
 from router.policy.content.rules import Category
 
 
@@ -61,3 +61,20 @@ def test_the_precheck_skips_change_no_normalised_text() -> None:
         full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
                                                                     text.lower()))
         assert norm.normalise(text) == full, text
+
+
+def test_the_wide_precheck_skips_change_no_normalised_text() -> None:
+    """Non-ASCII texts: the one RE2 pre-check for spread and repeated letters (exact over
+    the scripts it lists, falling back to ``re`` outside them) changes no result."""
+    rng = random.Random(31)
+    alphabet = ("سسلام ت ج.م-ع  ۱۱ 11 ααβ жжи ππ . _ 中中文 \u00a0 \u2009x \u0640ٌ "
+                "\x1c\u0660\u200cAa·•")
+    full = Normaliser()
+    before_tail = Normaliser(NormaliseSettings.only(
+        *(s for s in STEPS if s not in ("spread", "repeats"))))
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        pre = before_tail.normalise(text)
+        expected = normalise._REPEATS.sub(
+            r"\1", normalise._SPREAD.sub(normalise._join_spread, pre))
+        assert full.normalise(text) == expected, text
