@@ -13,7 +13,8 @@ RE2 Set) built from generated categories (Persian, Latin and Chinese words, seed
 3. the rule build (what a reload costs, on its thread: ``seconds``).
 
 Targets: <= 1 µs ASCII, <= 6 µs per 160-char Persian message, reload <= 2 s.  The relay
-with the stage on vs off is ``benchmarks/relay.py`` (not yet given a content option).
+with the stage on vs off is ``benchmarks/relay.py --content`` (``--text``,
+``--data-coding 8`` for a Persian UCS2 text).
 """
 
 from __future__ import annotations
@@ -37,16 +38,29 @@ CHINESE = "的一是不了人我在有他这中大来上们为个国到说时要
 
 
 def _word(rng: random.Random, alphabet: str, low: int, high: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+    """A word with no letter twice in a row (the normaliser collapses repeats, so "گررر"
+    would become the 2-letter key "گر", which hits any text)."""
+    letters: list[str] = []
+    for _ in range(rng.randint(low, high)):
+        letters.append(rng.choice(alphabet.replace(letters[-1], "") if letters else alphabet))
+    return "".join(letters)
 
 
-def categories(phrases: int, regexes: int, seed: int) -> list[Category]:
+def categories(phrases: int, regexes: int, seed: int, min_word: int = 5) -> list[Category]:
+    """Five generated categories.  Words of ``min_word`` to 7 letters: with 3 (the first
+    version, which also let words repeat letters, collapsed by the normaliser to 2-letter
+    keys), the clean 160-char Persian text below hit 37 phrases and was rejected, which
+    real rule sets do not do to a shop's order notice; with 4 letters one 160-char text in
+    two still hits a random 4-letter word (32^4 of them, ~5,000 drawn); 5 letters with no
+    letter twice in a row keeps chance hits rare, and the ``*_hit`` texts time a text
+    that does hit."""
     rng = random.Random(seed)
     out: list[Category] = []
     per = phrases // 5
     for index in range(5):
         alphabet = (PERSIAN, PERSIAN, LATIN, CHINESE, PERSIAN)[index]
-        words = tuple(" ".join(_word(rng, alphabet, 3, 7) for _ in range(rng.randint(1, 3)))
+        words = tuple(" ".join(_word(rng, alphabet, min_word, 7)
+                               for _ in range(rng.randint(1, 3)))
                       for _ in range(per))
         patterns = tuple(f"{_word(rng, alphabet, 3, 5)}\\s*\\d{{2,4}}.{{0,20}}"
                          f"{_word(rng, alphabet, 3, 5)}" for _ in range(regexes // 5))
@@ -67,8 +81,19 @@ TEXTS = {
     "persian_160": ("سلام مشتری گرامی، سفارش شما با شماره ۱۲۳۴۵ ثبت شد و تا فردا ارسال "
                     "می‌شود. برای پیگیری به سایت ما مراجعه کنید یا با پشتیبانی تماس بگیرید. "
                     "با تشکر از خرید شما")[:160],
+    "ascii_doubles": "Call 021-8812 to book: free entry, all week. Offer ends soon.",
     "mixed_1000": (("Order 12345 confirmed. سفارش شما ثبت شد. 您的订单已发货。 ") * 30)[:1000],
 }
+
+
+def hit_texts(cats: list[Category]) -> dict[str, str]:
+    """The Persian text with a phrase of category c0 (reject) in the middle, and the same
+    with ZWNJ and Arabic letter forms inserted into it (the evasion the normaliser undoes)."""
+    phrase = cats[0].phrases[0]
+    evasive = "\u200c".join(phrase).replace("\u06cc", "\u064a").replace("\u06a9", "\u0643")
+    base = TEXTS["persian_160"]
+    return {"persian_160_hit": (base[:60] + " " + phrase + " " + base[60:])[:160],
+            "persian_160_evasive_hit": (base[:50] + " " + evasive + " " + base[50:])[:160]}
 
 
 def timed(call: Any, text: str, runs: int) -> tuple[float, float]:
@@ -88,9 +113,11 @@ def main() -> None:
     parser.add_argument("--regexes", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--min-word", type=int, default=5,
+                        help="shortest generated word (3: the first version's rule set)")
     parser.add_argument("--json")
     args = parser.parse_args()
-    cats = categories(args.phrases, args.regexes, args.seed)
+    cats = categories(args.phrases, args.regexes, args.seed, args.min_word)
     gc.collect()
     before = rss_kib()
     rules = RuleSet.build(cats, Normaliser())
@@ -99,10 +126,12 @@ def main() -> None:
                               "build_s": round(rules.built_in, 3),
                               "matchers_rss_mb": round((rss_kib() - before) / 1024, 1)}
     normalise = rules.normaliser.normalise
-    for name, text in TEXTS.items():
+    for name, text in {**TEXTS, **hit_texts(cats)}.items():
         median, p99 = timed(lambda t: rules.verdict(t, "acc", "3000"), text, args.runs)
         n_median, n_p99 = timed(normalise, text, args.runs)
-        result[name] = {"chars": len(text), "median_us": round(median, 2),
+        verdict = rules.verdict(text, "acc", "3000")
+        result[name] = {"chars": len(text), "verdict": verdict.action if verdict else "pass",
+                        "median_us": round(median, 2),
                         "p99_us": round(p99, 2), "normalise_median_us": round(n_median, 2),
                         "normalise_p99_us": round(n_p99, 2)}
     targets = {"ascii_short": 1.0, "persian_160": 6.0}

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/relay.py [--rounds 3] [--duration 5]
         [--upstream-connections 1] [--upstream-window 256] [--json OUT] [--profile DIR]
         [--compare-rev REV [--compare-without-lines]] [--only baseline|chapar|compare]
-        [--receipts]
+        [--receipts] [--content [--text TEXT --data-coding 8] [--content-phrases N]]
 
 Each round measures every system under test (the order rotates between rounds):
 smppsink is the carrier, the SUT is ``benchmarks/baseline_relay.py`` or ``chapar run``
@@ -27,6 +27,14 @@ blacklist for it, for revisions from before line checks (they reject unknown key
 receipts as a ratio of the MT/s without, per round and of the medians.  It also checks,
 from smppload's ``--ack-file``, that every id acknowledged during 4x64 came back in
 exactly one receipt carrying that id (Chapar's, not the carrier's), and no other.
+
+``--content`` measures Chapar twice per round: ``chapar`` with ``policy.stages: [lines]``
+and ``chapar+content`` with ``[lines, content]`` (the shipped starter sets under
+``config/content/``, plus ``--content-phrases N`` generated phrases and 200 regexes of
+``benchmarks/content.py`` in one more category file), and prints the loss of msg/s.
+``--text`` and ``--data-coding`` are smppload's, for every phase (``--data-coding 8``:
+UCS2, e.g. a 70-character Persian text; smppload tags only data_coding 0 texts, so the
+per-message check is off then).  Targets: loss <= 8 % ASCII, <= 25 % Persian.
 
 Checks: every submit answered ESME_ROK (resp_ok == sent, smppload exit 0), and the sink
 received at least as many submit_sm as the SUT acknowledged (nothing lost: Chapar acks
@@ -386,11 +394,16 @@ def profile(pid: int, seconds: float, out: Path, rate: int) -> subprocess.Popen[
 PHASE_TEXT = "hello from {}"  # smppload's default text is "hello from smppload"
 
 
-def phase_options(phase: str, ack_file: Path | None) -> list[str]:
-    """smppload options that make each message of PHASE traceable in the sink's record."""
+def phase_options(phase: str, ack_file: Path | None, args: argparse.Namespace) -> list[str]:
+    """smppload options that make each message of PHASE traceable in the sink's record
+    (and the --text / --data-coding of the run)."""
+    text = getattr(args, "text", None)
+    coding = ["--data-coding", str(args.data_coding)] if getattr(args, "data_coding", 0) \
+        else []
     if ack_file is None:
-        return []
-    return ["--text", PHASE_TEXT.format(phase), "--tag-text", "--ack-file", str(ack_file)]
+        return [*(["--text", text] if text else []), *coding]
+    return ["--text", text or PHASE_TEXT.format(phase), "--tag-text", "--ack-file",
+            str(ack_file), *coding]
 
 
 _SHORT_MESSAGE = re.compile(r'"short_message":\s*"([0-9a-fA-F]*)"')
@@ -492,7 +505,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             if target.kind == "admin":
                 scraper = stack.enter_context(Scraper(sut.admin_port))
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
-                            str(WARMUP_COUNT), *phase_options("warmup", acks.get("warmup")),
+                            str(WARMUP_COUNT), *phase_options("warmup", acks.get("warmup"), args),
                             bound_s=60)
             prof = None
             if args.profile is not None:
@@ -503,7 +516,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
-                            str(args.duration), *phase_options("4x64", acks.get("4x64")),
+                            str(args.duration), *phase_options("4x64", acks.get("4x64"), args),
                             *dlr, bound_s=args.duration + 40 + WAIT_DLR_S)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
@@ -513,7 +526,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                 except subprocess.TimeoutExpired:
                     prof.kill()
             lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
-                           str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1")),
+                           str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1"), args),
                            *dlr, bound_s=LATENCY_DURATION + 40 + WAIT_DLR_S)
         finally:
             stack.close()
@@ -658,6 +671,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure one SUT only (compare: chapar@REV, needs --compare-rev)")
     p.add_argument("--receipts", action="store_true",
                    help="measure Chapar without and with a receipt per message (see above)")
+    p.add_argument("--content", action="store_true",
+                   help="measure Chapar with policy.stages [lines] and [lines, content]")
+    p.add_argument("--content-phrases", type=int, default=0, metavar="N",
+                   help="--content: also N generated phrases + 200 regexes "
+                        "(benchmarks/content.py) beside the starter sets")
+    p.add_argument("--text", help="smppload's text for every phase")
+    p.add_argument("--data-coding", type=int, default=0, choices=(0, 8),
+                   help="smppload's data_coding (8: UCS2; no per-message check then)")
     p.add_argument("--json", type=Path, help="also write the summary here")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
@@ -681,6 +702,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.receipts and (args.compare_rev or args.only):
         p.error("--receipts measures chapar and chapar+dlr only")
+    if args.content and (args.compare_rev or args.only or args.receipts):
+        p.error("--content measures chapar and chapar+content only")
+    if args.data_coding:
+        args.no_per_message = True  # smppload tags data_coding 0 texts only
     if args.only == "compare" and not args.compare_rev:
         p.error("--only compare needs --compare-rev")
     if args.compare_without_lines and not args.compare_rev:
@@ -712,6 +737,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.receipts:
             targets = [Target("chapar", "chapar"),
                        Target("chapar+dlr", "chapar", receipts=True)]
+        if args.content:
+            folder = stack.enter_context(content_rules(args.content_phrases))
+            targets = [Target("chapar", "chapar", extra=(("policy", {"stages": ["lines"]}),)),
+                       Target("chapar+content", "chapar", extra=(("policy", {
+                           "stages": ["lines", "content"], "content_dir": str(folder)}),))]
         if args.compare_rev and args.only in (None, "compare"):
             tree = stack.enter_context(worktree(args.compare_commit))
             targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
@@ -721,6 +751,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             targets = [t for t in targets if t.kind == args.only]
         return run(args, targets, password_hash)
+
+
+@contextlib.contextmanager
+def content_rules(phrases: int) -> Iterator[Path]:
+    """A temporary rule folder: the shipped starter sets, and with PHRASES > 0 one more
+    file of generated phrases and 200 regexes (benchmarks/content.py's generator)."""
+    import yaml
+    from content import categories
+
+    with tempfile.TemporaryDirectory(prefix="chapar-bench-content-") as tmp:
+        folder = Path(tmp)
+        for path in (REPO / "config" / "content").glob("*.yaml"):
+            shutil.copy(path, folder / path.name)
+        if phrases > 0:
+            generated = categories(phrases, 200, 13)
+            data = {"name": "generated", "action": "reject",
+                    "phrases": [p for c in generated for p in c.phrases],
+                    "regexes": [r for c in generated for r in c.regexes]}
+            (folder / "zz_generated.yaml").write_text(
+                yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        yield folder
+
+
+def content_change(meds: dict[str, dict[str, float]], args: argparse.Namespace,
+                   ) -> float | None:
+    """Loss of msg/s of chapar+content against chapar, in percent; printed."""
+    ratio = msg_s_ratio(meds.get("chapar+content", {}), meds.get("chapar", {}))
+    if ratio is None:
+        return None
+    loss = 100.0 * (1.0 - ratio)
+    target = 25 if args.data_coding else 8
+    print(f"loss of msg/s with the content stage: {loss:.1f} % (target <= {target} %; "
+          f"data_coding {args.data_coding}, text {args.text or 'smppload default'!r})")
+    return loss
 
 
 def admin_change(meds: dict[str, dict[str, float]]) -> float | None:
@@ -801,6 +865,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                     "without_lines": not compare.lines, "ratio_msg_s": ratio_compare,
                     "change_msg_s_pct": change}
     admin = admin_change(meds)
+    content = content_change(meds, args)
     warnings = [w for m in results for w in m.warnings]
     per_id = "" if args.no_per_message else " (per message id)"
     print(f"{len(warnings)} warning(s)" if warnings
@@ -822,6 +887,9 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                      "python": sys.version.split()[0]},
         "medians": meds, "ratio_msg_s": ratio, "compare": compared, "admin": admin,
         "receipts": args.receipts, "ratio_receipts_msg_s": receipts_ratio,
+        "content": {"text": args.text, "data_coding": args.data_coding,
+                    "phrases": args.content_phrases, "loss_pct": content}
+        if args.content else None,
         "warnings": warnings, "rounds": [asdict(m) for m in results],
     }
     out_dir = BENCH / "out"

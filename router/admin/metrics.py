@@ -64,6 +64,12 @@ class RouterCollector(Collector):
         submits.add_metric(["error", "journal"], s.intake.refused_messages)
         submits.add_metric(["error", "decision"], s.state.failed_decisions)
         yield submits
+        flagged = CounterMetricFamily("chapar_content_flagged",
+                                      "Sent but flagged by the content filter (recorded)",
+                                      labels=["category"])
+        for category, count in sorted(s.intake.flagged_by_category.items()):
+            flagged.add_metric([category], count)
+        yield flagged
         per_account = CounterMetricFamily("chapar_account_submits",
                                           "ESME_ROK per account (top N, rest as other)",
                                           labels=["account"])

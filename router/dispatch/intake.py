@@ -54,6 +54,8 @@ class Intake:
         self.accepted_by_account: dict[str, int] = {}
         """Submits answered ESME_ROK, per account (counted per batch)."""
         self.refused_by_reason: dict[str, int] = {}
+        self.flagged_by_category: dict[str, int] = {}
+        """Messages the content filter flagged (sent, recorded in the flags table)."""
         self.commit_seconds = Histogram()
         self._failing = 0  # failed commits in a row, and the submits they refused
         self._refused_since = 0
@@ -95,6 +97,13 @@ class Intake:
         first_id = self._ids.take(len(submits))
         now = time.time()
         self._journal.add_batch(first_id, account, [s.body for s in submits], now)
+        if self._holds is not None and self._holds.flagged:
+            flags = self._holds.take_flags(submits)
+            self._journal.add_flags([(first_id + i, account, now, category, categories)
+                                     for i, category, categories in flags])
+            counts = self.flagged_by_category
+            for _, category, _ in flags:
+                counts[category] = counts.get(category, 0) + 1
         if self._holds is not None and self._holds.pending:
             held = self._holds.take(submits)
             self._journal.add_held([(first_id + i, account, now, hold.category, hold.reason,

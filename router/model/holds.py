@@ -61,11 +61,24 @@ class Holds:
 
     pending: dict[Submit, tuple[Hold, Part | None]] = field(default_factory=dict)
     settled: list[Settlement] = field(default_factory=list)
+    flagged: dict[Submit, tuple[str, str]] = field(default_factory=dict)
+    """Accepted and sent, but recorded: (category, every category that applied)."""
     wake: Callable[[], None] | None = None
     """Set by the intake: a settlement outside a batch (a timeout) asks for a commit."""
 
     def hold(self, submit: Submit, category: str, reason: str, group: str = "") -> None:
         self.pending[submit] = (Hold(category, reason, group), None)
+
+    def flag(self, submit: Submit, category: str, categories: str) -> None:
+        self.flagged[submit] = (category, categories)
+
+    def take_flags(self, submits: list[Submit]) -> list[tuple[int, str, str]]:
+        """(index in ``submits``, category, categories) for the flagged ones; forgets them."""
+        flagged = self.flagged
+        taken = [(i, *found) for i, s in enumerate(submits)
+                 if (found := flagged.pop(s, None)) is not None]
+        flagged.clear()  # flags of submits a later stage refused
+        return taken
 
     def hold_part(self, submit: Submit, part: Part, group: str) -> None:
         self.pending[submit] = (Hold("", "assembling", group, "part"), part)

@@ -8,6 +8,7 @@ encoding and decoding sit on the per-message hot path.
 from __future__ import annotations
 
 import re
+from codecs import utf_16_be_decode as _utf_16_be_decode
 from enum import IntEnum
 from typing import Final
 
@@ -154,12 +155,19 @@ def gsm7_encode(text: str) -> bytes:
     return translated.encode("ascii")
 
 
+_GSM_AS_ASCII = bytes(b for b in range(0x80)
+                      if b != 0x1B and chr(b).translate(_GSM_DECODE) == chr(b))
+"""Septets whose GSM 03.38 character is the ASCII one (letters, digits, most signs)."""
+
+
 def gsm7_decode(data: bytes) -> str:
     """Decode unpacked septets; never raises because input comes from the network.
 
     Octets above 0x7F become U+FFFD; unknown escapes follow 03.38 and show the
     basic-table character.
     """
+    if not data.translate(None, _GSM_AS_ASCII):  # 0.1 µs; the dict translate ~1 µs
+        return data.decode("ascii")
     text = data.decode("latin-1").translate(_GSM_DECODE)
     if "\x1b" in text:
         text = _ESCAPE_RE.sub(_escape_sub, text)
@@ -265,7 +273,8 @@ def ucs2_decode(data: bytes) -> str:
     """
     if data.startswith(_BOM):
         data = data[2:]
-    return data.decode("utf-16-be", errors="replace")
+    # the C codec itself: bytes.decode("utf-16-be") goes through encodings/utf_16_be.py
+    return _utf_16_be_decode(data, "replace", True)[0]
 
 
 def _codec_encode(text: str, codec: str) -> bytes:

@@ -140,6 +140,7 @@ class SqliteJournal:
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
+        self._flags: list[quarantine.FlagRow] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -153,6 +154,10 @@ class SqliteJournal:
     def add_settled(self, rows: list[quarantine.SettleRow]) -> None:
         """Parts of long messages settled by the content stage (after their inserts)."""
         self._settled.extend(rows)
+    def add_flags(self, rows: list[quarantine.FlagRow]) -> None:
+        """Messages of a batch the content filter flagged (sent): commit with the batch."""
+        self._flags.extend(rows)
+
     def add_ledger(self, rows: list[LedgerRow]) -> None:
         """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
         self._ledger.extend(rows)
@@ -190,6 +195,7 @@ class SqliteJournal:
         held, self._held = self._held, []
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
+        flags, self._flags = self._flags, []  # a failed commit refuses their batches
         db = self._db
         try:
             db.execute("BEGIN")
@@ -199,6 +205,8 @@ class SqliteJournal:
                 db.executemany(quarantine.INSERT, held)
             if settled:
                 db.executemany(quarantine.SETTLE, settled)
+            if flags:
+                db.executemany(quarantine.FLAG, flags)
             if money:
                 db.executemany(ledger.INSERT, money)
             if outcomes:

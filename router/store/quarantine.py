@@ -30,7 +30,17 @@ CREATE TABLE IF NOT EXISTS quarantine (
     dispatched  INTEGER NOT NULL DEFAULT 0,
     grp         TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS flags (
+    message_id  INTEGER PRIMARY KEY,
+    account     TEXT NOT NULL,
+    at          REAL NOT NULL,
+    category    TEXT NOT NULL,      -- the flagging category (the strictest that applied)
+    categories  TEXT NOT NULL       -- every category that hit and applied, comma-separated
+);
 """
+FLAG = "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?, ?)"
+FlagRow = tuple[int, str, float, str, str]
+"""A message sent but flagged by the content filter, written with its batch's commit."""
 INSERT = ("INSERT OR REPLACE INTO quarantine (message_id, account, at, category, reason, body,"
           " state, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 HeldRow = tuple[int, str, float, str, str, bytes, str, str]
@@ -125,6 +135,12 @@ class QuarantineStore:
                 "UPDATE quarantine SET state = ?, decided_at = ? "
                 "WHERE grp = ? AND state = 'held'", (state, now, held.group))
         return cursor.rowcount
+
+    def flags(self, limit: int = 1000) -> list[FlagRow]:
+        """Flagged messages, oldest first: (message_id, account, at, category, categories)."""
+        rows = self._db.execute("SELECT message_id, account, at, category, categories "
+                                "FROM flags ORDER BY message_id LIMIT ?", (limit,))
+        return [(int(i), str(a), float(t), str(c), str(cs)) for i, a, t, c, cs in rows]
 
     def undispatched(self) -> list[Held]:
         """Decided by an operator and not yet acted on by the router."""

@@ -1,0 +1,80 @@
+"""The matcher's shortcuts change no verdict: the RE2 Set runs only when the automaton
+saw a literal some regex starts with (or a regex has none), and the normaliser's two
+regex steps run only when their cheap pre-checks hit (issue 13, speed)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from router.policy.content import normalise
+from router.policy.content.matcher import RuleSet, leading_literals
+from router.policy.content.normalise import STEPS, Normaliser, NormaliseSettings
+from router.policy.content.rules import Category
+
+
+@pytest.mark.parametrize(("pattern", "literals"), [
+    (r"(shaparak|shaparac|bank)[\w-]*\.(xyz|top)", ("shaparak", "shaparac", "bank")),
+    ("برنده.{0,30}(واریز|کارت به کارت)", ("برنده",)),
+    (r"تجمع.{0,40}ساعت\s*\d{1,2}", ("تجمع",)),
+    ("ab?c", ("a",)),
+    ("abc{2}", ("ab",)),
+    (r"x\.y", ("x",)),
+    ("abc|def", None),
+    ("a(b|c)|d", None),
+    ("(a|b)?x", None),
+    ("(?i)abc", None),
+    ("[ab]c", None),
+    ("^abc", None),
+])
+def test_leading_literals_are_conservative(pattern: str, literals: tuple[str, ...] | None,
+                                           ) -> None:
+    assert leading_literals(pattern) == literals
+
+
+@pytest.mark.parametrize(("regexes", "text", "hit"), [
+    ((r"برنده.{0,30}واریز",), "شما برنده شدید، مبلغ را واریز کنید", True),
+    ((r"برنده.{0,30}واریز",), "مبلغ را واریز کنید", False),
+    ((r"(bank|shaparak)[\w-]*\.(xyz|top)",), "login at shaparak-pay.top now", True),
+    ((r"[ab]an[kc]\.top",), "visit bank.top", True),  # no literal: the Set runs always
+    ((r"[ab]an[kc]\.top", "zzz"), "visit bank.top", True),
+])
+def test_regexes_still_hit_through_the_prefilter(regexes: tuple[str, ...], text: str,
+                                                 hit: bool) -> None:
+    rules = RuleSet.build([Category("x", "reject", ("نامربوط",), regexes)], Normaliser())
+    assert (rules.verdict(text, "acc", "3000") is not None) is hit
+
+
+def test_the_precheck_skips_change_no_normalised_text() -> None:
+    rng = random.Random(13)
+    alphabet = "ab ج.-_ 1 *و  ccدد\t|"
+    norm = Normaliser()
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
+                                                                    text))
+        assert norm._tail(text) == full, text
+    letters = "abAB .-_1 1 *c|x\t"
+    for _ in range(20_000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 14)))
+        full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
+                                                                    text.lower()))
+        assert norm.normalise(text) == full, text
+
+
+def test_the_wide_precheck_skips_change_no_normalised_text() -> None:
+    """Non-ASCII texts: the one RE2 pre-check for spread and repeated letters (exact over
+    the scripts it lists, falling back to ``re`` outside them) changes no result."""
+    rng = random.Random(31)
+    alphabet = ("سسلام ت ج.م-ع  ۱۱ 11 ααβ жжи ππ . _ 中中文 \u00a0 \u2009x \u0640ٌ "
+                "\x1c\u0660\u200cAa·•")
+    full = Normaliser()
+    before_tail = Normaliser(NormaliseSettings.only(
+        *(s for s in STEPS if s not in ("spread", "repeats"))))
+    for _ in range(30_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        pre = before_tail.normalise(text)
+        expected = normalise._REPEATS.sub(
+            r"\1", normalise._SPREAD.sub(normalise._join_spread, pre))
+        assert full.normalise(text) == expected, text
