@@ -10,11 +10,14 @@ journalled.  Topups from ``chapar billing topup`` are read once a second.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import mul
+
 from router.model.status import REFUSALS
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.batch import source_of
 from router.policy.settings import PolicySettings
-from router.policy.sizing import segments_of
 from router.policy.stage import Refused, Snapshot
 from router.smpp.session import Submit
 from router.store.ledger import Ledger
@@ -54,31 +57,46 @@ class BillingStage:
         wallets = self._wallets
         account = snapshot.account
         balance = wallets.balances[account]
-        lines = snapshot.lines.by_number
-        prices: dict[tuple[str, str], int] = {}
+        costs = self._costs(submits, snapshot)
+        total = sum(costs)
+        if total <= balance:  # the whole batch is covered: no decision per submit
+            wallets.balances[account] = balance - total
+            wallets.stage(submits, costs)
+            return submits, []
         accepted: list[Submit] = []
         refused: Refused = []
-        costs: list[int] = []
-        for submit in submits:
-            line = lines.get(submit.source_addr)
-            kind = line.effective_kind if line is not None else ""
-            operator = (self._addresses.operator_of(submit.destination_addr,
-                                                    submit.dest_addr_ton,
-                                                    submit.dest_addr_npi)
-                        if self._by_operator else "")
-            price = prices.get((kind, operator))
-            if price is None:
-                price = prices[kind, operator] = self.price(kind, operator)
-            cost = segments_of(submit) * price if price else 0
+        kept: list[int] = []
+        for submit, cost in zip(submits, costs, strict=True):
             if cost > balance:
                 refused.append((submit, _NO_MONEY))
                 continue
             balance -= cost
-            costs.append(cost)
+            kept.append(cost)
             accepted.append(submit)
         wallets.balances[account] = balance
-        wallets.stage(accepted, costs)
+        wallets.stage(accepted, kept)
         return accepted, refused
+
+    def _costs(self, submits: list[Submit], snapshot: Snapshot) -> list[int]:
+        """Each submit's cost: segments x the price of (its line's kind, its operator),
+        the price looked up once per distinct (source, operator) of the batch."""
+        sources = list(map(source_of, submits))
+        if self._by_operator:
+            keys: list[tuple[str, str]] = list(zip(
+                sources, snapshot.facts.operators(submits, self._addresses), strict=True))
+        else:
+            keys = list(zip(sources, repeat(""), strict=False))
+        lines = snapshot.lines.by_number
+        table = dict.fromkeys(keys, 0)
+        for key in table:
+            line = lines.get(key[0])
+            table[key] = self.price(line.effective_kind if line is not None else "", key[1])
+        if len(table) == 1:
+            prices = [next(iter(table.values()))] * len(submits)
+        else:
+            prices = list(map(table.__getitem__, keys))
+        segments = snapshot.facts.segments(submits)
+        return prices if segments is None else list(map(mul, segments, prices))
 
     def _poll_at(self, wall: float) -> None:
         if wall < self._next_poll:
