@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -34,6 +35,9 @@ class Intake:
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
+        self.give_back: Callable[[str, list[Submit]], None] | None = None
+        """Set by the app to the pipeline's: what the stages took for submits a failed
+        commit refused goes back (tokens, quota)."""
         self._reserved: list[tuple[str, int, list[int]]] = []
         """(account, first_id, costs) reserved by this commit's batches."""
         self._holds = holds
@@ -78,6 +82,9 @@ class Intake:
         refused = sum(len(submits) for _, _, _, submits in waiting)
         for source, _, _, submits in waiting:
             source.answer_refused(submits, STORE_UNAVAILABLE)
+        if self.give_back is not None:
+            for _, account, _, submits in waiting:
+                self.give_back(account, submits)
         if self._wallets is not None:
             for account, first_id, costs in self._reserved:
                 self._wallets.unreserve(account, first_id, costs)

@@ -90,6 +90,16 @@ class Pipeline:
                 taking.append(takes)
         return accepted, refused
 
+    def give_back(self, account: str, submits: list[Submit]) -> None:
+        """Submits the stages accepted but the journal commit refused (ESME_RSYSERR):
+        the tokens and quota they took are given back (money: ``Wallets.unreserve``)."""
+        rules = self.rules
+        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot(),
+                            rules.limits)
+        for takes in self._takes:
+            if takes is not None:
+                takes.release(submits, snapshot)
+
     def tick(self) -> None:
         """Judge long messages whose parts did not all come in time (a timer calls it)."""
         if self.content is not None:
