@@ -135,6 +135,13 @@ class Intake:
         """Ledger rows wait in the wallets; the next commit writes them."""
         self._schedule()
 
+    def refund(self, message_ids: list[int]) -> None:
+        """Journalled messages finally refused later (rejected from quarantine): their
+        reservations are refunded, the ledger rows ride the next commit."""
+        if self._wallets is not None and message_ids:
+            self._wallets.settle([], message_ids)
+            self._schedule()
+
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self._journal.add_outcomes(outcomes)
         self._schedule()

@@ -99,6 +99,15 @@ class Wallets:
             if self.open.pop(first_id + i, None) is not None:
                 self.balances[account] += cost
 
+    def restore(self, reserved: dict[int, tuple[str, int]], no_receipt: set[int]) -> None:
+        """At start: the reservations the last run left open (from the ledger; the
+        balances already count them), so their answers and receipts still commit or
+        refund them.  ``no_receipt``: ids known not to wait for a receipt."""
+        on_delivery = self.on_delivery
+        self.open.update((message_id, (account, cost, account in on_delivery
+                                       and message_id not in no_receipt))
+                         for message_id, (account, cost) in reserved.items())
+
     # --- settling -------------------------------------------------------------------
 
     def settle(self, accepted: list[int], failed: list[int]) -> None:

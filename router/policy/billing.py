@@ -38,9 +38,13 @@ class BillingStage:
         self._default = settings.default_price
         self._by_operator = any(p.operator for p in settings.prices)
         self._seen_topup = 0
+        self.reopened: dict[int, tuple[str, int]] = {}
         if ledger is not None:
             balances, self._seen_topup = ledger.balances()
             wallets.balances.update(balances)
+            self.reopened = ledger.open_reservations()
+            """Reservations the last run left open: the app hands them to the wallets
+            with what the journal's recovery knows of their receipts."""
         self._next_poll = 0.0
 
     def price(self, kind: str, operator: str) -> int:

@@ -110,6 +110,14 @@ class Pipeline:
         if self.content is not None:
             self.content.restore(parts)
 
+    def reopen(self, no_receipt: set[int]) -> None:
+        """Reservations the last run left open go back into the wallets (after the
+        journal's recovery: ``no_receipt`` are ids it redispatches without a receipt)."""
+        for stage in self.stages:
+            if isinstance(stage, BillingStage) and stage.reopened:
+                self.wallets.restore(stage.reopened, no_receipt)
+                stage.reopened = {}
+
     def flush(self) -> None:
         for stage in self.stages:
             stage.flush()

@@ -50,6 +50,21 @@ class Ledger(SqliteStore):
             last = db.execute("SELECT max(seq) FROM ledger WHERE kind = 'topup'").fetchone()
         return sums, last[0] or 0
 
+    def open_reservations(self) -> dict[int, tuple[str, int]]:
+        """Reservations no commit or refund row closed yet (message id -> account,
+        cost): what a restart must still settle.  One pass over the money rows."""
+        found: dict[int, tuple[str, int]] = {}
+        with self._read() as db:
+            for account, kind, entries in db.execute(
+                    "SELECT account, kind, entries FROM ledger WHERE kind != 'topup' "
+                    "ORDER BY seq"):
+                if kind == "reserve":
+                    found.update((i, (account, -amount)) for i, amount in orjson.loads(entries))
+                else:
+                    for message_id, _ in orjson.loads(entries):
+                        found.pop(message_id, None)
+        return found
+
     def balance(self, account: str) -> int:
         row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ?",
                                (account,)).fetchone()
