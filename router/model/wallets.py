@@ -7,7 +7,9 @@ on a final failure).  The billing stage reserves; the intake writes the reservat
 with the batch's ids in the batch's commit; carrier answers and receipts settle: commit
 on carrier acceptance or on DELIVRD (``charge_on: delivery``), refund on a final
 refusal, REJECTD, UNDELIV or EXPIRED.  One ledger row per batch and kind, its entries
-``[[message_id, amount], ...]``.
+``[[message_id, amount], ...]``; a run of consecutive ids with one amount is written
+``[first_id, amount, count]`` (a batch at one price: one entry, not 64), and ``expand``
+gives the pairs back.
 """
 
 from __future__ import annotations
@@ -33,7 +35,23 @@ class LedgerRow(NamedTuple):
     """What the row adds to the balance (a commit adds 0)."""
     note: str
     entries: bytes
-    """JSON [[message_id, amount], ...] (empty for a topup)."""
+    """JSON [[message_id, amount] or [first_id, amount, count], ...] (empty for a
+    topup)."""
+
+
+Entry = tuple[int, int] | tuple[int, int, int]
+
+
+def expand(entries: list[list[int]]) -> list[tuple[int, int]]:
+    """Every (message id, amount) of a row's entries, runs spelled out."""
+    pairs: list[tuple[int, int]] = []
+    for entry in entries:
+        if len(entry) == 3:
+            first, amount, count = entry
+            pairs += zip(range(first, first + count), repeat(amount))
+        else:
+            pairs.append((entry[0], entry[1]))
+    return pairs
 
 
 REFUND_STATS = frozenset({"REJECTD", "UNDELIV", "EXPIRED"})
@@ -74,8 +92,7 @@ class Wallets:
             cost = costs[0]
             if cost:
                 self.open.update(zip(ids, repeat((account, cost, False))))
-                self._reserve_row(account, cost * len(costs),
-                                  list(zip(ids, repeat(-cost))))
+                self._reserve_row(account, cost * len(costs), [(first_id, -cost, len(costs))])
             return
         else:
             flags = repeat(False)
@@ -88,8 +105,7 @@ class Wallets:
                                  strict=True))
             self._reserve_row(account, sum(costs), list(zip(ids, map(neg, costs), strict=True)))
 
-    def _reserve_row(self, account: str, total: int, entries: list[tuple[int, int]]
-                     ) -> None:
+    def _reserve_row(self, account: str, total: int, entries: list[Entry]) -> None:
         self.rows.append(LedgerRow(time.time(), account, "reserve", -total, "",
                                    orjson.dumps(entries)))
 
@@ -113,7 +129,7 @@ class Wallets:
     def settle(self, accepted: list[int], failed: list[int]) -> None:
         """Carrier answers: ``accepted`` ids are charged now unless their receipt
         decides; ``failed`` ids (final refusals) are refunded."""
-        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        commits: dict[str, list[Entry]] = defaultdict(list)
         refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if accepted and self.open:
             self._commit(accepted, commits)
@@ -122,7 +138,7 @@ class Wallets:
         if commits or refunds:
             self._rows(commits, refunds)
 
-    def _commit(self, accepted: list[int], commits: dict[str, list[tuple[int, int]]]
+    def _commit(self, accepted: list[int], commits: dict[str, list[Entry]]
                 ) -> None:
         """Close the reservations of ``accepted`` (one ``pop`` each, in C); those
         settled by their receipt stay open."""
@@ -131,7 +147,11 @@ class Wallets:
         if not self.on_delivery and None not in popped:
             accounts = set(map(itemgetter(0), popped))  # type: ignore[arg-type]
             if len(accounts) == 1:
-                commits[accounts.pop()] = list(zip(accepted, repeat(0)))
+                first = accepted[0]
+                commits[accounts.pop()] = (
+                    [(first, 0, len(accepted))]
+                    if accepted == list(range(first, first + len(accepted)))
+                    else list(zip(accepted, repeat(0))))
                 return
         for message_id, entry in zip(accepted, popped, strict=True):
             if entry is None:
@@ -145,7 +165,7 @@ class Wallets:
         entry = self.open.get(message_id)
         if entry is None:
             return
-        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        commits: dict[str, list[Entry]] = defaultdict(list)
         refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if stat == "DELIVRD":
             del self.open[message_id]
@@ -161,14 +181,14 @@ class Wallets:
             self.balances[account] += cost
             refunds[account].append((message_id, cost))
 
-    def _rows(self, commits: dict[str, list[tuple[int, int]]],
+    def _rows(self, commits: dict[str, list[Entry]],
               refunds: dict[str, list[tuple[int, int]]]) -> None:
         now = time.time()
         for account, entries in commits.items():
             self.rows.append(LedgerRow(now, account, "commit", 0, "", orjson.dumps(entries)))
-        for account, entries in refunds.items():
-            self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in entries),
-                                       "", orjson.dumps(entries)))
+        for account, refunded in refunds.items():
+            self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in refunded),
+                                       "", orjson.dumps(refunded)))
 
     def take_rows(self) -> list[LedgerRow]:
         rows, self.rows = self.rows, []

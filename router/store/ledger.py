@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from router.model.wallets import LedgerRow
+from router.model.wallets import LedgerRow, expand
 from router.store.sqlite import SqliteStore
 
 SCHEMA = """
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     kind     TEXT NOT NULL,     -- topup | reserve | commit | refund
     amount   INTEGER NOT NULL,  -- added to the balance
     note     TEXT NOT NULL,
-    entries  BLOB NOT NULL      -- JSON [[message_id, amount], ...]
+    entries  BLOB NOT NULL      -- JSON [[message_id, amount] or [first_id, amount, count], ...]
 );
 CREATE INDEX IF NOT EXISTS ledger_topups ON ledger (seq) WHERE kind = 'topup';
 """
@@ -59,9 +59,10 @@ class Ledger(SqliteStore):
                     "SELECT account, kind, entries FROM ledger WHERE kind != 'topup' "
                     "ORDER BY seq"):
                 if kind == "reserve":
-                    found.update((i, (account, -amount)) for i, amount in orjson.loads(entries))
+                    found.update((i, (account, -amount))
+                                 for i, amount in expand(orjson.loads(entries)))
                 else:
-                    for message_id, _ in orjson.loads(entries):
+                    for message_id, _ in expand(orjson.loads(entries)):
                         found.pop(message_id, None)
         return found
 
@@ -80,8 +81,9 @@ class Ledger(SqliteStore):
                                      "WHERE kind = 'topup' AND seq > ? ORDER BY seq", (seq,)))
 
     def rows(self, account: str, since: float = 0.0, until: float = float("inf"),
-             limit: int = -1) -> list[tuple[int, float, str, int, str, list[list[int]]]]:
-        return [(seq, at, kind, amount, note, orjson.loads(entries))
+             limit: int = -1) -> list[tuple[int, float, str, int, str, list[tuple[int, int]]]]:
+        """Entries as (message id, amount) pairs, runs spelled out."""
+        return [(seq, at, kind, amount, note, expand(orjson.loads(entries)))
                 for seq, at, kind, amount, note, entries in self._db.execute(
                     "SELECT seq, at, kind, amount, note, entries FROM ledger "
                     "WHERE account = ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
