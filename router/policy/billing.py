@@ -10,9 +10,9 @@ journalled.  Topups from ``chapar billing topup`` are read once a second.
 
 from __future__ import annotations
 
-from itertools import repeat
 from operator import mul
 
+from router.model.lines import LineBook
 from router.model.status import REFUSALS
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
@@ -46,6 +46,9 @@ class BillingStage:
             """Reservations the last run left open: the app hands them to the wallets
             with what the journal's recovery knows of their receipts."""
         self._next_poll = 0.0
+        self._lines = LineBook()
+        self._by_key: dict[tuple[str, str], int] = {}
+        """Price by (source, operator) for the line book ``_lines``."""
 
     def price(self, kind: str, operator: str) -> int:
         prices = self._prices
@@ -83,24 +86,29 @@ class BillingStage:
 
     def _costs(self, submits: list[Submit], snapshot: Snapshot) -> list[int]:
         """Each submit's cost: segments x the price of (its line's kind, its operator),
-        the price looked up once per distinct (source, operator) of the batch."""
+        the price looked up once per distinct (source, operator) and kept while the
+        line book stays the same."""
+        if snapshot.lines is not self._lines:
+            self._lines, self._by_key = snapshot.lines, {}
+        count = len(submits)
         sources = list(map(source_of, submits))
-        if self._by_operator:
-            keys: list[tuple[str, str]] = list(zip(
-                sources, snapshot.facts.operators(submits, self._addresses), strict=True))
+        operators = (snapshot.facts.operators(submits, self._addresses)
+                     if self._by_operator else [""] * count)
+        if sources.count(sources[0]) == count and operators.count(operators[0]) == count:
+            prices = [self._price_of(sources[0], operators[0])] * count
         else:
-            keys = list(zip(sources, repeat(""), strict=False))
-        lines = snapshot.lines.by_number
-        table = dict.fromkeys(keys, 0)
-        for key in table:
-            line = lines.get(key[0])
-            table[key] = self.price(line.effective_kind if line is not None else "", key[1])
-        if len(table) == 1:
-            prices = [next(iter(table.values()))] * len(submits)
-        else:
-            prices = list(map(table.__getitem__, keys))
+            price_of = self._price_of
+            prices = list(map(price_of, sources, operators))
         segments = snapshot.facts.segments(submits)
         return prices if segments is None else list(map(mul, segments, prices))
+
+    def _price_of(self, source: str, operator: str) -> int:
+        found = self._by_key.get((source, operator))
+        if found is None:
+            line = self._lines.by_number.get(source)
+            found = self._by_key[source, operator] = self.price(
+                line.effective_kind if line is not None else "", operator)
+        return found
 
     def _poll_at(self, wall: float) -> None:
         if wall < self._next_poll:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from router.model.limits import Limit, LimitBook, bucket_size, operator_key
 from router.model.status import REFUSALS
 from router.policy.addresses import Addresses
-from router.policy.batch import source_of
+from router.policy.batch import counts, source_of
 from router.policy.settings import PolicySettings
 from router.policy.sizing import segments_of
 from router.policy.stage import Refused, Snapshot
@@ -181,10 +181,10 @@ class ThrottleStage:
                 return None
             takes.append((own, count))
         if book.lines and not self._covers(
-                takes, Counter(map(source_of, submits)), "line", "", book.lines, now):
+                takes, counts(list(map(source_of, submits))), "line", "", book.lines, now):
             return None
         if operators is not None and not self._covers(
-                takes, Counter(operators), "operator", f"{account}/", book.operators, now):
+                takes, counts(operators), "operator", f"{account}/", book.operators, now):
             return None
         counted = 0
         if quota is not None:
@@ -195,10 +195,10 @@ class ThrottleStage:
             bucket.tokens -= n
         return counted
 
-    def _covers(self, takes: list[tuple[Bucket, int]], counts: Counter[str], scope: str,
+    def _covers(self, takes: list[tuple[Bucket, int]], counted: dict[str, int], scope: str,
                 prefix: str, limits: dict[str, Limit], now: float) -> bool:
         """Whether each key's bucket holds its count of the batch (noted in ``takes``)."""
-        for key, n in counts.items():
+        for key, n in counted.items():
             bucket = self._bucket(scope, prefix + key, limits, now)
             if bucket is not None:
                 if bucket.tokens < n:
