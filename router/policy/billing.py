@@ -61,6 +61,8 @@ class BillingStage:
     def decide(self, submits: list[Submit], snapshot: Snapshot
                ) -> tuple[list[Submit], Refused]:
         self._poll_at(snapshot.wall)
+        if not submits:
+            return submits, []
         wallets = self._wallets
         account = snapshot.account
         balance = wallets.balances[account]

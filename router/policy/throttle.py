@@ -149,7 +149,7 @@ class ThrottleStage:
         account = snapshot.account
         limit = book.accounts.get(account)
         with_ops = account in self._op_accounts
-        if limit is None and not book.lines and not with_ops:
+        if (limit is None and not book.lines and not with_ops) or not submits:
             return submits, []
         now = self._clock()
         quota = (self.quotas.left(account, limit, snapshot.wall)

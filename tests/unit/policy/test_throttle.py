@@ -131,3 +131,9 @@ def test_whole_batch_fast_path_takes_the_same_as_one_by_one() -> None:
     assert whole.buckets["account", "acc"].tokens == 82
     assert whole.buckets["operator", operator_key("acc", "IR-MCI")].tokens == 47
     assert whole.quotas.used == single.quotas.used
+
+
+def test_an_empty_batch_takes_nothing() -> None:
+    stage, _, snap = make(LimitBook(accounts={"acc": Limit(1.0, 5)},
+                                    lines={"3000": Limit(1.0, 5)}))
+    assert counts(stage, snap, []) == (0, 0)
