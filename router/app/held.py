@@ -12,6 +12,7 @@ import structlog
 
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
+from router.dispatch.lanes import URGENT, priority_of
 from router.dispatch.outbound import Outbound
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message
@@ -36,7 +37,7 @@ async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: 
             rejected: list[int] = []
             for held in decided:
                 message = Message(held.message_id, held.account, held.body, 0,
-                                  wants_receipt(held.body))
+                                  wants_receipt(held.body), priority_of(held.body) >= URGENT)
                 if held.state == "released":
                     released.append(message)
                     continue

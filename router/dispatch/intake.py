@@ -209,7 +209,7 @@ class Intake:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0)
+                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit

@@ -2,10 +2,12 @@
 lane served first (submit_sm ``priority_flag`` >= 2: OTPs), then one queue per account,
 served round-robin, so one account's backlog cannot starve another's.
 
-Cheap on the hot path: one account with nothing urgent is one deque, as before; a
-message's priority is read from its body only when something already waits (with an
-empty queue nothing can overtake it anyway).  An account's share of a ``take`` is
-``count / accounts``, so a take of 64 with two busy accounts is 32 + 32.
+Cheap on the hot path: one account with nothing urgent is one deque, as before; the
+priority comes with the message (``Message.urgent``, from the submit's scan; messages
+released from quarantine: ``priority_of`` their body; those a restart sends again go in
+the account queues).  An
+account's share of a ``take`` is ``count / accounts``, so a take of 64 with two busy
+accounts is 32 + 32.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from router.model.messages import Message
 URGENT = 2
 """priority_flag from which a message takes the priority lane."""
 _account = attrgetter("account")
+_urgent = attrgetter("urgent")
 
 
 def priority_of(body: bytes) -> int:
@@ -50,17 +53,14 @@ class Lanes:
 
     def add(self, messages: list[Message], front: bool = False) -> None:
         """``front``: sent again at once, ahead of the account's other messages."""
-        sort = self.count > 0 and not front
         self.count += len(messages)
         for account, run in groupby(messages, _account):
             batch = list(run)
-            if sort:
-                urgent = [m for m in batch if priority_of(m.body) >= URGENT]
-                if urgent:
-                    self.urgent.extend(urgent)
-                    batch = [m for m in batch if priority_of(m.body) < URGENT]
-                    if not batch:
-                        continue
+            if not front and any(map(_urgent, batch)):
+                self.urgent.extend([m for m in batch if m.urgent])
+                batch = [m for m in batch if not m.urgent]
+                if not batch:
+                    continue
             queue = self.accounts.get(account)
             if queue is None:
                 queue = self.accounts[account] = deque()

@@ -113,7 +113,7 @@ def test_a_backlog_does_not_starve_another_account_and_priority_goes_first() -> 
     outbound = Outbound(DispatchSettings(queue_limit=100_000), Readers(), Timers().call_later)
     outbound.put([Message(i, "bulk", submit_body(0)) for i in range(10_000)])
     outbound.put([Message(20_000 + i, "shop", submit_body(0)) for i in range(5)])
-    outbound.put([Message(30_000, "bank", submit_body(2))])
+    outbound.put([Message(30_000, "bank", submit_body(2), urgent=True)])
     first = outbound.take(64)
     assert first[0].id == 30_000  # the priority lane first
     assert [m.id for m in first if m.account == "shop"] == list(range(20_000, 20_005))
