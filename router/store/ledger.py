@@ -22,7 +22,7 @@ from router.store.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER PRIMARY KEY,  -- the rowid: append-only, so it only grows
     at       REAL NOT NULL,
     account  TEXT NOT NULL,
     kind     TEXT NOT NULL,     -- topup | reserve | commit | refund
