@@ -2,7 +2,7 @@
 stages on (limits far above the load, so nothing is refused) against Chapar with them
 off, in the same run (issue 11: at most 8 % loss locally).
 
-    .venv/bin/python benchmarks/throttle_billing.py [--rounds 3] [--duration 5]
+    .venv/bin/python benchmarks/throttle_billing.py [--rounds 3] [--duration 5] [--profile DIR]
 
 Both run `benchmarks/relay.py`'s measurement (smppsink carrier, smppload 4x64 then 1x1,
 pinned CPUs, per-message checks, the 1 M blacklist): "stages" adds
@@ -41,9 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--json", type=Path)
+    p.add_argument("--profile", type=Path, metavar="DIR",
+                   help="py-spy each router during 4x64 (raw stacks, one file a run)")
     args = relay.parse_args(["--rounds", "1"])
     mine = p.parse_args(argv)
-    args.rounds, args.duration = mine.rounds, mine.duration
+    args.rounds, args.duration, args.profile = mine.rounds, mine.duration, mine.profile
     relay.ensure_tools()
     sys.path.insert(0, str(relay.REPO))
     from router.policy.auth import hash_password

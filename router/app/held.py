@@ -12,6 +12,7 @@ import structlog
 
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
+from router.dispatch.lanes import URGENT, priority_of
 from router.dispatch.outbound import Outbound
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message
@@ -33,18 +34,21 @@ async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: 
             if not decided:
                 continue
             released: list[Message] = []
+            rejected: list[int] = []
             for held in decided:
                 message = Message(held.message_id, held.account, held.body, 0,
-                                  wants_receipt(held.body))
+                                  wants_receipt(held.body), priority_of(held.body) >= URGENT)
                 if held.state == "released":
                     released.append(message)
                     continue
                 intake.record_outcomes([(message.id, status, "", message.receipt)])
+                rejected.append(message.id)
                 receipt = book.rejected(message, status)
                 if receipt is not None:
                     inbound.enqueue(message.account, [receipt])
             if released:
                 outbound.put(released)
+            intake.refund(rejected)  # what the billing stage reserved goes back
             await asyncio.to_thread(store.mark_dispatched, [h.message_id for h in decided])
             log.info("quarantine_applied", released=len(released),
                      rejected=len(decided) - len(released))

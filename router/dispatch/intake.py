@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -34,6 +35,9 @@ class Intake:
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
+        self.give_back: Callable[[str, list[Submit]], None] | None = None
+        """Set by the app to the pipeline's: what the stages took for submits a failed
+        commit refused goes back (tokens, quota)."""
         self._reserved: list[tuple[str, int, list[int]]] = []
         """(account, first_id, costs) reserved by this commit's batches."""
         self._holds = holds
@@ -80,6 +84,9 @@ class Intake:
         refused = sum(len(submits) for _, _, _, submits in waiting)
         for source, _, _, submits in waiting:
             source.answer_refused(submits, STORE_UNAVAILABLE)
+        if self.give_back is not None:
+            for _, account, _, submits in waiting:
+                self.give_back(account, submits)
         if self._wallets is not None:
             for account, first_id, costs in self._reserved:
                 self._wallets.unreserve(account, first_id, costs)
@@ -136,6 +143,13 @@ class Intake:
     def record_ledger(self) -> None:
         """Ledger rows wait in the wallets; the next commit writes them."""
         self._schedule()
+
+    def refund(self, message_ids: list[int]) -> None:
+        """Journalled messages finally refused later (rejected from quarantine): their
+        reservations are refunded, the ledger rows ride the next commit."""
+        if self._wallets is not None and message_ids:
+            self._wallets.settle([], message_ids)
+            self._schedule()
 
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self._journal.add_outcomes(outcomes)
@@ -204,7 +218,7 @@ class Intake:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0)
+                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit

@@ -1,18 +1,19 @@
 """Accepted (journalled) messages waiting for a carrier session with a free window.
 
-Bounded: above ``queue_limit`` the ESME side stops reading until the queue falls below
-half (design §3.4: backpressure, not buffering).  Messages sent again wait here too,
-delayed ones aside until their time.
+Waiting messages are kept in lanes (dispatch/lanes.py): a priority lane first, then
+one queue per account served round-robin.  Bounded: above ``queue_limit`` the ESME
+side stops reading until the queue falls below half (design §3.4: backpressure, not
+buffering).  Messages sent again wait here too, delayed ones aside until their time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 import structlog
 
+from router.dispatch.lanes import Lanes
 from router.dispatch.ports import Carriers, Readers
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
@@ -26,7 +27,7 @@ class Outbound:
         self._settings = settings
         self._readers = readers
         self._call_later = call_later
-        self._queue: deque[Message] = deque()
+        self._queue = Lanes()
         self._delayed: dict[int, Message] = {}
         self._carriers: Carriers | None = None
         self._pressed = False
@@ -42,10 +43,7 @@ class Outbound:
         return len(self._queue)
 
     def put(self, messages: list[Message], front: bool = False) -> None:
-        if front:
-            self._queue.extendleft(reversed(messages))
-        else:
-            self._queue.extend(messages)
+        self._queue.add(messages, front)
         self.empty.clear()
         if self._carriers is not None:
             self._carriers.pump()
@@ -57,12 +55,7 @@ class Outbound:
 
     def take(self, count: int) -> list[Message]:
         queue = self._queue
-        if count >= len(queue):
-            taken = list(queue)
-            queue.clear()
-        else:
-            popleft = queue.popleft
-            taken = [popleft() for _ in range(count)]
+        taken = queue.take(count)
         if self._pressed and len(queue) <= self._settings.queue_limit // 2:
             self._pressed = False
             log.info("dispatch_resumed", queued=len(queue))
@@ -100,8 +93,9 @@ class Outbound:
         """The smallest id still waiting for a final carrier answer (``next_id`` when
         none is): queued, in flight on a connection, or waiting to be sent again."""
         candidates = [next_id]
-        if self._queue:
-            candidates.append(min(m.id for m in self._queue))
+        lowest = self._queue.lowest()
+        if lowest is not None:
+            candidates.append(lowest)
         if self._delayed:
             candidates.append(min(self._delayed))
         if self._carriers is not None:

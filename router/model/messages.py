@@ -24,3 +24,5 @@ class Message:
     attempts: int = 0
     receipt: bool = True
     """The ESME asked for a delivery receipt: remember the carrier's id."""
+    urgent: bool = False
+    """submit_sm priority_flag >= 2 (an OTP): the outbound queue's priority lane."""

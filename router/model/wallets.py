@@ -7,13 +7,18 @@ on a final failure).  The billing stage reserves; the intake writes the reservat
 with the batch's ids in the batch's commit; carrier answers and receipts settle: commit
 on carrier acceptance or on DELIVRD (``charge_on: delivery``), refund on a final
 refusal, REJECTD, UNDELIV or EXPIRED.  One ledger row per batch and kind, its entries
-``[[message_id, amount], ...]``.
+``[[message_id, amount], ...]``; a run of consecutive ids with one amount is written
+``[first_id, amount, count]`` (a batch at one price: one entry, not 64), and ``expand``
+gives the pairs back.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
+from itertools import repeat
+from operator import itemgetter, neg
 from typing import NamedTuple
 
 import orjson
@@ -30,7 +35,23 @@ class LedgerRow(NamedTuple):
     """What the row adds to the balance (a commit adds 0)."""
     note: str
     entries: bytes
-    """JSON [[message_id, amount], ...] (empty for a topup)."""
+    """JSON [[message_id, amount] or [first_id, amount, count], ...] (empty for a
+    topup)."""
+
+
+Entry = tuple[int, int] | tuple[int, int, int]
+
+
+def expand(entries: list[list[int]]) -> list[tuple[int, int]]:
+    """Every (message id, amount) of a row's entries, runs spelled out."""
+    pairs: list[tuple[int, int]] = []
+    for entry in entries:
+        if len(entry) == 3:
+            first, amount, count = entry
+            pairs += zip(range(first, first + count), repeat(amount))
+        else:
+            pairs.append((entry[0], entry[1]))
+    return pairs
 
 
 REFUND_STATS = frozenset({"REJECTD", "UNDELIV", "EXPIRED"})
@@ -62,20 +83,31 @@ class Wallets:
 
     def reserved(self, account: str, first_id: int, costs: list[int],
                  submits: list[Submit]) -> None:
-        """The intake journals a batch: its reservation row rides the same commit."""
-        entries = []
-        on_delivery = account in self.on_delivery
-        total = 0
-        open_ = self.open
-        for i, cost in enumerate(costs):
+        """The intake journals a batch: its reservation row rides the same commit.
+        The batch's reservations are opened at once (no Python loop a message)."""
+        ids = range(first_id, first_id + len(costs))
+        if account in self.on_delivery:
+            flags: Iterable[bool] = [(s.registered_delivery & 3) != 0 for s in submits]
+        elif costs and costs.count(costs[0]) == len(costs):  # one price: shared tuples
+            cost = costs[0]
             if cost:
-                open_[first_id + i] = (account, cost, on_delivery
-                                       and (submits[i].registered_delivery & 3) != 0)
-                entries.append((first_id + i, -cost))
-                total += cost
-        if entries:
-            self.rows.append(LedgerRow(time.time(), account, "reserve", -total, "",
-                                       orjson.dumps(entries)))
+                self.open.update(zip(ids, repeat((account, cost, False))))
+                self._reserve_row(account, cost * len(costs), [(first_id, -cost, len(costs))])
+            return
+        else:
+            flags = repeat(False)
+        if 0 in costs:  # free messages leave no reservation
+            kept = [(i, c, f) for i, c, f in zip(ids, costs, flags, strict=False) if c]
+            ids, costs = [k[0] for k in kept], [k[1] for k in kept]  # type: ignore[assignment]
+            flags = [k[2] for k in kept]
+        if costs:
+            self.open.update(zip(ids, zip(repeat(account), costs, flags, strict=False),
+                                 strict=True))
+            self._reserve_row(account, sum(costs), list(zip(ids, map(neg, costs), strict=True)))
+
+    def _reserve_row(self, account: str, total: int, entries: list[Entry]) -> None:
+        self.rows.append(LedgerRow(time.time(), account, "reserve", -total, "",
+                                   orjson.dumps(entries)))
 
     def unreserve(self, account: str, first_id: int, costs: list[int]) -> None:
         """The batch's commit failed (its submits were refused): nothing was charged."""
@@ -83,27 +115,57 @@ class Wallets:
             if self.open.pop(first_id + i, None) is not None:
                 self.balances[account] += cost
 
+    def restore(self, reserved: dict[int, tuple[str, int]], no_receipt: set[int]) -> None:
+        """At start: the reservations the last run left open (from the ledger; the
+        balances already count them), so their answers and receipts still commit or
+        refund them.  ``no_receipt``: ids known not to wait for a receipt."""
+        on_delivery = self.on_delivery
+        self.open.update((message_id, (account, cost, account in on_delivery
+                                       and message_id not in no_receipt))
+                         for message_id, (account, cost) in reserved.items())
+
     # --- settling -------------------------------------------------------------------
 
     def settle(self, accepted: list[int], failed: list[int]) -> None:
         """Carrier answers: ``accepted`` ids are charged now unless their receipt
         decides; ``failed`` ids (final refusals) are refunded."""
-        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        commits: dict[str, list[Entry]] = defaultdict(list)
         refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for message_id in accepted:
-            entry = self.open.get(message_id)
-            if entry is not None and not entry[2]:
-                del self.open[message_id]
-                commits[entry[0]].append((message_id, 0))
+        if accepted and self.open:
+            self._commit(accepted, commits)
         for message_id in failed:
             self._refund(message_id, refunds)
-        self._rows(commits, refunds)
+        if commits or refunds:
+            self._rows(commits, refunds)
+
+    def _commit(self, accepted: list[int], commits: dict[str, list[Entry]]
+                ) -> None:
+        """Close the reservations of ``accepted`` (one ``pop`` each, in C); those
+        settled by their receipt stay open."""
+        open_ = self.open
+        popped = list(map(open_.pop, accepted, repeat(None)))
+        if not self.on_delivery and None not in popped:
+            accounts = set(map(itemgetter(0), popped))  # type: ignore[arg-type]
+            if len(accounts) == 1:
+                first = accepted[0]
+                commits[accounts.pop()] = (
+                    [(first, 0, len(accepted))]
+                    if accepted == list(range(first, first + len(accepted)))
+                    else list(zip(accepted, repeat(0))))
+                return
+        for message_id, entry in zip(accepted, popped, strict=True):
+            if entry is None:
+                continue
+            if entry[2]:
+                open_[message_id] = entry
+            else:
+                commits[entry[0]].append((message_id, 0))
 
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)
         if entry is None:
             return
-        commits: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        commits: dict[str, list[Entry]] = defaultdict(list)
         refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if stat == "DELIVRD":
             del self.open[message_id]
@@ -119,14 +181,14 @@ class Wallets:
             self.balances[account] += cost
             refunds[account].append((message_id, cost))
 
-    def _rows(self, commits: dict[str, list[tuple[int, int]]],
+    def _rows(self, commits: dict[str, list[Entry]],
               refunds: dict[str, list[tuple[int, int]]]) -> None:
         now = time.time()
         for account, entries in commits.items():
             self.rows.append(LedgerRow(now, account, "commit", 0, "", orjson.dumps(entries)))
-        for account, entries in refunds.items():
-            self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in entries),
-                                       "", orjson.dumps(entries)))
+        for account, refunded in refunds.items():
+            self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in refunded),
+                                       "", orjson.dumps(refunded)))
 
     def take_rows(self) -> list[LedgerRow]:
         rows, self.rows = self.rows, []

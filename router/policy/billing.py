@@ -10,11 +10,14 @@ journalled.  Topups from ``chapar billing topup`` are read once a second.
 
 from __future__ import annotations
 
+from operator import mul
+
+from router.model.lines import LineBook
 from router.model.status import REFUSALS
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.batch import source_of
 from router.policy.settings import PolicySettings
-from router.policy.sizing import segments_of
 from router.policy.stage import Refused, Snapshot
 from router.smpp.session import Submit
 from router.store.ledger import Ledger
@@ -35,10 +38,17 @@ class BillingStage:
         self._default = settings.default_price
         self._by_operator = any(p.operator for p in settings.prices)
         self._seen_topup = 0
+        self.reopened: dict[int, tuple[str, int]] = {}
         if ledger is not None:
             balances, self._seen_topup = ledger.balances()
             wallets.balances.update(balances)
+            self.reopened = ledger.open_reservations()
+            """Reservations the last run left open: the app hands them to the wallets
+            with what the journal's recovery knows of their receipts."""
         self._next_poll = 0.0
+        self._lines = LineBook()
+        self._by_key: dict[tuple[str, str], int] = {}
+        """Price by (source, operator) for the line book ``_lines``."""
 
     def price(self, kind: str, operator: str) -> int:
         prices = self._prices
@@ -51,34 +61,56 @@ class BillingStage:
     def decide(self, submits: list[Submit], snapshot: Snapshot
                ) -> tuple[list[Submit], Refused]:
         self._poll_at(snapshot.wall)
+        if not submits:
+            return submits, []
         wallets = self._wallets
         account = snapshot.account
         balance = wallets.balances[account]
-        lines = snapshot.lines.by_number
-        prices: dict[tuple[str, str], int] = {}
+        costs = self._costs(submits, snapshot)
+        total = sum(costs)
+        if total <= balance:  # the whole batch is covered: no decision per submit
+            wallets.balances[account] = balance - total
+            wallets.stage(submits, costs)
+            return submits, []
         accepted: list[Submit] = []
         refused: Refused = []
-        costs: list[int] = []
-        for submit in submits:
-            line = lines.get(submit.source_addr)
-            kind = line.effective_kind if line is not None else ""
-            operator = (self._addresses.operator_of(submit.destination_addr,
-                                                    submit.dest_addr_ton,
-                                                    submit.dest_addr_npi)
-                        if self._by_operator else "")
-            price = prices.get((kind, operator))
-            if price is None:
-                price = prices[kind, operator] = self.price(kind, operator)
-            cost = segments_of(submit) * price if price else 0
+        kept: list[int] = []
+        for submit, cost in zip(submits, costs, strict=True):
             if cost > balance:
                 refused.append((submit, _NO_MONEY))
                 continue
             balance -= cost
-            costs.append(cost)
+            kept.append(cost)
             accepted.append(submit)
         wallets.balances[account] = balance
-        wallets.stage(accepted, costs)
+        wallets.stage(accepted, kept)
         return accepted, refused
+
+    def _costs(self, submits: list[Submit], snapshot: Snapshot) -> list[int]:
+        """Each submit's cost: segments x the price of (its line's kind, its operator),
+        the price looked up once per distinct (source, operator) and kept while the
+        line book stays the same."""
+        if snapshot.lines is not self._lines:
+            self._lines, self._by_key = snapshot.lines, {}
+        count = len(submits)
+        sources = list(map(source_of, submits))
+        operators = (snapshot.facts.operators(submits, self._addresses)
+                     if self._by_operator else [""] * count)
+        if sources.count(sources[0]) == count and operators.count(operators[0]) == count:
+            prices = [self._price_of(sources[0], operators[0])] * count
+        else:
+            price_of = self._price_of
+            prices = list(map(price_of, sources, operators))
+        segments = snapshot.facts.segments(submits)
+        return prices if segments is None else list(map(mul, segments, prices))
+
+    def _price_of(self, source: str, operator: str) -> int:
+        found = self._by_key.get((source, operator))
+        if found is None:
+            line = self._lines.by_number.get(source)
+            found = self._by_key[source, operator] = self.price(
+                line.effective_kind if line is not None else "", operator)
+        return found
 
     def _poll_at(self, wall: float) -> None:
         if wall < self._next_poll:

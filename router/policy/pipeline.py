@@ -90,6 +90,16 @@ class Pipeline:
                 taking.append(takes)
         return accepted, refused
 
+    def give_back(self, account: str, submits: list[Submit]) -> None:
+        """Submits the stages accepted but the journal commit refused (ESME_RSYSERR):
+        the tokens and quota they took are given back (money: ``Wallets.unreserve``)."""
+        rules = self.rules
+        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot(),
+                            rules.limits)
+        for takes in self._takes:
+            if takes is not None:
+                takes.release(submits, snapshot)
+
     def tick(self) -> None:
         """Judge long messages whose parts did not all come in time (a timer calls it)."""
         if self.content is not None:
@@ -99,6 +109,14 @@ class Pipeline:
         """Parts of long messages the last run journalled while awaiting the rest."""
         if self.content is not None:
             self.content.restore(parts)
+
+    def reopen(self, no_receipt: set[int]) -> None:
+        """Reservations the last run left open go back into the wallets (after the
+        journal's recovery: ``no_receipt`` are ids it redispatches without a receipt)."""
+        for stage in self.stages:
+            if isinstance(stage, BillingStage) and stage.reopened:
+                self.wallets.restore(stage.reopened, no_receipt)
+                stage.reopened = {}
 
     def flush(self) -> None:
         for stage in self.stages:

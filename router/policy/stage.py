@@ -15,6 +15,7 @@ from router.model.limits import LimitBook
 from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot
 from router.model.status import Refusal
+from router.policy.batch import BatchFacts
 from router.smpp.session import Submit
 
 Refused = list[tuple[Submit, Refusal]]
@@ -31,6 +32,8 @@ class Snapshot:
     lines: LineBook
     lists: ListSnapshot
     limits: LimitBook = field(default_factory=LimitBook)
+    facts: BatchFacts = field(default_factory=BatchFacts)
+    """Operators and segments of the batch, computed once for every stage."""
 
 
 class Stage(Protocol):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from router.model.limits import Limit, LimitBook, bucket_size, operator_key
 from router.model.status import REFUSALS
 from router.policy.addresses import Addresses
+from router.policy.batch import counts, source_of
 from router.policy.settings import PolicySettings
 from router.policy.sizing import segments_of
 from router.policy.stage import Refused, Snapshot
@@ -140,17 +141,6 @@ class ThrottleStage:
             keys.append(("operator", operator_key(account, operator)))
         return keys
 
-    def _with_operator(self, buckets: tuple[Bucket, ...], submit: Submit, account: str,
-                       book: LimitBook, now: float, cache: dict[str, Bucket | None]
-                       ) -> tuple[Bucket, ...]:
-        operator = self._addresses.operator_of(submit.destination_addr,
-                                               submit.dest_addr_ton, submit.dest_addr_npi)
-        if operator not in cache:
-            cache[operator] = self._bucket("operator", operator_key(account, operator),
-                                           book.operators, now)
-        bucket = cache[operator]
-        return buckets if bucket is None else (*buckets, bucket)
-
     def decide(self, submits: list[Submit], snapshot: Snapshot
                ) -> tuple[list[Submit], Refused]:
         book = snapshot.limits
@@ -159,41 +149,100 @@ class ThrottleStage:
         account = snapshot.account
         limit = book.accounts.get(account)
         with_ops = account in self._op_accounts
-        if limit is None and not book.lines and not with_ops:
+        if (limit is None and not book.lines and not with_ops) or not submits:
             return submits, []
         now = self._clock()
         quota = (self.quotas.left(account, limit, snapshot.wall)
                  if limit is not None and (limit.daily or limit.monthly) else None)
         own = self._bucket("account", account, book.accounts, now)
+        operators = snapshot.facts.operators(submits, self._addresses) if with_ops else None
+        segments = snapshot.facts.segments(submits) if quota is not None else None
+        taken = self._whole(submits, account, book, now, own, operators, segments, quota)
+        if taken is not None:
+            if taken:
+                self.quotas.add(account, snapshot.wall, taken)
+            return submits, []
+        accepted, refused, counted = self._each(submits, account, book, now, own,
+                                                operators, segments, quota)
+        if counted:
+            self.quotas.add(account, snapshot.wall, counted)
+        return accepted, refused
+
+    def _whole(self, submits: list[Submit], account: str, book: LimitBook, now: float,
+               own: Bucket | None, operators: list[str] | None, segments: list[int] | None,
+               quota: float | None) -> int | None:
+        """The fast path: when every bucket and the quota cover the whole batch, take
+        the counts per key at once.  Returns the segments counted, None to decide
+        submit by submit."""
+        count = len(submits)
+        takes: list[tuple[Bucket, int]] = []
+        if own is not None:
+            if own.tokens < count:
+                return None
+            takes.append((own, count))
+        if book.lines and not self._covers(
+                takes, counts(list(map(source_of, submits))), "line", "", book.lines, now):
+            return None
+        if operators is not None and not self._covers(
+                takes, counts(operators), "operator", f"{account}/", book.operators, now):
+            return None
+        counted = 0
+        if quota is not None:
+            counted = count if segments is None else sum(segments)
+            if counted > quota:
+                return None
+        for bucket, n in takes:
+            bucket.tokens -= n
+        return counted
+
+    def _covers(self, takes: list[tuple[Bucket, int]], counted: dict[str, int], scope: str,
+                prefix: str, limits: dict[str, Limit], now: float) -> bool:
+        """Whether each key's bucket holds its count of the batch (noted in ``takes``)."""
+        for key, n in counted.items():
+            bucket = self._bucket(scope, prefix + key, limits, now)
+            if bucket is not None:
+                if bucket.tokens < n:
+                    return False
+                takes.append((bucket, n))
+        return True
+
+    def _each(self, submits: list[Submit], account: str, book: LimitBook, now: float,
+              own: Bucket | None, operators: list[str] | None, segments: list[int] | None,
+              quota: float | None) -> tuple[list[Submit], Refused, int]:
+        """Some bucket or the quota runs out within the batch: submit by submit."""
         by_source: dict[str, tuple[Bucket, ...]] = {}
         by_operator: dict[str, Bucket | None] = {}
         accepted: list[Submit] = []
         refused: Refused = []
         counted = 0
-        for submit in submits:
+        for i, submit in enumerate(submits):
             source = submit.source_addr
             buckets = by_source.get(source)
             if buckets is None:
                 line = self._bucket("line", source, book.lines, now)
                 buckets = by_source[source] = tuple(b for b in (own, line) if b is not None)
-            if with_ops:
-                buckets = self._with_operator(buckets, submit, account, book, now, by_operator)
+            if operators is not None:
+                operator = operators[i]
+                if operator not in by_operator:
+                    by_operator[operator] = self._bucket(
+                        "operator", operator_key(account, operator), book.operators, now)
+                extra = by_operator[operator]
+                if extra is not None:
+                    buckets = (*buckets, extra)
             if _blocked(buckets):
                 refused.append((submit, _THROTTLED))
                 continue
             if quota is not None:
-                segments = segments_of(submit)
-                if segments > quota:
+                parts = 1 if segments is None else segments[i]
+                if parts > quota:
                     refused.append((submit, _QUOTA))
                     continue
-                quota -= segments
-                counted += segments
+                quota -= parts
+                counted += parts
             for b in buckets:
                 b.tokens -= 1.0
             accepted.append(submit)
-        if counted:
-            self.quotas.add(account, snapshot.wall, counted)
-        return accepted, refused
+        return accepted, refused, counted
 
     def release(self, submits: list[Submit], snapshot: Snapshot) -> None:
         """Submits this stage let through but a later stage refused: give back what

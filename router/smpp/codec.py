@@ -220,7 +220,7 @@ def walk_short_message(body: bytes) -> tuple[int, int, int, int, int, int]:
 # (destination_addr), esm_class/protocol_id/priority_flag, schedule, validity,
 # (registered_delivery), replace/data_coding/default_msg_id, (sm_length).
 _SUBMIT_LAYOUT = re.compile(
-    rb"[^\0]{0,5}\0..([^\0]{0,20})\0(..)([^\0]{0,20})\0...[^\0]{0,16}\0[^\0]{0,16}\0"
+    rb"[^\0]{0,5}\0..([^\0]{0,20})\0(..)([^\0]{0,20})\0..(.)[^\0]{0,16}\0[^\0]{0,16}\0"
     rb"(.)...(.)", re.DOTALL)
 
 
@@ -238,6 +238,7 @@ class Submit(NamedTuple):
     registered_delivery: int
     dest_addr_ton: int
     dest_addr_npi: int
+    priority_flag: int = 0
 
     def decode(self) -> SubmitSm:
         pdu = decode(CommandId.SUBMIT_SM, 0, self.sequence, self.body)
@@ -255,9 +256,10 @@ def scan_submit(sequence: int, body: bytes) -> Submit:
         e1, e2, e3, _, e5, sm_end = walk_short_message(body)
         source, dest_ton_npi, destination = body[e1 + 3:e2], body[e2 + 1:e2 + 3], body[e2 + 3:e3]
         registered = body[e5 + 1]
+        priority = body[e3 + 3]
     else:
-        source, dest_ton_npi, destination, registered_b, sm_length = match.groups()
-        registered = registered_b[0]
+        source, dest_ton_npi, destination, priority_b, registered_b, sm_length = match.groups()
+        registered, priority = registered_b[0], priority_b[0]
         sm_end = match.end() + sm_length[0]
         if sm_end > len(body):
             raise DecodeError(_LEN, "short_message runs past the PDU")
@@ -265,7 +267,7 @@ def scan_submit(sequence: int, body: bytes) -> Submit:
         decode_tlvs(body, sm_end)
     return _new_tuple(Submit, (sequence, body, source.decode("latin-1"),
                                destination.decode("latin-1"), registered, dest_ton_npi[0],
-                               dest_ton_npi[1]))
+                               dest_ton_npi[1], priority))
 
 
 def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,

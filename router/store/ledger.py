@@ -17,18 +17,18 @@ from pathlib import Path
 
 import orjson
 
-from router.model.wallets import LedgerRow
+from router.model.wallets import LedgerRow, expand
 from router.store.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER PRIMARY KEY,  -- the rowid: append-only, so it only grows
     at       REAL NOT NULL,
     account  TEXT NOT NULL,
     kind     TEXT NOT NULL,     -- topup | reserve | commit | refund
     amount   INTEGER NOT NULL,  -- added to the balance
     note     TEXT NOT NULL,
-    entries  BLOB NOT NULL      -- JSON [[message_id, amount], ...]
+    entries  BLOB NOT NULL      -- JSON [[message_id, amount] or [first_id, amount, count], ...]
 );
 CREATE INDEX IF NOT EXISTS ledger_topups ON ledger (seq) WHERE kind = 'topup';
 """
@@ -50,6 +50,22 @@ class Ledger(SqliteStore):
             last = db.execute("SELECT max(seq) FROM ledger WHERE kind = 'topup'").fetchone()
         return sums, last[0] or 0
 
+    def open_reservations(self) -> dict[int, tuple[str, int]]:
+        """Reservations no commit or refund row closed yet (message id -> account,
+        cost): what a restart must still settle.  One pass over the money rows."""
+        found: dict[int, tuple[str, int]] = {}
+        with self._read() as db:
+            for account, kind, entries in db.execute(
+                    "SELECT account, kind, entries FROM ledger WHERE kind != 'topup' "
+                    "ORDER BY seq"):
+                if kind == "reserve":
+                    found.update((i, (account, -amount))
+                                 for i, amount in expand(orjson.loads(entries)))
+                else:
+                    for message_id, _ in expand(orjson.loads(entries)):
+                        found.pop(message_id, None)
+        return found
+
     def balance(self, account: str) -> int:
         row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ?",
                                (account,)).fetchone()
@@ -65,8 +81,9 @@ class Ledger(SqliteStore):
                                      "WHERE kind = 'topup' AND seq > ? ORDER BY seq", (seq,)))
 
     def rows(self, account: str, since: float = 0.0, until: float = float("inf"),
-             limit: int = -1) -> list[tuple[int, float, str, int, str, list[list[int]]]]:
-        return [(seq, at, kind, amount, note, orjson.loads(entries))
+             limit: int = -1) -> list[tuple[int, float, str, int, str, list[tuple[int, int]]]]:
+        """Entries as (message id, amount) pairs, runs spelled out."""
+        return [(seq, at, kind, amount, note, expand(orjson.loads(entries)))
                 for seq, at, kind, amount, note, entries in self._db.execute(
                     "SELECT seq, at, kind, amount, note, entries FROM ledger "
                     "WHERE account = ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.clients import Esme, bound
-from tests.conftest import ROOT, RouterProcess, Sink
+from tests.conftest import LINES, ROOT, RouterProcess, Sink
 
 ROK, NO_MONEY = 0x00, 0x040C
 MCI = "989121234567"
@@ -128,3 +128,29 @@ def test_carrier_refusal_and_undeliv_receipt_are_refunded(
     settled(router, "esme2", 1000 - 10 * delivered)
     kinds = {k for k, _ in ledger_rows(router, "esme2")}
     assert kinds == {"topup", "reserve", "commit", "refund"}
+
+
+def test_quarantine_reject_after_restart_is_refunded(
+        make_router: Callable[..., RouterProcess]) -> None:
+    """A held message's reservation outlives a restart (rebuilt from the ledger) and is
+    refunded when an operator rejects it; the clean one is charged."""
+    router = make_router(policy={**STAGES, "stages": ["lines", "content", "billing"]})
+    topup(router, "esme1", 1000)
+    source = LINES["esme1"][0]
+    with bound(Esme(router.port)) as esme:
+        held = esme.send(source, MCI, "تبریک! شما برنده جایزه شدید".encode("utf-16-be"),
+                         data_coding=8)
+        clean = esme.send(source, MCI, b"your code is 1234")
+        esme.pump(lambda: held in esme.responses and clean in esme.responses)
+        assert esme.responses[held].status == esme.responses[clean].status == ROK
+        message_id = esme.responses[held].message_id
+    settled(router, "esme1", 1000 - 20)  # both reserved; the clean one committed later
+    assert router.stop() == 0
+    router.start()
+    message_id = message_id.decode() if isinstance(message_id, bytes) else message_id
+    subprocess.run([sys.executable, "-m", "router.cli", "quarantine", "reject", message_id,
+                    "--config", str(router.workdir / "chapar.yaml")], cwd=ROOT, check=True)
+    assert router.wait_event("quarantine_applied")["rejected"] == 1
+    settled(router, "esme1", 1000 - 10)
+    kinds = [k for k, _ in ledger_rows(router, "esme1")]
+    assert kinds.count("refund") == 1 and "commit" in kinds

@@ -10,9 +10,10 @@ from pathlib import Path
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
+from router.model.wallets import Wallets
 from router.smpp.session import Submit
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal
+from router.store.journal import SqliteJournal, StoreError
 from tests.fakes import Readers
 
 
@@ -93,3 +94,34 @@ def test_outcomes_finish_messages_for_recovery(tmp_path: Path) -> None:
         return len(SqliteJournal(tmp_path / "j.db").recover().pending)
 
     assert asyncio.run(run()) == 0
+
+
+class FailingJournal(SqliteJournal):
+    def commit(self) -> None:
+        raise StoreError("disk full")
+
+
+def test_a_failed_commit_gives_back_what_the_stages_took(tmp_path: Path) -> None:
+    """Issue 11: a submit answered ESME_RSYSERR costs nothing: the throttle's tokens and
+    quota go back through ``give_back``, the reserved money through the wallets."""
+    async def run() -> tuple[Source, list[tuple[str, list[int]]], Wallets]:
+        journal = FailingJournal(tmp_path / "j.db")
+        outbound = Outbound(DispatchSettings(), Readers(), asyncio.get_running_loop().call_later)
+        wallets = Wallets({"acc1": 100})
+        intake = Intake(journal, MessageIds(), outbound, wallets=wallets)
+        given: list[tuple[str, list[int]]] = []
+        intake.give_back = lambda account, submits: given.append(
+            (account, [s.sequence for s in submits]))
+        batch = [submit(1), submit(2)]
+        wallets.balances["acc1"] -= 20  # the billing stage reserved 2 x 10
+        wallets.stage(batch, [10, 10])
+        a = Source()
+        intake.accept(a, "acc1", batch)
+        await asyncio.sleep(0)
+        journal.close()
+        return a, given, wallets
+
+    a, given, wallets = asyncio.run(run())
+    assert a.answers == [("refused", 0x08, [1, 2])]
+    assert given == [("acc1", [1, 2])]
+    assert wallets.balances["acc1"] == 100 and wallets.open == {}

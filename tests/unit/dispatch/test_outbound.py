@@ -4,6 +4,7 @@ journal's recovery starts from (design.md §3.4)."""
 
 from __future__ import annotations
 
+from router.dispatch.lanes import priority_of
 from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
@@ -89,3 +90,46 @@ def test_low_water_covers_queued_delayed_and_in_flight() -> None:
     outbound.take(1)
     outbound.attach(Carriers(in_flight=30))
     assert outbound.low_water(100) == 30
+
+
+def submit_body(priority: int, source: bytes = b"3000", destination: bytes = b"989121234567"
+                ) -> bytes:
+    """service_type, ton, npi, source, ton, npi, destination, esm_class, protocol_id,
+    priority_flag, ..."""
+    return (b"\0" + b"\x05\x00" + source + b"\0" + b"\x01\x01" + destination + b"\0"
+            + b"\x00\x00" + bytes([priority]) + b"\0\0\x00\x00\x00\x00\x00\x00\x02hi")
+
+
+def test_priority_flag_read_from_the_body() -> None:
+    assert priority_of(submit_body(3)) == 3
+    assert priority_of(submit_body(0, source=b"")) == 0
+    assert priority_of(submit_body(2, destination=b"")) == 2
+    assert priority_of(b"\0\x05") == 0  # truncated: no priority
+
+
+def test_a_backlog_does_not_starve_another_account_and_priority_goes_first() -> None:
+    """Issue 11: accounts sharing the carriers are served round-robin from their own
+    queues; a priority_flag >= 2 message (an OTP) goes ahead of every backlog."""
+    outbound = Outbound(DispatchSettings(queue_limit=100_000), Readers(), Timers().call_later)
+    outbound.put([Message(i, "bulk", submit_body(0)) for i in range(10_000)])
+    outbound.put([Message(20_000 + i, "shop", submit_body(0)) for i in range(5)])
+    outbound.put([Message(30_000, "bank", submit_body(2), urgent=True)])
+    first = outbound.take(64)
+    assert first[0].id == 30_000  # the priority lane first
+    assert [m.id for m in first if m.account == "shop"] == list(range(20_000, 20_005))
+    assert sum(m.account == "bulk" for m in first) == 58  # the rest of the window
+    assert outbound.queued == 10_000 - 58
+    assert [m.id for m in outbound.take(3)] == [58, 59, 60]  # bulk keeps its order
+    assert outbound.low_water(99_999) == 61
+
+
+def test_round_robin_shares_a_take_between_busy_accounts() -> None:
+    outbound = Outbound(DispatchSettings(queue_limit=100_000), Readers(), Timers().call_later)
+    outbound.put([Message(i, "a", b"") for i in range(100)])
+    outbound.put([Message(1000 + i, "b", b"") for i in range(100)])
+    counts = [sum(m.account == "a" for m in outbound.take(10)) for _ in range(4)]
+    assert counts == [5, 5, 5, 5]
+    outbound.again([Message(7, "b", b"")], at_once=True)
+    taken = outbound.take(200)
+    assert next(m.id for m in taken if m.account == "b") == 7  # b's retry leads b's queue
+    assert len(taken) == 161 and outbound.queued == 0

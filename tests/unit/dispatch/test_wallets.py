@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from router.model.wallets import Wallets
+from router.model.wallets import Wallets, expand
 from router.smpp.session import Submit
 
 
@@ -47,3 +47,17 @@ def test_a_failed_commit_reserves_nothing() -> None:
     wallets.reserved("c", 1, [10], submits(False))
     wallets.unreserve("c", 1, [10])
     assert wallets.balances["c"] == 10 and wallets.open == {}
+
+
+def test_a_batch_at_one_price_is_one_run_entry() -> None:
+    """A reservation at one price and a commit of consecutive ids are written as one
+    ``[first_id, amount, count]`` entry; ``expand`` spells out every message id."""
+    wallets = Wallets({"c": 100})
+    wallets.balances["c"] -= 30
+    wallets.reserved("c", 500, [10, 10, 10], submits(False, False, False))
+    wallets.settle([500, 501, 502], [])
+    reserve, commit = (orjson.loads(row.entries) for row in wallets.rows)
+    assert reserve == [[500, -10, 3]] and commit == [[500, 0, 3]]
+    assert expand(reserve) == [(500, -10), (501, -10), (502, -10)]
+    assert expand([[7, 5], [9, 1, 2]]) == [(7, 5), (9, 1), (10, 1)]
+    assert total(wallets, 100) == 70 and wallets.open == {}

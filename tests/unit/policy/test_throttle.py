@@ -111,3 +111,29 @@ def test_changed_limits_apply_to_existing_buckets() -> None:
     assert counts(stage, tighter, [submit()] * 50) == (10, 40)
     looser = Snapshot("acc", WALL, snap.lines, snap.lists, LimitBook())
     assert counts(stage, looser, [submit()] * 50) == (50, 0)
+
+
+def test_whole_batch_fast_path_takes_the_same_as_one_by_one() -> None:
+    """A batch every bucket covers is taken at once: the same tokens and quota as
+    deciding each submit, across two lines and two operators."""
+    book = LimitBook(accounts={"acc": Limit(1.0, 100, daily=1000)},
+                     lines={"3000": Limit(1.0, 50), "3001": Limit(1.0, 50)},
+                     operators={operator_key("acc", "IR-MCI"): Limit(1.0, 60)})
+    batch = [submit("3000")] * 10 + [submit("3001", IRANCELL)] * 5 + [submit("3001")] * 3
+    whole, clock, snap = make(book)
+    single, _, _ = make(book)
+    single._clock = whole._clock = clock
+    assert counts(whole, snap, batch) == (18, 0)
+    for one in batch:
+        assert counts(single, snap, [one]) == (1, 0)
+    assert {k: b.tokens for k, b in whole.buckets.items()} == {
+        k: b.tokens for k, b in single.buckets.items()}
+    assert whole.buckets["account", "acc"].tokens == 82
+    assert whole.buckets["operator", operator_key("acc", "IR-MCI")].tokens == 47
+    assert whole.quotas.used == single.quotas.used
+
+
+def test_an_empty_batch_takes_nothing() -> None:
+    stage, _, snap = make(LimitBook(accounts={"acc": Limit(1.0, 5)},
+                                    lines={"3000": Limit(1.0, 5)}))
+    assert counts(stage, snap, []) == (0, 0)

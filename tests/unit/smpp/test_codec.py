@@ -1108,4 +1108,4 @@ def test_scan_submit_agrees_with_decode(body: bytes) -> None:
     assert isinstance(pdu, SubmitSm)
     assert codec.scan_submit(1, body) == (1, body, pdu.source_addr, pdu.destination_addr,
                                           pdu.registered_delivery, pdu.dest_addr_ton,
-                                          pdu.dest_addr_npi)
+                                          pdu.dest_addr_npi, pdu.priority_flag)

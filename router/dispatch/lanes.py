@@ -1,0 +1,102 @@
+"""The messages waiting for a carrier, in lanes (issue 11 item 2, fairness): a priority
+lane served first (submit_sm ``priority_flag`` >= 2: OTPs), then one queue per account,
+served round-robin, so one account's backlog cannot starve another's.
+
+Cheap on the hot path: one account with nothing urgent is one deque, as before; the
+priority comes with the message (``Message.urgent``, from the submit's scan; messages
+released from quarantine: ``priority_of`` their body; those a restart sends again go in
+the account queues).  An
+account's share of a ``take`` is ``count / accounts``, so a take of 64 with two busy
+accounts is 32 + 32.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from itertools import groupby
+from operator import attrgetter
+
+from router.model.messages import Message
+
+URGENT = 2
+"""priority_flag from which a message takes the priority lane."""
+_account = attrgetter("account")
+_urgent = attrgetter("urgent")
+
+
+def priority_of(body: bytes) -> int:
+    """submit_sm's priority_flag, read from the journalled body: it follows the three
+    C-strings service_type, source_addr and destination_addr (each address preceded
+    by its ton and npi), then esm_class and protocol_id."""
+    try:
+        end = body.index(0, body.index(0, body.index(0) + 3) + 3)
+        return body[end + 3]
+    except (ValueError, IndexError):
+        return 0
+
+
+class Lanes:
+    def __init__(self) -> None:
+        self.urgent: deque[Message] = deque()
+        self.accounts: dict[str, deque[Message]] = {}
+        """Accounts with something waiting, in the order they are served next."""
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Message]:
+        yield from self.urgent
+        for queue in self.accounts.values():
+            yield from queue
+
+    def add(self, messages: list[Message], front: bool = False) -> None:
+        """``front``: sent again at once, ahead of the account's other messages."""
+        self.count += len(messages)
+        for account, run in groupby(messages, _account):
+            batch = list(run)
+            if not front and any(map(_urgent, batch)):
+                self.urgent.extend([m for m in batch if m.urgent])
+                batch = [m for m in batch if not m.urgent]
+                if not batch:
+                    continue
+            queue = self.accounts.get(account)
+            if queue is None:
+                queue = self.accounts[account] = deque()
+            if front:
+                queue.extendleft(reversed(batch))
+            else:
+                queue.extend(batch)
+
+    def take(self, count: int) -> list[Message]:
+        taken: list[Message] = []
+        if self.urgent:
+            taken = _popleft(self.urgent, count)
+        rest = count - len(taken)
+        accounts = self.accounts
+        while rest > 0 and accounts:
+            share = max(1, rest // len(accounts))
+            for account in list(accounts):
+                queue = accounts.pop(account)
+                got = _popleft(queue, min(share, rest))
+                taken += got
+                rest -= len(got)
+                if queue:
+                    accounts[account] = queue  # its turn is over: to the back
+                if rest <= 0:
+                    break
+        self.count -= len(taken)
+        return taken
+
+    def lowest(self) -> int | None:
+        return min((m.id for m in self), default=None)
+
+
+def _popleft(queue: deque[Message], count: int) -> list[Message]:
+    if count >= len(queue):
+        taken = list(queue)
+        queue.clear()
+        return taken
+    popleft = queue.popleft
+    return [popleft() for _ in range(count)]

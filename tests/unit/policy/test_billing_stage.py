@@ -1,0 +1,47 @@
+"""The billing stage on its own (requirements.md §5: "a submit that the balance cannot
+cover is refused with a clear error code"): a batch's costs by (line kind, operator)
+and segments, reserved at once when the balance covers the batch, else submit by
+submit."""
+
+from __future__ import annotations
+
+from router.model.lines import LineBook
+from router.model.numbersets import ListSnapshot
+from router.model.status import REFUSALS
+from router.model.wallets import Wallets
+from router.policy.addresses import Addresses
+from router.policy.billing import BillingStage
+from router.policy.plans import Operators
+from router.policy.settings import PolicySettings, PriceSettings
+from router.policy.stage import Snapshot
+from tests.unit.policy.test_throttle import IRANCELL, MCI, PREFIXES, WALL, submit
+
+
+def make(balance: int) -> tuple[BillingStage, Wallets, Snapshot]:
+    settings = PolicySettings(prefixes_dir=str(PREFIXES), default_price=5,
+                              prices=[PriceSettings(price=2, operator="IR-MCI")])
+    wallets = Wallets({"acc": balance})
+    stage = BillingStage(settings, Addresses(settings, Operators.load(PREFIXES)), wallets,
+                         None)
+    return stage, wallets, Snapshot("acc", WALL, LineBook(), ListSnapshot())
+
+
+BATCH = [submit(destination=MCI), submit(destination=IRANCELL),
+         submit(destination=MCI, text=b"x" * 200), submit(source="3001", destination=MCI)]
+"""Costs 2, 5, 2 x 2 segments, 2: 13 in all."""
+
+
+def test_a_covered_batch_is_reserved_at_once() -> None:
+    stage, wallets, snap = make(13)
+    accepted, refused = stage.decide(BATCH, snap)
+    assert accepted is BATCH and refused == []
+    assert wallets.take_staged(BATCH) == [2, 5, 4, 2] and wallets.balances["acc"] == 0
+
+
+def test_an_uncovered_batch_is_decided_submit_by_submit() -> None:
+    stage, wallets, snap = make(7)
+    accepted, refused = stage.decide(BATCH, snap)
+    assert accepted == [BATCH[0], BATCH[1]]
+    assert [r for _, r in refused] == [REFUSALS["insufficient_balance"]] * 2
+    assert wallets.take_staged(accepted) == [2, 5] and wallets.balances["acc"] == 0
+    assert stage.decide([], snap) == ([], [])
