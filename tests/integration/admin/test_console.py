@@ -66,9 +66,14 @@ def busy_router(make_router: Callable[..., RouterProcess]
 
 
 def wait_for(driver: Any, what: Callable[[Any], Any], message: str) -> Any:
+    """Poll until ``what`` gives something; the console re-renders its tables every
+    second, so an element found a moment ago may be gone (stale): look again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(what, message)
+    return WebDriverWait(driver, WAIT, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(what, message)
 
 
 def test_console_live_session_release_and_explain(
@@ -87,9 +92,11 @@ def test_console_live_session_release_and_explain(
 
         field.send_keys(TOKEN)
         driver.find_element(By.CSS_SELECTOR, "#login button").click()
-        row = wait_for(driver, lambda d: d.find_elements(
-            By.CSS_SELECTOR, "#sessions tbody tr[data-account='esme1']"), "no live session")
-        assert "BOUND_TRX" in row[0].text
+        def session_row(d: Any) -> str | None:
+            rows = d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr[data-account='esme1']")
+            return rows[0].text if rows else None
+
+        assert "BOUND_TRX" in wait_for(driver, session_row, "no live session")
         assert not driver.find_element(By.ID, "login").is_displayed()
 
         def rate(d: Any) -> float | None:
@@ -103,11 +110,17 @@ def test_console_live_session_release_and_explain(
         assert shown_rate < 60.0  # the client sends ~20/s at most (~16/s accepted)
         assert driver.execute_script("return sessionStorage.getItem('chapar.token')") == TOKEN
 
-        held = wait_for(driver, lambda d: d.find_elements(
-            By.CSS_SELECTOR, f"#quarantine tbody tr[data-id='{message_id}']"),
-            "the quarantined message is not listed")
-        assert "fake_prizes_jobs" in held[0].text
-        held[0].find_element(By.XPATH, ".//button[text()='Release']").click()
+        def release(d: Any) -> bool:
+            """The held message's row shows its category; click its Release (one call,
+            so a re-render in between cannot leave a stale row)."""
+            rows = d.find_elements(By.CSS_SELECTOR,
+                                   f"#quarantine tbody tr[data-id='{message_id}']")
+            if not rows or "fake_prizes_jobs" not in rows[0].text:
+                return False
+            rows[0].find_element(By.XPATH, ".//button[text()='Release']").click()
+            return True
+
+        wait_for(driver, release, "the quarantined message is not listed")
         wait_for(driver, lambda d: d.find_element(By.ID, "quarantine-decided").text
                  == f"{message_id} released", "release not confirmed")
         status, body = call(port, "GET", "/api/quarantine?state=released")
