@@ -187,21 +187,8 @@ Event = (Pdu | Submit | Deliver | Submitted | Delivered | Answered | TimedOut | 
 
 # The hot path's events, built without decoding a PDU: requests scanned into a tuple of
 # the fields the relay needs, and the answers to our own submit_sm / deliver_sm.
-def _submitted(context: object, status: int, body: bytes) -> Submitted:
-    end = body.find(0)
-    return _new_tuple(Submitted, (
-        context, status, (body[:end] if end >= 0 else body).decode("latin-1")))
-
-
-def _delivered(context: object, status: int, body: bytes) -> Delivered:
-    return _new_tuple(Delivered, (context, status))
-
-
 _SCANNERS: dict[int, Callable[[int, bytes], Submit | Deliver]] = {
     _SUBMIT_SM: codec.scan_submit, _DELIVER_SM: scan_deliver}
-# response command id -> (the request it answers, the event it becomes)
-_ANSWERS: dict[int, tuple[int, Callable[[object, int, bytes], Submitted | Delivered]]] = {
-    _SUBMIT_SM_RESP: (_SUBMIT_SM, _submitted), _DELIVER_SM_RESP: (_DELIVER_SM, _delivered)}
 
 
 class LocalProtocolError(Exception):
@@ -329,12 +316,13 @@ class Session:
         late = self._late
         inbound_window = self.config.inbound_window
         for index, (command_id, status, seq, body) in enumerate(frames):
-            answer = _ANSWERS.get(command_id)
-            if answer is not None:  # submit_sm_resp (carrier side), deliver_sm_resp
+            if command_id == _SUBMIT_SM_RESP:  # the carrier side's hot path, inline
                 entry = outstanding.get(seq) or late.get(seq)  # late: past its timeout
-                if entry is not None and entry[1] == answer[0]:
+                if entry is not None and entry[1] == _SUBMIT_SM:
                     del (outstanding if seq in outstanding else late)[seq]
-                    add(answer[1](entry[2], status, body))
+                    end = body.find(0)
+                    add(_new_tuple(Submitted, (
+                        entry[2], status, (body[:end] if end >= 0 else body).decode("latin-1"))))
                     continue
             elif command_id in allowed and command_id in _SCANNERS:  # submit_sm, deliver_sm
                 if self._inbound >= inbound_window:
@@ -420,6 +408,9 @@ class Session:
             return False
         _, sent_id, context = entry
         del table[seq]
+        if command_id == _DELIVER_SM_RESP:  # our receipts and MO: no PDU built per answer
+            events.append(_new_tuple(Delivered, (context, status)))
+            return False
         try:
             pdu = codec.decode(command_id, status, seq, body)
         except DecodeError:
