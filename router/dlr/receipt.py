@@ -15,10 +15,6 @@ import time
 RECEIPT_ESM_MASK = 0x3C  # receipt, SME ack, manual ack, intermediate notification
 
 
-def is_receipt(esm_class: int) -> bool:
-    return bool(esm_class & RECEIPT_ESM_MASK)
-
-
 def compose_text(our_id: str, stat: str, err: str, submitted: float, done: float,
                  excerpt: str = "") -> str:
     """A receipt of our own (e.g. a carrier refused a message we had accepted)."""

@@ -16,5 +16,6 @@ def test_composed_receipt_has_our_id_and_ten_digit_dates() -> None:
 
 
 def test_receipt_esm_classes() -> None:
-    assert receipt.is_receipt(0x04) and receipt.is_receipt(0x08)
-    assert not receipt.is_receipt(0x00) and not receipt.is_receipt(0x40)
+    mask = receipt.RECEIPT_ESM_MASK
+    assert 0x04 & mask and 0x08 & mask
+    assert not 0x00 & mask and not 0x40 & mask
