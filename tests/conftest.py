@@ -41,10 +41,17 @@ def password_hash() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free on both 127.0.0.1 and ::1 (tests listen on both)."""
+    while True:
+        with socket.socket() as v4:
+            v4.bind(("127.0.0.1", 0))
+            port: int = v4.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET6) as v6:
+                    v6.bind(("::1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
@@ -159,9 +166,18 @@ def make_router(tmp_path: Path, password_hash: str
     started: list[RouterProcess] = []
 
     def make(**overrides: Any) -> RouterProcess:
-        router = RouterProcess(tmp_path, router_config(tmp_path, password_hash, **overrides))
-        started.append(router)
-        return router.start()
+        for attempt in range(3):
+            router = RouterProcess(tmp_path, router_config(tmp_path, password_hash, **overrides))
+            started.append(router)
+            try:
+                return router.start()
+            except RuntimeError as e:
+                # A port picked free can be taken by some connection's ephemeral port before
+                # the router binds it: pick fresh ports, unless the test fixed them.
+                if "address already in use" not in str(e) or attempt == 2:
+                    raise
+                router.log_path.unlink()
+        raise AssertionError("unreachable")
 
     yield make
     for router in started:
