@@ -134,11 +134,14 @@ class ContentStage:
             self.poll()
             self.tick(snapshot.wall)
         judged: list[Judged | tuple[Part, Assembling]] = []
-        verdict = self.rules.verdict
+        plain: list[int] = []
+        texts: list[str] = []
         for submit in submits:
             text = plain_text(submit.body)
-            if text is not None:
-                judged.append((verdict(text, snapshot.account, submit.source_addr), ""))
+            if text is not None:  # judged below, with the batch's other one-part texts
+                plain.append(len(judged))
+                texts.append(text)
+                judged.append((None, ""))
                 continue
             sm = submit.decode()
             concat = concat_of(sm)
@@ -156,6 +159,11 @@ class ContentStage:
                 self._judge(old, judged)
             if message.complete:
                 self._judge(message, judged)
+        if texts:
+            lines = [submits[i].source_addr for i in plain]
+            for index, verdict in zip(plain, self.rules.verdicts(texts, snapshot.account,
+                                                                 lines), strict=True):
+                judged[index] = (verdict, "")
         return self._act(submits, judged, snapshot.account)
 
     def _act(self, submits: list[Submit], judged: list[Judged | tuple[Part, Assembling]],
