@@ -134,7 +134,7 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     """What the admin API reads and acts on."""
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
-                          policy.registry)
+                          policy.registry, policy.pipeline)
     registry_path = Path(config.store.registry_path)
     imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
                          policy.addresses.operators, config.admin.import_max_bytes)
