@@ -39,6 +39,7 @@ from router.policy.rules import Rules
 from router.policy.throttle import Quotas
 from router.server.state import ServerState
 from router.store.api_keys import ApiKeyStore
+from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
@@ -152,7 +153,8 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     the ESME connections."""
     policy = parts.policy
     pipeline = policy.pipeline
-    keys = ApiKeys(ApiKeyStore(Path(config.store.registry_path)))
+    registry_path = Path(config.store.registry_path)
+    keys = ApiKeys(ApiKeyStore(registry_path))
     sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
-                       "billing" in config.policy.stages)
+                       "billing" in config.policy.stages, ClientRefStore(registry_path))

@@ -8,6 +8,7 @@ failed binds do.  Errors are JSON ``{"error": "<field>: <what is wrong>"}`` with
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +16,20 @@ import orjson
 from aiohttp import web
 
 from router.http_api import openapi
-from router.http_api.request import RequestError, check_segments, parse, submits
-from router.http_api.sending import CommitTimeout, Sender
+from router.http_api.request import (
+    RequestError,
+    SendRequest,
+    check_segments,
+    parse,
+    submits,
+)
+from router.http_api.sending import Sender
 from router.http_api.settings import HttpApiSettings
 from router.model.accounts import Account
 from router.model.wallets import Wallets
 from router.policy.api_keys import ApiKeys
 from router.policy.auth import UNKNOWN_API_KEY, Authenticator
+from router.store.client_refs import PENDING, ClientRefStore
 from router.web import Handler, error, json_errors
 
 routes = web.RouteTableDef()
@@ -35,6 +43,7 @@ class HttpSources:
     sender: Sender
     wallets: Wallets
     billing: bool
+    client_refs: ClientRefStore
 
 
 SOURCES = web.AppKey("sources", HttpSources)
@@ -83,17 +92,47 @@ async def send_messages(request: web.Request) -> web.Response:
     except RequestError as exc:
         return error(400, str(exc))
     account = _account(request)
+    ref = wanted.client_ref
+    if ref is not None:
+        stored = sources.client_refs.claim(account.system_id, ref)
+        if stored == PENDING:
+            return error(409, "client_ref: a request with it is in flight, or its outcome "
+                              "was not recorded (the router stopped meanwhile): see the "
+                              "messages' status; nothing was sent again")
+        if stored is not None:
+            return _answer(stored, replay=True)
+    task = asyncio.ensure_future(_send(sources, account, wanted, segments))
     try:
-        results = await sources.sender.send(account.system_id, account.status_style,
-                                            wanted.source, wanted.recipients,
-                                            submits(wanted), settings.answer_timeout)
-    except CommitTimeout:
-        return error(503, "the journal did not answer in time: the outcome is not known; "
-                          "ask again with the same client_ref")
+        return _answer(await asyncio.wait_for(asyncio.shield(task), settings.answer_timeout))
+    except TimeoutError:
+        return error(503, "the journal did not answer in time: the outcome is not known "
+                          "yet; ask again with the same client_ref")
+    except Exception:
+        if ref is not None:
+            sources.client_refs.release(account.system_id, ref)
+        raise
+
+
+async def _send(sources: HttpSources, account: Account, wanted: SendRequest,
+                segments: int) -> bytes:
+    """The answer's body; stored under the request's client_ref once known (also when
+    the client gave up waiting)."""
+    results = await sources.sender.send(account.system_id, account.status_style,
+                                        wanted.source, wanted.recipients, submits(wanted))
     accepted = sum(r["status"] == "accepted" for r in results)
-    return _json({"accepted": accepted, "refused": len(results) - accepted,
-                  "segments_each": segments, "messages": results},
-                 status=200 if accepted else 422)
+    body = orjson.dumps({"accepted": accepted, "refused": len(results) - accepted,
+                         "segments_each": segments, "messages": results})
+    if wanted.client_ref is not None:
+        sources.client_refs.answer(account.system_id, wanted.client_ref, body)
+    return body
+
+
+def _answer(body: bytes, replay: bool = False) -> web.Response:
+    """200 when any number was accepted, else 422; a replay says so in a header."""
+    accepted = orjson.loads(body)["accepted"]
+    headers = {"Idempotent-Replayed": "true"} if replay else None
+    return web.Response(body=body, status=200 if accepted else 422, headers=headers,
+                        content_type="application/json")
 
 
 @routes.get("/v1/balance")

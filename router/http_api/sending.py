@@ -18,10 +18,6 @@ from router.policy.rules import Rules
 from router.smpp.codec import Submit
 
 
-class CommitTimeout(Exception):
-    """The journal did not answer in time: the outcome is not known yet."""
-
-
 class HttpSubmitter:
     """The intake's answer for one request's accepted submits."""
 
@@ -57,7 +53,8 @@ class Sender:
     addresses: Addresses
 
     async def send(self, account: str, style: str, source: str, recipients: tuple[str, ...],
-                   groups: list[list[Submit]], timeout: float) -> list[dict[str, Any]]:
+                   groups: list[list[Submit]]) -> list[dict[str, Any]]:
+        """A result per recipient, once the journal answered for every accepted part."""
         flat = [submit for group in groups for submit in group]
         accepted, refused = self.pipeline.decide(account, flat)
         reasons = {submit.sequence: refusal for submit, refusal in refused}
@@ -66,10 +63,7 @@ class Sender:
         submitter = HttpSubmitter(len(accepted))
         if accepted:
             self.intake.accept(submitter, account, accepted)
-            try:
-                await asyncio.wait_for(asyncio.shield(submitter.done), timeout)
-            except TimeoutError:
-                raise CommitTimeout from None
+            await submitter.done
         billing = next((s for s in self.pipeline.stages if isinstance(s, BillingStage)), None)
         line = self.rules.lines.get(source)
         kind = line.effective_kind if line is not None else ""

@@ -18,5 +18,7 @@ class HttpApiSettings(ListenerSettings):
     max_segments: int = 10
     """Parts one message may take (a longer text is refused, naming the count)."""
     max_body_bytes: int = 1 << 20
+    client_ref_ttl: float = 86400.0
+    """Seconds a ``client_ref`` keeps its answer (a resend within it is never sent)."""
     answer_timeout: float = 10.0
     """Seconds a send waits for the journal's commit before it answers 503."""

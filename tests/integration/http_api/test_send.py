@@ -187,3 +187,29 @@ def test_openapi_lists_every_route(api: tuple[RouterProcess, int, Sink]) -> None
     _, port, _ = api
     status, body = call(port, "GET", "/v1/openapi.json")
     assert status == 200 and set(body["paths"]) == set(PATHS)
+
+
+def test_a_client_ref_sends_once(api: tuple[RouterProcess, int, Sink]) -> None:
+    """The same account and client_ref three times: one message at the carrier, the same
+    answer each time (the replays say so); a ref left pending by a crash is refused
+    with 409, never sent again."""
+    router, port, sink = api
+    key = with_key(router)
+    send = {"from": LINE, "to": "989121000005", "text": "once", "client_ref": "order-17"}
+    answers = [call(port, "POST", "/v1/messages", send, key=key) for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert answers[0][1] == answers[1][1] == answers[2][1]
+    time.sleep(0.5)
+    assert [r["dst"] for r in arrived(sink, 1)] == ["989121000005"]
+    other = call(port, "POST", "/v1/messages", {**send, "client_ref": "order-18"}, key=key)
+    assert other[0] == 200 and other[1]["messages"][0]["id"] != answers[0][1][
+        "messages"][0]["id"]
+    from router.store.client_refs import ClientRefStore
+
+    with ClientRefStore(Path(router.config["store"]["registry_path"])) as refs:
+        assert refs.claim("esme1", "crashed-19") is None  # as if the router died mid-send
+    status, body = call(port, "POST", "/v1/messages", {**send, "client_ref": "crashed-19"},
+                        key=key)
+    assert status == 409 and "client_ref" in body["error"]
+    time.sleep(0.5)
+    assert len(sink.records(pause=0.1)) == 2
