@@ -24,9 +24,12 @@ from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
+from router.http_api.api import HttpSources
+from router.http_api.sending import Sender
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
@@ -35,6 +38,8 @@ from router.policy.plans import Operators
 from router.policy.rules import Rules
 from router.policy.throttle import Quotas
 from router.server.state import ServerState
+from router.store.api_keys import ApiKeyStore
+from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
@@ -141,3 +146,15 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
                    reloader, parts.journal.path, imports)
+
+
+def http_sources(config: Config, parts: Parts) -> HttpSources:
+    """What the customers' HTTP API works with: the same pipeline, intake and wallets as
+    the ESME connections."""
+    policy = parts.policy
+    pipeline = policy.pipeline
+    registry_path = Path(config.store.registry_path)
+    keys = ApiKeys(ApiKeyStore(registry_path))
+    sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
+    return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
+                       "billing" in config.policy.stages, ClientRefStore(registry_path))

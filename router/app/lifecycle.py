@@ -22,11 +22,12 @@ from typing import Any
 import structlog
 
 from router.admin.server import AdminServer
-from router.app.build import Parts, admin_sources, build
+from router.app.build import Parts, admin_sources, build, http_sources
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config
+from router.http_api.server import HttpApiServer
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
 from router.upstream.settings import UpstreamSettings
@@ -55,6 +56,7 @@ class App:
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
+        self.http_api: HttpApiServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -96,6 +98,11 @@ class App:
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
+        if cfg.http_api.enabled:
+            sources = http_sources(cfg, parts)
+            watcher.api_keys = sources.keys
+            self.http_api = HttpApiServer(sources)
+            await self.http_api.start()
         log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
                  pid=os.getpid(), worker=slot.index if slot else None,
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
@@ -176,6 +183,8 @@ class App:
             server.close()
         if self.admin is not None:
             await self.admin.stop()
+        if self.http_api is not None:
+            await self.http_api.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding
