@@ -49,6 +49,8 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 NOT_ALLOWED_IP = "source ip not in the account's allow list"
 NOT_DOMESTIC = "source ip not domestic"
 UNKNOWN_API_KEY = "unknown api key"
+HTTP_AUDIT_EVERY = 60.0
+_HTTP_OK = ("accepted", "ok")
 COUNTED_REFUSALS = frozenset({NOT_ALLOWED_IP, NOT_DOMESTIC})
 """Refusals before the password that count towards lockout, as wrong passwords do."""
 AUDIT_BATCH = 256
@@ -134,6 +136,8 @@ class Authenticator:
         self.binds: dict[tuple[str, str], int] = {}
         """Bind attempts by (outcome, reason), since start."""
         self._audit_timer: asyncio.TimerHandle | None = None
+        self._http_seen: dict[tuple[str, str], float] = {}
+        """(key id, address) -> until when its successes are not audited again."""
 
     # --- registry changes -----------------------------------------------------------
 
@@ -179,9 +183,19 @@ class Authenticator:
             self._audit("http", "-", peer, verdict)
             return verdict
         account = self._accounts.get(key.system_id)
-        verdict = self._locked(ip, key.system_id, account, time.time()) or \
+        now = time.time()
+        verdict = self._locked(ip, key.system_id, account, now) or \
             self._http_admission(account, key.system_id, ip)
-        self._audit("http", key.system_id, peer, verdict)
+        if not verdict.accepted or self._http_seen.get((key.key_id, ip), 0.0) < now:
+            # every refusal; a success once a minute per key and address (a request per
+            # message must not cost a log line and an audit row each)
+            if verdict.accepted:
+                if len(self._http_seen) > 10_000:
+                    self._http_seen.clear()
+                self._http_seen[key.key_id, ip] = now + HTTP_AUDIT_EVERY
+            self._audit("http", key.system_id, peer, verdict)
+        else:
+            self.binds[_HTTP_OK] = self.binds.get(_HTTP_OK, 0) + 1
         return verdict
 
     def _http_admission(self, account: Account | None, system_id: str, ip: str
