@@ -151,6 +151,15 @@ class Intake:
             self._wallets.settle([], message_ids)
             self._schedule()
 
+    def record_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is now queued: the next commit records them."""
+        self._journal.add_receipted(message_ids)
+        self._schedule()
+
+    def commit_soon(self) -> None:
+        """Rows others added to the journal (the receipt queue's) want a commit."""
+        self._schedule()
+
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self._journal.add_outcomes(outcomes)
         self._schedule()

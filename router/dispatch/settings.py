@@ -12,6 +12,10 @@ class DispatchSettings:
     retry_delay: float = 5.0
     max_attempts: int = 10
     receipt_queue_limit: int = 100000
+    """Receipts and MO waiting per account for an RX/TRX session (the oldest go first
+    past it); an account's own ``receipt_queue_limit`` overrides it."""
+    receipt_ttl: float = 3 * 86400.0
+    """A queued receipt or MO older than this is given up (logged); 0 = never."""
     receipt_wait: float = 3 * 86400.0
     """How long after a carrier accepted a message its receipt is still expected (the id
     map rebuilt at start covers this window)."""

@@ -85,3 +85,26 @@ class IdMap:
 
     def __len__(self) -> int:
         return len(self._ids) + len(self._old)
+
+
+class IdSet:
+    """Our ids of messages whose final receipt was queued: two generations of sets, like
+    ``IdMap`` (a repeat of a final receipt is a duplicate, dropped)."""
+
+    __slots__ = ("_generation", "_ids", "_old")
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self._ids: set[int] = set()
+        self._old: set[int] = set()
+        self._generation = max(1, limit // 2)
+
+    def add_many(self, message_ids: list[int]) -> None:
+        self._ids.update(message_ids)
+        if len(self._ids) >= self._generation:
+            self._old, self._ids = self._ids, set()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids or message_id in self._old
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._old)

@@ -50,6 +50,8 @@ class AccountSettings:
     operator_limits: tuple[OperatorLimitSettings, ...] = ()
     charge_on: Literal["accept", "delivery"] = "accept"
     """Prepaid: the reservation is charged on carrier acceptance or on DELIVRD."""
+    receipt_queue_limit: int = 0
+    """Receipts and MO queued for this account's RX/TRX sessions; 0 = dispatch's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -36,7 +36,7 @@ def test_receipt_is_rewritten_with_our_id() -> None:
     receipted_message_id, whatever form (zeros, case) the carrier uses."""
     book = ReceiptBook()
     book.remember("0000FF", 0x1234, "acc")
-    (body,) = book.from_carrier([carrier("ff", "ff")])["acc"]
+    (body,) = book.from_carrier([carrier("ff", "ff")]).bodies["acc"]
     pdu = decoded(body)
     assert pdu.short_message.startswith(b"id:1234 sub:001")
     assert tlv_str(pdu.tlvs, Tag.RECEIPTED_MESSAGE_ID) == "1234"
@@ -46,7 +46,7 @@ def test_receipts_grouped_by_account_with_our_id_in_text_and_tlv() -> None:
     book = ReceiptBook()
     book.remember_many([("AA", 0x100, "acc1"), ("BB", 0x200, "acc2"), ("CC", 0x300, "acc1")])
     out = book.from_carrier([carrier("aa", "aa"), carrier("x", "BB"), carrier("00cc"),
-                             carrier("zz", "zz")])
+                             carrier("zz", "zz")]).bodies
     assert book.unmatched == 1
     assert sorted(out) == ["acc1", "acc2"]
     first, third = (decoded(b) for b in out["acc1"])
@@ -67,7 +67,7 @@ def test_hex_and_decimal_forms_of_one_id_match() -> None:
     book = ReceiptBook()
     book.remember("1F", 7, "acc")
     book.remember("171", 5, "acc")
-    out = book.from_carrier([carrier("31", "31"), carrier("ab", "ab")])
+    out = book.from_carrier([carrier("31", "31"), carrier("ab", "ab")]).bodies
     assert [decoded(b).short_message[:5] for b in out["acc"]] == [b"id:7 ", b"id:5 "]
     assert book.unmatched == 0
 
@@ -75,7 +75,7 @@ def test_hex_and_decimal_forms_of_one_id_match() -> None:
 def test_unmatched_receipts_counted_and_logged_sampled() -> None:
     book = ReceiptBook()
     with capture_logs() as logs:
-        assert book.from_carrier([carrier(f"N{i}") for i in range(3)]) == {}
+        assert book.from_carrier([carrier(f"N{i}") for i in range(3)]).bodies == {}
         for i in range(5):
             book.from_carrier([carrier(f"M{i}", f"M{i}")])
     assert book.unmatched == 8

@@ -1,0 +1,190 @@
+"""Receipts and MO waiting for an ESME, kept in the store so a restart loses none.
+
+Design §3.3, no row per message on the hot path: a hand-over of deliver_sm bodies (a
+carrier read's receipts for one account, an MO, a REJECTD receipt) is one ``inbox``
+row; the items ESMEs answered ESME_ROK (or that were given up) are one ``inbox_done``
+row per commit, as packed keys; a batch whose items are all gone is deleted whole, and
+when it goes in the commit it was added in, neither is written.  Everything rides the
+journal's group commit (``SqliteJournal.commit``).
+
+A key is ``batch << KEY_BITS | index``.  ``InboxRows`` is the store-neutral part (what
+the next commit writes, which batches are open); ``write`` and ``load`` are SQLite's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from array import array
+from dataclasses import dataclass, field
+
+from router.store.packing import pack_bodies, unpack_bodies
+
+KEY_BITS = 20
+"""Items per batch at most 2**20 (a hand-over is one carrier read's receipts)."""
+INDEX_MASK = (1 << KEY_BITS) - 1
+_SWAP = sys.byteorder == "little"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    batch       INTEGER PRIMARY KEY,
+    account     TEXT NOT NULL,
+    at          REAL NOT NULL,        -- wall clock of the hand-over (the TTL counts from it)
+    bodies      BLOB NOT NULL         -- deliver_sm bodies (pack_bodies)
+);
+CREATE TABLE IF NOT EXISTS inbox_done (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    last_batch  INTEGER NOT NULL,     -- the highest batch its keys name
+    keys        BLOB NOT NULL         -- big-endian int64 keys of items no longer queued
+);
+"""
+
+
+@dataclass(slots=True)
+class Queued:
+    """An item the last run left in the queue."""
+
+    key: int
+    account: str
+    at: float
+    body: bytes
+
+
+@dataclass(slots=True)
+class Pending:
+    """What the next commit writes."""
+
+    added: dict[int, tuple[str, float, bytes]] = field(default_factory=dict)
+    done: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    prune_below: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.done or self.dropped or self.prune_below is not None)
+
+
+class InboxRows:
+    """Batches open in the queue (items left per batch) and the writes they owe."""
+
+    def __init__(self) -> None:
+        self._next = 1
+        self._open: dict[int, int] = {}  # batch -> items still queued (batch order)
+        self._pruned_below = 0
+        self._pending = Pending()
+
+    def resume(self, batches: dict[int, int], last_batch: int) -> None:
+        """After a restart: the batches still open and the largest batch number used."""
+        self._open = dict(sorted(batches.items()))
+        self._next = max(self._next, last_batch + 1)
+
+    def add(self, account: str, at: float, bodies: list[bytes]) -> int:
+        """A hand-over of ``bodies``: its first key (the others follow it)."""
+        batch = self._next
+        self._next = batch + 1
+        self._open[batch] = len(bodies)
+        self._pending.added[batch] = (account, at, pack_bodies(bodies))
+        return batch << KEY_BITS
+
+    def done(self, keys: list[int]) -> None:
+        """Items that left the queue for good (ESME_ROK, given up, expired, dropped)."""
+        pending = self._pending
+        opened = self._open
+        pending.done.extend(keys)
+        for key in keys:
+            batch = key >> KEY_BITS
+            left = opened.get(batch)
+            if left is None:
+                continue
+            if left > 1:
+                opened[batch] = left - 1
+                continue
+            del opened[batch]
+            if pending.added.pop(batch, None) is None:  # else it was never written
+                pending.dropped.append(batch)
+        floor = next(iter(opened)) if opened else self._next
+        if floor > self._pruned_below:  # done rows naming only closed batches go
+            self._pruned_below = pending.prune_below = floor
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending)
+
+    @property
+    def open_batches(self) -> int:
+        return len(self._open)
+
+    def take(self) -> Pending:
+        pending, self._pending = self._pending, Pending()
+        return pending
+
+    def keep(self, pending: Pending) -> None:
+        """A commit failed: its writes ride the next one."""
+        later = self._pending
+        later.added = {**pending.added, **later.added}
+        later.done[:0] = pending.done
+        later.dropped[:0] = pending.dropped
+        if later.prune_below is None:
+            later.prune_below = pending.prune_below
+
+
+def _pack_keys(keys: list[int]) -> bytes:
+    packed = array("q", keys)
+    if _SWAP:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack_keys(blob: bytes) -> array[int]:
+    keys = array("q", blob)
+    if _SWAP:
+        keys.byteswap()
+    return keys
+
+
+def write(db: sqlite3.Connection, pending: Pending) -> None:
+    """The inbox part of a commit (inside the journal's transaction)."""
+    if pending.added:
+        db.executemany("INSERT INTO inbox VALUES (?, ?, ?, ?)",
+                       [(batch, account, when, blob)
+                        for batch, (account, when, blob) in pending.added.items()])
+    if pending.dropped:
+        dropped = set(pending.dropped)
+        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in dropped])
+        done = [k for k in pending.done
+                if k >> KEY_BITS not in dropped and k >> KEY_BITS not in pending.added]
+    else:
+        done = [k for k in pending.done if k >> KEY_BITS not in pending.added]
+    if done:
+        db.execute("INSERT INTO inbox_done (last_batch, keys) VALUES (?, ?)",
+                   (max(done) >> KEY_BITS, _pack_keys(done)))
+    if pending.prune_below is not None:
+        db.execute("DELETE FROM inbox_done WHERE last_batch < ?", (pending.prune_below,))
+
+
+def load(db: sqlite3.Connection) -> tuple[list[Queued], dict[int, int], int]:
+    """What is still queued (key order), the open batches with their counts, and the
+    largest batch number ever used."""
+    gone: set[int] = set()
+    for (blob,) in db.execute("SELECT keys FROM inbox_done"):
+        gone.update(_unpack_keys(blob))
+    queued: list[Queued] = []
+    counts: dict[int, int] = {}
+    finished: list[int] = []
+    for batch, account, at, blob in db.execute(
+            "SELECT batch, account, at, bodies FROM inbox ORDER BY batch"):
+        first = batch << KEY_BITS
+        left = 0
+        for index, body in enumerate(unpack_bodies(blob)):
+            if first + index not in gone:
+                queued.append(Queued(first + index, account, at, body))
+                left += 1
+        if left:
+            counts[batch] = left
+        else:
+            finished.append(batch)
+    if finished:  # every item answered, the batch never deleted (should not happen)
+        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in finished])
+    row = db.execute("SELECT max(batch) FROM inbox").fetchone()
+    done_row = db.execute("SELECT max(last_batch) FROM inbox_done").fetchone()
+    last = max(row[0] or 0, done_row[0] or 0)
+    return queued, counts, last
