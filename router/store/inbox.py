@@ -161,9 +161,24 @@ def write(db: sqlite3.Connection, pending: Pending) -> None:
         db.execute("DELETE FROM inbox_done WHERE last_batch < ?", (pending.prune_below,))
 
 
-def load(db: sqlite3.Connection) -> tuple[list[Queued], dict[int, int], int]:
-    """What is still queued (key order), the open batches with their counts, and the
-    largest batch number ever used."""
+@dataclass(slots=True)
+class Loaded:
+    queued: list[Queued]
+    """Items still queued, in key order."""
+    counts: dict[int, int]
+    """Open batches and their items left."""
+    last_batch: int
+    finished: list[int]
+    """Batches with nothing left that were never deleted (``clean`` deletes them)."""
+
+
+def clean(db: sqlite3.Connection, finished: list[int]) -> None:
+    if finished:
+        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in finished])
+
+
+def load(db: sqlite3.Connection) -> Loaded:
+    """The queue as the store has it (reads only)."""
     gone: set[int] = set()
     for (blob,) in db.execute("SELECT keys FROM inbox_done"):
         gone.update(_unpack_keys(blob))
@@ -182,9 +197,6 @@ def load(db: sqlite3.Connection) -> tuple[list[Queued], dict[int, int], int]:
             counts[batch] = left
         else:
             finished.append(batch)
-    if finished:  # every item answered, the batch never deleted (should not happen)
-        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in finished])
     row = db.execute("SELECT max(batch) FROM inbox").fetchone()
     done_row = db.execute("SELECT max(last_batch) FROM inbox_done").fetchone()
-    last = max(row[0] or 0, done_row[0] or 0)
-    return queued, counts, last
+    return Loaded(queued, counts, max(row[0] or 0, done_row[0] or 0), finished)

@@ -297,8 +297,10 @@ class SqliteJournal:
                              if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
         recovery.receipted = self._receipted_since(since)
-        recovery.inbox, counts, last_batch = inbox.load(db)
-        self.inbox.resume(counts, last_batch)
+        loaded = inbox.load(db)
+        inbox.clean(db, loaded.finished)
+        recovery.inbox = loaded.queued
+        self.inbox.resume(loaded.counts, loaded.last_batch)
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
