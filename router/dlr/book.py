@@ -135,6 +135,7 @@ class ReceiptBook:
         bodies = routed.bodies
         finals = routed.finals
         finished = self.finished
+        close = finished.add
         unmatched = duplicates = 0
         last_unmatched = ""
         lookup = self.ids.lookup
@@ -153,8 +154,9 @@ class ReceiptBook:
             if message_id in finished:
                 duplicates += 1
                 continue
-            if is_final(deliver):
+            if is_final(deliver):  # closed at once: the same read may repeat it
                 finals.append(message_id)
+                close(message_id)
             if matched is not None:
                 matched.append((message_id, deliver))
             our_id = b"%x" % message_id  # format_id, as bytes
@@ -164,8 +166,6 @@ class ReceiptBook:
                 bodies[account] = [body]
             else:
                 per_account.append(body)
-        if finals:
-            finished.add_many(finals)
         if unmatched:
             self._count_unmatched(unmatched, last_unmatched)
         if duplicates:

@@ -98,6 +98,12 @@ class IdSet:
         self._old: set[int] = set()
         self._generation = max(1, limit // 2)
 
+    def add(self, message_id: int) -> None:
+        ids = self._ids
+        ids.add(message_id)
+        if len(ids) >= self._generation:
+            self._old, self._ids = ids, set()
+
     def add_many(self, message_ids: list[int]) -> None:
         self._ids.update(message_ids)
         if len(self._ids) >= self._generation:

@@ -10,7 +10,6 @@ checked per message id against the sink's ``--record`` and the journal's inbox r
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,31 +18,13 @@ from typing import Any
 
 import pytest
 
-from router.store import inbox
 from tests import acks
 from tests.clients import Esme, bound
 from tests.conftest import RouterProcess, Sink
+from tests.inbox import queued_in_journal, restart, wait_for
 from tests.ledger import OK, smppload
 
 ROK = 0
-
-
-def queued_in_journal(router: RouterProcess) -> list[inbox.Queued]:
-    """The receipt queue as the journal has it (read beside the running router)."""
-    db = sqlite3.connect(router.config["store"]["path"], timeout=5)
-    try:
-        return inbox.load(db).queued
-    finally:
-        db.close()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 class Receiver(Esme):
@@ -67,15 +48,6 @@ class Receiver(Esme):
         self.stats[our_id] = pdu.short_message.split(b"stat:")[1][:7].decode()
         self.delivered.append(pdu)
         return ROK
-
-
-def restart(router: RouterProcess) -> None:
-    """Start the stopped router again (same config, same journal) and wait until this
-    run listens (the log file keeps the last run's lines)."""
-    runs = sum(1 for e in router.events() if e.get("event") == "listening")
-    router.start()
-    assert wait_for(lambda: sum(1 for e in router.events()
-                                if e.get("event") == "listening") > runs, 15, 0.05)
 
 
 def sink_router(make_router: Callable[..., RouterProcess], sink: Sink,
