@@ -112,7 +112,8 @@ def build(config: Config) -> Parts:
     journal = SqliteJournal(Path(config.store.path), config.store.durability)
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
-    book = ReceiptBook()
+    book = ReceiptBook(per_message=frozenset(
+        a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
     book.closed(recovery.receipted)
     policy = build_policy(config, state)

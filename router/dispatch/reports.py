@@ -71,9 +71,7 @@ class Reports:
             else:
                 self._refuse(message, status, "refused by carrier")
         if wanted:
-            early = self._book.remember_many(wanted)
-            if early:
-                self._receipts(early)
+            self._expect(wanted, results)
         self.accepted += len(outcomes)
         if outcomes:
             if self._wallets is not None and self._wallets.open:
@@ -84,6 +82,19 @@ class Reports:
             self._outbound.put(back, front=True)
         if again:
             self._again(again, "temporary carrier refusal", at_once=False)
+
+    def _expect(self, wanted: list[tuple[str, int, str]],
+                results: list[tuple[Message, int, str]]) -> None:
+        """Receipts to come: remembered (parts noted for per_message accounts); those
+        that came before their submit_sm_resp go out now."""
+        book = self._book
+        if book.folds.accounts:
+            for message, status, _ in results:
+                if status == 0 and message.receipt:
+                    book.expect(message)
+        early = book.remember_many(wanted)
+        if early:
+            self._receipts(early)
 
     def on_deliver(self, delivers: list[Deliver]) -> None:
         """A carrier read's receipts as one batch (one hand-over per account), MO one by

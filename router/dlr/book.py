@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from router.dlr import receipt
+from router.dlr.fold import Addresses, Folds
 from router.dlr.ids import IdMap, IdSet, as_decimal, as_hex, normalise
 from router.dlr.rewrite import rewrite, text_id
 from router.model.messages import Message, format_id
@@ -59,8 +60,10 @@ class Routed:
 
 class ReceiptBook:
     def __init__(self, map_limit: int = 2_000_000, early_limit: int = 10_000,
-                 early_wait: float = 60.0) -> None:
+                 early_wait: float = 60.0, per_message: frozenset[str] = frozenset()) -> None:
         self.ids = IdMap(map_limit)
+        self.folds = Folds(per_message)
+        """Accounts with ``receipts: per_message``: one receipt per long message."""
         self.finished = IdSet(map_limit)
         self.unmatched = 0
         self.duplicates = 0
@@ -95,12 +98,20 @@ class ReceiptBook:
         self._age_early(time.monotonic())
         return released
 
+    def expect(self, message: Message) -> None:
+        """A message of a per_message account accepted by a carrier (its parts' receipts
+        will be folded)."""
+        if message.account in self.folds.accounts:
+            self.folds.expect(message)
+
     def closed(self, message_ids: list[int]) -> None:
         """Messages whose final receipt is already queued (journalled at start)."""
         self.finished.add_many(message_ids)
 
-    def _hold_early(self, carrier_id: str, deliver: Deliver) -> None:
+    def _hold_early(self, carrier_id: str | None, deliver: Deliver) -> None:
         """An unmatched receipt may be ahead of its submit_sm_resp: keep it a while."""
+        if not carrier_id:
+            return
         norm = normalise(carrier_id)
         forms = (norm, *(f for f in (as_hex(norm), as_decimal(norm)) if f is not None))
         entry = (time.monotonic(), deliver, forms)
@@ -136,6 +147,8 @@ class ReceiptBook:
         finals = routed.finals
         finished = self.finished
         close = finished.add
+        folds = self.folds
+        folding = folds.accounts
         unmatched = duplicates = 0
         last_unmatched = ""
         lookup = self.ids.lookup
@@ -147,20 +160,26 @@ class ReceiptBook:
             if found is None:
                 unmatched += 1
                 last_unmatched = carrier_id or ""
-                if carrier_id:
-                    self._hold_early(carrier_id, deliver)
+                self._hold_early(carrier_id, deliver)
                 continue
             message_id, account = found
             if message_id in finished:
                 duplicates += 1
                 continue
-            if is_final(deliver):  # closed at once: the same read may repeat it
+            final = is_final(deliver)
+            if final:  # closed at once: the same read may repeat it
                 finals.append(message_id)
                 close(message_id)
             if matched is not None:
                 matched.append((message_id, deliver))
-            our_id = b"%x" % message_id  # format_id, as bytes
-            body = rebuild(deliver, rewrite(text, our_id), our_id)
+            if folding and account in folding and folds.folding(message_id):
+                folded = self._fold(message_id, final, deliver)
+                if folded is None:
+                    continue
+                body = folded
+            else:
+                our_id = b"%x" % message_id  # format_id, as bytes
+                body = rebuild(deliver, rewrite(text, our_id), our_id)
             per_account = bodies.get(account)
             if per_account is None:
                 bodies[account] = [body]
@@ -171,6 +190,20 @@ class ReceiptBook:
         if duplicates:
             self._count_duplicates(duplicates)
         return routed
+
+    def _fold(self, message_id: int, final: bool, deliver: Deliver) -> bytes | None:
+        """A part's receipt of a per_message account: the message's one receipt when
+        it is the last part's final one, else None (held, or intermediate: dropped)."""
+        if not final:
+            return None
+        folded = self.folds.on_final(message_id, receipt.stat_of(deliver[10], deliver[12]),
+                                     deliver)
+        if folded is None:
+            return None
+        if folded.receipt is None:
+            return _own(folded.message_id, folded.stat, 0, folded.addresses)
+        our_id = b"%x" % folded.message_id
+        return rebuild(folded.receipt, rewrite(folded.receipt[10], our_id), our_id)
 
     def _count_duplicates(self, count: int) -> None:
         before = self.duplicates
@@ -204,16 +237,36 @@ class ReceiptBook:
         assert isinstance(sm, SubmitSm)
         if sm.registered_delivery & 0x03 == 0:
             return None
-        self.finished.add_many([message.id])
-        now = time.time()
-        our_id = format_id(message.id)
-        text = receipt.compose_text(our_id, stat, f"{status & 0xFFF:03x}", now, now)
-        return codec.encode_body(DeliverSm(
-            0, 0, "", sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr,
-            sm.source_addr_ton, sm.source_addr_npi, sm.source_addr, 0x04, 0, 0, "", "",
-            0, 0, 0, 0, text.encode("latin-1"),
-            [(Tag.RECEIPTED_MESSAGE_ID, our_id.encode() + b"\0"),
-             (Tag.MESSAGE_STATE, bytes([_STATE_OF_STAT.get(stat, MessageState.UNKNOWN)]))]))
+        self.finished.add(message.id)
+        folds = self.folds
+        if message.account in folds.accounts:
+            folds.expect(message)
+            if folds.folding(message.id):
+                folded = folds.on_final(message.id, stat, None)
+                if folded is None:
+                    return None
+                if folded.receipt is not None:
+                    our_id = b"%x" % folded.message_id
+                    return rebuild(folded.receipt, rewrite(folded.receipt[10], our_id),
+                                   our_id)
+                return _own(folded.message_id, folded.stat, status, folded.addresses)
+        return _own(message.id, stat, status, (
+            sm.source_addr_ton, sm.source_addr_npi, sm.source_addr, sm.dest_addr_ton,
+            sm.dest_addr_npi, sm.destination_addr))
+
+
+def _own(message_id: int, stat: str, status: int, addresses: Addresses) -> bytes:
+    """A receipt of our own making for the submit's addresses (swapped, as receipts
+    go): an encoded deliver_sm body."""
+    source_ton, source_npi, source, dest_ton, dest_npi, destination = addresses
+    now = time.time()
+    our_id = format_id(message_id)
+    text = receipt.compose_text(our_id, stat, f"{status & 0xFFF:03x}", now, now)
+    return codec.encode_body(DeliverSm(
+        0, 0, "", dest_ton, dest_npi, destination, source_ton, source_npi, source, 0x04, 0,
+        0, "", "", 0, 0, 0, 0, text.encode("latin-1"),
+        [(Tag.RECEIPTED_MESSAGE_ID, our_id.encode() + b"\0"),
+         (Tag.MESSAGE_STATE, bytes([_STATE_OF_STAT.get(stat, MessageState.UNKNOWN)]))]))
 
 
 _STATE_OF_STAT = {"DELIVRD": MessageState.DELIVERED, "EXPIRED": MessageState.EXPIRED,

@@ -82,3 +82,27 @@ def test_receipt_before_its_submit_sm_resp_reaches_the_esme_once(
         trx.idle(0.5)
     assert len(trx.delivered) == 1
     assert router.wait_event("receipt_duplicate_dropped")["total"] == 1
+
+
+def test_per_message_account_gets_one_receipt_for_a_long_message(
+        make_router: Callable[..., RouterProcess], password_hash: str) -> None:
+    """issue 12: ``receipts: per_message``: a three-part message (UDH) sent by smpplib,
+    a receipt per part from the carrier (the simulator), one receipt at the ESME with
+    part 1's id; ``per_part`` (esme2) keeps one per part."""
+    accounts = [{"system_id": name, "password_hash": password_hash,
+                 "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
+                 "status_style": "vendor", "receipts": policy}
+                for name, policy in (("esme1", "per_message"), ("esme2", "per_part"))]
+    router = make_router(accounts=accounts)
+    for system_id, line, want in (("esme1", LINES["esme1"][0], 1),
+                                  ("esme2", LINES["esme2"][0], 3)):
+        with bound(Esme(router.port), "transceiver", system_id) as trx:
+            seqs = [trx.send(line, "989121000079",
+                             bytes([5, 0, 3, 0x2A, 3, n]) + b"part %d" % n,
+                             esm_class=0x40, registered_delivery=1) for n in (1, 2, 3)]
+            trx.pump(lambda s=trx, q=seqs: all(x in s.responses for x in q))
+            ids = [trx.responses[s].message_id for s in seqs]
+            trx.pump(lambda s=trx, n=want: len(s.delivered) >= n)
+            trx.idle(0.5)
+        got = sorted(pdu.receipted_message_id for pdu in trx.delivered)
+        assert got == (ids[:1] if want == 1 else sorted(ids)), system_id
