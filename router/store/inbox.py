@@ -70,12 +70,16 @@ class InboxRows:
         self._next = 1
         self._open: dict[int, int] = {}  # batch -> items still queued (batch order)
         self._pruned_below = 0
+        self._done_rows_up_to = 0
+        """The highest batch a done row written and not pruned yet names (0: none)."""
         self._pending = Pending()
 
-    def resume(self, batches: dict[int, int], last_batch: int) -> None:
-        """After a restart: the batches still open and the largest batch number used."""
+    def resume(self, batches: dict[int, int], last_batch: int, done_up_to: int = 0) -> None:
+        """After a restart: the batches still open, the largest batch number used, and
+        the highest one the done rows name."""
         self._open = dict(sorted(batches.items()))
         self._next = max(self._next, last_batch + 1)
+        self._done_rows_up_to = done_up_to
 
     def add(self, account: str, at: float, bodies: list[bytes]) -> int:
         """A hand-over of ``bodies``: its first key (the others follow it)."""
@@ -89,7 +93,7 @@ class InboxRows:
         """Items that left the queue for good (ESME_ROK, given up, expired, dropped)."""
         pending = self._pending
         opened = self._open
-        pending.done.extend(keys)
+        done = pending.done
         for key in keys:
             batch = key >> KEY_BITS
             left = opened.get(batch)
@@ -97,13 +101,11 @@ class InboxRows:
                 continue
             if left > 1:
                 opened[batch] = left - 1
+                done.append(key)  # a closed batch needs none: its row goes whole
                 continue
             del opened[batch]
             if pending.added.pop(batch, None) is None:  # else it was never written
                 pending.dropped.append(batch)
-        floor = next(iter(opened)) if opened else self._next
-        if floor > self._pruned_below:  # done rows naming only closed batches go
-            self._pruned_below = pending.prune_below = floor
 
     @property
     def dirty(self) -> bool:
@@ -114,7 +116,22 @@ class InboxRows:
         return len(self._open)
 
     def take(self) -> Pending:
+        """What the commit writes: new rows, rows to delete, the answered items of
+        batches still open (a batch written now with some items answered gets their
+        keys too), and done rows to prune once every batch they name is gone."""
         pending, self._pending = self._pending, Pending()
+        opened = self._open
+        if pending.done:
+            pending.done = [k for k in pending.done if k >> KEY_BITS in opened]
+            if pending.done:
+                self._done_rows_up_to = max(self._done_rows_up_to,
+                                            max(pending.done) >> KEY_BITS)
+        if self._done_rows_up_to and pending.dropped:
+            floor = next(iter(opened)) if opened else self._next
+            if floor > self._pruned_below:
+                self._pruned_below = pending.prune_below = floor
+                if floor > self._done_rows_up_to:
+                    self._done_rows_up_to = 0
         return pending
 
     def keep(self, pending: Pending) -> None:
@@ -148,12 +165,8 @@ def write(db: sqlite3.Connection, pending: Pending) -> None:
                        [(batch, account, when, blob)
                         for batch, (account, when, blob) in pending.added.items()])
     if pending.dropped:
-        dropped = set(pending.dropped)
-        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in dropped])
-        done = [k for k in pending.done
-                if k >> KEY_BITS not in dropped and k >> KEY_BITS not in pending.added]
-    else:
-        done = [k for k in pending.done if k >> KEY_BITS not in pending.added]
+        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in pending.dropped])
+    done = pending.done
     if done:
         db.execute("INSERT INTO inbox_done (last_batch, keys) VALUES (?, ?)",
                    (max(done) >> KEY_BITS, _pack_keys(done)))
@@ -168,6 +181,8 @@ class Loaded:
     counts: dict[int, int]
     """Open batches and their items left."""
     last_batch: int
+    done_up_to: int
+    """The highest batch the done rows name (0: no done rows)."""
     finished: list[int]
     """Batches with nothing left that were never deleted (``clean`` deletes them)."""
 
@@ -199,4 +214,5 @@ def load(db: sqlite3.Connection) -> Loaded:
             finished.append(batch)
     row = db.execute("SELECT max(batch) FROM inbox").fetchone()
     done_row = db.execute("SELECT max(last_batch) FROM inbox_done").fetchone()
-    return Loaded(queued, counts, max(row[0] or 0, done_row[0] or 0), finished)
+    done_up_to = done_row[0] or 0
+    return Loaded(queued, counts, max(row[0] or 0, done_up_to), done_up_to, finished)

@@ -300,7 +300,7 @@ class SqliteJournal:
         loaded = inbox.load(db)
         inbox.clean(db, loaded.finished)
         recovery.inbox = loaded.queued
-        self.inbox.resume(loaded.counts, loaded.last_batch)
+        self.inbox.resume(loaded.counts, loaded.last_batch, loaded.done_up_to)
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery

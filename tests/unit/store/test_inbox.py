@@ -107,3 +107,14 @@ def test_load_reads_only_and_reports_finished_batches(tmp_path: Path) -> None:
     assert loaded.queued == [] and loaded.finished == [3] and loaded.last_batch == 3
     inbox.clean(db, loaded.finished)
     assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+
+
+def test_a_batch_written_with_some_items_answered_replays_only_the_rest(
+        tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    first = journal.inbox.add("acc", 1.0, [b"a", b"b", b"c"])
+    journal.inbox.done([first + 1])  # answered before the batch's first commit
+    journal.commit()
+    journal._db.close()
+    left = SqliteJournal(tmp_path / "j.db").recover().inbox
+    assert [q.body for q in left] == [b"a", b"c"]
