@@ -110,6 +110,7 @@ def build(config: Config) -> Parts:
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook(per_message=frozenset(

@@ -176,8 +176,9 @@ class SqliteJournal:
                     or self._ledger or self._receipted or self.inbox.dirty
                     or self._done_below is not None)
 
-    def commit(self) -> None:
-        """Write everything added since the last commit, in one transaction."""
+    def commit(self, everything: bool = False) -> None:
+        """Write everything added since the last commit, in one transaction (receipt
+        queue rows younger than their delay wait, unless ``everything``)."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
         refusals, self._refusals = self._refusals, []
@@ -186,7 +187,7 @@ class SqliteJournal:
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
-        queued = self.inbox.take()
+        queued = self.inbox.take(time.time(), everything)
         receipted, self._receipted = self._receipted, []
         db = self._db
         try:
@@ -401,7 +402,7 @@ class SqliteJournal:
         problem: str | None = None
         try:
             if self.dirty:
-                self.commit()
+                self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except (StoreError, sqlite3.Error) as exc:
             problem = str(exc)

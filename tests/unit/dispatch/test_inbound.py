@@ -148,7 +148,7 @@ def test_an_item_leaves_the_store_only_on_esme_rok() -> None:
     timers.run()
     inbound.on_answers([(item, 0) for item in rx.got])
     assert rows.open_batches == 0 and inbound.acknowledged == 4
-    pending = rows.take()
+    pending = rows.take(0.0)
     assert not pending.added and not pending.dropped  # never written: nothing to delete
 
 
@@ -195,4 +195,4 @@ def test_restored_items_are_queued_again_not_recorded_again() -> None:
     inbound.attach(rx)
     assert [o.body for o in rx.got] == [b"old1", b"old2"]
     inbound.on_answers([(item, 0) for item in rx.got])
-    assert rows.open_batches == 0 and rows.take().dropped == [5]
+    assert rows.open_batches == 0 and rows.take(0.0).dropped == [5]

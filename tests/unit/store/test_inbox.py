@@ -4,6 +4,7 @@ hand-over, gone when every item of it is; what is left comes back after a restar
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,26 @@ def test_a_batch_written_with_some_items_answered_replays_only_the_rest(
     journal._db.close()
     left = SqliteJournal(tmp_path / "j.db").recover().inbox
     assert [q.body for q in left] == [b"a", b"c"]
+
+
+def test_a_young_batch_waits_for_its_delay_and_a_stop_writes_it(tmp_path: Path) -> None:
+    """A hand-over the ESME takes within ``delay`` is never written; one still queued
+    after it is; closing the journal writes whatever is left."""
+    journal = SqliteJournal(tmp_path / "j.db")
+    journal.inbox.delay = 0.05
+    now = time.time()
+    taken = journal.inbox.add("acc", now, [b"a"])
+    waiting = journal.inbox.add("acc", now, [b"b", b"c"])
+    journal.inbox.done([waiting])  # one of the waiting batch answered
+    journal.commit()
+    assert rows(tmp_path / "j.db") == (0, 0)
+    due = journal.inbox.next_due()
+    assert due is not None and abs(due - (now + 0.05)) < 1e-6
+    journal.inbox.done([taken])
+    time.sleep(0.06)
+    journal.commit()
+    assert rows(tmp_path / "j.db") == (1, 1)  # "b c" written, with b answered
+    last = journal.inbox.add("acc", time.time(), [b"d"])
+    assert journal.close() is None
+    left = SqliteJournal(tmp_path / "j.db").recover().inbox
+    assert [q.key for q in left] == [waiting + 1, last]
