@@ -177,11 +177,18 @@ class Inbound:
         ESME_ROK takes the item out of the record; a temporary refusal is offered again
         later, with backoff, within ``max_attempts`` and the TTL; others are given up
         and logged."""
-        done: list[Outgoing] = []
+        answers = list(answers)
+        done = [item for item, status in answers if not status]  # the usual: all taken
+        self.acknowledged += len(done)
+        if len(done) < len(answers):
+            self._refusals(answers, done)
+        if done:
+            self._forget(done)
+
+    def _refusals(self, answers: list[tuple[Outgoing, int]], done: list[Outgoing]) -> None:
+        """Refused ones offered again later, or given up (added to ``done``)."""
         for item, status in answers:
             if not status:
-                done.append(item)
-                self.acknowledged += 1
                 continue
             if (status in ESME_RETRY_STATUSES and item.attempts + 1 < self._max_attempts
                     and not self._too_old(item)):
@@ -192,8 +199,6 @@ class Inbound:
             self.refused += 1
             log.warning("receipt_refused_by_esme", account=item.account, status=status,
                         attempts=item.attempts + 1)
-        if done:
-            self._forget(done)
 
     def _too_old(self, item: Outgoing) -> bool:
         return self._ttl > 0 and item.at < self._clock() - self._ttl

@@ -41,13 +41,6 @@ REJECTED (ENROUTE, ACCEPTED, UNKNOWN are intermediate)."""
 FINAL_STATS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
 
 
-def is_final(deliver: Deliver) -> bool:
-    state = deliver[12]  # message_state
-    if state is not None:
-        return state in FINAL_STATES
-    return receipt.stat_of(deliver[10], None) in FINAL_STATS
-
-
 @dataclass(slots=True)
 class Routed:
     """A carrier read's receipts made ours: bodies per account, and our ids of the
@@ -145,8 +138,8 @@ class ReceiptBook:
         routed = Routed()
         bodies = routed.bodies
         finals = routed.finals
-        finished = self.finished
-        close = finished.add
+        young, old = self.finished.generations()
+        close = young.add
         folds = self.folds
         folding = folds.accounts
         unmatched = duplicates = 0
@@ -163,10 +156,12 @@ class ReceiptBook:
                 self._hold_early(carrier_id, deliver)
                 continue
             message_id, account = found
-            if message_id in finished:
+            if message_id in young or message_id in old:
                 duplicates += 1
                 continue
-            final = is_final(deliver)
+            state = deliver[12]  # message_state, else the text's stat
+            final = (state in FINAL_STATES if state is not None
+                     else receipt.stat_of(text, None) in FINAL_STATS)
             if final:  # closed at once: the same read may repeat it
                 finals.append(message_id)
                 close(message_id)
@@ -185,6 +180,7 @@ class ReceiptBook:
                 bodies[account] = [body]
             else:
                 per_account.append(body)
+        self.finished.rotate()
         if unmatched:
             self._count_unmatched(unmatched, last_unmatched)
         if duplicates:

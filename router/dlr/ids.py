@@ -99,13 +99,19 @@ class IdSet:
         self._generation = max(1, limit // 2)
 
     def add(self, message_id: int) -> None:
-        ids = self._ids
-        ids.add(message_id)
-        if len(ids) >= self._generation:
-            self._old, self._ids = ids, set()
+        self._ids.add(message_id)
+        self.rotate()
 
     def add_many(self, message_ids: list[int]) -> None:
         self._ids.update(message_ids)
+        self.rotate()
+
+    def generations(self) -> tuple[set[int], set[int]]:
+        """The young and the old set, for a loop that checks and adds many (it calls
+        ``rotate`` when done)."""
+        return self._ids, self._old
+
+    def rotate(self) -> None:
         if len(self._ids) >= self._generation:
             self._old, self._ids = self._ids, set()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 
 from router.store.packing import pack_bodies, unpack_bodies
@@ -97,19 +98,21 @@ class InboxRows:
         """Items that left the queue for good (ESME_ROK, given up, expired, dropped)."""
         pending = self._pending
         opened = self._open
-        done = pending.done
-        for key in keys:
-            batch = key >> KEY_BITS
+        still_open: set[int] = set()
+        # counted per batch in C (an ESME read's answers are mostly of one or two)
+        for batch, count in Counter([key >> KEY_BITS for key in keys]).items():
             left = opened.get(batch)
             if left is None:
                 continue
-            if left > 1:
-                opened[batch] = left - 1
-                done.append(key)  # a closed batch needs none: its row goes whole
+            if left > count:
+                opened[batch] = left - count
+                still_open.add(batch)
                 continue
             del opened[batch]
             if pending.added.pop(batch, None) is None:  # else it was never written
                 pending.dropped.append(batch)
+        if still_open:  # a closed batch needs no keys: its row goes whole
+            pending.done.extend([key for key in keys if key >> KEY_BITS in still_open])
 
     @property
     def dirty(self) -> bool:

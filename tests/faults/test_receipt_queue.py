@@ -10,6 +10,8 @@ checked per message id against the sink's ``--record`` and the journal's inbox r
 from __future__ import annotations
 
 import contextlib
+import json
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -155,6 +157,10 @@ def test_every_acknowledged_message_gets_exactly_one_receipt_through_carrier_fau
     assert refused_everywhere <= set(by_id), "a refused message without its REJECTD"
     # every receipt the sink sent reached the ESME once per message: a message it
     # accepted twice (sent again after a drop) may get two, the second one is dropped
+    # against the journal: the outcome row of each message agrees with its receipt
+    outcomes = journal_outcomes(router)
+    for our_id, stat in by_id.items():
+        assert (outcomes[int(our_id, 16)] == 0) == (stat != "REJECTD"), (our_id, stat)
     stats = Counter(by_id.values())
     carrier_receipts = stats["DELIVRD"] + stats["UNDELIV"]
     twice = sum(n - 1 for n in copies.values())
@@ -168,6 +174,19 @@ def test_every_acknowledged_message_gets_exactly_one_receipt_through_carrier_fau
     print(f"receipts {dict(stats)}; sink sent {sent} receipts, accepted {twice} copies "
           f"twice; {len(missing)} receipts owed by dropped connections")
     assert wait_for(lambda: queued_in_journal(router) == [], 5)
+
+
+def journal_outcomes(router: RouterProcess) -> dict[int, int]:
+    """Our id -> the carrier status of its last outcome row in the journal."""
+    db = sqlite3.connect(router.config["store"]["path"], timeout=5)
+    try:
+        last: dict[int, int] = {}
+        for (entries,) in db.execute("SELECT entries FROM outcomes ORDER BY seq"):
+            for message_id, status, _, _ in json.loads(entries):
+                last[message_id] = status
+        return last
+    finally:
+        db.close()
 
 
 def accepted_copies(sink: Sink, text: str) -> Counter[int]:
