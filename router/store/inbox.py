@@ -77,6 +77,8 @@ class InboxRows:
         self._pruned_below = 0
         self._done_rows_up_to = 0
         """The highest batch a done row written and not pruned yet names (0: none)."""
+        self._unwritten: dict[int, tuple[str, float, bytes]] = {}
+        """Batches not written yet, oldest first (hand-over order is time order)."""
         self._pending = Pending()
 
     def resume(self, batches: dict[int, int], last_batch: int, done_up_to: int = 0) -> None:
@@ -91,7 +93,7 @@ class InboxRows:
         batch = self._next
         self._next = batch + 1
         self._open[batch] = len(bodies)
-        self._pending.added[batch] = (account, at, pack_bodies(bodies))
+        self._unwritten[batch] = (account, at, pack_bodies(bodies))
         return batch << KEY_BITS
 
     def done(self, keys: list[int]) -> None:
@@ -109,14 +111,14 @@ class InboxRows:
                 still_open.add(batch)
                 continue
             del opened[batch]
-            if pending.added.pop(batch, None) is None:  # else it was never written
+            if self._unwritten.pop(batch, None) is None:  # else it was never written
                 pending.dropped.append(batch)
         if still_open:  # a closed batch needs no keys: its row goes whole
             pending.done.extend([key for key in keys if key >> KEY_BITS in still_open])
 
     @property
     def dirty(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or bool(self._unwritten)
 
     @property
     def open_batches(self) -> int:
@@ -129,10 +131,14 @@ class InboxRows:
         every batch they name is gone."""
         pending, self._pending = self._pending, Pending()
         opened = self._open
-        if pending.added and self.delay > 0 and not everything:
-            self._keep_young(pending, now)
+        if self._unwritten:
+            self._take_due(pending, now, everything)
+        unwritten = self._unwritten  # what stays unwritten after this commit
         if pending.done:
             pending.done = [k for k in pending.done if k >> KEY_BITS in opened]
+            if unwritten:  # keys of batches not written yet wait with them
+                self._pending.done = [k for k in pending.done if k >> KEY_BITS in unwritten]
+                pending.done = [k for k in pending.done if k >> KEY_BITS not in unwritten]
             if pending.done:
                 self._done_rows_up_to = max(self._done_rows_up_to,
                                             max(pending.done) >> KEY_BITS)
@@ -144,33 +150,31 @@ class InboxRows:
                     self._done_rows_up_to = 0
         return pending
 
-    def _keep_young(self, pending: Pending, now: float) -> None:
-        """Batches handed over less than ``delay`` ago (by the wall clock; one from the
-        future counts as old) wait for a later commit, with their answered keys."""
-        young = {batch: row for batch, row in pending.added.items()
-                 if 0.0 <= now - row[1] < self.delay}
-        if not young:
+    def _take_due(self, pending: Pending, now: float, everything: bool) -> None:
+        """Batches handed over ``delay`` ago or more (by the wall clock; one from the
+        future counts as due) go into this commit, oldest first; the rest wait."""
+        unwritten = self._unwritten
+        if everything or self.delay <= 0:
+            pending.added, self._unwritten = unwritten, {}
             return
-        later = self._pending
-        for batch in young:
-            del pending.added[batch]
-        later.added.update(young)
-        kept = [k for k in pending.done if k >> KEY_BITS in young]
-        if kept:
-            later.done.extend(kept)
-            pending.done = [k for k in pending.done if k >> KEY_BITS not in young]
+        added = pending.added
+        for batch, row in unwritten.items():
+            if 0.0 <= now - row[1] < self.delay:
+                break
+            added[batch] = row
+        for batch in added:
+            del unwritten[batch]
 
     def next_due(self) -> float | None:
         """When the oldest batch not written yet is due (wall clock), if any."""
-        added = self._pending.added
-        if not added:
-            return None
-        return min(row[1] for row in added.values()) + self.delay
+        for row in self._unwritten.values():
+            return row[1] + self.delay
+        return None
 
     def keep(self, pending: Pending) -> None:
         """A commit failed: its writes ride the next one."""
         later = self._pending
-        later.added = {**pending.added, **later.added}
+        self._unwritten = {**pending.added, **self._unwritten}
         later.done[:0] = pending.done
         later.dropped[:0] = pending.dropped
         if later.prune_below is None:

@@ -52,18 +52,21 @@ CREATE TABLE IF NOT EXISTS refusals (
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id, receipt], ...]
-);
-CREATE TABLE IF NOT EXISTS receipted (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    at          REAL NOT NULL,
-    ids         BLOB NOT NULL         -- JSON [message_id, ...]: their final receipt is queued
+    entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
+    receipted   BLOB                  -- JSON [message_id, ...]: final receipt queued (or NULL)
 );
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add ``outcomes.receipted`` to a journal made before it existed."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
+    if "receipted" not in columns:
+        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
+
+
 class StoreError(Exception):
     """The journal cannot take writes; nothing may be acknowledged."""
 
@@ -111,6 +114,7 @@ class SqliteJournal:
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
             quarantine.migrate(self._db)
+            _migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
@@ -202,14 +206,12 @@ class SqliteJournal:
                 db.executemany(quarantine.FLAG, flags)
             if money:
                 db.executemany(ledger.INSERT, money)
-            if outcomes:
-                db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(outcomes)))
+            if outcomes or receipted:  # one row: no statement of its own for receipts
+                db.execute("INSERT INTO outcomes (at, entries, receipted) VALUES (?, ?, ?)",
+                           (time.time(), orjson.dumps(outcomes),
+                            orjson.dumps(receipted) if receipted else None))
             if queued:
                 inbox.write(db, queued)
-            if receipted:
-                db.execute("INSERT INTO receipted (at, ids) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(receipted)))
             if done_below is not None:
                 db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
                            (done_below,))
@@ -278,12 +280,15 @@ class SqliteJournal:
             since = min(since, min(row[3] for row in released) - 60.0)
         finished: set[int] = set()
         wanted: list[tuple[str, int]] = []
-        for at, entries in db.execute("SELECT at, entries FROM outcomes WHERE seq >= ?",
-                                      (self._first_outcome_since(since),)):
+        for at, entries, receipted in db.execute(
+                "SELECT at, entries, receipted FROM outcomes WHERE seq >= ?",
+                (self._first_outcome_since(since),)):
             for message_id, status, carrier_id, receipt in orjson.loads(entries):
                 finished.add(message_id)
                 if at >= receipts_since and status == 0 and receipt and carrier_id:
                     wanted.append((carrier_id, message_id))
+            if receipted is not None:
+                recovery.receipted.extend(orjson.loads(receipted))
         rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
                           "ORDER BY first_id", (start,))
         for first_id, account, blob in rows:
@@ -297,7 +302,6 @@ class SqliteJournal:
                              for i, account, body, _ in released
                              if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
-        recovery.receipted = self._receipted_since(since)
         loaded = inbox.load(db)
         inbox.clean(db, loaded.finished)
         recovery.inbox = loaded.queued
@@ -330,16 +334,6 @@ class SqliteJournal:
             else:
                 low = row[0] + 1
         return low
-
-    def _receipted_since(self, since: float) -> list[int]:
-        """Messages whose final receipt was queued since ``since`` (few rows: one per
-        commit that queued one; ``at`` grows with ``seq``, read from the end)."""
-        ids: list[int] = []
-        for at, blob in self._db.execute("SELECT at, ids FROM receipted ORDER BY seq DESC"):
-            if at < since:
-                break
-            ids.extend(orjson.loads(blob))
-        return ids
 
     def _with_accounts(self, wanted: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
         """(carrier id, our id, account) for (carrier id, our id) pairs."""
