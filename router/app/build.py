@@ -116,10 +116,13 @@ def build(config: Config) -> Parts:
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
-    book = ReceiptBook()
+    book = ReceiptBook(per_message=frozenset(
+        a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
+    book.closed(recovery.receipted)
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
@@ -129,7 +132,15 @@ def build(config: Config) -> Parts:
     intake.give_back = policy.pipeline.give_back
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
-    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
+    limits = {a.system_id: a.receipt_queue_limit for a in config.accounts
+              if a.receipt_queue_limit > 0}
+    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later,
+                      journal.inbox, settings.receipt_ttl, limits)
+    inbound.wake = intake.commit_soon
+    replayed = inbound.restore((q.key, q.account, q.at, q.body) for q in recovery.inbox)
+    if replayed:
+        log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "
+                 "had not delivered to an ESME")
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     pool = Pool(outbound, reports)
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)

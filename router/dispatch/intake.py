@@ -65,6 +65,7 @@ class Intake:
         self._refused_since = 0
         self._marked_at = self._loop.time()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
+        self._inbox_timer: asyncio.TimerHandle | None = None
 
     def _tick(self) -> None:
         """An idle router still moves its done_below mark (the next commit carries it)."""
@@ -74,6 +75,8 @@ class Intake:
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
         self._ticker.cancel()
+        if self._inbox_timer is not None:
+            self._inbox_timer.cancel()
         self._marked_at = float("-inf")
         self.flush()
 
@@ -151,6 +154,26 @@ class Intake:
             self._wallets.settle([], message_ids)
             self._schedule()
 
+    def record_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is now queued: the next commit records them."""
+        self._journal.add_receipted(message_ids)
+        self._schedule()
+
+    def commit_soon(self) -> None:
+        """Rows others added to the journal (the receipt queue's) want a commit."""
+        self._schedule()
+
+    def _inbox_later(self) -> None:
+        """Receipt queue rows wait for their delay: a commit when the first is due."""
+        due = self._journal.inbox.next_due()
+        if due is not None and self._inbox_timer is None:
+            self._inbox_timer = self._loop.call_later(max(0.0, due - time.time()) + 0.001,
+                                                      self._inbox_due)
+
+    def _inbox_due(self) -> None:
+        self._inbox_timer = None
+        self._schedule()
+
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self._journal.add_outcomes(outcomes)
         self._schedule()
@@ -204,6 +227,7 @@ class Intake:
             return
         finally:
             self.commit_seconds.observe(time.perf_counter() - started)
+            self._inbox_later()
         self._reserved = []
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
