@@ -35,6 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from router import logs
     from router.admin.token import AdminConfigError
     from router.app.lifecycle import App
+    from router.upstream.routing import RouteError
 
     try:
         config = _load_config(args.config)
@@ -42,9 +43,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"chapar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(config.log)
-    app = App(config)
+    app = App(config, Path(args.config) if args.config else None)
     try:
         _run_async(app.run())
+    except RouteError as exc:
+        print(f"chapar: {args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except AdminConfigError as exc:
         print(f"chapar: cannot start the admin API: {exc}", file=sys.stderr)
         return EXIT_STARTUP

@@ -50,6 +50,9 @@ class AccountSettings:
     operator_limits: tuple[OperatorLimitSettings, ...] = ()
     charge_on: Literal["accept", "delivery"] = "accept"
     """Prepaid: the reservation is charged on carrier acceptance or on DELIVRD."""
+    validity: float = 0.0
+    """Seconds its messages without a validity_period of their own are tried before
+    they end EXPIRED; 0 = ``dispatch.validity``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
