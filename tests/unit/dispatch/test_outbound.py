@@ -9,6 +9,8 @@ from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
 from router.model.status import RetryClass
+from router.smpp import codec
+from router.smpp.pdu import SubmitSm
 from tests.fakes import Readers, Timers, long_ago
 
 
@@ -141,3 +143,64 @@ def test_round_robin_shares_a_take_between_busy_accounts() -> None:
     taken = outbound.take(200)
     assert next(m.id for m in taken if m.account == "b") == 7  # b's retry leads b's queue
     assert len(taken) == 161 and outbound.queued == 0
+
+
+class Finals:
+    def __init__(self) -> None:
+        self.expired: list[int] = []
+
+    def expire(self, messages: list[Message]) -> None:
+        self.expired += [m.id for m in messages]
+
+
+def aged(accepted: float, validity: str = "", account: str = "acc") -> Message:
+    """A message accepted at ``accepted`` (its id carries the millisecond)."""
+    body = codec.encode(SubmitSm(source_addr="3000", destination_addr="989121234567",
+                                 validity_period=validity, short_message=b"hi"))[16:]
+    return Message(int(accepted * 1000) << 16, account, body)
+
+
+def test_validity_own_then_account_then_default() -> None:
+    """Issue 12: the maximum age is the message's validity_period, else its account's
+    default, else dispatch.validity."""
+    outbound = Outbound(DispatchSettings(validity=600), Readers(), Timers().call_later,
+                        {"shop": 60.0})
+    t = 1_800_000_000.0
+    assert outbound.expiry(aged(t, "000000000030000R")) == t + 30
+    assert outbound.expiry(aged(t, "261130100000000+")) == 1_796_032_800
+    assert outbound.expiry(aged(t, account="shop")) == t + 60
+    assert outbound.expiry(aged(t)) == t + 600
+    assert outbound.expiry(aged(t, "garbage_garbage!")) == t + 600  # unreadable: default
+
+
+def test_a_retry_past_its_validity_ends_expired_and_the_sweep_finds_waiting_ones() -> None:
+    now = [1_800_000_000.0]
+    timers = Timers()
+    outbound = Outbound(DispatchSettings(validity=100, expiry_sweep=1.0), Readers(),
+                        timers.call_later, clock=lambda: now[0])
+    finals = Finals()
+    outbound.attach_finals(finals)
+    old, young = aged(now[0] - 200), aged(now[0] - 10)
+    assert outbound.again([old, young], RetryClass.BIND_LOST) == []
+    assert finals.expired == [old.id] and [m.id for m in outbound.take(5)] == [young.id]
+    outbound.put([young])
+    delayed = aged(now[0] - 50)
+    outbound.again([delayed], RetryClass.SYSTEM_ERROR)
+    outbound.start_sweeps()
+    now[0] += 95  # young is 105 s old, delayed 145 s: both past 100 s
+    sweep = timers.due[-1][1]
+    sweep()
+    assert finals.expired == [old.id, young.id, delayed.id]
+    assert outbound.queued == 0 and outbound.empty.is_set()
+    timers.due[1][1]()  # the delayed one's retry timer: nothing left to send
+    assert outbound.queued == 0
+
+
+def test_retry_table_backoff_doubles_per_spent_attempt() -> None:
+    timers = Timers()
+    outbound = Outbound(DispatchSettings(retry_delay=1.0, max_attempts=10), Readers(),
+                        timers.call_later, clock=long_ago)
+    message = Message(1, "acc", b"")
+    for _ in range(4):
+        outbound.again([message], RetryClass.SYSTEM_ERROR)
+    assert [d for d, _ in timers.due] == [1.0, 2.0, 4.0, 8.0]

@@ -13,11 +13,11 @@ from router.dispatch.reports import Reports
 from router.dispatch.settings import DispatchSettings
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message, Outcome
-from router.model.status import GIVEN_UP, CarrierClass, RetryClass, carrier_class
+from router.model.status import EXPIRED, GIVEN_UP, CarrierClass, RetryClass, carrier_class
 from router.smpp import codec
 from router.smpp.deliver import Deliver, scan_deliver
+from router.smpp.pdu import CommandId, DeliverSm, MessageState, SubmitSm, Tag
 from router.smpp.pdu import CommandStatus as S
-from router.smpp.pdu import DeliverSm, SubmitSm, Tag
 from tests.fakes import Readers, Timers, long_ago
 
 
@@ -181,3 +181,17 @@ def test_unanswered_go_back_and_give_up_after_max_attempts() -> None:
     world.reports.on_no_answer([lost], "connection lost", RetryClass.BIND_LOST)
     assert world.outbound.take(5) == []
     assert world.journal.outcomes[-1][0] == 5 and world.reports.refused == 1
+
+
+def test_expired_is_a_final_outcome_with_an_expired_receipt() -> None:
+    """Issue 12: a message whose validity passed before a carrier took it ends EXPIRED in
+    the journal and its ESME gets a stat:EXPIRED receipt, through the REJECTD path."""
+    world = World()
+    world.reports.expire([wanting_receipt(8), wanting_receipt(9, receipt=False)])
+    assert world.journal.outcomes == [(8, EXPIRED, "", True), (9, EXPIRED, "", False)]
+    assert world.inbound.queued("acc") == 1
+    (item,) = world.inbound._queues["acc"]
+    pdu = codec.decode(CommandId.DELIVER_SM, 0, 0, item.body)
+    assert isinstance(pdu, DeliverSm)
+    assert b"stat:EXPIRED" in pdu.short_message and b"id:8 " in pdu.short_message
+    assert dict(pdu.tlvs)[Tag.MESSAGE_STATE] == bytes([MessageState.EXPIRED])
