@@ -22,7 +22,7 @@ from operator import attrgetter
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from router.model.lines import HoursError, LineBook, parse_hours
+from router.model.lines import HoursError, LineBook, parse_hours, within
 from router.model.messages import Message
 from router.smpp.codec import scan_submit
 from router.upstream.settings import GroupSettings, RoutingSettings, RuleSettings
@@ -62,12 +62,7 @@ class Rule:
         return bool(self.prefixes) or self.operators is not None
 
     def open_at(self, minute: int) -> bool:
-        if self.hours is None:
-            return True
-        start, end = self.hours
-        if start <= end:
-            return start <= minute < end
-        return minute >= start or minute < end
+        return within(self.hours, minute)
 
     def key_miss(self, account: str, source: str, kind: str) -> str:
         """Why the rule does not hold for this sender ("" when it may)."""

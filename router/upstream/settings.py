@@ -74,6 +74,8 @@ class GroupSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountGroupSettings:
+    """A name for a set of accounts (resellers, banks), for rules to use."""
+
     name: str
     accounts: tuple[str, ...]
 

@@ -5,7 +5,6 @@ carriers with --record.  Failover when the first upstream is down, a weighted sp
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -14,26 +13,13 @@ from typing import Any
 import yaml
 
 from tests.clients import Esme, bound
-from tests.conftest import RouterProcess, Sink, free_port
+from tests.conftest import RouterProcess, Sink, events, free_port, wait_for
 from tests.ledger import prove, smppload
 
 
 def upstream(name: str, port: int, **extra: Any) -> dict[str, Any]:
     return {"name": name, "port": port, "connections": 1, "window": 64,
             "reconnect_min": 0.1, "reconnect_max": 0.5, **extra}
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
-
-
-def events(router: RouterProcess, name: str) -> list[dict[str, Any]]:
-    return [e for e in router.events() if e.get("event") == name]
 
 
 def accepted(sink: Sink) -> list[dict[str, Any]]:
