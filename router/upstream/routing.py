@@ -34,6 +34,7 @@ EXPAND_LIMIT = 200_000
 """Keys at most in a decider expanded to one prefix length."""
 
 _account = attrgetter("account")
+_destination = attrgetter("destination")
 _account_source = attrgetter("account", "source")
 
 
@@ -148,23 +149,29 @@ class RouteTable:
 
     def _by_destination(self, decider: Prefixes, run: Iterable[Message],
                         routed: dict[str, list[Message]]) -> None:
-        table = decider.table
-        get = table.get
-        if len(decider.lengths) == 1:
+        messages = list(run)
+        if len(decider.lengths) == 1:  # one lookup a message, in a comprehension
+            get = decider.table.get
             length = decider.lengths[0]
-            for message in run:
-                group = get(message.destination[:length])
-                if group is None:
-                    group = self._slow(decider, message.destination)
-                bucket = routed.get(group)
-                if bucket is None:
-                    routed[group] = [message]
-                else:
-                    bucket.append(message)
+            groups = [get(d[:length]) for d in map(_destination, messages)]
+        else:
+            groups = [None] * len(messages)
+        first = groups[0]
+        if first is not None and groups.count(first) == len(groups):  # the usual batch
+            found = routed.get(first)
+            if found is None:
+                routed[first] = messages
+            else:
+                found.extend(messages)
             return
-        for message in run:
-            group = self._slow(decider, message.destination)
-            routed.setdefault(group, []).append(message)
+        for message, group in zip(messages, groups, strict=True):
+            if group is None:
+                group = self._slow(decider, message.destination)
+            bucket = routed.get(group)
+            if bucket is None:
+                routed[group] = [message]
+            else:
+                bucket.append(message)
 
     def _slow(self, decider: Prefixes, destination: str) -> str:
         """Longest prefix first, on the destination as written, then normalised."""
