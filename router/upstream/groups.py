@@ -4,15 +4,14 @@ failover: the first upstream that is up (a connection bound) takes everything it
 windows allow; the next one only while those before it are down, and traffic returns
 when the first is back (each change logged once).  round_robin: every connection of
 every upstream up takes what its window allows, starting one further each time.
-weighted: each upstream up is allowed its share of everything the group has sent since
-the set of upstreams up last changed (``ceil(total * weight / sum)`` minus what it
-sent): the split holds within a window whatever the carriers' speeds, and a slow
-upstream holds back the group rather than lose its share.
+weighted: what waits goes to the upstream furthest behind its share of everything the
+group has sent since the set of upstreams up last changed (the next one behind takes
+what its windows cannot): one hand-over a batch, and the split stays within about a
+batch of the weights.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import structlog
@@ -34,7 +33,7 @@ class Upstream:
 
     @property
     def ready(self) -> bool:
-        return any(c.ready for c in self.connectors)
+        return any(connector.ready for connector in self.connectors)
 
 
 class Group:
@@ -47,8 +46,10 @@ class Group:
         self._turn = 0
         self._active: str | None = ""
         """failover: the upstream taking the traffic (None: all down, "": not yet)."""
-        self._up: tuple[str, ...] = ()
-        self._shares: dict[str, int] = {}
+        self._ready: list[bool] = []
+        """weighted: which upstreams were up at the last pump (shares count from then)."""
+        self._shares: list[int] = []
+        self._weight_sum = 0
         self._connectors = [c for u in upstreams for c in u.connectors]
 
     def add(self, upstream: Upstream) -> None:
@@ -94,20 +95,44 @@ class Group:
             self._active = None
 
     def _weighted(self, outbound: Outbound) -> None:
-        up = [(u, w) for u, w in zip(self.upstreams, self.weights, strict=True) if u.ready]
-        names = tuple(u.name for u, _ in up)
-        if names != self._up:  # shares count from the last change of who is up
-            self._up = names
-            self._shares = dict.fromkeys(names, 0)
-        if not up:
+        """What waits goes to the upstream furthest behind its share (then the next, if
+        its windows cannot take it all): one hand-over a batch, as with round-robin, and
+        the split within a batch of the weights over any run."""
+        queued = outbound.queued_in(self.name)
+        if not queued:
             return
+        ready = [u.ready for u in self.upstreams]
+        if ready != self._ready:  # shares count from this change
+            self._ready = ready
+            self._shares = [0] * len(ready)
+            self._weight_sum = sum(w for w, r in zip(self.weights, ready, strict=True) if r)
         shares = self._shares
-        total = sum(shares.values()) + outbound.queued_in(self.name)
-        weight_sum = sum(w for _, w in up)
-        for upstream, weight in up:
-            allowance = math.ceil(total * weight / weight_sum) - shares[upstream.name]
-            if allowance > 0:
-                shares[upstream.name] += self._fill(upstream, outbound, allowance)
+        total = sum(shares) + queued
+        left = [i for i, r in enumerate(ready) if r]
+        first = True
+        while left:
+            behind, gap = self._furthest_behind(left, total)
+            # the one furthest behind may take it all; the next ones only what they lack of
+            # their share (a full window holds its share back rather than give it away)
+            limit = queued if first else -(gap // self._weight_sum)
+            first = False
+            if limit > 0:
+                shares[behind] += self._fill(self.upstreams[behind], outbound, limit)
+                queued = outbound.queued_in(self.name)
+                if not queued:
+                    return
+            left.remove(behind)
+
+    def _furthest_behind(self, left: list[int], total: int) -> tuple[int, int]:
+        """The upstream (index) furthest behind its share of ``total``, and by how much:
+        shares * sum of weights - total * weight (negative: behind)."""
+        shares, weights, weight_sum = self._shares, self.weights, self._weight_sum
+        behind, gap = -1, 0
+        for i in left:
+            mine = shares[i] * weight_sum - total * weights[i]
+            if behind < 0 or mine < gap:
+                behind, gap = i, mine
+        return behind, gap
 
     def _fill(self, upstream: Upstream, outbound: Outbound, limit: int) -> int:
         """Up to ``limit`` messages of this group into the upstream's windows."""
