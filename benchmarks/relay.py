@@ -216,6 +216,8 @@ class Target:
     extra: tuple[tuple[str, Any], ...] = ()
     """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
     topup: int = 0  # written to the prepaid ledger of the account before the start
+    upstreams: int = 1
+    """Upstream entries, all on the sink (``sink``, ``sink2``, …; benchmarks/routing.py)."""
 
     @property
     def is_chapar(self) -> bool:
@@ -277,9 +279,9 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
         # every message goes through the line and blacklist/opt-out checks
         "lines": [{"number": "12345", "account": SYSTEM_ID, "kind": "advertising"}],
         "simulator": {"enabled": False},
-        "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
-                       "connections": args.upstream_connections,
-                       "window": args.upstream_window}],
+        "upstreams": [{"name": f"sink{i + 1 if i else ''}", "host": "127.0.0.1",
+                       "port": sink_port, "connections": args.upstream_connections,
+                       "window": args.upstream_window} for i in range(target.upstreams)],
         "log": {"level": "warning"},
     }
     if not target.lines:
@@ -503,7 +505,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         stack = contextlib.ExitStack()
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
-            sut.wait_ready(sink, args.upstream_connections if target.is_chapar else 1)
+            sut.wait_ready(sink, args.upstream_connections * target.upstreams
+                           if target.is_chapar else 1)
             if target.kind == "admin":
                 scraper = stack.enter_context(Scraper(sut.admin_port))
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",

@@ -27,7 +27,8 @@ from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
 from router.store.settings import StoreSettings
-from router.upstream.settings import SimulatorSettings, UpstreamSettings
+from router.upstream.routing import RouteError, compile_rules
+from router.upstream.settings import RoutingSettings, SimulatorSettings, UpstreamSettings
 
 
 class ConfigError(Exception):
@@ -43,6 +44,7 @@ class Config:
     accounts: tuple[AccountSettings, ...] = ()
     lines: tuple[LineSettings, ...] = ()
     upstreams: tuple[UpstreamSettings, ...] = ()
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
@@ -170,6 +172,11 @@ def _check_routes(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: upstreams[{i}]: connections and window must be >= 1")
     if not 0.0 <= config.simulator.failure_ratio <= 1.0:
         raise ConfigError(f"{source}: simulator.failure_ratio: between 0 and 1")
+    upstreams = set(names) | ({"simulator"} if config.simulator.enabled else set())
+    try:  # (operator names are checked against the prefix tables when the router starts)
+        compile_rules(config.routing, upstreams, set())
+    except RouteError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _build(cls: type[Any], raw: object, source: str, path: str) -> Any:

@@ -144,6 +144,21 @@ class RouterProcess:
         self.proc.wait()
 
 
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def events(router: RouterProcess, name: str) -> list[dict[str, Any]]:
+    """The router's log events called ``name``, in order."""
+    return [e for e in router.events() if e.get("event") == name]
+
+
 def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
     """Accounts ``esme1``/``esme2`` (PASSWORD, loopback, exempt from the domestic check,
     vendor statuses so that tests see the precise refusal) and the in-process simulator."""

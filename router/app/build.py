@@ -48,6 +48,7 @@ from router.store.lines import LineStore
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
+from router.upstream.routing import ALL, RouteTable
 
 log = structlog.get_logger("chapar")
 
@@ -125,7 +126,8 @@ def build(config: Config) -> Parts:
     book.closed(recovery.receipted)
     policy = build_policy(config, state)
     settings = config.dispatch
-    outbound = Outbound(settings, state, loop.call_later)
+    validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
+    outbound = Outbound(settings, state, loop.call_later, validity)
     wallets = policy.pipeline.wallets
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
@@ -142,8 +144,31 @@ def build(config: Config) -> Parts:
         log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "
                  "had not delivered to an ESME")
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
+    outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
+
+
+def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
+    """The routing table on the upstreams the pool has (raises RouteError)."""
+    addresses = policy.addresses
+    rules = policy.rules
+
+    def normalise(destination: str) -> str:
+        number = addresses.number_of(destination, 0)
+        return "" if number is None else str(number)
+
+    operators = Operators.load(config.policy.prefix_folder())
+    return RouteTable(config.routing, upstreams, dict(operators.prefixes()),
+                      config.policy.timezone, lambda: rules.lines, normalise)
+
+
+def apply_routes(config: Config, parts: Parts) -> RouteTable:
+    """Groups to the pool, the table to the outbound queue (start and SIGHUP)."""
+    table = route_table(config, parts.policy, list(parts.pool.upstreams))
+    parts.pool.set_groups(config.routing)
+    parts.outbound.set_routes(None if table.constant == ALL else table)
+    return table
 
 
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:

@@ -12,24 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from router import config as config_mod
 from router.admin.server import AdminServer
-from router.app.build import Parts, admin_sources, build, http_sources
+from router.app.build import (
+    Parts,
+    admin_sources,
+    apply_routes,
+    build,
+    http_sources,
+    route_table,
+)
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
-from router.config import Config
+from router.config import Config, ConfigError
 from router.http_api.server import HttpApiServer
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
+from router.upstream.routing import RouteError, fill_addresses
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -42,10 +53,13 @@ CARRIER_SHARE_MAX = 2.0
 
 
 class App:
-    def __init__(self, config: Config, slot: WorkerSlot | None = None) -> None:
-        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py)."""
+    def __init__(self, config: Config, slot: WorkerSlot | None = None,
+                 path: Path | None = None) -> None:
+        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py);
+        ``path``: the config file SIGHUP reads the routing table (and new upstreams) from."""
         self.config = config
         self.slot = slot
+        self.path = path
         self.port = 0
         self.tls_port = 0
         self._tls: ServerTls | None = None
@@ -70,9 +84,13 @@ class App:
                                                port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
+        table = apply_routes(cfg, parts)
+        log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
+        parts.outbound.start_sweeps()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
+            fill_addresses(parts.recovery.pending)
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
@@ -151,6 +169,38 @@ class App:
                 reloaded.append(what)
         log.info("tls_reloaded", reloaded=reloaded)
 
+    def reload(self) -> None:
+        """SIGHUP: certificates, then the routing table and new upstreams."""
+        self.reload_tls()
+        self.reload_routes()
+
+    def reload_routes(self) -> None:
+        """The config file's ``routing`` (and ``upstreams`` not running yet) applied
+        without closing a session: what waits is routed again by the new table.  A file
+        that does not load or a table that does not compile keeps the one in use."""
+        parts = self.parts
+        if self.path is None or parts is None:
+            return
+        try:
+            config = config_mod.load(self.path)
+            pool = parts.pool
+            new = [u for u in config.upstreams if u.name not in pool.upstreams]
+            known = [*pool.upstreams, *(u.name for u in new)]
+            route_table(config, parts.policy, known)  # compiles, or raises: nothing changed
+        except (ConfigError, RouteError) as exc:
+            log.error("routes_reload_failed", error=str(exc), note="the routes in use stay")
+            return
+        started = []
+        for upstream in new:
+            started += pool.add_upstream(upstream)
+        table = apply_routes(config, parts)
+        for connector in started:
+            connector.start()
+        self.config = dataclasses.replace(self.config, routing=config.routing,
+                                          upstreams=(*self.config.upstreams, *new))
+        log.info("routes_reloaded", rules=len(table.rules), groups=sorted(table.groups),
+                 new_upstreams=[u.name for u in new])
+
     def request_stop(self) -> None:
         if self._stop.is_set():
             log.warning("forced_exit")
@@ -162,7 +212,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
             await self.start()
             await self._stop.wait()

@@ -3,7 +3,8 @@
 
 ``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
 ``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry), ``content`` and
-``quarantine`` (content rules and held messages); ``explain``; ``load`` (Locust).
+``quarantine`` (content rules and held messages); ``explain``; ``load`` (Locust);
+``routes`` (the routing table).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from router.cli import (
     lists,
     load,
     ranges,
+    routes,
     run,
     setup,
 )
@@ -28,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain,
-                  load):
+                  load, routes):
         group.add_parsers(sub)
     return p
 

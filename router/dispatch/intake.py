@@ -234,7 +234,8 @@ class Intake:
                         refused_messages=self._refused_since)
             self._failing = self._refused_since = 0
         messages = [Message(part.message_id, settlement.account, part.submit.body, 0,
-                            (part.submit.registered_delivery & 3) != 0)
+                            (part.submit.registered_delivery & 3) != 0, False,
+                            part.submit.source_addr, part.submit.destination_addr)
                     for settlement in settled if settlement.state == "released"
                     for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
@@ -242,7 +243,8 @@ class Intake:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2)
+                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2,
+                                    s.source_addr, s.destination_addr)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit

@@ -13,7 +13,7 @@ accounts is 32 + 32.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from operator import attrgetter
 
@@ -91,6 +91,30 @@ class Lanes:
 
     def lowest(self) -> int | None:
         return min((m.id for m in self), default=None)
+
+    def remove(self, doomed: Callable[[Message], bool]) -> list[Message]:
+        """Take out every waiting message ``doomed`` says (expired ones); order kept."""
+        removed: list[Message] = []
+        self.urgent = _split(self.urgent, doomed, removed)
+        for account, queue in list(self.accounts.items()):
+            kept = _split(queue, doomed, removed)
+            if not kept:
+                del self.accounts[account]
+            elif kept is not queue:
+                self.accounts[account] = kept
+        self.count -= len(removed)
+        return removed
+
+
+def _split(queue: deque[Message], doomed: Callable[[Message], bool],
+           removed: list[Message]) -> deque[Message]:
+    """``queue`` itself when nothing in it is doomed, else what is kept."""
+    gone = [m for m in queue if doomed(m)]
+    if not gone:
+        return queue
+    removed += gone
+    ids = {m.id for m in gone}
+    return deque(m for m in queue if m.id not in ids)
 
 
 def _popleft(queue: deque[Message], count: int) -> list[Message]:

@@ -26,8 +26,11 @@ from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import (
     CONGESTION_CARRIER_STATUSES,
+    EXPIRED,
     GIVEN_UP,
     TEMPORARY_CARRIER_STATUSES,
+    RetryClass,
+    retry_class,
 )
 from router.model.wallets import Wallets
 from router.smpp import codec
@@ -58,14 +61,14 @@ class Reports:
         outcomes: list[Outcome] = []
         wanted: list[tuple[str, int, str]] = []  # receipts to expect: one map update
         again: list[Message] = []
-        back: list[Message] = []
+        back: list[tuple[Message, int]] = []
         for message, status, carrier_id in results:
             if status == 0:
                 outcomes.append((message.id, 0, carrier_id, message.receipt))
                 if message.receipt:
                     wanted.append((carrier_id, message.id, message.account))
             elif status in CONGESTION_CARRIER_STATUSES:
-                back.append(message)  # the connection slows down; no attempt spent
+                back.append((message, status))  # the connection slows down
             elif status in TEMPORARY_CARRIER_STATUSES:
                 again.append(message)
             else:
@@ -79,9 +82,15 @@ class Reports:
             self._intake.record_outcomes(outcomes)
         if back:
             self.congested += len(back)
-            self._outbound.put(back, front=True)
+            self._congested(back)
         if again:
-            self._again(again, "temporary carrier refusal", at_once=False)
+            self._again(again, "temporary carrier refusal", RetryClass.SYSTEM_ERROR)
+
+    def _congested(self, back: list[tuple[Message, int]]) -> None:
+        """Throttled and queue-full answers, each by its row of the retry table (by
+        default: to the front at once, in order, no attempt spent)."""
+        self._again([message for message, _ in back], "carrier congested",
+                    [retry_class(status) for _, status in back])
 
     def _expect(self, wanted: list[tuple[str, int, str]],
                 results: list[tuple[Message, int, str]]) -> None:
@@ -164,20 +173,28 @@ class Reports:
             on_receipt(message_id, stat_of(deliver.short_message, deliver.message_state))
         self._intake.record_ledger()
 
-    def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
-        self._again(messages, reason, at_once)
+    def on_no_answer(self, messages: list[Message], reason: str, cause: RetryClass) -> None:
+        self._again(messages, reason, cause)
 
-    def _again(self, messages: list[Message], reason: str, at_once: bool) -> None:
-        for message in self._outbound.again(messages, at_once):
+    def expire(self, messages: list[Message]) -> None:
+        """Store-and-forward gave up: validity passed before a carrier accepted them.
+        A final outcome like a carrier's refusal, with a ``stat:EXPIRED`` receipt."""
+        for message in messages:
+            self._refuse(message, EXPIRED, "validity passed", "EXPIRED")
+
+    def _again(self, messages: list[Message], reason: str,
+               why: RetryClass | list[RetryClass]) -> None:
+        for message in self._outbound.again(messages, why):
             self._refuse(message, GIVEN_UP, reason)
 
-    def _refuse(self, message: Message, status: int, reason: str) -> None:
+    def _refuse(self, message: Message, status: int, reason: str,
+                stat: str = "REJECTD") -> None:
         self.refused += 1
         if sampled(self.refused):  # each one is in the journal and gets a REJECTD receipt
             log.warning("message_refused_upstream", id=message.id, account=message.account,
                         status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
                         total=self.refused)
-        self.final_outcome(message, status, "REJECTD")
+        self.final_outcome(message, status, stat)
 
     def final_outcome(self, message: Message, status: int, stat: str) -> None:
         """A message ends here without a carrier receipt (refused: REJECTD; at its

@@ -96,6 +96,29 @@ def carrier_class(status: int) -> CarrierClass:
 
 GIVEN_UP = S.ESME_RDELIVERYFAILURE
 """Journalled for a message that used up its attempts."""
+EXPIRED = 0x0410
+"""Journalled for a message whose validity passed before a carrier accepted it
+(store-and-forward gave up): a final outcome, with a ``stat:EXPIRED`` receipt."""
+
+
+class RetryClass(Enum):
+    """Why a message goes back to the queue: each has its row in the retry table
+    (``dispatch.retries``)."""
+
+    THROTTLED = "throttled"
+    QUEUE_FULL = "queue_full"
+    SYSTEM_ERROR = "system_error"
+    BIND_LOST = "bind_lost"
+    RESPONSE_TIMEOUT = "response_timeout"
+
+
+def retry_class(status: int) -> RetryClass:
+    """The retry row of a carrier's temporary or congestion status."""
+    if status == S.ESME_RTHROTTLED:
+        return RetryClass.THROTTLED
+    if status == S.ESME_RMSGQFUL:
+        return RetryClass.QUEUE_FULL
+    return RetryClass.SYSTEM_ERROR
 NACKED = S.ESME_RSYSERR
 """A carrier's generic_nack to a submit_sm carries no usable status: try again."""
 

@@ -55,6 +55,9 @@ class AccountSettings:
     receipts: Literal["per_part", "per_message"] = "per_part"
     """A long message sent in parts: a receipt per part, or one (part 1's id) when the
     last part's final receipt comes."""
+    validity: float = 0.0
+    """Seconds its messages without a validity_period of their own are tried before
+    they end EXPIRED; 0 = ``dispatch.validity``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
