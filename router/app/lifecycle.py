@@ -78,7 +78,7 @@ class App:
 
         def connection() -> EsmeConnection:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
-                                  parts.intake, parts.inbound)
+                                  parts.intake, parts.inbound, parts.services)
 
         self._server = await loop.create_server(connection, where, cfg.listen.port,
                                                 reuse_address=True)
@@ -220,6 +220,7 @@ class App:
         policy.writer.close()
         policy.lines.close()
         policy.limits.close()
+        parts.services.operations.close()
         problem = parts.journal.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is

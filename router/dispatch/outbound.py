@@ -85,9 +85,32 @@ class Outbound:
         return given_up
 
     def _due(self, messages: list[Message]) -> None:
-        for message in messages:
-            self._delayed.pop(message.id, None)
-        self.put(messages)
+        due = [m for m in messages if self._delayed.pop(m.id, None) is not None]
+        if due:  # (some may have been cancelled meanwhile)
+            self.put(due)
+        elif not self._queue and not self._delayed:
+            self.empty.set()
+
+    def waiting(self, account: str) -> list[Message]:
+        """The account's messages not yet sent (queued or waiting to be sent again)."""
+        found = [m for m in self._queue if m.account == account]
+        found += [m for m in self._delayed.values() if m.account == account]
+        return found
+
+    def find(self, message_id: int) -> Message | None:
+        """A message not yet sent (queued or waiting to be sent again), by id."""
+        delayed = self._delayed.get(message_id)
+        if delayed is not None:
+            return delayed
+        return next((m for m in self._queue if m.id == message_id), None)
+
+    def withdraw(self, message: Message) -> bool:
+        """Take a message not yet sent out for good (cancel_sm); False if it has left."""
+        if self._delayed.pop(message.id, None) is None and not self._queue.remove(message):
+            return False
+        if not self._queue and not self._delayed:
+            self.empty.set()
+        return True
 
     def low_water(self, next_id: int) -> int:
         """The smallest id still waiting for a final carrier answer (``next_id`` when

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
     at          REAL NOT NULL,
     entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id, receipt], ...]
 );
+CREATE TABLE IF NOT EXISTS replaced (
+    message_id  INTEGER PRIMARY KEY,  -- a queued message a replace_sm changed
+    body        BLOB NOT NULL         -- its submit_sm body now
+);
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
@@ -108,6 +112,25 @@ def wants_receipt(body: bytes) -> bool:
         return True
 
 
+def first_outcome_since(db: sqlite3.Connection, since: float) -> int:
+    """The first outcomes seq written at or after ``since``: a binary search on the
+    primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
+    bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
+    if bounds[0] is None:
+        return 0
+    low: int = bounds[0]
+    high: int = bounds[1] + 1
+    while low < high:
+        mid = (low + high) // 2
+        row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
+                         (mid,)).fetchone()
+        if row is None or row[1] >= since:
+            high = mid
+        else:
+            low = row[0] + 1
+    return low
+
+
 class SqliteJournal:
     """Embedded journal: SQLite in WAL mode.
 
@@ -141,6 +164,7 @@ class SqliteJournal:
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
         self._flags: list[quarantine.FlagRow] = []
+        self._replaced: list[tuple[int, bytes]] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -161,6 +185,10 @@ class SqliteJournal:
     def add_ledger(self, rows: list[LedgerRow]) -> None:
         """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
         self._ledger.extend(rows)
+
+    def add_replaced(self, message_id: int, body: bytes) -> None:
+        """A queued message's new body (replace_sm): a restart sends this one."""
+        self._replaced.append((message_id, body))
 
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
@@ -183,7 +211,7 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger
+                    or self._ledger or self._replaced
                     or self._done_below is not None)
 
     def commit(self) -> None:
@@ -196,6 +224,7 @@ class SqliteJournal:
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
+        replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
         db = self._db
         try:
             db.execute("BEGIN")
@@ -209,6 +238,8 @@ class SqliteJournal:
                 db.executemany(quarantine.FLAG, flags)
             if money:
                 db.executemany(ledger.INSERT, money)
+            if replaced:
+                db.executemany("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)
             if outcomes:
                 db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(outcomes)))
@@ -279,11 +310,13 @@ class SqliteJournal:
         finished: set[int] = set()
         wanted: list[tuple[str, int]] = []
         for at, entries in db.execute("SELECT at, entries FROM outcomes WHERE seq >= ?",
-                                      (self._first_outcome_since(since),)):
+                                      (first_outcome_since(self._db, since),)):
             for message_id, status, carrier_id, receipt in orjson.loads(entries):
                 finished.add(message_id)
                 if at >= receipts_since and status == 0 and receipt and carrier_id:
                     wanted.append((carrier_id, message_id))
+        replaced = dict(db.execute("SELECT message_id, body FROM replaced "
+                                   "WHERE message_id >= ?", (start,)).fetchall())
         rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
                           "ORDER BY first_id", (start,))
         for first_id, account, blob in rows:
@@ -291,6 +324,7 @@ class SqliteJournal:
                 message_id = first_id + offset
                 if (message_id >= done_below and message_id not in finished
                         and message_id not in skip):
+                    body = replaced.get(message_id, body)
                     recovery.pending.append(Message(message_id, account, body, 0,
                                                     wants_receipt(body)))
         recovery.pending += [Message(i, account, body, 0, wants_receipt(body))
@@ -306,25 +340,6 @@ class SqliteJournal:
         row = self._db.execute("SELECT first_id FROM journal WHERE first_id <= ? "
                                "ORDER BY first_id DESC LIMIT 1", (message_id,)).fetchone()
         return row[0] if row else message_id
-
-    def _first_outcome_since(self, since: float) -> int:
-        """The first outcomes seq written at or after ``since``: a binary search on the
-        primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-        db = self._db
-        bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
-        if bounds[0] is None:
-            return 0
-        low: int = bounds[0]
-        high: int = bounds[1] + 1
-        while low < high:
-            mid = (low + high) // 2
-            row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
-                             (mid,)).fetchone()
-            if row is None or row[1] >= since:
-                high = mid
-            else:
-                low = row[0] + 1
-        return low
 
     def _with_accounts(self, wanted: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
         """(carrier id, our id, account) for (carrier id, our id) pairs."""
