@@ -30,10 +30,10 @@ def bind_body(system_id: str = "esme1", password: str = PASSWORD, version: int =
 
 def submit_body(text: bytes = b"hello", source: str | bytes = "1000",
                 destination: str | bytes = "989121234567", dest_ton: int = 1,
-                tlvs: bytes = b"") -> bytes:
+                tlvs: bytes = b"", registered_delivery: int = 0) -> bytes:
     return (cstr("") + bytes([1, 1]) + cstr(source) + bytes([dest_ton, 1]) + cstr(destination)
-            + bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([0, 0, 0, 0, len(text)]) + text
-            + tlvs)
+            + bytes([0, 0, 0]) + cstr("") + cstr("")
+            + bytes([registered_delivery, 0, 0, 0, len(text)]) + text + tlvs)
 
 
 def tlv(tag: int, value: bytes) -> bytes:

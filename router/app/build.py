@@ -130,7 +130,8 @@ def build(config: Config) -> Parts:
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     pool = Pool(outbound, reports)
-    services = Services(Operations(outbound, intake, JournalReader(journal.path)),
+    services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
+                                   inbound),
                         Congestion(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
                  services)

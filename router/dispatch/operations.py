@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
+from router.dlr.book import ReceiptBook
 from router.model.messages import Message
 from router.model.status import (
     CANCELLED,
@@ -64,10 +66,13 @@ def _addresses(body: bytes) -> tuple[str, str]:
 
 
 class Operations:
-    def __init__(self, outbound: Outbound, intake: Intake, reader: JournalReader) -> None:
+    def __init__(self, outbound: Outbound, intake: Intake, reader: JournalReader,
+                 book: ReceiptBook, inbound: Inbound) -> None:
         self._outbound = outbound
         self._intake = intake
         self._reader = reader
+        self._book = book
+        self._inbound = inbound
         self.cancelled = 0
         self.replaced = 0
 
@@ -133,7 +138,15 @@ class Operations:
         self.cancelled += len(ids)
         # A failed commit keeps the outcomes for the next one; the messages stay out of
         # the queue, but a restart before then would send them: not a promise yet.
-        return 0 if await self._committed() else STORE_UNAVAILABLE
+        if not await self._committed():
+            return STORE_UNAVAILABLE
+        receipts = [r for m in withdrawn
+                    if (r := self._book.rejected(m, CANCELLED, "DELETED",
+                                                 MessageState.DELETED)) is not None]
+        if receipts:  # the one final receipt of a message that asked for one, after
+            # the cancel_sm_resp (this coroutine's caller answers before the next turn)
+            asyncio.get_running_loop().call_soon(self._inbound.enqueue, account, receipts)
+        return 0
 
     async def replace(self, account: str, pdu: ReplaceSm, check: CheckReplacement) -> int:
         wanted = parse_id(pdu.message_id)

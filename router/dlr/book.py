@@ -82,9 +82,11 @@ class ReceiptBook:
 
     # --- our own receipts -----------------------------------------------------------
 
-    def rejected(self, message: Message, status: int) -> bytes | None:
+    def rejected(self, message: Message, status: int, stat: str = "REJECTD",
+                 state: MessageState = MessageState.REJECTED) -> bytes | None:
         """A carrier finally refused a message we acknowledged: the REJECTD receipt the
-        ESME gets (an encoded deliver_sm body), if it asked for one."""
+        ESME gets (an encoded deliver_sm body), if it asked for one.  (Also the DELETED
+        receipt of a message its ESME cancelled: ``stat``, ``state``.)"""
         try:
             sm = codec.decode(CommandId.SUBMIT_SM, 0, 0, message.body)
         except Exception:  # the body was valid when journalled; be safe on old rows
@@ -94,11 +96,10 @@ class ReceiptBook:
             return None
         now = time.time()
         our_id = format_id(message.id)
-        text = receipt.compose_text(our_id, "REJECTD", f"{status & 0xFFF:03x}",
-                                    now, now)
+        text = receipt.compose_text(our_id, stat, f"{status & 0xFFF:03x}", now, now)
         return codec.encode_body(DeliverSm(
             0, 0, "", sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr,
             sm.source_addr_ton, sm.source_addr_npi, sm.source_addr, 0x04, 0, 0, "", "",
             0, 0, 0, 0, text.encode("latin-1"),
             [(Tag.RECEIPTED_MESSAGE_ID, our_id.encode() + b"\0"),
-             (Tag.MESSAGE_STATE, bytes([MessageState.REJECTED]))]))
+             (Tag.MESSAGE_STATE, bytes([state]))]))

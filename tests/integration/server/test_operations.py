@@ -41,9 +41,10 @@ QUERY, CANCEL, REPLACE, MULTI, DATA, SUBMIT = 0x03, 0x08, 0x07, 0x21, 0x103, 0x0
 
 
 def submit(s: Any, seq: int, text: bytes, destination: str = "989121234567",
-           tlvs: bytes = b"") -> tuple[str, bytes]:
+           tlvs: bytes = b"", registered_delivery: int = 0) -> tuple[str, bytes]:
     """One submit_sm on a raw session: (our id, the whole answer body)."""
-    status, body = call(s, SUBMIT, seq, submit_body(text, destination=destination, tlvs=tlvs))
+    status, body = call(s, SUBMIT, seq, submit_body(text, destination=destination, tlvs=tlvs,
+                                                    registered_delivery=registered_delivery))
     assert status == ROK
     return body[:body.index(0)].decode(), body
 
@@ -205,13 +206,18 @@ def test_cancel_sm_while_queued_never_sends(
     """cancel_sm works only while the message still waits for a carrier: then it never
     goes out and ends DELETED (4); by id, or (no id) every waiting message from a
     source to a destination.  Another account's id is ESME_RINVMSGID; a message already
-    sent is ESME_RCANCELFAIL."""
+    sent is ESME_RCANCELFAIL.  A cancelled message that asked for a receipt gets one,
+    stat:DELETED, after the cancel_sm_resp."""
     router, port = down_router(make_router)
     s = raw_bound(router)
-    first, _ = submit(s, 2, b"cancel me")
+    first, _ = submit(s, 2, b"cancel me", registered_delivery=1)
     kept, _ = submit(s, 3, b"keep me")
     submit(s, 4, b"cancel by address", destination="989120000077")
     assert call(s, CANCEL, 5, cancel_body(first))[0] == ROK
+    command_id, _, deliver_seq, receipt = read_pdu(s)
+    assert command_id == 0x00000005 and b"stat:DELETED" in receipt
+    assert f"id:{first} ".encode() in receipt
+    s.sendall(pdu(0x80000005, deliver_seq, b"\0"))
     assert query(s, 6, first)[:2] == (ROK, DELETED)
     assert call(s, CANCEL, 7, cancel_body(first))[0] == RCANCELFAIL  # not waiting now
     other = raw_bound(router, "esme2")
