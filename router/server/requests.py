@@ -100,8 +100,8 @@ class MultiAnswer:
                                                      self._unsuccessful))
 
     def answer_refused(self, submits: list[Submit], status: int) -> None:
-        self._conn.respond(codec.encode_frame(CommandId.SUBMIT_MULTI_RESP, status,
-                                              self._sequence, b""))
+        self._conn.respond(codec.response_frames(CommandId.SUBMIT_MULTI,
+                                                 [(self._sequence, status)])[0])
 
 
 class Requests:
@@ -124,8 +124,8 @@ class Requests:
         return True
 
     def _refuse(self, pdu: Pdu, status: int) -> None:
-        self._conn.respond(codec.encode_frame(pdu.command_id | 0x80000000, status,
-                                              pdu.sequence, b""))
+        """A header-only answer (ESME_ROK too, for cancel_sm and replace_sm)."""
+        self._conn.respond(codec.response_frames(pdu.command_id, [(pdu.sequence, status)])[0])
 
     # --- data_sm, submit_multi: the submit path -------------------------------------
 
