@@ -131,7 +131,7 @@ class Requests:
 
     def data_sm(self, pdu: DataSm) -> None:
         try:
-            submit = codec.scan_submit(pdu.sequence, convert.data_sm_as_submit(pdu))
+            submit = codec.scan_submit(pdu.sequence, convert.data_sm_body(pdu))
         except DecodeError as exc:
             self._refuse(pdu, exc.status)
             return

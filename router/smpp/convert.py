@@ -35,9 +35,10 @@ def _address(value: str, status: int, name: str) -> bytes:
     return raw + b"\0"
 
 
-def data_sm_as_submit(pdu: DataSm) -> bytes:
-    """A data_sm as the submit_sm body it asks for: sm_length 0, the text in its
-    message_payload TLV (SMPP 3.4 §4.7: data_sm carries no short_message)."""
+def data_sm_body(pdu: DataSm) -> bytes:
+    """A data_sm as the submit_sm body it asks for (or, from a carrier, the deliver_sm
+    body: the same layout): sm_length 0, the text in its message_payload TLV (SMPP 3.4
+    §4.7: data_sm carries no short_message)."""
     if tlv_get(pdu.tlvs, Tag.MESSAGE_PAYLOAD) is None:
         raise DecodeError(S.ESME_RMISSINGOPTPARAM, "data_sm without message_payload")
     return b"".join((

@@ -36,7 +36,7 @@ def submit_of(body: bytes) -> SubmitSm:
 def test_data_sm_becomes_a_submit_with_its_payload_and_tlvs() -> None:
     data = DataSm(7, 0, "CMT", 1, 1, "1000", 1, 1, "989121234567", 0x40, 1, 8,
                   [(Tag.MESSAGE_PAYLOAD, b"\x00h\x00i"), (Tag.SOURCE_PORT, b"\x00\x10")])
-    sm = submit_of(convert.data_sm_as_submit(data))
+    sm = submit_of(convert.data_sm_body(data))
     assert (sm.service_type, sm.source_addr, sm.destination_addr) == ("CMT", "1000",
                                                                      "989121234567")
     assert (sm.esm_class, sm.registered_delivery, sm.data_coding) == (0x40, 1, 8)
@@ -54,7 +54,7 @@ def test_data_sm_that_no_submit_can_carry_is_refused(fields: dict[str, object],
     base: dict[str, object] = {"source_addr": "1000", "destination_addr": "989121234567",
                                "tlvs": [(Tag.MESSAGE_PAYLOAD, b"hi")]}
     with pytest.raises(DecodeError) as err:
-        convert.data_sm_as_submit(DataSm(**{**base, **fields}))  # type: ignore[arg-type]
+        convert.data_sm_body(DataSm(**{**base, **fields}))  # type: ignore[arg-type]
     assert err.value.status == status
 
 
