@@ -132,7 +132,7 @@ def build(config: Config) -> Parts:
     pool = Pool(outbound, reports)
     services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
                                    inbound),
-                        Congestion(policy.pipeline, outbound, settings.queue_limit))
+                        Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
                  services)
 

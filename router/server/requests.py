@@ -49,11 +49,17 @@ class Congestion:
     """SMPP 5.0 congestion_state for an account: 0-100, the fuller of its throttle
     bucket (tokens spent) and the dispatch queue (against ``queue_limit``)."""
 
-    def __init__(self, pipeline: Pipeline, outbound: Outbound, queue_limit: int) -> None:
-        self._throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)),
-                              None)
+    def __init__(self, throttle: ThrottleStage | None, outbound: Outbound,
+                 queue_limit: int) -> None:
+        self._throttle = throttle
         self._outbound = outbound
         self._limit = max(1, queue_limit)
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, outbound: Outbound, queue_limit: int) -> Congestion:
+        """For the configured pipeline (without a throttle stage: the queue alone)."""
+        throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)), None)
+        return cls(throttle, outbound, queue_limit)
 
     def level(self, account: str) -> int:
         spent = 1.0 - self._throttle.fill_ratio(account) if self._throttle else 0.0
