@@ -16,10 +16,19 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from router.dispatch.operations import Operations
 from router.dispatch.outbound import Outbound
+from router.logs import sampled
 from router.model.messages import format_id
-from router.model.status import DECISION_FAILED, NOT_REPLACEABLE, SUBMIT_FAILED, status_for
+from router.model.status import (
+    DECISION_FAILED,
+    NOT_REPLACEABLE,
+    STORE_UNAVAILABLE,
+    SUBMIT_FAILED,
+    status_for,
+)
 from router.policy.pipeline import Pipeline
 from router.policy.sizing import segments_of
 from router.policy.throttle import ThrottleStage
@@ -41,6 +50,7 @@ from router.smpp.session import Submit
 if TYPE_CHECKING:
     from router.server.esme import EsmeConnection
 
+log = structlog.get_logger("chapar.server")
 _DATA_SM = int(CommandId.DATA_SM)
 _DATA_SM_RESP = int(CommandId.DATA_SM_RESP)
 
@@ -118,6 +128,7 @@ class Requests:
         self._services = services
         self._pipeline = pipeline
         self._tasks: set[asyncio.Task[None]] = set()
+        self._failed = 0
         self._handlers: dict[type[Pdu], Callable[[Any], None]] = {
             DataSm: self.data_sm, SubmitMulti: self.submit_multi, QuerySm: self.query_sm,
             CancelSm: self.cancel_sm, ReplaceSm: self.replace_sm}
@@ -177,13 +188,25 @@ class Requests:
 
     # --- query, cancel, replace: answered from Chapar's state -----------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+    def _spawn(self, pdu: Pdu, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answering(pdu, work))
         self._tasks.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(self._tasks.discard)
 
+    async def _answering(self, pdu: Pdu, work: Coroutine[Any, Any, None]) -> None:
+        """A lookup that raises (the journal unreadable, a bug) is answered
+        ESME_RSYSERR and logged, sampled: every request gets its answer."""
+        try:
+            await work
+        except Exception:
+            self._failed += 1
+            if sampled(self._failed):
+                log.exception("request_failed", system_id=self._conn.account,
+                              command_id=f"0x{pdu.command_id:08x}", total=self._failed)
+            self._refuse(pdu, STORE_UNAVAILABLE)
+
     def query_sm(self, pdu: QuerySm) -> None:
-        self._spawn(self._query(pdu))
+        self._spawn(pdu, self._query(pdu))
 
     async def _query(self, pdu: QuerySm) -> None:
         answer = await self._services.operations.query(
@@ -196,7 +219,7 @@ class Requests:
             answer.error_code)))
 
     def cancel_sm(self, pdu: CancelSm) -> None:
-        self._spawn(self._cancel(pdu))
+        self._spawn(pdu, self._cancel(pdu))
 
     async def _cancel(self, pdu: CancelSm) -> None:
         status = await self._services.operations.cancel(
@@ -204,7 +227,7 @@ class Requests:
         self._refuse(pdu, status)  # header only, ROK included: cancel_sm_resp has no body
 
     def replace_sm(self, pdu: ReplaceSm) -> None:
-        self._spawn(self._replace(pdu))
+        self._spawn(pdu, self._replace(pdu))
 
     async def _replace(self, pdu: ReplaceSm) -> None:
         status = await self._services.operations.replace(self._conn.account, pdu,
