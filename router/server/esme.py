@@ -372,7 +372,8 @@ class EsmeConnection(asyncio.Protocol):
     def v5_tlvs(self) -> bytes:
         """TLVs an SMPP 5.0 session gets on its message ids (b"" for 3.4 sessions):
         congestion_state."""
-        if self.session.interface_version < V50 or self._services is None:
+        if (self.session.interface_version < V50 or self._services is None
+                or not self._smpp.congestion_state):
             return b""
         return convert.congestion_tlv(self._services.congestion.level(self.account))
 
