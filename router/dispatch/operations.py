@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from router.dispatch.inbound import Inbound
@@ -65,46 +66,46 @@ def _addresses(body: bytes) -> tuple[str, str]:
     return submit.source_addr, submit.destination_addr
 
 
+@dataclass(slots=True)
 class Operations:
-    def __init__(self, outbound: Outbound, intake: Intake, reader: JournalReader,
-                 book: ReceiptBook, inbound: Inbound) -> None:
-        self._outbound = outbound
-        self._intake = intake
-        self._reader = reader
-        self._book = book
-        self._inbound = inbound
-        self.cancelled = 0
-        self.replaced = 0
+    outbound: Outbound
+    intake: Intake
+    reader: JournalReader
+    book: ReceiptBook
+    """Makes the stat:DELETED receipt of a cancelled message that asked for one."""
+    inbound: Inbound
+    cancelled: int = 0
+    replaced: int = 0
 
     def close(self) -> None:
-        self._reader.close()
+        self.reader.close()
 
     def _waiting(self, account: str, message_id: int) -> Message | None:
-        message = self._outbound.find(message_id)
+        message = self.outbound.find(message_id)
         return message if message is not None and message.account == account else None
 
     async def _known(self, account: str, message_id: int) -> bool:
         """The journal has the message, and it is this account's."""
-        record = await asyncio.to_thread(self._reader.record, message_id)
+        record = await asyncio.to_thread(self.reader.record, message_id)
         return record is not None and record.account == account
 
     async def query(self, account: str, message_id: str, source: str) -> QueryAnswer:
         wanted = parse_id(message_id)
         if wanted is None:
             return QueryAnswer(UNKNOWN_MESSAGE)
-        message = self._outbound.find(wanted)
+        message = self.outbound.find(wanted)
         if message is not None:
             if message.account != account:
                 return QueryAnswer(UNKNOWN_MESSAGE)
             if source and _addresses(message.body)[0] != source:
                 return QueryAnswer(QUERY_FAILED)
             return QueryAnswer(0, MessageState.ENROUTE)
-        record = await asyncio.to_thread(self._reader.record, wanted)
+        record = await asyncio.to_thread(self.reader.record, wanted)
         if record is None or record.account != account:
             return QueryAnswer(UNKNOWN_MESSAGE)
         if source and _addresses(record.body)[0] != source:
             return QueryAnswer(QUERY_FAILED)
-        finished = await asyncio.to_thread(self._reader.outcome, wanted, record.received_at)
+        finished = await asyncio.to_thread(self.reader.outcome, wanted, record.received_at)
         if finished is None:  # in flight on a carrier connection
             return QueryAnswer(0, MessageState.ENROUTE)
         state = state_of_outcome(finished.status)
@@ -127,25 +128,25 @@ class Operations:
                 return NOT_CANCELLABLE
             targets = [message]
         else:
-            targets = [m for m in self._outbound.waiting(account)
+            targets = [m for m in self.outbound.waiting(account)
                        if _addresses(m.body) == (source, destination)]
-        withdrawn = [m for m in targets if self._outbound.withdraw(m)]
+        withdrawn = [m for m in targets if self.outbound.withdraw(m)]
         if not withdrawn:
             return NOT_CANCELLABLE
         ids = [m.id for m in withdrawn]
-        self._intake.record_outcomes([(i, CANCELLED, "", False) for i in ids])
-        self._intake.refund(ids)
+        self.intake.record_outcomes([(i, CANCELLED, "", False) for i in ids])
+        self.intake.refund(ids)
         self.cancelled += len(ids)
         # A failed commit keeps the outcomes for the next one; the messages stay out of
         # the queue, but a restart before then would send them: not a promise yet.
         if not await self._committed():
             return STORE_UNAVAILABLE
         receipts = [r for m in withdrawn
-                    if (r := self._book.rejected(m, CANCELLED, "DELETED",
+                    if (r := self.book.rejected(m, CANCELLED, "DELETED",
                                                  MessageState.DELETED)) is not None]
         if receipts:  # the one final receipt of a message that asked for one, after
             # the cancel_sm_resp (this coroutine's caller answers before the next turn)
-            asyncio.get_running_loop().call_soon(self._inbound.enqueue, account, receipts)
+            asyncio.get_running_loop().call_soon(self.inbound.enqueue, account, receipts)
         return 0
 
     async def replace(self, account: str, pdu: ReplaceSm, check: CheckReplacement) -> int:
@@ -166,7 +167,7 @@ class Operations:
         if refused:
             return refused
         message.body = new
-        self._intake.record_replaced(wanted, new)
+        self.intake.record_replaced(wanted, new)
         if not await self._committed():
             if message.body is new:
                 message.body = old
@@ -181,5 +182,5 @@ class Operations:
             if not future.done():
                 future.set_result(ok)
 
-        self._intake.when_committed(done)
+        self.intake.when_committed(done)
         return future

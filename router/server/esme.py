@@ -112,7 +112,8 @@ class EsmeConnection(asyncio.Protocol):
         self.closed = self._loop.create_future()
         self.opened_at = time.time()
         self.submitted = 0
-        """submit_sm decided on this connection (counted per read batch)."""
+        """Messages decided on this connection (submit_sm, data_sm, submit_multi
+        destinations; counted per read batch)."""
         self._services = services
         self._requests = Requests(self, services, pipeline) if services is not None else None
 
@@ -267,7 +268,6 @@ class EsmeConnection(asyncio.Protocol):
                                                             CommandStatus.ESME_RINVCMDID))]))
 
     def _decide(self, submits: list[Submit]) -> None:
-        self.submitted += len(submits)
         self.decide(submits, self, _SUBMIT_SM)
 
     def decide(self, submits: list[Submit], source: Submitter, command: int) -> None:
@@ -275,6 +275,7 @@ class EsmeConnection(asyncio.Protocol):
         answered at once as ``command``'s responses, the rest to the intake."""
         account = self._account
         assert account is not None
+        self.submitted += len(submits)
         try:
             accepted, refused = self._pipeline.decide(account.system_id, submits)
         except Exception:  # a bug, never the peer's fault: it must not cost the connection

@@ -167,6 +167,7 @@ class Requests:
             self._refuse(pdu, exc.status)
             return
         account = conn.account_record
+        conn.submitted += len(submits)
         try:
             accepted, refused = self._pipeline.decide(account.system_id, submits) if submits \
                 else ([], [])
