@@ -2,7 +2,7 @@
 
 A message still waiting for a carrier (queued, or waiting to be sent again) is found in
 the outbound queue; any other is read back from the journal (``store.lookup``, on a
-worker thread: the loop never waits for SQLite scans).  An ESME sees only its own
+thread of its own: the loop never waits for SQLite scans).  An ESME sees only its own
 account's messages: another account's id is answered like an unknown one.  A cancel or
 replace is answered only after the commit that makes it durable (the cancel's outcome,
 the new body), like ESME_ROK for a submit.
@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
@@ -35,6 +36,7 @@ from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError, MessageState, ReplaceSm
 from router.store.lookup import JournalReader
 
+T = TypeVar("T")
 CheckReplacement = Callable[[str, bytes, bytes], int]
 """(account, new body, old body) -> 0, or the status refusing the new body."""
 
@@ -76,9 +78,17 @@ class Operations:
     inbound: Inbound
     cancelled: int = 0
     replaced: int = 0
+    lookups: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="chapar-lookup"))
+    """One thread of its own: a flood of queries for old ids costs that thread (their
+    session's inbound window bounds them), never the loop's default executor."""
 
     def close(self) -> None:
+        self.lookups.shutdown(wait=True, cancel_futures=True)
         self.reader.close()
+
+    async def _off_loop(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.lookups, call)
 
     def _waiting(self, account: str, message_id: int) -> Message | None:
         message = self.outbound.find(message_id)
@@ -86,7 +96,7 @@ class Operations:
 
     async def _known(self, account: str, message_id: int) -> bool:
         """The journal has the message, and it is this account's."""
-        record = await asyncio.to_thread(self.reader.record, message_id)
+        record = await self._off_loop(lambda: self.reader.record(message_id))
         return record is not None and record.account == account
 
     async def query(self, account: str, message_id: str, source: str) -> QueryAnswer:
@@ -100,12 +110,13 @@ class Operations:
             if source and _addresses(message.body)[0] != source:
                 return QueryAnswer(QUERY_FAILED)
             return QueryAnswer(0, MessageState.ENROUTE)
-        record = await asyncio.to_thread(self.reader.record, wanted)
+        record = await self._off_loop(lambda: self.reader.record(wanted))
         if record is None or record.account != account:
             return QueryAnswer(UNKNOWN_MESSAGE)
         if source and _addresses(record.body)[0] != source:
             return QueryAnswer(QUERY_FAILED)
-        finished = await asyncio.to_thread(self.reader.outcome, wanted, record.received_at)
+        since = record.received_at
+        finished = await self._off_loop(lambda: self.reader.outcome(wanted, since))
         if finished is None:  # in flight on a carrier connection
             return QueryAnswer(0, MessageState.ENROUTE)
         state = state_of_outcome(finished.status)
