@@ -286,7 +286,9 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
     }
     if not target.lines:
         del config["lines"]
-    if target.kind in ("chapar", "admin"):  # older revisions do not know the key
+    # older revisions do not know the key; those that do must not take the default
+    # admin port (9775), which another router on a shared machine may hold
+    if target.kind in ("chapar", "admin") or (target.tree / "router" / "admin").is_dir():
         config["admin"] = {"enabled": target.kind == "admin" or not args.admin_compare,
                            "port": free_port(), "token": ADMIN_TOKEN}
     for key, value in target.extra:

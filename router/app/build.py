@@ -21,6 +21,7 @@ from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
+from router.dispatch.operations import Operations
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
@@ -37,6 +38,7 @@ from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
 from router.policy.throttle import Quotas
+from router.server.requests import Congestion, Services
 from router.server.state import ServerState
 from router.store.api_keys import ApiKeyStore
 from router.store.client_refs import ClientRefStore
@@ -45,6 +47,7 @@ from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
+from router.store.lookup import JournalReader
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -78,6 +81,7 @@ class Parts:
     reports: Reports
     pool: Pool
     book: ReceiptBook
+    services: Services
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -146,7 +150,11 @@ def build(config: Config) -> Parts:
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
+    services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
+                                   inbound),
+                        Congestion.of(policy.pipeline, outbound, settings.queue_limit))
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
+                 services)
 
 
 def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:

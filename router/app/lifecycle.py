@@ -103,7 +103,7 @@ class App:
 
         def connection() -> EsmeConnection:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
-                                  parts.intake, parts.inbound)
+                                  parts.intake, parts.inbound, parts.services)
 
         slot = self.slot
         self.port = await self._serve(connection, where, cfg.listen.port,
@@ -299,6 +299,7 @@ class App:
         policy.writer.close()
         policy.lines.close()
         policy.limits.close()
+        parts.services.operations.close()
         problem = parts.journal.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is

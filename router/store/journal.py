@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
     entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
     receipted   BLOB                  -- JSON [message_id, ...]: final receipt queued (or NULL)
 );
+CREATE TABLE IF NOT EXISTS replaced (
+    message_id  INTEGER PRIMARY KEY,  -- a queued message a replace_sm changed
+    body        BLOB NOT NULL         -- its submit_sm body now
+);
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
@@ -91,6 +95,25 @@ def wants_receipt(body: bytes) -> bool:
         return (scan_submit(0, body).registered_delivery & 3) != 0
     except DecodeError:
         return True
+
+
+def first_outcome_since(db: sqlite3.Connection, since: float) -> int:
+    """The first outcomes seq written at or after ``since``: a binary search on the
+    primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
+    bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
+    if bounds[0] is None:
+        return 0
+    low: int = bounds[0]
+    high: int = bounds[1] + 1
+    while low < high:
+        mid = (low + high) // 2
+        row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
+                         (mid,)).fetchone()
+        if row is None or row[1] >= since:
+            high = mid
+        else:
+            low = row[0] + 1
+    return low
 
 
 class SqliteJournal:
@@ -130,6 +153,7 @@ class SqliteJournal:
         self.inbox = inbox.InboxRows()
         """Receipts and MO queued for ESMEs: their rows ride every commit."""
         self._receipted: list[int] = []
+        self._replaced: list[tuple[int, bytes]] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -150,6 +174,10 @@ class SqliteJournal:
     def add_ledger(self, rows: list[LedgerRow]) -> None:
         """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
         self._ledger.extend(rows)
+
+    def add_replaced(self, message_id: int, body: bytes) -> None:
+        """A queued message's new body (replace_sm): a restart sends this one."""
+        self._replaced.append((message_id, body))
 
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
@@ -177,7 +205,7 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger or self._receipted or self.inbox.dirty
+                    or self._ledger or self._receipted or self.inbox.dirty or self._replaced
                     or self._done_below is not None)
 
     def commit(self, everything: bool = False) -> None:
@@ -193,6 +221,7 @@ class SqliteJournal:
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
         queued = self.inbox.take(time.time(), everything)
         receipted, self._receipted = self._receipted, []
+        replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
         db = self._db
         try:
             db.execute("BEGIN")
@@ -206,6 +235,8 @@ class SqliteJournal:
                 db.executemany(quarantine.FLAG, flags)
             if money:
                 db.executemany(ledger.INSERT, money)
+            if replaced:
+                db.executemany("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)
             if outcomes or receipted:  # one row: no statement of its own for receipts
                 db.execute("INSERT INTO outcomes (at, entries, receipted) VALUES (?, ?, ?)",
                            (time.time(), orjson.dumps(outcomes),
@@ -282,13 +313,15 @@ class SqliteJournal:
         wanted: list[tuple[str, int]] = []
         for at, entries, receipted in db.execute(
                 "SELECT at, entries, receipted FROM outcomes WHERE seq >= ?",
-                (self._first_outcome_since(since),)):
+                (first_outcome_since(self._db, since),)):
             for message_id, status, carrier_id, receipt in orjson.loads(entries):
                 finished.add(message_id)
                 if at >= receipts_since and status == 0 and receipt and carrier_id:
                     wanted.append((carrier_id, message_id))
             if receipted is not None:
                 recovery.receipted.extend(orjson.loads(receipted))
+        replaced = dict(db.execute("SELECT message_id, body FROM replaced "
+                                   "WHERE message_id >= ?", (start,)).fetchall())
         rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
                           "ORDER BY first_id", (start,))
         for first_id, account, blob in rows:
@@ -296,6 +329,7 @@ class SqliteJournal:
                 message_id = first_id + offset
                 if (message_id >= done_below and message_id not in finished
                         and message_id not in skip):
+                    body = replaced.get(message_id, body)
                     recovery.pending.append(Message(message_id, account, body, 0,
                                                     wants_receipt(body)))
         recovery.pending += [Message(i, account, body, 0, wants_receipt(body))
@@ -315,25 +349,6 @@ class SqliteJournal:
         row = self._db.execute("SELECT first_id FROM journal WHERE first_id <= ? "
                                "ORDER BY first_id DESC LIMIT 1", (message_id,)).fetchone()
         return row[0] if row else message_id
-
-    def _first_outcome_since(self, since: float) -> int:
-        """The first outcomes seq written at or after ``since``: a binary search on the
-        primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-        db = self._db
-        bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
-        if bounds[0] is None:
-            return 0
-        low: int = bounds[0]
-        high: int = bounds[1] + 1
-        while low < high:
-            mid = (low + high) // 2
-            row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
-                             (mid,)).fetchone()
-            if row is None or row[1] >= since:
-                high = mid
-            else:
-                low = row[0] + 1
-        return low
 
     def _with_accounts(self, wanted: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
         """(carrier id, our id, account) for (carrier id, our id) pairs."""
