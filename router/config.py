@@ -25,6 +25,8 @@ from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
+from router.store.records.months import MIN_RETENTION_MONTHS
+from router.store.records.settings import RecordSettings
 from router.store.settings import StoreSettings
 from router.upstream.settings import SimulatorSettings, UpstreamSettings
 
@@ -38,6 +40,7 @@ class Config:
     listen: ListenSettings = field(default_factory=ListenSettings)
     smpp: SmppSettings = field(default_factory=SmppSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    records: RecordSettings = field(default_factory=RecordSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     accounts: tuple[AccountSettings, ...] = ()
     lines: tuple[LineSettings, ...] = ()
@@ -87,6 +90,16 @@ def _check(config: Config, source: str) -> None:
     _check_routes(config, source)
     _check_admin(config.admin, source)
     _check_tls(config, source)
+    _check_records(config.records, source)
+
+
+def _check_records(records: RecordSettings, source: str) -> None:
+    if records.retention_months < MIN_RETENTION_MONTHS:
+        raise ConfigError(f"{source}: records.retention_months: {records.retention_months} is "
+                          f"below the legal minimum of {MIN_RETENTION_MONTHS} months (message "
+                          "records must be kept at least six months)")
+    if records.batch_rows < 1 or records.interval <= 0:
+        raise ConfigError(f"{source}: records.batch_rows and records.interval must be > 0")
 
 
 def _check_tls(config: Config, source: str) -> None:

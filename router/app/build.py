@@ -39,6 +39,8 @@ from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
+from router.store.records.follower import Writer
+from router.store.records.sqlite import SqliteRecords
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -71,6 +73,7 @@ class Parts:
     reports: Reports
     pool: Pool
     book: ReceiptBook
+    records: Writer | None = None
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -114,6 +117,7 @@ def build(config: Config) -> Parts:
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook()
     book.remember_many(recovery.delivered_to_carrier)
+    records = build_records(config, journal, book)
     policy = build_policy(config, state)
     settings = config.dispatch
     outbound = Outbound(settings, state, loop.call_later)
@@ -126,7 +130,23 @@ def build(config: Config) -> Parts:
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     pool = Pool(outbound, reports)
-    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
+                 records)
+
+
+def build_records(config: Config, journal: SqliteJournal, book: ReceiptBook) -> Writer | None:
+    """The records follower (started with the router).  Receipts may still come for
+    messages whose journal rows were compacted away: their carrier ids come from the
+    records (the journal's recovery covers the rest)."""
+    if not config.records.enabled:
+        return None
+    records = SqliteRecords(Path(config.records.path))
+    try:
+        since = int((time.time() - config.dispatch.receipt_wait) * 1000) << 16
+        book.remember_many(records.carrier_ids(since, journal.first_id()))
+    finally:
+        records.close()
+    return Writer(journal.path, config.records, config.log)
 
 
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:

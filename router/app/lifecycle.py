@@ -64,6 +64,8 @@ class App:
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
         pool.start()
+        if parts.records is not None:
+            parts.records.start()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
             parts.outbound.put(parts.recovery.pending)
@@ -221,6 +223,8 @@ class App:
         policy.lines.close()
         policy.limits.close()
         problem = parts.journal.close()
+        if parts.records is not None:
+            parts.records.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is
             # still clean, so it is said here, once, and the exit status stays 0.

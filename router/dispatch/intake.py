@@ -100,10 +100,11 @@ class Intake:
                       failed_commits_total=self.failed_commits,
                       kept_outcomes=self._journal.pending_outcomes)
 
-    def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
+    def accept(self, source: Submitter, account: str, submits: list[Submit],
+               peer: str = "") -> None:
         first_id = self._ids.take(len(submits))
         now = time.time()
-        self._journal.add_batch(first_id, account, [s.body for s in submits], now)
+        self._journal.add_batch(first_id, account, [s.body for s in submits], now, peer)
         if self._holds is not None and self._holds.flagged:
             flags = self._holds.take_flags(submits)
             self._journal.add_flags([(first_id + i, account, now, category, categories)
@@ -130,14 +131,15 @@ class Intake:
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
-    def record_refusals(self, account: str, refused: list[tuple[Submit, str]]) -> None:
+    def record_refusals(self, account: str, refused: list[tuple[Submit, str]],
+                        peer: str = "") -> None:
         """Policy refusals are answered at once; their record rides the next commit."""
         counts = self.refused_by_reason
         for _, reason in refused:
             counts[reason] = counts.get(reason, 0) + 1
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
-                      for s, reason in refused], time.time())
+                      for s, reason in refused], time.time(), peer)
         self._schedule()
 
     def record_ledger(self) -> None:
@@ -151,8 +153,13 @@ class Intake:
             self._wallets.settle([], message_ids)
             self._schedule()
 
-    def record_outcomes(self, outcomes: list[Outcome]) -> None:
-        self._journal.add_outcomes(outcomes)
+    def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
+        self._journal.add_outcomes(outcomes, upstream)
+        self._schedule()
+
+    def record_receipts(self, entries: list[tuple[int, str]]) -> None:
+        """Receipts matched to our messages (id, stat): the records' delivery status."""
+        self._journal.add_receipts(entries)
         self._schedule()
 
     def _settle(self) -> list[Settlement]:

@@ -263,9 +263,10 @@ class EsmeConnection(asyncio.Protocol):
             self.session.respond_frames(codec.response_frames(CommandId.SUBMIT_SM, [
                 (submit.sequence, status_for(refusal, style)) for submit, refusal in refused]))
             self._intake.record_refusals(account.system_id,
-                                         [(s, r.reason) for s, r in refused])
+                                         [(s, r.reason) for s, r in refused],
+                                         self._peer_addr[0])
         if accepted:
-            self._intake.accept(self, account.system_id, accepted)
+            self._intake.accept(self, account.system_id, accepted, self._peer_addr[0])
 
     def _decide_each(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
         """The batch's decision raised: decide its submits one at a time, so that only

@@ -46,18 +46,26 @@ CREATE TABLE IF NOT EXISTS journal (
     count       INTEGER NOT NULL,
     account     TEXT NOT NULL,
     received_at REAL NOT NULL,        -- wall clock (epoch seconds)
-    bodies      BLOB NOT NULL         -- submit_sm bodies: count, lengths, bodies (pack_bodies)
+    bodies      BLOB NOT NULL,        -- submit_sm bodies: count, lengths, bodies (pack_bodies)
+    peer        TEXT NOT NULL DEFAULT ''  -- the ESME's IP address
 );
 CREATE TABLE IF NOT EXISTS refusals (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     account     TEXT NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[sequence, source, destination, reason], ...]
+    entries     BLOB NOT NULL,        -- JSON [[sequence, source, destination, reason], ...]
+    peer        TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id, receipt], ...]
+    entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
+    upstream    TEXT NOT NULL DEFAULT ''  -- the upstream (carrier connector) that answered
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    seq         INTEGER PRIMARY KEY,  -- the rowid: append-only
+    at          REAL NOT NULL,
+    entries     BLOB NOT NULL         -- JSON [[message_id, stat], ...]: delivery receipts matched
 );
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
@@ -101,6 +109,27 @@ def unpack_bodies(blob: bytes) -> list[bytes]:
     return out
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Journals written before records existed lack the columns records read."""
+    for table, column in (("journal", "peer"), ("refusals", "peer"), ("outcomes", "upstream")):
+        names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in names:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
+def _by_route(at: float, outcomes: list[Outcome],
+              routes: list[tuple[str, int]]) -> list[tuple[float, bytes, str]]:
+    """One outcomes row per run of one upstream's answers (usually one row a commit)."""
+    rows = []
+    start = 0
+    for upstream, count in routes:
+        rows.append((at, orjson.dumps(outcomes[start:start + count]), upstream))
+        start += count
+    if start < len(outcomes):  # added before a failed commit without a route: keep them
+        rows.append((at, orjson.dumps(outcomes[start:]), ""))
+    return rows
+
+
 def wants_receipt(body: bytes) -> bool:
     try:
         return (scan_submit(0, body).registered_delivery & 3) != 0
@@ -128,15 +157,19 @@ class SqliteJournal:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA)
+            _add_columns(self._db)
             quarantine.migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._batches: list[tuple[int, int, str, float, bytes]] = []
+        self._batches: list[tuple[int, int, str, float, bytes, str]] = []
         self._outcomes: list[Outcome] = []
+        self._routes: list[tuple[str, int]] = []
+        """(upstream, how many of ``_outcomes`` from here on it answered), in order."""
+        self._receipts: list[tuple[int, str]] = []
         self._done_below: int | None = None
-        self._refusals: list[tuple[float, str, bytes]] = []
+        self._refusals: list[tuple[float, str, bytes, str]] = []
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
@@ -144,8 +177,9 @@ class SqliteJournal:
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
-    def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
-        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
+    def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float,
+                  peer: str = "") -> None:
+        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies), peer))
 
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
         """Messages of a batch held in quarantine: their record commits with the batch."""
@@ -162,8 +196,17 @@ class SqliteJournal:
         """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
         self._ledger.extend(rows)
 
-    def add_outcomes(self, outcomes: list[Outcome]) -> None:
+    def add_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
+        routes = self._routes
+        if routes and routes[-1][0] == upstream:
+            routes[-1] = (upstream, routes[-1][1] + len(outcomes))
+        else:
+            routes.append((upstream, len(outcomes)))
         self._outcomes.extend(outcomes)
+
+    def add_receipts(self, entries: list[tuple[int, str]]) -> None:
+        """Delivery receipts matched to our messages (id, stat): the records follow them."""
+        self._receipts.extend(entries)
 
     def mark_done_below(self, message_id: int) -> None:
         """Every message below this id has its final outcome: recovery starts here.
@@ -171,9 +214,9 @@ class SqliteJournal:
         self._done_below = message_id
 
     def add_refusals(self, account: str, entries: list[tuple[int, str, str, str]],
-                     now: float) -> None:
+                     now: float, peer: str = "") -> None:
         """Policy refusals of one read batch: (sequence, source, destination, reason)."""
-        self._refusals.append((now, account, orjson.dumps(entries)))
+        self._refusals.append((now, account, orjson.dumps(entries), peer))
 
     @property
     def pending_outcomes(self) -> int:
@@ -183,13 +226,15 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger
+                    or self._ledger or self._receipts
                     or self._done_below is not None)
 
     def commit(self) -> None:
         """Write everything added since the last commit, in one transaction."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
+        routes, self._routes = self._routes, []
+        receipts, self._receipts = self._receipts, []
         refusals, self._refusals = self._refusals, []
         done_below, self._done_below = self._done_below, None
         held, self._held = self._held, []
@@ -200,7 +245,7 @@ class SqliteJournal:
         try:
             db.execute("BEGIN")
             if batches:
-                db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
+                db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", batches)
             if held:
                 db.executemany(quarantine.INSERT, held)
             if settled:
@@ -210,24 +255,29 @@ class SqliteJournal:
             if money:
                 db.executemany(ledger.INSERT, money)
             if outcomes:
-                db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(outcomes)))
+                db.executemany("INSERT INTO outcomes (at, entries, upstream) VALUES (?, ?, ?)",
+                               _by_route(time.time(), outcomes, routes))
+            if receipts:
+                db.execute("INSERT INTO receipts (at, entries) VALUES (?, ?)",
+                           (time.time(), orjson.dumps(receipts)))
             if done_below is not None:
                 db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
                            (done_below,))
             if refusals:
-                db.executemany("INSERT INTO refusals (at, account, entries) VALUES (?, ?, ?)",
-                               refusals)
+                db.executemany("INSERT INTO refusals (at, account, entries, peer) "
+                               "VALUES (?, ?, ?, ?)", refusals)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             self._keep(outcomes, refusals, done_below)
+            self._routes[:0] = routes
+            self._receipts[:0] = receipts
             # reservations belong to the refused batches; settlements stand
             self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
 
-    def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes]],
+    def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes, str]],
               done_below: int | None) -> None:
         """After a failed commit: what the carriers answered rides the next commit (dropped,
         those messages would be sent again after a restart).  The batches are not kept:
@@ -300,6 +350,11 @@ class SqliteJournal:
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
+
+    def first_id(self) -> int:
+        """The lowest message id the journal still holds (older rows are compacted)."""
+        row = self._db.execute("SELECT min(first_id) FROM journal").fetchone()
+        return int(row[0]) if row[0] is not None else 0
 
     def _row_holding(self, message_id: int) -> int:
         """first_id of the journal row holding ``message_id`` (or of the next row)."""

@@ -1,0 +1,117 @@
+"""``chapar export`` (lawful export of message records) and ``chapar records verify``
+(tamper evidence).  Both read the records store the config names (``records.path``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from router.cli import common
+from router.cli.common import CliError
+from router.store.records import export as exporting
+from router.store.records.sqlite import SqliteRecords
+from router.store.records.verify import verify
+
+
+def _records(args: argparse.Namespace) -> SqliteRecords:
+    config = common.registry_config(args)
+    path = Path(config.records.path)
+    if not path.exists():
+        raise CliError(f"records.path: {path} does not exist (has the router run with "
+                       "this config?)")
+    return SqliteRecords(path, readonly=True)
+
+
+def _time(value: str | None, default: float) -> float:
+    """ISO date or time; UTC unless it names its zone."""
+    if not value:
+        return default
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{value!r}: expected a date or time (ISO 8601), e.g. 2026-11-30 "
+                       "or 2026-11-30T14:00:00+03:30") from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def _bar(enabled: bool) -> Callable[[int], Callable[[int], None]]:
+    def start(total: int) -> Callable[[int], None]:
+        bar = tqdm(total=total, unit="rows", unit_scale=True, file=sys.stderr,
+                   disable=not enabled, mininterval=0.5)
+        update: Callable[[int], None] = bar.update
+        return update
+    return start
+
+
+def _export(args: argparse.Namespace) -> None:
+    if not (args.msisdn or args.account or args.line):
+        raise CliError("name what to export: --msisdn N, --account A or --line L")
+    query = exporting.Query(args.msisdn, args.account, args.line,
+                            _time(args.since, 0.0), _time(args.until, float("inf")))
+    if query.since >= query.until:
+        raise CliError("--from must be before --to")
+    out = Path(args.out or time.strftime(f"export-%Y%m%dT%H%M%SZ.{args.format}", time.gmtime()))
+    records = _records(args)
+    try:
+        manifest = exporting.export(records, query, out, args.format, args.redact,
+                                    _bar(not args.quiet))
+    finally:
+        records.close()
+    print(f"{manifest.rows} records -> {out} (sha256 {manifest.sha256}); "
+          f"manifest {exporting.manifest_path(out)}")
+
+
+def _verify(args: argparse.Namespace) -> None:
+    records = _records(args)
+    try:
+        try:
+            verdict = verify(records, args.month)
+        except ValueError as exc:
+            raise CliError(f"--month: {exc}") from None
+    finally:
+        records.close()
+    if verdict.problem:
+        raise CliError(f"records {verdict.month}: FAILED after {verdict.rows} records, "
+                       f"{verdict.events} events: {verdict.problem}")
+    print(f"records {verdict.month}: intact ({verdict.rows} records, {verdict.events} events)")
+
+
+def _months(args: argparse.Namespace) -> None:
+    records = _records(args)
+    try:
+        for month in records.months():
+            head = records.head(month)
+            assert head is not None
+            print(f"{month} {head.records} records, {head.events} events")
+    finally:
+        records.close()
+
+
+def add_parsers(sub: common.Subparsers) -> None:
+    p = sub.add_parser("export", help="lawful export: records of a number, account or line")
+    p.add_argument("--config", "-c", help="config file (records.path)")
+    p.add_argument("--msisdn", help="destination number")
+    p.add_argument("--account", help="account (system_id)")
+    p.add_argument("--line", help="sender line (source address)")
+    p.add_argument("--from", dest="since", help="ISO date/time, UTC unless zoned")
+    p.add_argument("--to", dest="until", help="ISO date/time, exclusive")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    p.add_argument("--redact", action="store_true", help="hide message text")
+    p.add_argument("--out", "-o", help="output file (default export-TIME.FORMAT)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=lambda args: common.run_refusing(lambda: _export(args)))
+    r = sub.add_parser("records", help="message records: verify a month, list months")
+    actions = r.add_subparsers(dest="action", required=True)
+    v = actions.add_parser("verify", help="prove a month's records were not altered")
+    v.add_argument("--config", "-c")
+    v.add_argument("--month", required=True, help="YYYY-MM")
+    v.set_defaults(func=lambda args: common.run_refusing(lambda: _verify(args)))
+    m = actions.add_parser("months", help="the partitions held, with their row counts")
+    m.add_argument("--config", "-c")
+    m.set_defaults(func=lambda args: common.run_refusing(lambda: _months(args)))

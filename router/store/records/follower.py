@@ -1,0 +1,240 @@
+"""The records follower: journal rows in, record rows out, journal compacted behind it.
+
+Runs off the ack path, in a process of its own by default (another core) or a thread.
+Its position lives in the records store, written in the same transaction as the rows,
+so it can stop anywhere and a records file deleted is rebuilt from what the journal
+still holds.  Once a journal row's messages are recorded (and finished, and older than
+``journal_keep``) it is deleted, so the journal stays bounded.  On a timer it drops
+partitions past the retention and logs which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import structlog
+
+from router.logs import LogSettings, configure, sampled
+from router.store.journal import unpack_bodies
+from router.store.records import fold, months
+from router.store.records.derive import record_of, refused_records
+from router.store.records.settings import RecordSettings
+from router.store.records.sqlite import SqliteRecords, Step
+
+log = structlog.get_logger("chapar.records")
+Clock = Callable[[], float]
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Follower:
+    def __init__(self, journal_path: Path, records: SqliteRecords, settings: RecordSettings,
+                 clock: Clock = time.time) -> None:
+        self._settings = settings
+        self._records = records
+        self._clock = clock
+        self._db = sqlite3.connect(journal_path, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+        self._cursor = records.cursor()
+        self.written = 0
+        """Records written since start."""
+
+    def close(self) -> None:
+        self._db.close()
+
+    def step(self) -> int:
+        """One round: what the journal got since the cursor, as one records write.
+        Returns the journal rows read (a full batch: call again at once)."""
+        limit = self._settings.batch_rows
+        db = self._db
+        cur = self._cursor
+        db.execute("BEGIN")  # one snapshot: no outcome without its message's row
+        try:
+            batches = db.execute("SELECT first_id, account, received_at, bodies, peer "
+                                 "FROM journal WHERE first_id > ? ORDER BY first_id LIMIT ?",
+                                 (cur.journal, limit)).fetchall()
+            refusals = db.execute("SELECT seq, at, account, entries, peer FROM refusals "
+                                  "WHERE seq > ? ORDER BY seq LIMIT ?",
+                                  (cur.refusals, limit)).fetchall()
+            caught_up = len(batches) < limit
+            outcomes = receipts = money = []
+            if caught_up:  # events only for messages already recorded (or in this round)
+                outcomes = db.execute("SELECT seq, at, entries, upstream FROM outcomes "
+                                      "WHERE seq > ? ORDER BY seq LIMIT ?",
+                                      (cur.outcomes, limit)).fetchall()
+                receipts = db.execute("SELECT seq, at, entries FROM receipts WHERE seq > ? "
+                                      "ORDER BY seq LIMIT ?", (cur.receipts, limit)).fetchall()
+                money = db.execute("SELECT seq, at, kind, entries FROM ledger WHERE seq > ? "
+                                   "AND kind IN ('reserve', 'refund') ORDER BY seq LIMIT ?",
+                                   (cur.ledger, limit)).fetchall()
+        finally:
+            db.execute("COMMIT")
+        if not (batches or refusals or outcomes or receipts or money):
+            return 0
+        step = Step(cursor=replace(cur))
+        self._derive(step, batches, refusals)
+        events = step.events
+        events += [(at, "outcome", fold.outcome_event(upstream, entries))
+                   for _, at, entries, upstream in outcomes]
+        events += [(at, "receipt", bytes(entries)) for _, at, entries in receipts]
+        events += [(at, "ledger", fold.ledger_event(kind, entries))
+                   for _, at, kind, entries in money]
+        self._fold(step)
+        for rows, name in ((outcomes, "outcomes"), (receipts, "receipts"), (money, "ledger")):
+            if rows:
+                setattr(step.cursor, name, rows[-1][0])
+        self._records.write(step)
+        self._cursor = step.cursor
+        self.written += len(step.records)
+        return max(len(batches), len(refusals), len(outcomes), len(receipts), len(money))
+
+    def _derive(self, step: Step, batches: list[Any], refusals: list[Any]) -> None:
+        policy = self._settings.text
+        out = step.records
+        for first_id, account, at, blob, peer in batches:
+            for offset, body in enumerate(unpack_bodies(blob)):
+                record = record_of(first_id + offset, account, at, peer, body, policy)
+                out.append((record, fold.initial("accepted")))
+        if batches:
+            step.cursor.journal = batches[-1][0]
+        for seq, at, account, entries, peer in refusals:
+            out.extend((record, fold.initial("refused"))
+                       for record in refused_records(seq, at, account, peer,
+                                                     orjson.loads(entries)))
+        if refusals:
+            step.cursor.refusals = refusals[-1][0]
+
+    @staticmethod
+    def _fold(step: Step) -> None:
+        """Events of this round: on the new rows in memory, the rest as changes."""
+        changes = fold.fold((kind, at, payload) for at, kind, payload in step.events)
+        if not changes:
+            return
+        records = step.records
+        for i, (record, state) in enumerate(records):
+            change = changes.pop(record.message_id, None)
+            if change is not None:
+                records[i] = (record, fold.merge(state, change))
+        step.changes = changes
+
+    # --- keeping the journal and the records bounded ----------------------------------
+
+    def compact(self) -> int:
+        """Delete journal rows whose messages are recorded and finished, older than
+        ``journal_keep``; a few hundred rows a transaction so the router's commit never
+        waits long for the lock.  The last row of each table stays (ids resume above)."""
+        db = self._db
+        cur = self._cursor
+        older = self._clock() - self._settings.journal_keep
+        mark = db.execute("SELECT value FROM marks WHERE name = 'done_below'").fetchone()
+        done_below = mark[0] if mark else 0
+        oldest = db.execute("SELECT min(received_at) FROM journal WHERE first_id + count > ?",
+                            (done_below,)).fetchone()[0]
+        settled = min(older, oldest - 60.0) if oldest is not None else older
+        deleted = 0
+        for sql, args in (
+                ("DELETE FROM journal WHERE first_id IN (SELECT first_id FROM journal WHERE "
+                 "first_id < ? AND first_id + count <= ? AND received_at < ? "
+                 "AND first_id < (SELECT max(first_id) FROM journal) LIMIT 256)",
+                 (cur.journal, done_below, older)),
+                ("DELETE FROM outcomes WHERE seq IN (SELECT seq FROM outcomes WHERE seq <= ? "
+                 "AND at < ? AND seq < (SELECT max(seq) FROM outcomes) LIMIT 256)",
+                 (cur.outcomes, settled)),
+                ("DELETE FROM receipts WHERE seq IN (SELECT seq FROM receipts WHERE seq <= ? "
+                 "AND at < ? AND seq < (SELECT max(seq) FROM receipts) LIMIT 256)",
+                 (cur.receipts, older)),
+                ("DELETE FROM refusals WHERE seq IN (SELECT seq FROM refusals WHERE seq <= ? "
+                 "AND at < ? LIMIT 256)", (cur.refusals, older))):
+            while True:
+                count = db.execute(sql, args).rowcount
+                deleted += count
+                if count < 256:
+                    break
+        return deleted
+
+    def expire(self) -> list[str]:
+        """Drop the partitions past the retention; one log line names each."""
+        now = self._clock()
+        dropped = months.expired(self._records.months(), self._settings.retention_months, now)
+        for month in dropped:
+            rows = self._records.drop(month)
+            log.warning("records_partition_dropped", month=month, rows=rows,
+                        retention_months=self._settings.retention_months)
+        return dropped
+
+    def run(self, stop: Stop) -> None:
+        """Rounds until ``stop``; failures are logged (sampled) and the round retried."""
+        settings = self._settings
+        compact_at = retention_at = 0.0
+        failures = 0
+        while not stop.is_set():
+            try:
+                while self.step() >= settings.batch_rows and not stop.is_set():
+                    pass
+                now = time.monotonic()
+                if now >= compact_at:
+                    self.compact()
+                    compact_at = now + settings.compact_every
+                if now >= retention_at:
+                    self.expire()
+                    retention_at = now + settings.retention_check
+                failures = 0
+            except sqlite3.Error as exc:
+                failures += 1
+                if sampled(failures):
+                    log.error("records_write_failed", error=str(exc), failures=failures)
+            stop.wait(settings.interval)
+        with contextlib.suppress(sqlite3.Error):  # what the last round left
+            self.step()
+
+
+def _main(journal_path: str, settings: RecordSettings, log_settings: LogSettings,
+          stop: Stop) -> None:
+    configure(log_settings)
+    records = SqliteRecords(Path(settings.path))
+    follower = Follower(Path(journal_path), records, settings)
+    try:
+        follower.run(stop)
+    finally:
+        follower.close()
+        records.close()
+
+
+class Writer:
+    """The follower started beside the router: a process (default) or a thread."""
+
+    def __init__(self, journal_path: Path, settings: RecordSettings,
+                 log_settings: LogSettings) -> None:
+        args = (str(journal_path), settings, log_settings)
+        self._stop: Any
+        self._worker: multiprocessing.process.BaseProcess | threading.Thread
+        if settings.writer == "process":
+            context = multiprocessing.get_context("spawn")
+            self._stop = context.Event()
+            self._worker = context.Process(target=_main, args=(*args, self._stop),
+                                           name="chapar-records", daemon=True)
+        else:
+            self._stop = threading.Event()
+            self._worker = threading.Thread(target=_main, args=(*args, self._stop),
+                                            name="chapar-records", daemon=True)
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop after a last round (the journal is closed by then: nothing is left)."""
+        self._stop.set()
+        self._worker.join(timeout)

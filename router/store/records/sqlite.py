@@ -1,0 +1,266 @@
+"""Records in SQLite (the embedded default): one file, a table per month.
+
+``records_YYYY_MM`` holds a row per message (the chained part fixed when written, the
+state columns following the message), ``events_YYYY_MM`` the journal rows the states
+were folded from, chained too.  ``heads`` keeps each month's last hash and row count;
+``cursor`` how far into the journal the records are.  One transaction writes a step:
+rows, state changes, events, heads and cursor, so a crash never writes a row twice or
+skips one.  Dropping a month is dropping its two tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+
+from router.store.records import months
+from router.store.records.chain import GENESIS, chain
+from router.store.records.derive import Record
+from router.store.records.fold import State
+
+COLUMNS = ("seq", "message_id", "received_at", "account", "peer", "line", "destination",
+           "text", "segments", "part", "receipt", "decision", "reason", "status", "upstream",
+           "upstream_id", "submitted_at", "done_at", "charge")
+"""What an export row holds, in order (``seq`` and ``message_id`` first)."""
+CHAINED = COLUMNS[:13]
+"""Fixed when written: seq, message id and the Record fields."""
+
+_RECORDS = """
+CREATE TABLE IF NOT EXISTS records_{m} (
+    seq INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, received_at REAL NOT NULL,
+    account TEXT NOT NULL, peer TEXT NOT NULL, line TEXT NOT NULL, destination TEXT NOT NULL,
+    text TEXT NOT NULL, segments INTEGER NOT NULL, part INTEGER NOT NULL,
+    receipt INTEGER NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL,
+    status TEXT, upstream TEXT, upstream_id TEXT, submitted_at REAL, done_at REAL,
+    charge INTEGER NOT NULL, hash BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS records_{m}_id ON records_{m} (message_id);
+CREATE INDEX IF NOT EXISTS records_{m}_destination ON records_{m} (destination);
+CREATE INDEX IF NOT EXISTS records_{m}_account ON records_{m} (account);
+CREATE INDEX IF NOT EXISTS records_{m}_line ON records_{m} (line);
+CREATE TABLE IF NOT EXISTS events_{m} (
+    seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    hash BLOB NOT NULL);
+INSERT OR IGNORE INTO heads VALUES ('{month}', 0, x'{genesis}', 0, x'{genesis}');
+"""
+_META = """
+CREATE TABLE IF NOT EXISTS heads (
+    month TEXT PRIMARY KEY, records INTEGER NOT NULL, records_hash BLOB NOT NULL,
+    events INTEGER NOT NULL, events_hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_SET = ("UPDATE records_{m} SET status = coalesce(?, status), "
+        "upstream = coalesce(?, upstream), upstream_id = coalesce(?, upstream_id), "
+        "submitted_at = coalesce(?, submitted_at), done_at = coalesce(?, done_at), "
+        "charge = charge + ? WHERE message_id = ?")
+
+
+@dataclass(slots=True)
+class _Head:
+    """A month's chain ends: row counts (= last seq) and last hashes."""
+
+    records: int
+    records_hash: bytes
+    events: int
+    events_hash: bytes
+
+
+@dataclass(slots=True)
+class Cursor:
+    """The last journal row of each kind already in the records."""
+
+    journal: int = 0   # first_id
+    refusals: int = 0  # seq
+    outcomes: int = 0
+    receipts: int = 0
+    ledger: int = 0
+
+
+@dataclass(slots=True)
+class Step:
+    """What one follower round writes, in one transaction."""
+
+    records: list[tuple[Record, State]] = field(default_factory=list)
+    changes: dict[int, State] = field(default_factory=dict)
+    """Messages recorded earlier: their state changes (None: unchanged; charge: +)."""
+    events: list[tuple[float, str, bytes]] = field(default_factory=list)
+    cursor: Cursor = field(default_factory=Cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    month: str
+    rows: int
+    events: int
+    problem: str = ""
+    """Empty when the month is intact; else the first bad row, named."""
+
+
+class SqliteRecords:
+    """The records file.  One writer (the follower); readers open their own."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                       check_same_thread=False, timeout=10.0)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                       timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_META)
+        self._months: set[str] = set(self.months())
+        self._heads: dict[str, _Head] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def months(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT month FROM heads ORDER BY month")]
+
+    def cursor(self) -> Cursor:
+        values = dict(self._db.execute("SELECT name, value FROM cursor").fetchall())
+        return Cursor(**{name: values.get(name, 0) for name in Cursor.__slots__})
+
+    def _ensure(self, month: str) -> None:
+        if month not in self._months:
+            self._db.executescript(_RECORDS.format(m=months.table_suffix(month), month=month,
+                                                   genesis=GENESIS.hex()))
+            self._months.add(month)
+
+    def _head(self, month: str) -> _Head:
+        head = self._heads.get(month)
+        if head is None:
+            row = self._db.execute("SELECT records, records_hash, events, events_hash "
+                                   "FROM heads WHERE month = ?", (month,)).fetchone()
+            head = self._heads[month] = _Head(row[0], bytes(row[1]), row[2], bytes(row[3]))
+        return head
+
+    def write(self, step: Step) -> None:
+        """One transaction; on failure nothing of it stays (the follower reads again)."""
+        by_month: dict[str, list[tuple[Record, State]]] = {}
+        for record, state in step.records:
+            by_month.setdefault(months.month_of(record.received_at), []).append((record, state))
+        events: dict[str, list[tuple[float, str, bytes]]] = {}
+        for event in step.events:
+            events.setdefault(months.month_of(event[0]), []).append(event)
+        for month in {*by_month, *events}:
+            self._ensure(month)
+        db = self._db
+        heads = self._heads
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for month, rows in by_month.items():
+                self._insert(month, rows)
+            for month, rows_ in events.items():
+                self._insert_events(month, rows_)
+            self._update(step.changes)
+            db.executemany("INSERT OR REPLACE INTO cursor VALUES (?, ?)",
+                           zip(Cursor.__slots__, astuple(step.cursor), strict=True))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            heads.clear()  # read again from the file
+            raise
+
+    def _insert(self, month: str, rows: list[tuple[Record, State]]) -> None:
+        head = self._head(month)
+        first = head.records + 1
+        fixed = [(first + i, *record) for i, (record, _) in enumerate(rows)]
+        hashes, last = chain(head.records_hash, fixed)
+        self._db.executemany(
+            f"INSERT INTO records_{months.table_suffix(month)} VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(*row, *state, digest) for row, (_, state), digest in zip(fixed, rows, hashes,
+                                                                     strict=True)])
+        head.records, head.records_hash = first + len(rows) - 1, last
+        self._db.execute("UPDATE heads SET records = ?, records_hash = ? WHERE month = ?",
+                         (head.records, last, month))
+
+    def _insert_events(self, month: str, rows: list[tuple[float, str, bytes]]) -> None:
+        head = self._head(month)
+        first = head.events + 1
+        fixed = [(first + i, at, kind, payload.decode()) for i, (at, kind, payload)
+                 in enumerate(rows)]
+        hashes, last = chain(head.events_hash, fixed)
+        self._db.executemany(f"INSERT INTO events_{months.table_suffix(month)} VALUES "
+                             "(?, ?, ?, ?, ?)",
+                             [(*row, digest) for row, digest in zip(fixed, hashes, strict=True)])
+        head.events, head.events_hash = first + len(rows) - 1, last
+        self._db.execute("UPDATE heads SET events = ?, events_hash = ? WHERE month = ?",
+                         (head.events, last, month))
+
+    def _update(self, changes: dict[int, State]) -> None:
+        by_month: dict[str, list[tuple[object, ...]]] = {}
+        for message_id, state in changes.items():
+            month = (months.month_of_id(message_id) if message_id > 0
+                     else None)  # refusals never change
+            if month is not None and month in self._months:
+                by_month.setdefault(month, []).append((*state, message_id))
+        for month, rows in by_month.items():
+            self._db.executemany(_SET.format(m=months.table_suffix(month)), rows)
+
+    def drop(self, month: str) -> int:
+        """Drop a month's partition; the rows it held."""
+        if month not in self._months:
+            return 0
+        m = months.table_suffix(month)
+        count = self._db.execute(f"SELECT count(*) FROM records_{m}").fetchone()[0]
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(f"DROP TABLE records_{m}")
+        self._db.execute(f"DROP TABLE events_{m}")
+        self._db.execute("DELETE FROM heads WHERE month = ?", (month,))
+        self._db.execute("COMMIT")
+        self._months.discard(month)
+        self._heads.pop(month, None)
+        return int(count)
+
+    # --- reading -------------------------------------------------------------------
+
+    def select(self, month: str, where: str, args: tuple[object, ...],
+               columns: str = ", ".join(COLUMNS)) -> Iterator[tuple[object, ...]]:
+        """Rows of one month matching ``where`` (caller-built from fixed column names)."""
+        if month not in self._months:
+            return iter(())
+        sql = f"SELECT {columns} FROM records_{months.table_suffix(month)}"
+        if where:
+            sql += " WHERE " + where
+        return self._db.execute(sql + " ORDER BY seq", args)
+
+    def count(self, month: str, where: str, args: tuple[object, ...]) -> int:
+        if month not in self._months:
+            return 0
+        sql = f"SELECT count(*) FROM records_{months.table_suffix(month)}"
+        row = self._db.execute(sql + (" WHERE " + where if where else ""), args).fetchone()
+        return int(row[0])
+
+    def chained_rows(self, month: str) -> Iterator[tuple[object, ...]]:
+        """(the chained columns..., state columns..., hash) in chain order."""
+        return self._db.execute(f"SELECT * FROM records_{months.table_suffix(month)} "
+                                "ORDER BY seq")
+
+    def events(self, month: str) -> Iterator[tuple[int, float, str, str, bytes]]:
+        return self._db.execute(f"SELECT seq, at, kind, payload, hash FROM "
+                                f"events_{months.table_suffix(month)} ORDER BY seq")
+
+    def head(self, month: str) -> _Head | None:
+        self._heads.pop(month, None)
+        return self._head(month) if month in self._months else None
+
+    def carrier_ids(self, since_id: int, below_id: int) -> list[tuple[str, int, str]]:
+        """(carrier id, our id, account) of sent messages awaiting a receipt with ids in
+        [since_id, below_id): what a restart must still match receipts for once the
+        journal rows that said so are compacted away."""
+        out: list[tuple[str, int, str]] = []
+        for month in months.between(months.month_of_id(since_id),
+                                    months.month_of_id(max(since_id, below_id - 1))):
+            for carrier_id, message_id, account in self.select(
+                    month, "message_id >= ? AND message_id < ? AND status = 'sent' "
+                    "AND receipt = 1", (since_id, below_id),
+                    "upstream_id, message_id, account"):
+                out.append((str(carrier_id), int(message_id), str(account)))  # type: ignore[call-overload]
+        return out

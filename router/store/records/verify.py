@@ -1,0 +1,113 @@
+"""``records verify``: a month's chains recomputed from its first row, its head compared,
+and every record's state compared with its events folded again.  The first bad row is
+named; a month that passes had nothing altered or removed since it was written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from router.store.records import fold, months
+from router.store.records.chain import GENESIS, link
+from router.store.records.sqlite import CHAINED, COLUMNS, Verdict
+
+_ID = COLUMNS.index("message_id")
+_DECISION = COLUMNS.index("decision")
+_STATE = slice(len(CHAINED), len(COLUMNS))
+
+
+class Head(Protocol):
+    records: int
+    records_hash: bytes
+    events: int
+    events_hash: bytes
+
+
+class Verifiable(Protocol):
+    def months(self) -> list[str]: ...
+
+    def head(self, month: str) -> Head | None: ...
+
+    def chained_rows(self, month: str) -> Iterator[tuple[object, ...]]: ...
+
+    def events(self, month: str) -> Iterator[tuple[int, float, str, str, bytes]]: ...
+
+
+def _records(store: Verifiable, month: str, head: Head) -> tuple[int, str]:
+    previous = GENESIS
+    count = 0
+    for row in store.chained_rows(month):
+        count += 1
+        seq = row[0]
+        if seq != count:
+            return count, (f"record {count} is missing (removed): the chain goes from "
+                           f"{count - 1} to {seq}")
+        digest = link(previous, row[:len(CHAINED)])
+        if digest != bytes(row[-1]):  # type: ignore[call-overload]
+            return count, (f"record {seq} (message {_show_id(row[_ID])}) was altered: "
+                           "its hash does not match its content and the row before it")
+        previous = digest
+    if count != head.records or previous != head.records_hash:
+        return count, (f"the month's head says {head.records} records, the table ends at "
+                       f"{count}: records after {count} were removed")
+    return count, ""
+
+
+def _events(store: Verifiable, month: str, head: Head) -> tuple[int, str]:
+    previous = GENESIS
+    count = 0
+    for seq, at, kind, payload, digest in store.events(month):
+        count += 1
+        if seq != count:
+            return count, f"event {count} is missing (removed): the chain goes on at {seq}"
+        previous = link(previous, (seq, at, kind, payload))
+        if previous != bytes(digest):
+            return count, f"event {seq} ({kind}) was altered: its hash does not match"
+    if count != head.events or previous != head.events_hash:
+        return count, (f"the month's head says {head.events} events, the table ends at "
+                       f"{count}: events were removed")
+    return count, ""
+
+
+def _states(store: Verifiable, month: str) -> str:
+    """Each record's status, upstream, times and charge as its events make them.  The
+    events of this month and those after it are folded (a message's events never come
+    before its month)."""
+    first = int(months.month_start(month) * 1000) << 16
+    last = int(months.month_start(months.shift(month, 1)) * 1000) << 16
+    states: dict[int, fold.State] = {}
+    for later in (m for m in store.months() if m >= month):
+        for _, at, kind, payload, _ in store.events(later):
+            fold.apply(states, kind, at, payload.encode())
+        for other in [i for i in states if not first <= i < last]:
+            del states[other]
+    for row in store.chained_rows(month):
+        message_id = row[_ID]
+        assert isinstance(message_id, int)
+        expected = fold.initial(str(row[_DECISION]))
+        change = states.get(message_id)
+        if change is not None:
+            expected = fold.merge(expected, change)
+        if list(row[_STATE]) != expected:
+            return (f"record {row[0]} (message {_show_id(message_id)}) was altered: its "
+                    f"state {list(row[_STATE])} is not what its events make "
+                    f"({expected})")
+    return ""
+
+
+def _show_id(message_id: object) -> str:
+    return f"{message_id:x}" if isinstance(message_id, int) and message_id > 0 else "refused"
+
+
+def verify(store: Verifiable, month: str) -> Verdict:
+    months.parse_month(month)
+    head = store.head(month)
+    if head is None:
+        return Verdict(month, 0, 0, f"no records partition for {month}")
+    rows, problem = _records(store, month, head)
+    if problem:
+        return Verdict(month, rows, 0, problem)
+    events, problem = _events(store, month, head)
+    if problem:
+        return Verdict(month, rows, events, problem)
+    return Verdict(month, rows, events, _states(store, month))
