@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sqlite3
 import threading
 import time
@@ -201,9 +202,26 @@ class Follower:
             self.step()
 
 
+class _Orphaned:
+    """Stop when told, or when the router that started this process is gone (killed
+    with -9 it cannot tell its children)."""
+
+    def __init__(self, stop: Stop, parent: int) -> None:
+        self._stop = stop
+        self._parent = parent
+
+    def is_set(self) -> bool:
+        return self._stop.is_set() or os.getppid() != self._parent
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout) or self.is_set()
+
+
 def _main(journal_path: str, settings: RecordSettings, log_settings: LogSettings,
-          stop: Stop) -> None:
+          stop: Stop, parent: int = 0) -> None:
     configure(log_settings)
+    if parent:
+        stop = _Orphaned(stop, parent)
     records = SqliteRecords(Path(settings.path))
     follower = Follower(Path(journal_path), records, settings)
     try:
@@ -224,7 +242,7 @@ class Writer:
         if settings.writer == "process":
             context = multiprocessing.get_context("spawn")
             self._stop = context.Event()
-            self._worker = context.Process(target=_main, args=(*args, self._stop),
+            self._worker = context.Process(target=_main, args=(*args, self._stop, os.getpid()),
                                            name="chapar-records", daemon=True)
         else:
             self._stop = threading.Event()

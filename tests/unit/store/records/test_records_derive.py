@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from router.store.records.derive import keep_text, record_of, refused_records, refusal_ids
-
+from router.store.records.derive import keep_text, record_of, refusal_ids, refused_records
 from tests.unit.store.records.records_helpers import body
 
 
