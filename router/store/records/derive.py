@@ -22,6 +22,11 @@ _MESSAGE_PAYLOAD = 0x0424
 _SAR_TOTAL = 0x020E
 _SAR_SEQ = 0x020F
 _DIGITS = re.compile(r"\d")
+# submit_sm up to short_message in one C-level match: service_type, (source), (dest),
+# (esm_class), protocol_id, priority, schedule, validity, (registered_delivery), replace,
+# (data_coding), default_msg_id, (sm_length).  The field walk is the fallback.
+_LAYOUT = re.compile(rb"[^\0]{0,5}\0..([^\0]{0,20})\0..([^\0]{0,20})\0(.)..[^\0]{0,16}\0"
+                     rb"[^\0]{0,16}\0(.).(.).(.)", re.DOTALL)
 
 
 class Record(NamedTuple):
@@ -78,11 +83,20 @@ def record_of(message_id: int, account: str, received_at: float, peer: str, body
     """One accepted submit_sm as a record.  A body that does not decode (it was checked
     when accepted, so only a bug gets here) keeps its addresses empty, never raises."""
     try:
-        e1, e2, e3, _, e5, sm_end = walk_short_message(body)
-        line = body[e1 + 3:e2].decode("latin-1")
-        destination = body[e2 + 3:e3].decode("latin-1")
-        esm_class, registered, coding = body[e3 + 1], body[e5 + 1], body[e5 + 3]
-        text, segments, part = _text(body, body[e5 + 6:sm_end], esm_class, coding, sm_end)
+        match = _LAYOUT.match(body)
+        if match is not None:
+            source, dest, esm, reg, dcs, length = match.groups()
+            line, destination = source.decode("latin-1"), dest.decode("latin-1")
+            esm_class, registered, coding = esm[0], reg[0], dcs[0]
+            start = match.end()
+            sm_end = start + length[0]
+        else:
+            e1, e2, e3, _, e5, sm_end = walk_short_message(body)
+            line = body[e1 + 3:e2].decode("latin-1")
+            destination = body[e2 + 3:e3].decode("latin-1")
+            esm_class, registered, coding = body[e3 + 1], body[e5 + 1], body[e5 + 3]
+            start = e5 + 6
+        text, segments, part = _text(body, body[start:sm_end], esm_class, coding, sm_end)
     except (DecodeError, IndexError, ValueError):
         return Record(message_id, received_at, account, peer, "", "", "", 1, 0, 1,
                       "accepted", "undecodable body")
@@ -92,10 +106,9 @@ def record_of(message_id: int, account: str, received_at: float, peer: str, body
 
 
 def refusal_ids(seq: int, count: int) -> range:
-    """Refused submits got no id of ours: their records are keyed by the refusals row
-    (negative, so they never meet a message id)."""
-    base = -(seq << 16)
-    return range(base - 1, base - 1 - count, -1)
+    """Refused submits got no id of ours: their records (a table of their own) are keyed
+    by the journal's refusals row and their place in it, growing as they are written."""
+    return range(seq << 16, (seq << 16) + count)
 
 
 def refused_records(seq: int, at: float, account: str, peer: str,

@@ -16,12 +16,13 @@ from typing import Literal, Protocol
 import orjson
 
 from router.store.records import months
-from router.store.records.sqlite import COLUMNS
+from router.store.records.sqlite import COLUMNS, TABLES, Table
 
 Format = Literal["csv", "jsonl"]
 _TEXT = COLUMNS.index("text")
 _AT = COLUMNS.index("received_at")
 CHUNK = 4096
+_REFUSAL_COLUMNS = ", ".join(("NULL", *COLUMNS[1:]))  # a refusal has no message id
 
 
 class Readable(Protocol):
@@ -29,10 +30,11 @@ class Readable(Protocol):
 
     def months(self) -> list[str]: ...
 
-    def select(self, month: str, where: str, args: tuple[object, ...],
+    def select(self, month: str, where: str, args: tuple[object, ...], table: Table = ...,
                columns: str = ...) -> Iterator[tuple[object, ...]]: ...
 
-    def count(self, month: str, where: str, args: tuple[object, ...]) -> int: ...
+    def count(self, month: str, where: str, args: tuple[object, ...],
+              table: Table = ...) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +125,9 @@ class _Span:
     def chunks(self, store: Readable, query: Query, redact: bool,
                selected: list[str]) -> Iterator[list[tuple[object, ...]]]:
         where, args = query.where()
-        for month in selected:
-            rows = store.select(month, where, args)
+        for month, table in ((m, t) for m in selected for t in TABLES):
+            rows = store.select(month, where, args, table,
+                                ", ".join(COLUMNS) if table == "records" else _REFUSAL_COLUMNS)
             if redact:
                 rows = _redacted(rows)
             chunk: list[tuple[object, ...]] = []
@@ -151,7 +154,7 @@ def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
     gives the callback told how many rows each chunk wrote."""
     selected = query.months_in(store.months())
     where, args = query.where()
-    tick = progress(sum(store.count(m, where, args) for m in selected))
+    tick = progress(sum(store.count(m, where, args, t) for m in selected for t in TABLES))
     rows = 0
 
     def counted(n: int) -> None:

@@ -1,11 +1,15 @@
-"""Records in SQLite (the embedded default): one file, a table per month.
+"""Records in SQLite (the embedded default): one file, tables per month.
 
-``records_YYYY_MM`` holds a row per message (the chained part fixed when written, the
-state columns following the message), ``events_YYYY_MM`` the journal rows the states
-were folded from, chained too.  ``heads`` keeps each month's last hash and row count;
+``records_YYYY_MM`` holds a row per accepted message keyed by its id (ids grow, so the
+key order is the order written), ``refusals_YYYY_MM`` the refused submits keyed by their
+journal row, ``events_YYYY_MM`` the journal rows the states were folded from.  Each is
+hash-chained in key order; ``heads`` keeps each chain's row count and last hash, and
 ``cursor`` how far into the journal the records are.  One transaction writes a step:
 rows, state changes, events, heads and cursor, so a crash never writes a row twice or
-skips one.  Dropping a month is dropping its two tables.
+skips one.  Dropping a month is dropping its tables.
+
+No secondary index: each one cost a third of the insert rate (random b-tree pages) and
+the lawful export is a rare, offline scan of the months it names.
 """
 
 from __future__ import annotations
@@ -14,39 +18,42 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
 from router.store.records.derive import Record
 from router.store.records.fold import State
 
-COLUMNS = ("seq", "message_id", "received_at", "account", "peer", "line", "destination",
-           "text", "segments", "part", "receipt", "decision", "reason", "status", "upstream",
+Table = Literal["records", "refusals"]
+TABLES: tuple[Table, ...] = ("records", "refusals")
+COLUMNS = ("message_id", "received_at", "account", "peer", "line", "destination", "text",
+           "segments", "part", "receipt", "decision", "reason", "status", "upstream",
            "upstream_id", "submitted_at", "done_at", "charge")
-"""What an export row holds, in order (``seq`` and ``message_id`` first)."""
-CHAINED = COLUMNS[:13]
-"""Fixed when written: seq, message id and the Record fields."""
+"""What an export row holds, in order."""
+CHAINED = COLUMNS[:12]
+"""Fixed when written: the Record fields."""
 
-_RECORDS = """
-CREATE TABLE IF NOT EXISTS records_{m} (
-    seq INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, received_at REAL NOT NULL,
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {table}_{m} (
+    message_id INTEGER PRIMARY KEY, received_at REAL NOT NULL,
     account TEXT NOT NULL, peer TEXT NOT NULL, line TEXT NOT NULL, destination TEXT NOT NULL,
     text TEXT NOT NULL, segments INTEGER NOT NULL, part INTEGER NOT NULL,
     receipt INTEGER NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL,
     status TEXT, upstream TEXT, upstream_id TEXT, submitted_at REAL, done_at REAL,
     charge INTEGER NOT NULL, hash BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS records_{m}_id ON records_{m} (message_id);
-CREATE INDEX IF NOT EXISTS records_{m}_destination ON records_{m} (destination);
-CREATE INDEX IF NOT EXISTS records_{m}_account ON records_{m} (account);
-CREATE INDEX IF NOT EXISTS records_{m}_line ON records_{m} (line);
+"""
+_MONTH = _TABLE.replace("{table}", "records") + _TABLE.replace("{table}", "refusals") + """
 CREATE TABLE IF NOT EXISTS events_{m} (
     seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
     hash BLOB NOT NULL);
-INSERT OR IGNORE INTO heads VALUES ('{month}', 0, x'{genesis}', 0, x'{genesis}');
+INSERT OR IGNORE INTO heads VALUES ('{month}', 0, x'{genesis}', 0, x'{genesis}', 0,
+                                    x'{genesis}');
 """
 _META = """
 CREATE TABLE IF NOT EXISTS heads (
     month TEXT PRIMARY KEY, records INTEGER NOT NULL, records_hash BLOB NOT NULL,
+    refusals INTEGER NOT NULL, refusals_hash BLOB NOT NULL,
     events INTEGER NOT NULL, events_hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -54,14 +61,17 @@ _SET = ("UPDATE records_{m} SET status = coalesce(?, status), "
         "upstream = coalesce(?, upstream), upstream_id = coalesce(?, upstream_id), "
         "submitted_at = coalesce(?, submitted_at), done_at = coalesce(?, done_at), "
         "charge = charge + ? WHERE message_id = ?")
+_INSERT = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 
 @dataclass(slots=True)
-class _Head:
-    """A month's chain ends: row counts (= last seq) and last hashes."""
+class Head:
+    """A month's chain ends: row counts and last hashes."""
 
     records: int
     records_hash: bytes
+    refusals: int
+    refusals_hash: bytes
     events: int
     events_hash: bytes
 
@@ -97,6 +107,14 @@ class Verdict:
     """Empty when the month is intact; else the first bad row, named."""
 
 
+def _month_of(record: Record) -> str:
+    """An accepted message lives in its id's month (where its changes look for it); a
+    refusal in the month it was refused."""
+    if record.decision == "accepted":
+        return months.month_of_id(record.message_id)
+    return months.month_of(record.received_at)
+
+
 class SqliteRecords:
     """The records file.  One writer (the follower); readers open their own."""
 
@@ -113,7 +131,7 @@ class SqliteRecords:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_META)
         self._months: set[str] = set(self.months())
-        self._heads: dict[str, _Head] = {}
+        self._heads: dict[str, Head] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -127,34 +145,49 @@ class SqliteRecords:
 
     def _ensure(self, month: str) -> None:
         if month not in self._months:
-            self._db.executescript(_RECORDS.format(m=months.table_suffix(month), month=month,
-                                                   genesis=GENESIS.hex()))
+            self._db.executescript(_MONTH.format(m=months.table_suffix(month), month=month,
+                                                 genesis=GENESIS.hex()))
             self._months.add(month)
 
-    def _head(self, month: str) -> _Head:
+    def head(self, month: str) -> Head | None:
         head = self._heads.get(month)
-        if head is None:
-            row = self._db.execute("SELECT records, records_hash, events, events_hash "
-                                   "FROM heads WHERE month = ?", (month,)).fetchone()
-            head = self._heads[month] = _Head(row[0], bytes(row[1]), row[2], bytes(row[3]))
+        if head is None and month in self._months:
+            row = self._db.execute("SELECT records, records_hash, refusals, refusals_hash, "
+                                   "events, events_hash FROM heads WHERE month = ?",
+                                   (month,)).fetchone()
+            if row is None:
+                return None
+            head = self._heads[month] = Head(row[0], bytes(row[1]), row[2], bytes(row[3]),
+                                             row[4], bytes(row[5]))
+        return head
+
+    def _head(self, month: str) -> Head:
+        head = self.head(month)
+        assert head is not None
         return head
 
     def write(self, step: Step) -> None:
         """One transaction; on failure nothing of it stays (the follower reads again)."""
-        by_month: dict[str, list[tuple[Record, State]]] = {}
+        by_month: dict[tuple[str, Table], list[tuple[Record, State]]] = {}
+        last_second = -1
+        where: tuple[str, Table] = ("", "records")
         for record, state in step.records:
-            by_month.setdefault(months.month_of(record.received_at), []).append((record, state))
+            # a read batch shares its second (months start on one): one month lookup
+            second = (record.message_id >> 16) // 1000 if record.decision == "accepted" else -1
+            if second != last_second or second < 0:
+                last_second = second
+                where = (_month_of(record), "records" if second >= 0 else "refusals")
+            by_month.setdefault(where, []).append((record, state))
         events: dict[str, list[tuple[float, str, bytes]]] = {}
         for event in step.events:
             events.setdefault(months.month_of(event[0]), []).append(event)
-        for month in {*by_month, *events}:
+        for month in {m for m, _ in by_month} | set(events):
             self._ensure(month)
         db = self._db
-        heads = self._heads
         try:
             db.execute("BEGIN IMMEDIATE")
-            for month, rows in by_month.items():
-                self._insert(month, rows)
+            for (month, table), rows in by_month.items():
+                self._insert(month, table, rows)
             for month, rows_ in events.items():
                 self._insert_events(month, rows_)
             self._update(step.changes)
@@ -164,22 +197,21 @@ class SqliteRecords:
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            heads.clear()  # read again from the file
+            self._heads.clear()  # read again from the file
             raise
 
-    def _insert(self, month: str, rows: list[tuple[Record, State]]) -> None:
+    def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
-        first = head.records + 1
-        fixed = [(first + i, *record) for i, (record, _) in enumerate(rows)]
-        hashes, last = chain(head.records_hash, fixed)
+        hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
         self._db.executemany(
-            f"INSERT INTO records_{months.table_suffix(month)} VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(*row, *state, digest) for row, (_, state), digest in zip(fixed, rows, hashes,
-                                                                     strict=True)])
-        head.records, head.records_hash = first + len(rows) - 1, last
-        self._db.execute("UPDATE heads SET records = ?, records_hash = ? WHERE month = ?",
-                         (head.records, last, month))
+            _INSERT.format(table=table, m=months.table_suffix(month)),
+            [(*record, *state, digest)
+             for (record, state), digest in zip(rows, hashes, strict=True)])
+        count = getattr(head, table) + len(rows)
+        setattr(head, table, count)
+        setattr(head, f"{table}_hash", last)
+        self._db.execute(f"UPDATE heads SET {table} = ?, {table}_hash = ? WHERE month = ?",
+                         (count, last, month))
 
     def _insert_events(self, month: str, rows: list[tuple[float, str, bytes]]) -> None:
         head = self._head(month)
@@ -197,9 +229,8 @@ class SqliteRecords:
     def _update(self, changes: dict[int, State]) -> None:
         by_month: dict[str, list[tuple[object, ...]]] = {}
         for message_id, state in changes.items():
-            month = (months.month_of_id(message_id) if message_id > 0
-                     else None)  # refusals never change
-            if month is not None and month in self._months:
+            month = months.month_of_id(message_id)
+            if month in self._months:
                 by_month.setdefault(month, []).append((*state, message_id))
         for month, rows in by_month.items():
             self._db.executemany(_SET.format(m=months.table_suffix(month)), rows)
@@ -209,58 +240,58 @@ class SqliteRecords:
         if month not in self._months:
             return 0
         m = months.table_suffix(month)
-        count = self._db.execute(f"SELECT count(*) FROM records_{m}").fetchone()[0]
+        head = self._head(month)
         self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute(f"DROP TABLE records_{m}")
-        self._db.execute(f"DROP TABLE events_{m}")
+        for table in ("records", "refusals", "events"):
+            self._db.execute(f"DROP TABLE {table}_{m}")
         self._db.execute("DELETE FROM heads WHERE month = ?", (month,))
         self._db.execute("COMMIT")
         self._months.discard(month)
         self._heads.pop(month, None)
-        return int(count)
+        return head.records + head.refusals
 
     # --- reading -------------------------------------------------------------------
 
     def select(self, month: str, where: str, args: tuple[object, ...],
+               table: Table = "records",
                columns: str = ", ".join(COLUMNS)) -> Iterator[tuple[object, ...]]:
-        """Rows of one month matching ``where`` (caller-built from fixed column names)."""
+        """Rows of one month's table matching ``where`` (built from fixed column names)."""
         if month not in self._months:
             return iter(())
-        sql = f"SELECT {columns} FROM records_{months.table_suffix(month)}"
+        sql = f"SELECT {columns} FROM {table}_{months.table_suffix(month)}"
         if where:
             sql += " WHERE " + where
-        return self._db.execute(sql + " ORDER BY seq", args)
+        return self._db.execute(sql + " ORDER BY message_id", args)
 
-    def count(self, month: str, where: str, args: tuple[object, ...]) -> int:
+    def count(self, month: str, where: str, args: tuple[object, ...],
+              table: Table = "records") -> int:
         if month not in self._months:
             return 0
-        sql = f"SELECT count(*) FROM records_{months.table_suffix(month)}"
+        sql = f"SELECT count(*) FROM {table}_{months.table_suffix(month)}"
         row = self._db.execute(sql + (" WHERE " + where if where else ""), args).fetchone()
         return int(row[0])
 
-    def chained_rows(self, month: str) -> Iterator[tuple[object, ...]]:
+    def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:
         """(the chained columns..., state columns..., hash) in chain order."""
-        return self._db.execute(f"SELECT * FROM records_{months.table_suffix(month)} "
-                                "ORDER BY seq")
+        return self._db.execute(f"SELECT * FROM {table}_{months.table_suffix(month)} "
+                                "ORDER BY message_id")
 
     def events(self, month: str) -> Iterator[tuple[int, float, str, str, bytes]]:
         return self._db.execute(f"SELECT seq, at, kind, payload, hash FROM "
                                 f"events_{months.table_suffix(month)} ORDER BY seq")
-
-    def head(self, month: str) -> _Head | None:
-        self._heads.pop(month, None)
-        return self._head(month) if month in self._months else None
 
     def carrier_ids(self, since_id: int, below_id: int) -> list[tuple[str, int, str]]:
         """(carrier id, our id, account) of sent messages awaiting a receipt with ids in
         [since_id, below_id): what a restart must still match receipts for once the
         journal rows that said so are compacted away."""
         out: list[tuple[str, int, str]] = []
+        if below_id <= since_id:
+            return out
         for month in months.between(months.month_of_id(since_id),
-                                    months.month_of_id(max(since_id, below_id - 1))):
+                                    months.month_of_id(below_id - 1)):
             for carrier_id, message_id, account in self.select(
                     month, "message_id >= ? AND message_id < ? AND status = 'sent' "
                     "AND receipt = 1", (since_id, below_id),
-                    "upstream_id, message_id, account"):
+                    columns="upstream_id, message_id, account"):
                 out.append((str(carrier_id), int(message_id), str(account)))  # type: ignore[call-overload]
         return out

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from router.store.records import fold, months
 from router.store.records.chain import GENESIS, link
-from router.store.records.sqlite import CHAINED, COLUMNS, Verdict
+from router.store.records.sqlite import CHAINED, COLUMNS, TABLES, Table, Verdict
 
 _ID = COLUMNS.index("message_id")
 _DECISION = COLUMNS.index("decision")
@@ -19,6 +19,8 @@ _STATE = slice(len(CHAINED), len(COLUMNS))
 class Head(Protocol):
     records: int
     records_hash: bytes
+    refusals: int
+    refusals_hash: bytes
     events: int
     events_hash: bytes
 
@@ -28,28 +30,29 @@ class Verifiable(Protocol):
 
     def head(self, month: str) -> Head | None: ...
 
-    def chained_rows(self, month: str) -> Iterator[tuple[object, ...]]: ...
+    def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]: ...
 
     def events(self, month: str) -> Iterator[tuple[int, float, str, str, bytes]]: ...
 
 
-def _records(store: Verifiable, month: str, head: Head) -> tuple[int, str]:
+def _rows(store: Verifiable, month: str, table: Table, head: Head) -> tuple[int, str]:
+    """One chain, in key order: the first row whose hash does not follow names itself."""
     previous = GENESIS
     count = 0
-    for row in store.chained_rows(month):
+    label = table[:-1]
+    for row in store.chained_rows(month, table):
         count += 1
-        seq = row[0]
-        if seq != count:
-            return count, (f"record {count} is missing (removed): the chain goes from "
-                           f"{count - 1} to {seq}")
+        stored = row[-1]
+        assert isinstance(stored, bytes)
         digest = link(previous, row[:len(CHAINED)])
-        if digest != bytes(row[-1]):  # type: ignore[call-overload]
-            return count, (f"record {seq} (message {_show_id(row[_ID])}) was altered: "
-                           "its hash does not match its content and the row before it")
+        if digest != stored:
+            return count, (f"{label} {count} (message {_show_id(table, row[_ID])}) does not "
+                           "match its hash: it was altered, or a row before it was removed")
         previous = digest
-    if count != head.records or previous != head.records_hash:
-        return count, (f"the month's head says {head.records} records, the table ends at "
-                       f"{count}: records after {count} were removed")
+    expected, last = getattr(head, table), getattr(head, f"{table}_hash")
+    if count != expected or previous != last:
+        return count, (f"the month's head says {expected} {table}, the table holds {count}: "
+                       f"{table} after {label} {count} were removed")
     return count, ""
 
 
@@ -81,7 +84,7 @@ def _states(store: Verifiable, month: str) -> str:
             fold.apply(states, kind, at, payload.encode())
         for other in [i for i in states if not first <= i < last]:
             del states[other]
-    for row in store.chained_rows(month):
+    for position, row in enumerate(store.chained_rows(month, "records"), 1):
         message_id = row[_ID]
         assert isinstance(message_id, int)
         expected = fold.initial(str(row[_DECISION]))
@@ -89,14 +92,16 @@ def _states(store: Verifiable, month: str) -> str:
         if change is not None:
             expected = fold.merge(expected, change)
         if list(row[_STATE]) != expected:
-            return (f"record {row[0]} (message {_show_id(message_id)}) was altered: its "
+            return (f"record {position} (message {message_id:x}) was altered: its "
                     f"state {list(row[_STATE])} is not what its events make "
                     f"({expected})")
     return ""
 
 
-def _show_id(message_id: object) -> str:
-    return f"{message_id:x}" if isinstance(message_id, int) and message_id > 0 else "refused"
+def _show_id(table: Table, message_id: object) -> str:
+    if table == "refusals":
+        return "refused"
+    return f"{message_id:x}" if isinstance(message_id, int) else str(message_id)
 
 
 def verify(store: Verifiable, month: str) -> Verdict:
@@ -104,9 +109,12 @@ def verify(store: Verifiable, month: str) -> Verdict:
     head = store.head(month)
     if head is None:
         return Verdict(month, 0, 0, f"no records partition for {month}")
-    rows, problem = _records(store, month, head)
-    if problem:
-        return Verdict(month, rows, 0, problem)
+    rows = 0
+    for table in TABLES:
+        count, problem = _rows(store, month, table, head)
+        rows += count
+        if problem:
+            return Verdict(month, rows, 0, problem)
     events, problem = _events(store, month, head)
     if problem:
         return Verdict(month, rows, events, problem)

@@ -10,7 +10,7 @@ from router.smpp.pdu import SubmitSm
 from router.store.journal import SqliteJournal
 from router.store.records.follower import Follower
 from router.store.records.settings import RecordSettings
-from router.store.records.sqlite import SqliteRecords
+from router.store.records.sqlite import COLUMNS, SqliteRecords, Table
 
 
 def body(line: str = "1000", destination: str = "989121234567", text: bytes = b"hello",
@@ -45,10 +45,9 @@ class Setup:
         self.journal.commit()
         return first
 
-    def rows(self, month: str) -> list[dict[str, object]]:
-        from router.store.records.sqlite import COLUMNS
+    def rows(self, month: str, table: Table = "records") -> list[dict[str, object]]:
         return [dict(zip(COLUMNS, row, strict=True))
-                for row in self.records.select(month, "", ())]
+                for row in self.records.select(month, "", (), table)]
 
     def close(self) -> None:
         self.follower.close()

@@ -42,10 +42,10 @@ def test_an_undecodable_body_is_recorded_not_raised() -> None:
     assert record.reason == "undecodable body" and record.message_id == 9
 
 
-def test_refusals_get_negative_keys_of_their_row() -> None:
+def test_refusals_are_keyed_by_their_journal_row() -> None:
     records = refused_records(3, 2.0, "a", "10.0.0.1",
                               [[1, "1000", "98912", "not_own_line"], [2, "1000", "x", "r"]])
     assert [r.message_id for r in records] == list(refusal_ids(3, 2))
-    assert all(r.message_id < 0 for r in records)
+    assert records[0].message_id < records[1].message_id < refusal_ids(4, 1)[0]
     assert records[0][3:7] == ("10.0.0.1", "1000", "98912", "")
     assert (records[0].decision, records[0].reason) == ("refused", "not_own_line")

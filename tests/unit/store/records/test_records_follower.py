@@ -57,7 +57,7 @@ def test_refusals_are_recorded_with_their_reason(s: Setup) -> None:
     s.journal.add_refusals("acc", [(5, "2000", "98913", "not_own_line")], s.now, "10.9.8.7")
     s.journal.commit()
     s.follower.step()
-    (row,) = s.rows(months.month_of(s.now))
+    (row,) = s.rows(months.month_of(s.now), "refusals")
     assert (row["decision"], row["reason"], row["peer"], row["line"]) == (
         "refused", "not_own_line", "10.9.8.7", "2000")
 

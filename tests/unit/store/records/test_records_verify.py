@@ -29,12 +29,21 @@ def month(tmp_path: Path) -> Iterator[tuple[Setup, str]]:
     s.close()
 
 
+def _nth(table: str, n: int) -> str:
+    """The message_id of a table's n-th row (1-based, chain order)."""
+    return f"(SELECT message_id FROM {table} ORDER BY message_id LIMIT 1 OFFSET {n - 1})"
+
+
 def _edit(s: Setup, sql: str) -> SqliteRecords:
     db = sqlite3.connect(s.settings.path)
     db.execute(sql)
     db.commit()
     db.close()
     return SqliteRecords(Path(s.settings.path), readonly=True)
+
+
+def _first_id(s: Setup, m: str) -> int:
+    return int(s.rows(m)[0]["message_id"])  # type: ignore[call-overload]
 
 
 def test_an_untouched_month_verifies(month: tuple[Setup, str]) -> None:
@@ -48,23 +57,27 @@ def test_an_edited_text_names_its_row(month: tuple[Setup, str]) -> None:
     ``records verify`` fail and name the row."""
     s, m = month
     t = months.table_suffix(m)
-    reader = _edit(s, f"UPDATE records_{t} SET text = 'changed' WHERE seq = 3")
+    reader = _edit(s, f"UPDATE records_{t} SET text = 'changed' "
+                          f"WHERE message_id = {_nth(f'records_{t}', 3)}")
     verdict = verify(reader, m)
     assert verdict.problem.startswith("record 3 (message ") and "altered" in verdict.problem
+    assert f"{_first_id(s, m) + 2:x}" in verdict.problem
 
 
 def test_a_removed_row_is_named(month: tuple[Setup, str]) -> None:
     s, m = month
     t = months.table_suffix(m)
-    assert "record 2 is missing" in verify(
-        _edit(s, f"DELETE FROM records_{t} WHERE seq = 2"), m).problem
+    problem = verify(_edit(s, f"DELETE FROM records_{t} WHERE message_id = "
+                           f"{_nth(f'records_{t}', 2)}"), m).problem
+    assert problem.startswith("record 2 (message ") and "removed" in problem
 
 
 def test_rows_removed_from_the_end_are_caught_by_the_head(month: tuple[Setup, str]) -> None:
     s, m = month
     t = months.table_suffix(m)
-    assert "records after 4 were removed" in verify(
-        _edit(s, f"DELETE FROM records_{t} WHERE seq = 5"), m).problem
+    assert "records after record 4 were removed" in verify(
+        _edit(s, f"DELETE FROM records_{t} WHERE message_id = {_nth(f'records_{t}', 5)}"),
+        m).problem
 
 
 def test_an_edited_delivery_status_is_caught(month: tuple[Setup, str]) -> None:
@@ -72,7 +85,8 @@ def test_an_edited_delivery_status_is_caught(month: tuple[Setup, str]) -> None:
     the chained events make them."""
     s, m = month
     t = months.table_suffix(m)
-    problem = verify(_edit(s, f"UPDATE records_{t} SET status = 'DELIVRD' WHERE seq = 2"),
+    problem = verify(_edit(s, f"UPDATE records_{t} SET status = 'DELIVRD' "
+                              f"WHERE message_id = {_nth(f'records_{t}', 2)}"),
                      m).problem
     assert problem.startswith("record 2 (message ") and "events make" in problem
 
