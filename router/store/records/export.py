@@ -4,9 +4,7 @@ beside the file: row count, time range, query, SHA-256 of the file."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -16,13 +14,14 @@ from typing import Literal, Protocol
 import orjson
 
 from router.store.records import months
-from router.store.records.sqlite import COLUMNS, TABLES, Table
+from router.store.records.columns import COLUMNS, TABLES, Table
 
 Format = Literal["csv", "jsonl"]
-_TEXT = COLUMNS.index("text")
-_AT = COLUMNS.index("received_at")
 CHUNK = 4096
-_REFUSAL_COLUMNS = ", ".join(("NULL", *COLUMNS[1:]))  # a refusal has no message id
+
+
+class Lines(Protocol):
+    def fetchmany(self, size: int) -> list[tuple[str, float]]: ...
 
 
 class Readable(Protocol):
@@ -30,8 +29,8 @@ class Readable(Protocol):
 
     def months(self) -> list[str]: ...
 
-    def select(self, month: str, where: str, args: tuple[object, ...], table: Table = ...,
-               columns: str = ...) -> Iterator[tuple[object, ...]]: ...
+    def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
+              fmt: str, redact: bool) -> Lines: ...
 
     def count(self, month: str, where: str, args: tuple[object, ...],
               table: Table = ...) -> int: ...
@@ -91,30 +90,6 @@ def _iso(at: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
-def _redacted(rows: Iterator[tuple[object, ...]]) -> Iterator[tuple[object, ...]]:
-    for row in rows:
-        text = row[_TEXT]
-        yield (*row[:_TEXT], f"[redacted: {len(str(text))} characters]", *row[_TEXT + 1:])
-
-
-def _write_csv(out: io.TextIOWrapper, chunks: Iterator[list[tuple[object, ...]]],
-               tick: Callable[[int], None]) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for chunk in chunks:
-        writer.writerows(chunk)
-        tick(len(chunk))
-
-
-def _write_jsonl(out: io.BufferedWriter, chunks: Iterator[list[tuple[object, ...]]],
-                 tick: Callable[[int], None]) -> None:
-    dumps = orjson.dumps
-    for chunk in chunks:
-        out.write(b"".join([dumps(dict(zip(COLUMNS, row, strict=True))) + b"\n"
-                            for row in chunk]))
-        tick(len(chunk))
-
-
 class _Span:
     """First and last received_at seen, without a second pass."""
 
@@ -122,26 +97,16 @@ class _Span:
         self.first: float | None = None
         self.last: float | None = None
 
-    def chunks(self, store: Readable, query: Query, redact: bool,
-               selected: list[str]) -> Iterator[list[tuple[object, ...]]]:
+    def chunks(self, store: Readable, query: Query, fmt: Format, redact: bool,
+               selected: list[str]) -> Iterator[list[tuple[str, float]]]:
         where, args = query.where()
         for month, table in ((m, t) for m in selected for t in TABLES):
-            rows = store.select(month, where, args, table,
-                                ", ".join(COLUMNS) if table == "records" else _REFUSAL_COLUMNS)
-            if redact:
-                rows = _redacted(rows)
-            chunk: list[tuple[object, ...]] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) == CHUNK:
-                    yield self._seen(chunk)
-                    chunk = []
-            if chunk:
+            rows = store.lines(month, where, args, table, fmt, redact)
+            while chunk := rows.fetchmany(CHUNK):
                 yield self._seen(chunk)
 
-    def _seen(self, chunk: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
-        first, last = chunk[0][_AT], chunk[-1][_AT]
-        assert isinstance(first, float) and isinstance(last, float)
+    def _seen(self, chunk: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        first, last = chunk[0][1], chunk[-1][1]
         self.first = first if self.first is None else min(self.first, first)
         self.last = last if self.last is None else max(self.last, last)
         return chunk
@@ -163,13 +128,12 @@ def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
         tick(n)
 
     span = _Span()
-    chunks = span.chunks(store, query, redact, selected)
-    with path.open("wb") as raw:
+    with path.open("wb") as out:
         if fmt == "csv":
-            with io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
-                _write_csv(text, chunks, counted)
-        else:
-            _write_jsonl(raw, chunks, counted)
+            out.write(",".join(COLUMNS).encode() + b"\n")
+        for chunk in span.chunks(store, query, fmt, redact, selected):
+            out.write("\n".join([line for line, _ in chunk]).encode() + b"\n")
+            counted(len(chunk))
     manifest = Manifest(path.name, fmt, rows, _sha256(path),
                         {k: v for k, v in asdict(query).items()
                          if v is not None and k not in ("since", "until")}

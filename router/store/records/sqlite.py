@@ -18,21 +18,13 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
+from router.store.records.columns import COLUMNS, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-
-Table = Literal["records", "refusals"]
-TABLES: tuple[Table, ...] = ("records", "refusals")
-COLUMNS = ("message_id", "received_at", "account", "peer", "line", "destination", "text",
-           "segments", "part", "receipt", "decision", "reason", "status", "upstream",
-           "upstream_id", "submitted_at", "done_at", "charge")
-"""What an export row holds, in order."""
-CHAINED = COLUMNS[:12]
-"""Fixed when written: the Record fields."""
+from router.store.records.sqlite_lines import line_sql
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {table}_{m} (
@@ -262,6 +254,14 @@ class SqliteRecords:
         if where:
             sql += " WHERE " + where
         return self._db.execute(sql + " ORDER BY message_id", args)
+
+    def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
+              fmt: str, redact: bool) -> sqlite3.Cursor:
+        """Export lines (CSV or JSON, made by SQLite) with their received_at."""
+        return self._db.execute(
+            f"SELECT {line_sql(fmt, redact, table == 'refusals')} FROM "
+            f"{table}_{months.table_suffix(month)}"
+            + (f" WHERE {where}" if where else "") + " ORDER BY message_id", args)
 
     def count(self, month: str, where: str, args: tuple[object, ...],
               table: Table = "records") -> int:

@@ -9,7 +9,8 @@ from typing import Protocol
 
 from router.store.records import fold, months
 from router.store.records.chain import GENESIS, link
-from router.store.records.sqlite import CHAINED, COLUMNS, TABLES, Table, Verdict
+from router.store.records.columns import CHAINED, COLUMNS, TABLES, Table
+from router.store.records.sqlite import Verdict
 
 _ID = COLUMNS.index("message_id")
 _DECISION = COLUMNS.index("decision")

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from router.store.records import months
+from router.store.records.columns import TABLES
 from router.store.records.export import Query
-from router.store.records.sqlite import TABLES, SqliteRecords
+from router.store.records.sqlite import SqliteRecords
 from tests.clients import Esme, bound
 from tests.conftest import RouterProcess
 from tests.integration.cli.support import chapar
@@ -67,7 +68,7 @@ def test_a_message_is_exportable_by_number_account_and_line_within_a_second(
         "esme1", "127.0.0.1", "98100")
     assert accepted["text"] == "your code 8812"
     assert accepted["upstream"] == "simulator#0"  # the upstream and its connection
-    assert int(accepted["message_id"]) == int(esme.responses[seq].message_id, 16)
+    assert accepted["message_id"] == esme.responses[seq].message_id.decode()  # as the ESME saw it
     assert accepted["upstream_id"] and refusal["line"] == "77777" and refusal["reason"]
     manifest = json.loads((tmp_path / "by-number.csv.manifest.json").read_text())
     assert manifest["rows"] == 2 and manifest["query"]["msisdn"] == NUMBER

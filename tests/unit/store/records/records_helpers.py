@@ -8,9 +8,10 @@ from pathlib import Path
 from router.smpp import codec
 from router.smpp.pdu import SubmitSm
 from router.store.journal import SqliteJournal
+from router.store.records.columns import COLUMNS, Table
 from router.store.records.follower import Follower
 from router.store.records.settings import RecordSettings
-from router.store.records.sqlite import COLUMNS, SqliteRecords, Table
+from router.store.records.sqlite import SqliteRecords
 
 
 def body(line: str = "1000", destination: str = "989121234567", text: bytes = b"hello",

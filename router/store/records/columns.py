@@ -1,0 +1,14 @@
+"""The columns of a record as stored and exported, and the two record tables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Table = Literal["records", "refusals"]
+TABLES: tuple[Table, ...] = ("records", "refusals")
+COLUMNS = ("message_id", "received_at", "account", "peer", "line", "destination", "text",
+           "segments", "part", "receipt", "decision", "reason", "status", "upstream",
+           "upstream_id", "submitted_at", "done_at", "charge")
+"""What an export row holds, in order."""
+CHAINED = COLUMNS[:12]
+"""Fixed when written: the Record fields."""
