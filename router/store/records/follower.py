@@ -11,13 +11,15 @@ partitions past the retention and logs which.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -203,12 +205,14 @@ class Follower:
 
 
 class _Orphaned:
-    """Stop when told, or when the router that started this process is gone (killed
-    with -9 it cannot tell its children)."""
+    """Stop when told (SIGTERM), or when the router that started this process is gone
+    (killed with -9 it cannot tell its children)."""
 
-    def __init__(self, stop: Stop, parent: int) -> None:
-        self._stop = stop
+    def __init__(self, parent: int) -> None:
+        self._stop = threading.Event()
         self._parent = parent
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the router first
 
     def is_set(self) -> bool:
         return self._stop.is_set() or os.getppid() != self._parent
@@ -217,11 +221,7 @@ class _Orphaned:
         return self._stop.wait(timeout) or self.is_set()
 
 
-def _main(journal_path: str, settings: RecordSettings, log_settings: LogSettings,
-          stop: Stop, parent: int = 0) -> None:
-    configure(log_settings)
-    if parent:
-        stop = _Orphaned(stop, parent)
+def _follow(journal_path: str, settings: RecordSettings, stop: Stop) -> None:
     records = SqliteRecords(Path(settings.path))
     follower = Follower(Path(journal_path), records, settings)
     try:
@@ -231,28 +231,51 @@ def _main(journal_path: str, settings: RecordSettings, log_settings: LogSettings
         records.close()
 
 
+def main(argv: list[str]) -> None:
+    """The follower's process: ``python -m router.store.records.follower JOURNAL SETTINGS
+    LOG PARENT`` (settings as JSON)."""
+    journal, settings, log_settings, parent = argv
+    configure(LogSettings(**orjson.loads(log_settings)))
+    _follow(journal, RecordSettings(**orjson.loads(settings)), _Orphaned(int(parent)))
+
+
 class Writer:
     """The follower started beside the router: a process (default) or a thread."""
 
     def __init__(self, journal_path: Path, settings: RecordSettings,
                  log_settings: LogSettings) -> None:
-        args = (str(journal_path), settings, log_settings)
-        self._stop: Any
-        self._worker: multiprocessing.process.BaseProcess | threading.Thread
-        if settings.writer == "process":
-            context = multiprocessing.get_context("spawn")
-            self._stop = context.Event()
-            self._worker = context.Process(target=_main, args=(*args, self._stop, os.getpid()),
-                                           name="chapar-records", daemon=True)
-        else:
-            self._stop = threading.Event()
-            self._worker = threading.Thread(target=_main, args=(*args, self._stop),
-                                            name="chapar-records", daemon=True)
+        self._journal = journal_path
+        self._settings = settings
+        self._log = log_settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._worker.start()
+        if self._settings.writer == "thread":
+            self._thread = threading.Thread(target=_follow, name="chapar-records", daemon=True,
+                                            args=(str(self._journal), self._settings,
+                                                  self._stop))
+            self._thread.start()
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "router.store.records.follower", str(self._journal),
+             orjson.dumps(asdict(self._settings)).decode(),
+             orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop after a last round (the journal is closed by then: nothing is left)."""
         self._stop.set()
-        self._worker.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
