@@ -276,3 +276,8 @@ def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
     assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
     for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
         assert words in reason, (row, reason, words)
+
+
+from tests.postgres import pg_dsn, postgresql_cluster, store_backend  # noqa: E402
+
+__all__ = ["pg_dsn", "postgresql_cluster", "store_backend"]

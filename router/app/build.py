@@ -35,12 +35,14 @@ from router.policy.rules import Rules
 from router.policy.throttle import Quotas
 from router.server.state import ServerState
 from router.store.ids import MessageIds
+from router.store.interface import Journal
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
+from router.store.postgres.journal import PgJournal
 from router.store.records.follower import Writer
-from router.store.records.sqlite import SqliteRecords
+from router.store.records.open import open_records
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -64,7 +66,7 @@ class Policy:
 @dataclass(slots=True)
 class Parts:
     state: ServerState
-    journal: SqliteJournal
+    journal: Journal
     recovery: Recovery
     policy: Policy
     intake: Intake
@@ -112,7 +114,7 @@ def build(config: Config) -> Parts:
     """Journal (and what the last run left), policy, the queues and the carrier pool."""
     loop = asyncio.get_running_loop()
     state = ServerState()
-    journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal = open_journal(config)
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook()
@@ -134,19 +136,27 @@ def build(config: Config) -> Parts:
                  records)
 
 
-def build_records(config: Config, journal: SqliteJournal, book: ReceiptBook) -> Writer | None:
+def open_journal(config: Config) -> Journal:
+    """The journal the config names: SQLite (embedded default) or PostgreSQL."""
+    store = config.store
+    if store.backend == "postgres":
+        return PgJournal(store.dsn, store.timeout)
+    return SqliteJournal(Path(store.path), store.durability)
+
+
+def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer | None:
     """The records follower (started with the router).  Receipts may still come for
     messages whose journal rows were compacted away: their carrier ids come from the
     records (the journal's recovery covers the rest)."""
     if not config.records.enabled:
         return None
-    records = SqliteRecords(Path(config.records.path))
+    records = open_records(config.store, config.records)
     try:
         since = int((time.time() - config.dispatch.receipt_wait) * 1000) << 16
         book.remember_many(records.carrier_ids(since, journal.first_id()))
     finally:
         records.close()
-    return Writer(journal.path, config.records, config.log)
+    return Writer(config.store, config.records, config.log)
 
 
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
@@ -156,4 +166,4 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
                           policy.registry)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, parts.journal.path)
+                   reloader, Path(config.store.path))

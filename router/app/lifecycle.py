@@ -15,6 +15,7 @@ import contextlib
 import gc
 import os
 import signal
+from pathlib import Path
 
 import structlog
 
@@ -73,8 +74,9 @@ class App:
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
                                   policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
-        self._held = loop.create_task(apply_decisions(
-            parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
+        if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
+            self._held = loop.create_task(apply_decisions(
+                Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         where = hosts if len(hosts) > 1 else hosts[0]
 

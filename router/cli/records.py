@@ -14,18 +14,45 @@ from tqdm import tqdm
 
 from router.cli import common
 from router.cli.common import CliError
+from router.store.errors import StoreError
+from router.store.journal import SqliteJournal
+from router.store.postgres.journal import PgJournal
+from router.store.postgres.records import PgRecords
+from router.store.postgres.schema import VERSION
 from router.store.records import export as exporting
+from router.store.records.open import open_records
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
 
 
-def _records(args: argparse.Namespace) -> SqliteRecords:
+def _records(args: argparse.Namespace) -> SqliteRecords | PgRecords:
     config = common.registry_config(args)
     path = Path(config.records.path)
-    if not path.exists():
+    if config.store.backend == "sqlite" and not path.exists():
         raise CliError(f"records.path: {path} does not exist (has the router run with "
                        "this config?)")
-    return SqliteRecords(path, readonly=True)
+    try:
+        return open_records(config.store, config.records, readonly=True)
+    except (OSError, StoreError) as exc:
+        raise CliError(f"records: {exc}") from None
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    """Create or upgrade the schema of the journal and the records (PostgreSQL: tables,
+    the months' partitions from this one to two ahead)."""
+    config = common.registry_config(args)
+    store = config.store
+    if store.backend == "postgres":
+        journal = PgJournal(store.dsn, store.timeout)  # migrates as it opens
+        journal.close()
+        records = open_records(store, config.records)
+        print(f"postgres {journal.path}: schema version {VERSION}, partitions "
+              f"{', '.join(records.months())}")
+        records.close()
+        return
+    SqliteJournal(Path(store.path)).close()
+    open_records(store, config.records).close()
+    print(f"sqlite {store.path}, {config.records.path}: schema up to date")
 
 
 def _time(value: str | None, default: float) -> float:
@@ -106,6 +133,10 @@ def add_parsers(sub: common.Subparsers) -> None:
     p.add_argument("--out", "-o", help="output file (default export-TIME.FORMAT)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=lambda args: common.run_refusing(lambda: _export(args)))
+    g = sub.add_parser("migrate", help="create or upgrade the store's schema (PostgreSQL: "
+                       "tables and monthly partitions ahead)")
+    g.add_argument("--config", "-c")
+    g.set_defaults(func=lambda args: common.run_refusing(lambda: _migrate(args)))
     r = sub.add_parser("records", help="message records: verify a month, list months")
     actions = r.add_subparsers(dest="action", required=True)
     v = actions.add_parser("verify", help="prove a month's records were not altered")

@@ -23,15 +23,16 @@ from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.model.wallets import Wallets
 from router.smpp.session import Submit
+from router.store.errors import StoreError
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal, StoreError
+from router.store.interface import Journal
 
 log = structlog.get_logger("chapar.intake")
 MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
 class Intake:
-    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
+    def __init__(self, journal: Journal, ids: MessageIds, outbound: Outbound,
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets

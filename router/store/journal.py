@@ -30,7 +30,9 @@ from router.model.wallets import LedgerRow
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
 from router.store import ledger, quarantine
+from router.store.errors import StoreError
 
+__all__ = ["Recovery", "SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
 RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
@@ -72,10 +74,6 @@ CREATE TABLE IF NOT EXISTS marks (
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
-class StoreError(Exception):
-    """The journal cannot take writes; nothing may be acknowledged."""
-
-
 @dataclass(slots=True)
 class Recovery:
     pending: list[Message] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 Table = Literal["records", "refusals"]
@@ -12,3 +13,14 @@ COLUMNS = ("message_id", "received_at", "account", "peer", "line", "destination"
 """What an export row holds, in order."""
 CHAINED = COLUMNS[:12]
 """Fixed when written: the Record fields."""
+
+
+@dataclass(slots=True)
+class Cursor:
+    """The last journal row of each kind already in the records."""
+
+    journal: int = 0   # first_id
+    refusals: int = 0  # seq
+    outcomes: int = 0
+    receipts: int = 0
+    ledger: int = 0

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -30,8 +29,11 @@ from router.logs import LogSettings, configure, sampled
 from router.store.journal import unpack_bodies
 from router.store.records import fold, months
 from router.store.records.derive import record_of, refused_records
+from router.store.records.open import RecordStore, open_stores
 from router.store.records.settings import RecordSettings
-from router.store.records.sqlite import SqliteRecords, Step
+from router.store.records.source import Source
+from router.store.records.sqlite import Step
+from router.store.settings import StoreSettings
 
 log = structlog.get_logger("chapar.records")
 Clock = Callable[[], float]
@@ -44,56 +46,34 @@ class Stop(Protocol):
 
 
 class Follower:
-    def __init__(self, journal_path: Path, records: SqliteRecords, settings: RecordSettings,
+    def __init__(self, source: Source, records: RecordStore, settings: RecordSettings,
                  clock: Clock = time.time) -> None:
         self._settings = settings
         self._records = records
         self._clock = clock
-        self._db = sqlite3.connect(journal_path, isolation_level=None, check_same_thread=False,
-                                   timeout=10.0)
+        self._source = source
         self._cursor = records.cursor()
         self.written = 0
         """Records written since start."""
 
     def close(self) -> None:
-        self._db.close()
+        self._source.close()
 
     def step(self) -> int:
         """One round: what the journal got since the cursor, as one records write.
-        Returns the journal rows read (a full batch: call again at once)."""
-        limit = self._settings.batch_rows
-        db = self._db
-        cur = self._cursor
-        db.execute("BEGIN")  # one snapshot: no outcome without its message's row
-        try:
-            batches = db.execute("SELECT first_id, account, received_at, bodies, peer "
-                                 "FROM journal WHERE first_id > ? ORDER BY first_id LIMIT ?",
-                                 (cur.journal, limit)).fetchall()
-            refusals = db.execute("SELECT seq, at, account, entries, peer FROM refusals "
-                                  "WHERE seq > ? ORDER BY seq LIMIT ?",
-                                  (cur.refusals, limit)).fetchall()
-            caught_up = len(batches) < limit
-            outcomes = receipts = money = []
-            if caught_up:  # events only for messages already recorded (or in this round)
-                outcomes = db.execute("SELECT seq, at, entries, upstream FROM outcomes "
-                                      "WHERE seq > ? ORDER BY seq LIMIT ?",
-                                      (cur.outcomes, limit)).fetchall()
-                receipts = db.execute("SELECT seq, at, entries FROM receipts WHERE seq > ? "
-                                      "ORDER BY seq LIMIT ?", (cur.receipts, limit)).fetchall()
-                money = db.execute("SELECT seq, at, kind, entries FROM ledger WHERE seq > ? "
-                                   "AND kind IN ('reserve', 'refund') ORDER BY seq LIMIT ?",
-                                   (cur.ledger, limit)).fetchall()
-        finally:
-            db.execute("COMMIT")
+        Returns the most journal rows of one kind read (a full batch: call again)."""
+        snap = self._source.read(self._cursor, self._settings.batch_rows)
+        batches, refusals = snap.batches, snap.refusals
+        outcomes, receipts, money = snap.outcomes, snap.receipts, snap.money
         if not (batches or refusals or outcomes or receipts or money):
             return 0
-        step = Step(cursor=replace(cur))
+        step = Step(cursor=replace(self._cursor))
         self._derive(step, batches, refusals)
         events = step.events
-        events += [(at, "outcome", fold.outcome_event(upstream, entries))
+        events += [(at, "outcome", fold.outcome_event(upstream, bytes(entries)))
                    for _, at, entries, upstream in outcomes]
         events += [(at, "receipt", bytes(entries)) for _, at, entries in receipts]
-        events += [(at, "ledger", fold.ledger_event(kind, entries))
+        events += [(at, "ledger", fold.ledger_event(kind, bytes(entries)))
                    for _, at, kind, entries in money]
         self._fold(step)
         for rows, name in ((outcomes, "outcomes"), (receipts, "receipts"), (money, "ledger")):
@@ -136,37 +116,8 @@ class Follower:
     # --- keeping the journal and the records bounded ----------------------------------
 
     def compact(self) -> int:
-        """Delete journal rows whose messages are recorded and finished, older than
-        ``journal_keep``; a few hundred rows a transaction so the router's commit never
-        waits long for the lock.  The last row of each table stays (ids resume above)."""
-        db = self._db
-        cur = self._cursor
-        older = self._clock() - self._settings.journal_keep
-        mark = db.execute("SELECT value FROM marks WHERE name = 'done_below'").fetchone()
-        done_below = mark[0] if mark else 0
-        oldest = db.execute("SELECT min(received_at) FROM journal WHERE first_id + count > ?",
-                            (done_below,)).fetchone()[0]
-        settled = min(older, oldest - 60.0) if oldest is not None else older
-        deleted = 0
-        for sql, args in (
-                ("DELETE FROM journal WHERE first_id IN (SELECT first_id FROM journal WHERE "
-                 "first_id < ? AND first_id + count <= ? AND received_at < ? "
-                 "AND first_id < (SELECT max(first_id) FROM journal) LIMIT 256)",
-                 (cur.journal, done_below, older)),
-                ("DELETE FROM outcomes WHERE seq IN (SELECT seq FROM outcomes WHERE seq <= ? "
-                 "AND at < ? AND seq < (SELECT max(seq) FROM outcomes) LIMIT 256)",
-                 (cur.outcomes, settled)),
-                ("DELETE FROM receipts WHERE seq IN (SELECT seq FROM receipts WHERE seq <= ? "
-                 "AND at < ? AND seq < (SELECT max(seq) FROM receipts) LIMIT 256)",
-                 (cur.receipts, older)),
-                ("DELETE FROM refusals WHERE seq IN (SELECT seq FROM refusals WHERE seq <= ? "
-                 "AND at < ? LIMIT 256)", (cur.refusals, older))):
-            while True:
-                count = db.execute(sql, args).rowcount
-                deleted += count
-                if count < 256:
-                    break
-        return deleted
+        """Delete what the records hold, is finished and older than ``journal_keep``."""
+        return self._source.compact(self._cursor, self._clock() - self._settings.journal_keep)
 
     def expire(self) -> list[str]:
         """Drop the partitions past the retention; one log line names each."""
@@ -221,9 +172,9 @@ class _Orphaned:
         return self._stop.wait(timeout) or self.is_set()
 
 
-def _follow(journal_path: str, settings: RecordSettings, stop: Stop) -> None:
-    records = SqliteRecords(Path(settings.path))
-    follower = Follower(Path(journal_path), records, settings)
+def _follow(store: StoreSettings, settings: RecordSettings, stop: Stop) -> None:
+    source, records = open_stores(store, settings)
+    follower = Follower(source, records, settings)
     try:
         follower.run(stop)
     finally:
@@ -232,19 +183,20 @@ def _follow(journal_path: str, settings: RecordSettings, stop: Stop) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """The follower's process: ``python -m router.store.records.follower JOURNAL SETTINGS
+    """The follower's process: ``python -m router.store.records.follower STORE RECORDS
     LOG PARENT`` (settings as JSON)."""
-    journal, settings, log_settings, parent = argv
+    store, settings, log_settings, parent = argv
     configure(LogSettings(**orjson.loads(log_settings)))
-    _follow(journal, RecordSettings(**orjson.loads(settings)), _Orphaned(int(parent)))
+    _follow(StoreSettings(**orjson.loads(store)), RecordSettings(**orjson.loads(settings)),
+            _Orphaned(int(parent)))
 
 
 class Writer:
     """The follower started beside the router: a process (default) or a thread."""
 
-    def __init__(self, journal_path: Path, settings: RecordSettings,
+    def __init__(self, store: StoreSettings, settings: RecordSettings,
                  log_settings: LogSettings) -> None:
-        self._journal = journal_path
+        self._store = store
         self._settings = settings
         self._log = log_settings
         self._stop = threading.Event()
@@ -254,12 +206,12 @@ class Writer:
     def start(self) -> None:
         if self._settings.writer == "thread":
             self._thread = threading.Thread(target=_follow, name="chapar-records", daemon=True,
-                                            args=(str(self._journal), self._settings,
-                                                  self._stop))
+                                            args=(self._store, self._settings, self._stop))
             self._thread.start()
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "router.store.records.follower", str(self._journal),
+            [sys.executable, "-m", "router.store.records.follower",
+             orjson.dumps(asdict(self._store)).decode(),
              orjson.dumps(asdict(self._settings)).decode(),
              orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
-from router.store.records.columns import COLUMNS, Table
+from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
 from router.store.records.sqlite_lines import line_sql
@@ -66,17 +66,6 @@ class Head:
     refusals_hash: bytes
     events: int
     events_hash: bytes
-
-
-@dataclass(slots=True)
-class Cursor:
-    """The last journal row of each kind already in the records."""
-
-    journal: int = 0   # first_id
-    refusals: int = 0  # seq
-    outcomes: int = 0
-    receipts: int = 0
-    ledger: int = 0
 
 
 @dataclass(slots=True)
