@@ -38,6 +38,7 @@ from router.store.journal import SqliteJournal  # noqa: E402
 from router.store.records.derive import Record  # noqa: E402
 from router.store.records.follower import Follower  # noqa: E402
 from router.store.records.settings import RecordSettings  # noqa: E402
+from router.store.records.source import SqliteSource  # noqa: E402
 from router.store.records.sqlite import SqliteRecords, Step  # noqa: E402
 
 BATCH = 256
@@ -69,7 +70,7 @@ def records_rate(tmp: Path, count: int) -> float:
     fill_journal(journal, count)
     settings = RecordSettings(path=str(tmp / "records.db"))
     records = SqliteRecords(Path(settings.path))
-    follower = Follower(journal, records, settings)
+    follower = Follower(SqliteSource(journal), records, settings)
     started = time.perf_counter()
     while follower.step():
         pass

@@ -11,6 +11,7 @@ from router.store.journal import SqliteJournal
 from router.store.records.columns import COLUMNS, Table
 from router.store.records.follower import Follower
 from router.store.records.settings import RecordSettings
+from router.store.records.source import SqliteSource
 from router.store.records.sqlite import SqliteRecords
 
 
@@ -34,7 +35,7 @@ class Setup:
         self.journal = SqliteJournal(tmp / "journal.db")
         self.settings = RecordSettings(path=str(tmp / "records.db"), **settings)  # type: ignore[arg-type]
         self.records = SqliteRecords(Path(self.settings.path))
-        self.follower = Follower(self.journal.path, self.records, self.settings,
+        self.follower = Follower(SqliteSource(self.journal.path), self.records, self.settings,
                                  clock=lambda: self.now)
 
     def batch(self, count: int, account: str = "acc", peer: str = "127.0.0.7",

@@ -14,6 +14,7 @@ from router.model.wallets import LedgerRow
 from router.store.journal import SqliteJournal
 from router.store.records import months
 from router.store.records.follower import Follower
+from router.store.records.source import SqliteSource
 from router.store.records.sqlite import SqliteRecords
 from tests.unit.store.records.records_helpers import Setup, body, message_id
 
@@ -123,7 +124,8 @@ def test_records_are_rebuilt_from_the_journal(s: Setup, tmp_path: Path) -> None:
     for suffix in ("-wal", "-shm"):
         Path(s.settings.path + suffix).unlink(missing_ok=True)
     s.records = SqliteRecords(Path(s.settings.path))
-    s.follower = Follower(s.journal.path, s.records, s.settings, clock=lambda: s.now)
+    s.follower = Follower(SqliteSource(s.journal.path), s.records, s.settings,
+                          clock=lambda: s.now)
     s.follower.step()
     assert s.rows(months.month_of_id(first)) == before
 
