@@ -192,6 +192,13 @@ def router(make_router: Callable[..., RouterProcess]) -> RouterProcess:
     return make_router()
 
 
+@pytest.fixture
+def router_each_store(make_router: Callable[..., RouterProcess],
+                      store_backend: dict[str, Any]) -> RouterProcess:
+    """``router`` on each store backend in turn: SQLite, then a real PostgreSQL."""
+    return make_router(store=store_backend)
+
+
 @dataclass
 class Sink:
     proc: subprocess.Popen[bytes]

@@ -9,11 +9,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from router.store.records import months
 from router.store.records.columns import TABLES
 from router.store.records.export import Query
-from router.store.records.sqlite import SqliteRecords
+from router.store.records.open import open_records
+from router.store.records.settings import RecordSettings
+from router.store.settings import StoreSettings
 from tests.clients import Esme, bound
 from tests.conftest import RouterProcess
 from tests.integration.cli.support import chapar
@@ -21,13 +24,15 @@ from tests.integration.cli.support import chapar
 NUMBER = "989121234567"
 
 
-def _wait_record(path: Path, query: Query, count: int, timeout: float) -> float:
-    """Seconds until ``count`` records match ``query`` (the file read as export reads it)."""
+def _wait_record(path: Path, query: Query, count: int, timeout: float,
+                 store: dict[str, Any] | None = None) -> float:
+    """Seconds until ``count`` records match ``query`` (read as the export reads them)."""
     start = time.monotonic()
     where, args = query.where()
+    settings = StoreSettings(**(store or {}))
     while time.monotonic() - start < timeout:
-        if path.exists():
-            records = SqliteRecords(path, readonly=True)
+        if path.exists() or settings.backend == "postgres":
+            records = open_records(settings, RecordSettings(path=str(path)), readonly=True)
             try:
                 if sum(records.count(m, where, args, table) for m in records.months()
                        for table in TABLES) >= count:
@@ -41,11 +46,12 @@ def _wait_record(path: Path, query: Query, count: int, timeout: float) -> float:
 
 
 def test_a_message_is_exportable_by_number_account_and_line_within_a_second(
-        make_router: Callable[..., RouterProcess], tmp_path: Path) -> None:
+        make_router: Callable[..., RouterProcess], tmp_path: Path,
+        store_backend: dict[str, Any]) -> None:
     """requirements §4: every message gets a record (account, peer IP, line, destination,
     content, decision, upstream and ids, delivery status); an operator can export the
     records of a number, an account or a line; redaction hides the text."""
-    router = make_router()
+    router = make_router(store=store_backend)
     config = str(tmp_path / "chapar.yaml")
     path = tmp_path / "var" / "records.db"
     with bound(Esme(router.port)) as esme:
@@ -54,10 +60,10 @@ def test_a_message_is_exportable_by_number_account_and_line_within_a_second(
         esme.pump(lambda: seq in esme.responses and refused in esme.responses)
         acked = time.monotonic()
         assert esme.responses[seq].status == 0 and esme.responses[refused].status != 0
-        waited = _wait_record(path, Query(msisdn=NUMBER), 2, 5.0)
+        waited = _wait_record(path, Query(msisdn=NUMBER), 2, 5.0, store_backend)
         assert time.monotonic() - acked < 1.0, f"record after {waited:.2f} s"
         esme.pump(lambda: len(esme.delivered) >= 1)  # the receipt
-    _wait_record(path, Query(msisdn=NUMBER), 2, 5.0)
+    _wait_record(path, Query(msisdn=NUMBER), 2, 5.0, store_backend)
     out = tmp_path / "by-number.csv"
     run = chapar("export", "--config", config, "--msisdn", NUMBER, "--out", str(out))
     assert run.returncode == 0, run.stderr
