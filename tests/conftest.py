@@ -285,6 +285,13 @@ def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
         assert words in reason, (row, reason, words)
 
 
-from tests.postgres import pg_dsn, postgresql_cluster, store_backend  # noqa: E402
+from tests.postgres import (  # noqa: E402
+    pg_dsn,
+    pg_outage,
+    postgresql_cluster,
+    postgresql_outage_cluster,
+    store_backend,
+)
 
-__all__ = ["pg_dsn", "postgresql_cluster", "store_backend"]
+__all__ = ["pg_dsn", "pg_outage", "postgresql_cluster", "postgresql_outage_cluster",
+           "store_backend"]

@@ -23,6 +23,9 @@ HAVE_POSTGRES = bool(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
 postgresql_cluster = factories.postgresql_proc(
     executable=str(ROOT / "tests" / "pg_ctl.sh"), host="127.0.0.1", port=None,
     postgres_options="-c fsync=off -c full_page_writes=off")
+postgresql_outage_cluster = factories.postgresql_proc(
+    executable=str(ROOT / "tests" / "pg_ctl.sh"), host="127.0.0.1", port=None)
+"""A cluster of its own for the test that stops it under load."""
 
 
 def _admin(cluster: Any, sql: str) -> None:
@@ -36,16 +39,28 @@ def _admin(cluster: Any, sql: str) -> None:
     asyncio.run(run())
 
 
+def _database(request: pytest.FixtureRequest, fixture: str) -> Iterator[tuple[Any, str]]:
+    if not HAVE_POSTGRES:
+        pytest.skip("PostgreSQL binaries missing (tests/run.sh installs Debian's postgresql)")
+    cluster = request.getfixturevalue(fixture)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _admin(cluster, f"CREATE DATABASE {name}")
+    yield cluster, f"postgresql://{cluster.user}@{cluster.host}:{cluster.port}/{name}"
+    if cluster.running():
+        _admin(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def pg_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
     """A DSN to a database of this test's own."""
-    if not HAVE_POSTGRES:
-        pytest.skip("PostgreSQL binaries missing (tests/run.sh installs Debian's postgresql)")
-    cluster = request.getfixturevalue("postgresql_cluster")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    _admin(cluster, f"CREATE DATABASE {name}")
-    yield f"postgresql://{cluster.user}@{cluster.host}:{cluster.port}/{name}"
-    _admin(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    for _, dsn in _database(request, "postgresql_cluster"):
+        yield dsn
+
+
+@pytest.fixture
+def pg_outage(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
+    """(cluster, DSN) on a cluster the test may stop and start."""
+    yield from _database(request, "postgresql_outage_cluster")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
