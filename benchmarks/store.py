@@ -1,14 +1,16 @@
 """Store benchmark: records written per second, and the lawful export's speed and memory.
 
     .venv/bin/python benchmarks/store.py [--records 200000] [--export-rows 1000000]
-        [--rounds 3] [--json OUT] [--postgres]
+        [--rounds 3] [--json OUT] [--postgres] [--relay [--relay-rounds 3]]
 
 ``records``: a journal holding ``--records`` messages (read batches of 256, their
 carrier outcomes, their receipts: what the relay journals) is turned into records by the
 follower, timed from the first round to caught up: records/s (the target is the relay's
 sustained msg/s, ``benchmarks/relay.py``, so the follower keeps pace).  ``--postgres``
 adds the same on PostgreSQL (COPY), on a cluster started under a temp folder (Debian's
-binaries, 127.0.0.1, a free port).
+binaries through tests/pg_ctl.sh, pytest-postgresql's executor, 127.0.0.1, a free port).
+``--relay`` runs ``benchmarks/relay.py --postgres DSN`` on that cluster: Chapar on
+SQLite and on PostgreSQL in the same rounds.
 
 ``export``: a records store with ``--export-rows`` records (written through the real
 path: chained, indexed) is exported by ``chapar export --account`` as CSV and as JSON
@@ -19,12 +21,15 @@ lines in a child process: rows/s and the child's peak RSS (targets: >= 200,000 r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -90,12 +95,75 @@ def fill_records(path: Path, count: int) -> None:
     for n in range(0, count, chunk):
         step = Step()
         for i in range(n, min(count, n + chunk)):
-            record = Record(base + i, now + i / 1e6, f"acc{i % 4}", "10.0.0.1", "98100",
+            record = Record(base + i, now + i / 1e6, "acc1", "10.0.0.1", "98100",
                             f"98912{i % 1000000:07d}", "Your verification code is 123456",
                             1, 0, 1, "accepted", "")
             step.records.append((record, ["DELIVRD", "carrier#0", f"C{i}", now, now, 2]))
         records.write(step)
     records.close()
+
+
+@contextlib.contextmanager
+def cluster(tmp: Path) -> Iterator[str]:
+    """A PostgreSQL cluster under ``tmp`` for the run; its DSN (database ``chapar``)."""
+    import asyncio
+
+    import asyncpg
+    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+
+    folder = tmp / "pg"
+    folder.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    executor = PostgreSQLExecutor(
+        executable=str(ROOT / "tests" / "pg_ctl.sh"), host="127.0.0.1", port=port,
+        datadir=str(folder / "data"), unixsocketdir=str(folder),
+        logfile=str(folder / "pg.log"), startparams="-w", dbname="chapar")
+    executor.start()
+    try:
+        async def create() -> None:
+            conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres",
+                                         database="postgres")
+            await conn.execute("CREATE DATABASE chapar")
+            await conn.close()
+
+        asyncio.run(create())
+        yield f"postgresql://postgres@127.0.0.1:{port}/chapar"
+    finally:
+        executor.stop()
+
+
+def records_rate_pg(tmp: Path, dsn: str, count: int) -> float:
+    from router.store.postgres.journal import PgJournal
+    from router.store.postgres.source import PgSource
+    from router.store.records.open import open_records
+    from router.store.settings import StoreSettings
+
+    journal = PgJournal(dsn)
+    bodies = [_body(i) for i in range(BATCH)]
+    now = time.time()
+    base = (int(now * 1000) << 16) + (int(tmp.name[1:]) << 40)  # rounds never collide
+    for n in range(0, count, BATCH):
+        first = base + n
+        journal.add_batch(first, f"acc{n // BATCH % 4}", bodies, now, "10.0.0.1")
+        journal.add_outcomes([(first + i, 0, f"C{first + i:x}", True) for i in range(BATCH)],
+                             "carrier#0")
+        journal.add_receipts([(first + i, "DELIVRD") for i in range(0, BATCH, 2)])
+        journal.commit()
+    journal.close()
+    store = StoreSettings(backend="postgres", dsn=dsn)
+    settings = RecordSettings()
+    records = open_records(store, settings)
+    follower = Follower(PgSource(dsn), records, settings)
+    started = time.perf_counter()
+    while follower.step():
+        pass
+    elapsed = time.perf_counter() - started
+    written = follower.written
+    follower.close()
+    records.close()
+    return written / elapsed
 
 
 def export_run(tmp: Path, fmt: str) -> tuple[float, int, float]:
@@ -124,6 +192,11 @@ def main() -> int:
     p.add_argument("--export-rows", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json")
+    p.add_argument("--postgres", action="store_true", help="records/s on PostgreSQL too")
+    p.add_argument("--relay", action="store_true",
+                   help="relay.py --postgres on the cluster (SQLite vs PostgreSQL)")
+    p.add_argument("--relay-rounds", type=int, default=3)
+    p.add_argument("--relay-duration", type=float, default=5.0)
     args = p.parse_args()
     result: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="chapar-store-") as name:
@@ -135,6 +208,24 @@ def main() -> int:
             rates.append(records_rate(round_dir, args.records))
             print(f"records sqlite round {r + 1}: {rates[-1]:,.0f} records/s", flush=True)
         result["records_per_s_sqlite"] = statistics.median(rates)
+        if args.postgres or args.relay:
+            with cluster(tmp) as dsn:
+                if args.postgres:
+                    rates = []
+                    for r in range(args.rounds):
+                        rates.append(records_rate_pg(tmp / f"p{r}", dsn, args.records))
+                        print(f"records postgres round {r + 1}: {rates[-1]:,.0f} records/s",
+                              flush=True)
+                    result["records_per_s_postgres"] = statistics.median(rates)
+                if args.relay:
+                    out = tmp / "relay.json"
+                    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "relay.py"),
+                                    "--postgres", dsn, "--rounds", str(args.relay_rounds),
+                                    "--duration", str(args.relay_duration), "--json", str(out)],
+                                   cwd=ROOT, check=False, timeout=3600)  # exit 1: warnings
+                    relay = json.loads(out.read_text())
+                    result["relay"] = {name: {k: m.get(k) for k in ("msg_s", "p99_us")}
+                                       for name, m in relay["medians"].items()}
         if args.export_rows:
             started = time.perf_counter()
             fill_records(tmp / "exp.db", args.export_rows)
