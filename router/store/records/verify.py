@@ -10,20 +10,11 @@ from typing import Protocol
 from router.store.records import fold, months
 from router.store.records.chain import GENESIS, link
 from router.store.records.columns import CHAINED, COLUMNS, TABLES, Table
-from router.store.records.sqlite import Verdict
+from router.store.records.sqlite import Head, Verdict
 
 _ID = COLUMNS.index("message_id")
 _DECISION = COLUMNS.index("decision")
 _STATE = slice(len(CHAINED), len(COLUMNS))
-
-
-class Head(Protocol):
-    records: int
-    records_hash: bytes
-    refusals: int
-    refusals_hash: bytes
-    events: int
-    events_hash: bytes
 
 
 class Verifiable(Protocol):
