@@ -79,3 +79,33 @@ def test_records_follow_the_journal_and_verify(tmp_path: Path,
     follower.close()
     records.close()
     journal.close()
+
+
+def test_the_journal_is_compacted_behind_the_records(tmp_path: Path,
+                                                     store_backend: dict[str, Any]) -> None:
+    """The journal stays bounded on both backends: rows recorded, finished and older than
+    journal_keep are deleted (the newest stays); a restart recovers nothing of them."""
+    store = _store(tmp_path, store_backend)
+    settings = RecordSettings(path=str(tmp_path / "records.db"), journal_keep=60.0)
+    journal = _journal(store)
+    old = time.time() - 3600
+    firsts = [message_id(old + i) for i in range(4)]
+    for i, first in enumerate(firsts):
+        journal.add_batch(first, "a", [body(), body()], old + i)
+        journal.add_outcomes([(first, 0, f"C{i}", True), (first + 1, 0, f"D{i}", True)], "c")
+        journal.commit()
+    journal.mark_done_below(firsts[-1] + 2)
+    journal.commit()
+    source, records = open_stores(store, settings)
+    follower = Follower(source, records, settings)
+    while follower.step():
+        pass
+    assert follower.compact() == 3  # three journal rows (the outcome rows are recent)
+    assert journal.first_id() == firsts[-1]
+    recovery = journal.recover()
+    assert recovery.pending == [] and recovery.last_id == firsts[-1] + 1
+    carried = records.carrier_ids(message_id(old - 10), journal.first_id())
+    assert sorted(c for c, _, _ in carried) == ["C0", "C1", "C2", "D0", "D1", "D2"]
+    follower.close()
+    records.close()
+    journal.close()
