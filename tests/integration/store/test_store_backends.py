@@ -109,3 +109,28 @@ def test_the_journal_is_compacted_behind_the_records(tmp_path: Path,
     follower.close()
     records.close()
     journal.close()
+
+
+def test_old_partitions_are_dropped_on_both_backends(tmp_path: Path,
+                                                     store_backend: dict[str, Any]) -> None:
+    """requirements §4: monthly partitions kept six months, then dropped (simulated
+    clock): SQLite tables, PostgreSQL partitions."""
+    store = _store(tmp_path, store_backend)
+    settings = RecordSettings(path=str(tmp_path / "records.db"), retention_months=6)
+    journal = _journal(store)
+    for i in range(8):  # one message in each month, 2026-01 to 2026-08
+        at = months.month_start(months.shift("2026-01", i)) + 86400
+        journal.add_batch(message_id(at), "a", [body()], at)
+        journal.commit()
+    source, records = open_stores(store, settings)
+    now = months.month_start("2026-08") + 86400
+    follower = Follower(source, records, settings, clock=lambda: now)
+    while follower.step():
+        pass
+    assert {"2026-01", "2026-08"} <= set(records.months())
+    assert follower.expire() == ["2026-01"]
+    assert "2026-01" not in records.months() and "2026-02" in records.months()
+    assert verify(records, "2026-02").problem == ""
+    follower.close()
+    records.close()
+    journal.close()
