@@ -141,7 +141,9 @@ def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, 
         "listen": {"host": "127.0.0.1", "port": free_port()},
         "store": {"path": str(tmp / "var" / "chapar.db"),
                   "registry_path": str(tmp / "var" / "registry.db")},
-        "records": {"path": str(tmp / "var" / "records.db")},
+        # the follower in a thread: a second Python process per router would double
+        # the start-up cost of every test (tests of the process mode ask for it)
+        "records": {"path": str(tmp / "var" / "records.db"), "writer": "thread"},
         "accounts": [{"system_id": name, "password_hash": password_hash,
                       "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
                       "status_style": "vendor"}

@@ -46,7 +46,8 @@ def test_every_acknowledged_message_is_recorded_after_sigkill(
     from the journal and can always be rebuilt from it."""
     sink = make_sink("--resp-delay-ms", "20")
     router = make_router(simulator={"enabled": False}, log={"level": "info"},
-                         upstreams=[{"name": "sink", "port": sink.port, "window": 256}])
+                         upstreams=[{"name": "sink", "port": sink.port, "window": 256}],
+                         records={"writer": "process"})
     assert router.proc is not None
     deadline = time.monotonic() + 10
     while not _followers(router.proc.pid) and time.monotonic() < deadline:

@@ -51,7 +51,7 @@ def test_a_message_is_exportable_by_number_account_and_line_within_a_second(
     """requirements §4: every message gets a record (account, peer IP, line, destination,
     content, decision, upstream and ids, delivery status); an operator can export the
     records of a number, an account or a line; redaction hides the text."""
-    router = make_router(store=store_backend)
+    router = make_router(store=store_backend, records={"writer": "process"})
     config = str(tmp_path / "chapar.yaml")
     path = tmp_path / "var" / "records.db"
     with bound(Esme(router.port)) as esme:
