@@ -21,7 +21,7 @@ from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-from router.store.records.sqlite import Head, Step
+from router.store.records.sqlite import Head, Step, group
 
 _LIST = ", ".join(COLUMNS)
 _SET = """
@@ -81,13 +81,7 @@ class PgRecords:
         return None if row is None else Head(*row)
 
     def write(self, step: Step) -> None:
-        by_month: dict[tuple[str, Table], list[tuple[Record, State]]] = {}
-        for record, state in step.records:
-            accepted = record.decision == "accepted"
-            month = (months.month_of_id(record.message_id) if accepted
-                     else months.month_of(record.received_at))
-            by_month.setdefault((month, "records" if accepted else "refusals"),
-                                []).append((record, state))
+        by_month = group(step.records)
         events: dict[str, list[tuple[float, str, bytes]]] = {}
         for event in step.events:
             events.setdefault(months.month_of(event[0]), []).append(event)

@@ -29,6 +29,9 @@ _LAYOUT = re.compile(rb"[^\0]{0,5}\0..([^\0]{0,20})\0..([^\0]{0,20})\0(.)..[^\0]
                      rb"[^\0]{0,16}\0(.).(.).(.)", re.DOTALL)
 
 
+_new_tuple = tuple.__new__
+
+
 class Record(NamedTuple):
     """The part of a record fixed when it is written (the hash chain covers it)."""
 
@@ -96,13 +99,19 @@ def record_of(message_id: int, account: str, received_at: float, peer: str, body
             destination = body[e2 + 3:e3].decode("latin-1")
             esm_class, registered, coding = body[e3 + 1], body[e5 + 1], body[e5 + 3]
             start = e5 + 6
-        text, segments, part = _text(body, body[start:sm_end], esm_class, coding, sm_end)
+        if esm_class & _UDHI or sm_end < len(body):
+            text, segments, part = _text(body, body[start:sm_end], esm_class, coding, sm_end)
+        else:  # the usual submit: one short_message, one SMS
+            text, segments, part = decode_text(body[start:sm_end], coding), 1, 0
     except (DecodeError, IndexError, ValueError):
         return Record(message_id, received_at, account, peer, "", "", "", 1, 0, 1,
                       "accepted", "undecodable body")
-    return Record(message_id, received_at, account, peer, line, destination,
-                  keep_text(text, policy), segments, part, 1 if registered & 3 else 0,
-                  "accepted", "")
+    if policy != "full":
+        text = keep_text(text, policy)
+    # tuple.__new__: the NamedTuple built in C (its Python __new__ cost ~0.4 µs a record)
+    return _new_tuple(Record, (message_id, received_at, account, peer, line, destination,
+                               text, segments, part, 1 if registered & 3 else 0,
+                               "accepted", ""))
 
 
 def refusal_ids(seq: int, count: int) -> range:

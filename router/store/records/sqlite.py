@@ -96,6 +96,23 @@ def _month_of(record: Record) -> str:
     return months.month_of(record.received_at)
 
 
+def group(rows: list[tuple[Record, State]]) -> dict[tuple[str, Table], list[tuple[Record, State]]]:
+    """Rows by (month, table).  Ids grow, so a month's accepted rows come in one run:
+    only a run's first and last are looked at unless the run crosses a month."""
+    out: dict[tuple[str, Table], list[tuple[Record, State]]] = {}
+    accepted = [row for row in rows if row[0].decision == "accepted"]
+    if accepted and _month_of(accepted[0][0]) == _month_of(accepted[-1][0]):
+        out[(_month_of(accepted[0][0]), "records")] = accepted
+    else:
+        for row in accepted:
+            out.setdefault((_month_of(row[0]), "records"), []).append(row)
+    if len(accepted) < len(rows):
+        for row in rows:
+            if row[0].decision != "accepted":
+                out.setdefault((_month_of(row[0]), "refusals"), []).append(row)
+    return out
+
+
 class SqliteRecords:
     """The records file.  One writer (the follower); readers open their own."""
 
@@ -149,16 +166,7 @@ class SqliteRecords:
 
     def write(self, step: Step) -> None:
         """One transaction; on failure nothing of it stays (the follower reads again)."""
-        by_month: dict[tuple[str, Table], list[tuple[Record, State]]] = {}
-        last_second = -1
-        where: tuple[str, Table] = ("", "records")
-        for record, state in step.records:
-            # a read batch shares its second (months start on one): one month lookup
-            second = (record.message_id >> 16) // 1000 if record.decision == "accepted" else -1
-            if second != last_second or second < 0:
-                last_second = second
-                where = (_month_of(record), "records" if second >= 0 else "refusals")
-            by_month.setdefault(where, []).append((record, state))
+        by_month = group(step.records)
         events: dict[str, list[tuple[float, str, bytes]]] = {}
         for event in step.events:
             events.setdefault(months.month_of(event[0]), []).append(event)
