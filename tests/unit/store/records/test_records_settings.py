@@ -20,3 +20,12 @@ def test_longer_retention_and_a_text_policy_are_taken() -> None:
     assert (config.records.retention_months, config.records.text) == (24, "digits")
     with pytest.raises(ConfigError, match=r"records\.text: must be one of full, digits, none"):
         parse({"records": {"text": "some"}, "simulator": {"enabled": True}}, "c.yaml")
+
+
+def test_postgres_needs_a_dsn_and_refuses_what_it_cannot_keep_yet() -> None:
+    with pytest.raises(ConfigError, match=r"store\.dsn: backend postgres needs a DSN"):
+        parse({"store": {"backend": "postgres"}, "simulator": {"enabled": True}}, "c.yaml")
+    with pytest.raises(ConfigError, match=r"policy\.stages: billing keeps its state"):
+        parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d"},
+               "policy": {"stages": ["lines", "billing"]}, "simulator": {"enabled": True}},
+              "c.yaml")
