@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.admin import console, openapi, quarantine, views
+from router.admin import console, list_imports, openapi, quarantine, views
 from router.admin.common import SOURCES, error
 from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
@@ -183,6 +183,7 @@ def make_app(sources: Sources, token: str, registry: CollectorRegistry | None,
     app[OPEN_METRICS] = open_metrics
     app.add_routes(routes)
     app.add_routes(quarantine.routes)
+    app.add_routes(list_imports.routes)
     app.add_routes(console.routes)
     if registry is not None:
         app[METRICS] = registry

@@ -49,6 +49,7 @@ class AdminServer:
                  metrics=cfg.metrics, token_from=origin)
 
     async def stop(self) -> None:
+        self.sources.imports.close()  # a queued import is dropped; a running one finishes
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -19,5 +19,8 @@ class AdminSettings:
     tls_key: str = ""
     metrics: bool = True
     """Serve Prometheus /metrics (no token on loopback, the token elsewhere)."""
+    import_max_bytes: int = 1 << 30
+    """The largest list file ``POST /api/lists/{kind}/import`` takes (a 10 M-row blacklist
+    CSV is ~130 MB)."""
     top_accounts: int = 20
     """Per-account metric series: the busiest N accounts, the rest summed as ``other``."""

@@ -16,6 +16,7 @@ import structlog
 
 from router.admin.explain import Explainer
 from router.admin.sources import Reloader, Sources
+from router.app.imports import ImportJobs
 from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
@@ -163,7 +164,10 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     """What the admin API reads and acts on."""
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
-                          policy.registry)
+                          policy.registry, policy.pipeline)
+    registry_path = Path(config.store.registry_path)
+    imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
+                         policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, Path(config.store.path))
+                   reloader, Path(config.store.path), imports)

@@ -15,7 +15,10 @@ import contextlib
 import gc
 import os
 import signal
+import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -23,6 +26,7 @@ from router.admin.server import AdminServer
 from router.app.build import Parts, admin_sources, build
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
+from router.app.workers import WorkerSlot
 from router.config import Config
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
@@ -38,15 +42,16 @@ CARRIER_SHARE_MAX = 2.0
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, slot: WorkerSlot | None = None) -> None:
+        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py)."""
         self.config = config
+        self.slot = slot
         self.port = 0
         self.tls_port = 0
         self._tls: ServerTls | None = None
-        self._tls_server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._stop = asyncio.Event()
         self.parts: Parts | None = None
-        self._server: asyncio.Server | None = None
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
@@ -84,20 +89,19 @@ class App:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
                                   parts.intake, parts.inbound)
 
-        self._server = await loop.create_server(connection, where, cfg.listen.port,
-                                                reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
+        slot = self.slot
+        self.port = await self._serve(connection, where, cfg.listen.port,
+                                      slot.plain_fds if slot else ())
         if cfg.listen.tls_port:
             self._tls = ServerTls(cfg.listen.tls_cert, cfg.listen.tls_key)
-            self._tls_server = await loop.create_server(
-                connection, where, cfg.listen.tls_port, reuse_address=True,
+            self.tls_port = await self._serve(
+                connection, where, cfg.listen.tls_port, slot.tls_fds if slot else (),
                 ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
-            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
         log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
-                 pid=os.getpid(),
+                 pid=os.getpid(), worker=slot.index if slot else None,
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
         # What exists now lives as long as the process: keep the collector off it, and
         # collect the young generation less often (full collections paused the loop for
@@ -105,6 +109,23 @@ class App:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
+
+    async def _serve(self, connection: Callable[[], EsmeConnection], where: str | list[str],
+                     port: int, fds: tuple[int, ...], **tls: Any) -> int:
+        """Listen on ``port`` (SO_REUSEPORT when a worker shares it so), or accept on the
+        sockets the supervisor handed down; the port listened on."""
+        loop = asyncio.get_running_loop()
+        if fds:
+            for fd in fds:
+                self._servers.append(await loop.create_server(
+                    connection, sock=socket.socket(fileno=fd), **tls))
+        else:
+            shared = self.slot is not None and self.slot.share == "reuseport"
+            self._servers.append(await loop.create_server(
+                connection, where, port, reuse_address=True, reuse_port=shared or None,
+                **tls))
+        bound: int = self._servers[-1].sockets[0].getsockname()[1]
+        return bound
 
     def reload_tls(self) -> None:
         """SIGHUP: read every certificate and CA file again.  One that fails to load is
@@ -155,9 +176,8 @@ class App:
         timeout = self.config.dispatch.shutdown_timeout
         deadline = began + timeout
         log.info("stopping", shutdown_timeout=timeout)
-        for server in (self._server, self._tls_server):
-            if server is not None:
-                server.close()
+        for server in self._servers:
+            server.close()
         if self.admin is not None:
             await self.admin.stop()
         parts = self.parts

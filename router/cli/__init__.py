@@ -3,8 +3,8 @@
 
 ``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
 ``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry), ``content`` and
-``quarantine`` (content rules and held messages); ``explain``; ``export`` and
-``records`` (message records).
+``quarantine`` (content rules and held messages); ``explain``; ``load`` (Locust);
+``export`` and ``records`` (message records).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from router.cli import (
     explain,
     lines,
     lists,
+    load,
     ranges,
     records,
     run,
@@ -29,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain,
-                  records):
+                  load, records):
         group.add_parsers(sub)
     return p
 

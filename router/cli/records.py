@@ -24,17 +24,30 @@ from router.store.records.open import open_records
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
 
+Store = SqliteRecords | PgRecords
 
-def _records(args: argparse.Namespace) -> SqliteRecords | PgRecords:
+
+def _records(args: argparse.Namespace) -> list[tuple[str, Store]]:
+    """Every records store of the config: with SQLite, ``records.path`` and the files of
+    ``--workers`` (``records.w0.db``…: one per worker journal); with PostgreSQL, one."""
     config = common.registry_config(args)
-    path = Path(config.records.path)
-    if config.store.backend == "sqlite" and not path.exists():
-        raise CliError(f"records.path: {path} does not exist (has the router run with "
-                       "this config?)")
     try:
-        return open_records(config.store, config.records, readonly=True)
+        if config.store.backend == "postgres":
+            return [("postgres", open_records(config.store, config.records, readonly=True))]
+        base = Path(config.records.path)
+        paths = [p for p in (base, *sorted(base.parent.glob(f"{base.stem}.w*{base.suffix}")))
+                 if p.exists()]
+        if not paths:
+            raise CliError(f"records.path: {base} does not exist (has the router run with "
+                           "this config?)")
+        return [(str(p), SqliteRecords(p, readonly=True)) for p in paths]
     except (OSError, StoreError) as exc:
         raise CliError(f"records: {exc}") from None
+
+
+def _close(stores: list[tuple[str, Store]]) -> None:
+    for _, store in stores:
+        store.close()
 
 
 def _migrate(args: argparse.Namespace) -> None:
@@ -84,40 +97,49 @@ def _export(args: argparse.Namespace) -> None:
     if query.since >= query.until:
         raise CliError("--from must be before --to")
     out = Path(args.out or time.strftime(f"export-%Y%m%dT%H%M%SZ.{args.format}", time.gmtime()))
-    records = _records(args)
+    stores = _records(args)
     try:
-        manifest = exporting.export(records, query, out, args.format, args.redact,
-                                    _bar(not args.quiet))
+        manifest = exporting.export(exporting.Combined([s for _, s in stores]), query, out,
+                                    args.format, args.redact, _bar(not args.quiet))
     finally:
-        records.close()
+        _close(stores)
     print(f"{manifest.rows} records -> {out} (sha256 {manifest.sha256}); "
           f"manifest {exporting.manifest_path(out)}")
 
 
 def _verify(args: argparse.Namespace) -> None:
-    records = _records(args)
+    stores = _records(args)
+    failed = []
     try:
-        try:
-            verdict = verify(records, args.month)
-        except ValueError as exc:
-            raise CliError(f"--month: {exc}") from None
+        for name, store in stores:
+            try:
+                verdict = verify(store, args.month)
+            except ValueError as exc:
+                raise CliError(f"--month: {exc}") from None
+            where = f" ({name})" if len(stores) > 1 else ""
+            if verdict.problem:
+                failed.append(f"records {verdict.month}{where}: FAILED after {verdict.rows} "
+                              f"records, {verdict.events} events: {verdict.problem}")
+            else:
+                print(f"records {verdict.month}{where}: intact ({verdict.rows} records, "
+                      f"{verdict.events} events)")
     finally:
-        records.close()
-    if verdict.problem:
-        raise CliError(f"records {verdict.month}: FAILED after {verdict.rows} records, "
-                       f"{verdict.events} events: {verdict.problem}")
-    print(f"records {verdict.month}: intact ({verdict.rows} records, {verdict.events} events)")
+        _close(stores)
+    if failed:
+        raise CliError("; ".join(failed))
 
 
 def _months(args: argparse.Namespace) -> None:
-    records = _records(args)
+    stores = _records(args)
     try:
-        for month in records.months():
-            head = records.head(month)
-            assert head is not None
-            print(f"{month} {head.records} records, {head.events} events")
+        for name, store in stores:
+            for month in store.months():
+                head = store.head(month)
+                assert head is not None
+                print(f"{month} {head.records} records, {head.refusals} refusals, "
+                      f"{head.events} events ({name})")
     finally:
-        records.close()
+        _close(stores)
 
 
 def add_parsers(sub: common.Subparsers) -> None:

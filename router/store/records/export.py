@@ -36,6 +36,41 @@ class Readable(Protocol):
               table: Table = ...) -> int: ...
 
 
+class _Chained:
+    """The lines of several stores' month, one after the other."""
+
+    def __init__(self, parts: list[Lines]) -> None:
+        self._parts = parts
+
+    def fetchmany(self, size: int) -> list[tuple[str, float]]:
+        while self._parts:
+            chunk = self._parts[0].fetchmany(size)
+            if chunk:
+                return chunk
+            self._parts.pop(0)
+        return []
+
+
+class Combined:
+    """Several records stores read as one (the files of ``--workers``)."""
+
+    def __init__(self, stores: list[Readable]) -> None:
+        self._stores = stores
+
+    def months(self) -> list[str]:
+        return sorted({m for store in self._stores for m in store.months()})
+
+    def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
+              fmt: str, redact: bool) -> Lines:
+        return _Chained([store.lines(month, where, args, table, fmt, redact)
+                         for store in self._stores if month in store.months()])
+
+    def count(self, month: str, where: str, args: tuple[object, ...],
+              table: Table = "records") -> int:
+        return sum(store.count(month, where, args, table) for store in self._stores
+                   if month in store.months())
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     msisdn: str | None = None

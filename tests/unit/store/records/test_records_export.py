@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from router.store.records.export import Query, export, manifest_path
+from router.store.records.export import Combined, Query, export, manifest_path
 from tests.unit.store.records.records_helpers import Setup
 
 
@@ -59,3 +59,15 @@ def test_redaction_hides_the_text_and_the_manifest_proves_the_file(s: Setup,
     assert saved["sha256"] == hashlib.sha256(data).hexdigest() and saved["rows"] == 4
     assert saved["query"]["account"] == "acc1" and saved["redacted"] is True
     assert saved["first_record_at"] is not None and saved["last_record_at"] is not None
+
+
+def test_the_files_of_several_workers_export_as_one(s: Setup, tmp_path: Path) -> None:
+    """--workers: a records file per worker journal; the export reads them all."""
+    other = Setup(tmp_path / "w1")
+    other.batch(2, account="acc1", line="1000", destination="989121111111", text=b"w1")
+    other.follower.step()
+    out = tmp_path / "both.csv"
+    both = Combined([s.records, other.records])
+    assert export(both, Query(account="acc1"), out, "csv", False).rows == 4 + 2
+    assert export(both, Query(msisdn="989121111111"), out, "csv", False).rows == 4 + 2
+    other.close()
