@@ -166,10 +166,10 @@ def records_rate_pg(tmp: Path, dsn: str, count: int) -> float:
     return written / elapsed
 
 
-def export_run(tmp: Path, fmt: str) -> tuple[float, int, float]:
+def export_run(tmp: Path, fmt: str, db: Path) -> tuple[float, int, float]:
     """(seconds, rows, peak RSS in MB) of ``chapar export --account acc1`` in a child."""
     config = tmp / "c.yaml"
-    config.write_text(f"simulator: {{enabled: true}}\nrecords: {{path: {tmp / 'exp.db'}}}\n")
+    config.write_text(f"simulator: {{enabled: true}}\nrecords: {{path: {db}}}\n")
     out = tmp / f"export.{fmt}"
     script = ("import resource, sys, time; from router.cli import main; t = time.perf_counter();"
               " code = main(sys.argv[1:]); e = time.perf_counter() - t;"
@@ -192,6 +192,8 @@ def main() -> int:
     p.add_argument("--export-rows", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json")
+    p.add_argument("--export-db", help="the records file to export (filled with "
+                   "--export-rows records when missing; kept for the next run)")
     p.add_argument("--postgres", action="store_true", help="records/s on PostgreSQL too")
     p.add_argument("--relay", action="store_true",
                    help="relay.py --postgres on the cluster (SQLite vs PostgreSQL)")
@@ -227,12 +229,15 @@ def main() -> int:
                     result["relay"] = {name: {k: m.get(k) for k in ("msg_s", "p99_us")}
                                        for name, m in relay["medians"].items()}
         if args.export_rows:
+            db = Path(args.export_db) if args.export_db else tmp / "exp.db"
             started = time.perf_counter()
-            fill_records(tmp / "exp.db", args.export_rows)
-            print(f"filled {args.export_rows:,} records in {time.perf_counter() - started:.0f} s",
+            if not db.exists():
+                fill_records(db, args.export_rows)
+            print(f"{db}: {args.export_rows:,} records ready in "
+                  f"{time.perf_counter() - started:.0f} s",
                   flush=True)
             for fmt in ("csv", "jsonl"):
-                seconds, rows, rss = export_run(tmp, fmt)
+                seconds, rows, rss = export_run(tmp, fmt, db)
                 result[f"export_{fmt}"] = {"rows": rows, "seconds": round(seconds, 2),
                                            "rows_per_s": round(rows / seconds),
                                            "peak_rss_mb": round(rss, 1)}
