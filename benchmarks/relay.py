@@ -4,6 +4,7 @@
         [--upstream-connections 1] [--upstream-window 256] [--json OUT] [--profile DIR]
         [--compare-rev REV [--compare-without-lines]] [--only baseline|chapar|compare]
         [--receipts] [--content [--text TEXT --data-coding 8] [--content-phrases N]]
+        [--postgres DSN]
 
 Each round measures every system under test (the order rotates between rounds):
 smppsink is the carrier, the SUT is ``benchmarks/baseline_relay.py`` or ``chapar run``
@@ -29,6 +30,10 @@ from smppload's ``--ack-file``, that every id acknowledged during 4x64 came back
 exactly one receipt carrying that id (Chapar's, not the carrier's), and no other.
 With ``--compare-rev REV`` it measures ``chapar@REV`` and ``chapar@REV+dlr`` too, in the
 same rounds, and prints the change of the receipts ratio against REV's.
+
+``--postgres DSN`` measures Chapar twice per round: ``chapar`` (SQLite) and ``chapar+pg``
+(``store.backend: postgres`` at DSN: the journal by COPY, the records follower on
+PostgreSQL); ``benchmarks/store.py --relay`` starts a cluster and runs it.
 
 ``--content`` measures Chapar twice per round: ``chapar`` with ``policy.stages: [lines]``
 and ``chapar+content`` with ``[lines, content]`` (the shipped starter sets under
@@ -296,6 +301,8 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
             config["accounts"] = [{**config["accounts"][0], **value}]
         elif key == "lines":
             config["lines"] = [{**config["lines"][0], **value}]
+        elif key == "store":  # the backend, merged over the paths
+            config["store"] = {**config["store"], **value}
         else:
             config[key] = value
     return config
@@ -703,6 +710,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--admin-compare", action="store_true",
                    help="also measure chapar+admin (admin API and /metrics on, scraped every "
                         "second) against chapar with them off, in the same rounds")
+    p.add_argument("--postgres", metavar="DSN",
+                   help="measure chapar (SQLite) and chapar+pg (store.backend postgres at "
+                        "DSN) in the same rounds")
     p.add_argument("--compare-without-lines", action="store_true",
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")
@@ -758,6 +768,10 @@ def main(argv: list[str] | None = None) -> int:
                                       lines=not args.compare_without_lines, receipts=True))
         if args.admin_compare:
             targets.append(Target("chapar+admin", "admin"))
+        if args.postgres:
+            targets = [Target("chapar", "chapar"),
+                       Target("chapar+pg", "chapar", extra=(("store", {
+                           "backend": "postgres", "dsn": args.postgres}),))]
         if args.only:
             targets = [t for t in targets if t.kind == args.only]
         return run(args, targets, password_hash)

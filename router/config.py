@@ -26,6 +26,8 @@ from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
+from router.store.records.months import MIN_RETENTION_MONTHS
+from router.store.records.settings import RecordSettings
 from router.store.settings import StoreSettings
 from router.upstream.routing import RouteError, compile_rules
 from router.upstream.settings import RoutingSettings, SimulatorSettings, UpstreamSettings
@@ -40,6 +42,7 @@ class Config:
     listen: ListenSettings = field(default_factory=ListenSettings)
     smpp: SmppSettings = field(default_factory=SmppSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    records: RecordSettings = field(default_factory=RecordSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     accounts: tuple[AccountSettings, ...] = ()
     lines: tuple[LineSettings, ...] = ()
@@ -94,6 +97,31 @@ def _check(config: Config, source: str) -> None:
     if config.http_api.max_recipients < 1 or config.http_api.max_segments < 1:
         raise ConfigError(f"{source}: http_api.max_recipients and max_segments: at least 1")
     _check_tls(config, source)
+    _check_records(config.records, source)
+    _check_store(config, source)
+
+
+def _check_store(config: Config, source: str) -> None:
+    store = config.store
+    if store.backend != "postgres":
+        return
+    if not store.dsn.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{source}: store.dsn: backend postgres needs a DSN "
+                          "(postgresql://user:password@host:port/database)")
+    kept = [stage for stage in config.policy.stages if stage in ("content", "billing")]
+    if kept:
+        raise ConfigError(f"{source}: policy.stages: {kept[0]} keeps its state (quarantine, "
+                          "ledger) in the SQLite journal; with store.backend postgres it is "
+                          "not available yet")
+
+
+def _check_records(records: RecordSettings, source: str) -> None:
+    if records.retention_months < MIN_RETENTION_MONTHS:
+        raise ConfigError(f"{source}: records.retention_months: {records.retention_months} is "
+                          f"below the legal minimum of {MIN_RETENTION_MONTHS} months (message "
+                          "records must be kept at least six months)")
+    if records.batch_rows < 1 or records.interval <= 0:
+        raise ConfigError(f"{source}: records.batch_rows and records.interval must be > 0")
 
 
 def _check_tls(config: Config, source: str) -> None:

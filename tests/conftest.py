@@ -166,6 +166,9 @@ def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, 
         "listen": {"host": "127.0.0.1", "port": free_port()},
         "store": {"path": str(tmp / "var" / "chapar.db"),
                   "registry_path": str(tmp / "var" / "registry.db")},
+        # the follower in a thread: a second Python process per router would double
+        # the start-up cost of every test (tests of the process mode ask for it)
+        "records": {"path": str(tmp / "var" / "records.db"), "writer": "thread"},
         "accounts": [{"system_id": name, "password_hash": password_hash,
                       "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
                       "status_style": "vendor"}
@@ -215,6 +218,13 @@ def make_router(tmp_path: Path, password_hash: str
 def router(make_router: Callable[..., RouterProcess]) -> RouterProcess:
     """A router on the built-in simulator, accounts esme1 and esme2."""
     return make_router()
+
+
+@pytest.fixture
+def router_each_store(make_router: Callable[..., RouterProcess],
+                      store_backend: dict[str, Any]) -> RouterProcess:
+    """``router`` on each store backend in turn: SQLite, then a real PostgreSQL."""
+    return make_router(store=store_backend)
 
 
 @dataclass
@@ -301,3 +311,15 @@ def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
     assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
     for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
         assert words in reason, (row, reason, words)
+
+
+from tests.postgres import (  # noqa: E402
+    pg_dsn,
+    pg_outage,
+    postgresql_cluster,
+    postgresql_outage_cluster,
+    store_backend,
+)
+
+__all__ = ["pg_dsn", "pg_outage", "postgresql_cluster", "postgresql_outage_cluster",
+           "store_backend"]

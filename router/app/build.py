@@ -43,11 +43,15 @@ from router.server.state import ServerState
 from router.store.api_keys import ApiKeyStore
 from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
+from router.store.interface import Journal
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.lookup import JournalReader
+from router.store.postgres.journal import PgJournal
+from router.store.records.follower import Writer
+from router.store.records.open import open_records
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -72,7 +76,7 @@ class Policy:
 @dataclass(slots=True)
 class Parts:
     state: ServerState
-    journal: SqliteJournal
+    journal: Journal
     recovery: Recovery
     policy: Policy
     intake: Intake
@@ -82,6 +86,7 @@ class Parts:
     pool: Pool
     book: ReceiptBook
     services: Services
+    records: Writer | None = None
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -120,14 +125,16 @@ def build(config: Config) -> Parts:
     """Journal (and what the last run left), policy, the queues and the carrier pool."""
     loop = asyncio.get_running_loop()
     state = ServerState()
-    journal = SqliteJournal(Path(config.store.path), config.store.durability)
-    journal.inbox.delay = config.dispatch.receipt_write_delay
+    journal = open_journal(config)
+    if isinstance(journal, SqliteJournal):  # the receipt queue's rows (SQLite only yet)
+        journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook(per_message=frozenset(
         a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
     book.closed(recovery.receipted)
+    records = build_records(config, journal, book)
     policy = build_policy(config, state)
     settings = config.dispatch
     validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
@@ -150,11 +157,13 @@ def build(config: Config) -> Parts:
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
-                                   inbound),
+    # query/cancel/replace read messages back from the SQLite journal; with PostgreSQL
+    # the file is absent and a lookup of a message no longer queued answers ESME_RSYSERR
+    services = Services(Operations(outbound, intake, JournalReader(Path(config.store.path)),
+                                   book, inbound),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
-                 services)
+                 services, records)
 
 
 def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
@@ -179,6 +188,29 @@ def apply_routes(config: Config, parts: Parts) -> RouteTable:
     return table
 
 
+def open_journal(config: Config) -> Journal:
+    """The journal the config names: SQLite (embedded default) or PostgreSQL."""
+    store = config.store
+    if store.backend == "postgres":
+        return PgJournal(store.dsn, store.timeout)
+    return SqliteJournal(Path(store.path), store.durability)
+
+
+def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer | None:
+    """The records follower (started with the router).  Receipts may still come for
+    messages whose journal rows were compacted away: their carrier ids come from the
+    records (the journal's recovery covers the rest)."""
+    if not config.records.enabled:
+        return None
+    records = open_records(config.store, config.records)
+    try:
+        since = int((time.time() - config.dispatch.receipt_wait) * 1000) << 16
+        book.remember_many(records.carrier_ids(since, journal.first_id()))
+    finally:
+        records.close()
+    return Writer(config.store, config.records, config.log)
+
+
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     """What the admin API reads and acts on."""
     policy = parts.policy
@@ -189,7 +221,7 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, parts.journal.path, imports)
+                   reloader, Path(config.store.path), imports)
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:

@@ -88,6 +88,8 @@ class App:
         log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
         parts.outbound.start_sweeps()
+        if parts.records is not None:
+            parts.records.start()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
             fill_addresses(parts.recovery.pending)
@@ -96,8 +98,9 @@ class App:
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
                                   policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
-        self._held = loop.create_task(apply_decisions(
-            parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
+        if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
+            self._held = loop.create_task(apply_decisions(
+                Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         where = hosts if len(hosts) > 1 else hosts[0]
 
@@ -301,6 +304,8 @@ class App:
         policy.limits.close()
         parts.services.operations.close()
         problem = parts.journal.close()
+        if parts.records is not None:
+            parts.records.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is
             # still clean, so it is said here, once, and the exit status stays 0.

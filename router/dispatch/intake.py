@@ -23,15 +23,16 @@ from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.model.wallets import Wallets
 from router.smpp.session import Submit
+from router.store.errors import StoreError
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal, StoreError
+from router.store.interface import Journal
 
 log = structlog.get_logger("chapar.intake")
 MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
 class Intake:
-    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
+    def __init__(self, journal: Journal, ids: MessageIds, outbound: Outbound,
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
@@ -105,10 +106,11 @@ class Intake:
                       failed_commits_total=self.failed_commits,
                       kept_outcomes=self._journal.pending_outcomes)
 
-    def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
+    def accept(self, source: Submitter, account: str, submits: list[Submit],
+               peer: str = "") -> None:
         first_id = self._ids.take(len(submits))
         now = time.time()
-        self._journal.add_batch(first_id, account, [s.body for s in submits], now)
+        self._journal.add_batch(first_id, account, [s.body for s in submits], now, peer)
         if self._holds is not None and self._holds.flagged:
             flags = self._holds.take_flags(submits)
             self._journal.add_flags([(first_id + i, account, now, category, categories)
@@ -135,14 +137,15 @@ class Intake:
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
-    def record_refusals(self, account: str, refused: list[tuple[Submit, str]]) -> None:
+    def record_refusals(self, account: str, refused: list[tuple[Submit, str]],
+                        peer: str = "") -> None:
         """Policy refusals are answered at once; their record rides the next commit."""
         counts = self.refused_by_reason
         for _, reason in refused:
             counts[reason] = counts.get(reason, 0) + 1
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
-                      for s, reason in refused], time.time())
+                      for s, reason in refused], time.time(), peer)
         self._schedule()
 
     def record_ledger(self) -> None:
@@ -174,6 +177,7 @@ class Intake:
 
     def _inbox_due(self) -> None:
         self._inbox_timer = None
+        self._schedule()
 
     def record_replaced(self, message_id: int, body: bytes) -> None:
         """A waiting message's new body (replace_sm): it rides the next commit."""
@@ -186,8 +190,14 @@ class Intake:
         self._hooks.append(hook)
         self._schedule()
 
-    def record_outcomes(self, outcomes: list[Outcome]) -> None:
-        self._journal.add_outcomes(outcomes)
+
+    def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
+        self._journal.add_outcomes(outcomes, upstream)
+        self._schedule()
+
+    def record_receipts(self, entries: list[tuple[int, str]]) -> None:
+        """Receipts matched to our messages (id, stat): the records' delivery status."""
+        self._journal.add_receipts(entries)
         self._schedule()
 
     def _settle(self) -> list[Settlement]:
