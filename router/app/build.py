@@ -121,6 +121,7 @@ def build(config: Config) -> Parts:
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
+    intake.rules = policy.rules
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
