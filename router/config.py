@@ -25,7 +25,7 @@ from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
-from router.store.settings import StoreSettings
+from router.store.settings import RedisSettings, StoreSettings
 from router.upstream.settings import SimulatorSettings, UpstreamSettings
 
 
@@ -47,6 +47,7 @@ class Config:
     policy: PolicySettings = field(default_factory=PolicySettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -87,6 +88,20 @@ def _check(config: Config, source: str) -> None:
     _check_routes(config, source)
     _check_admin(config.admin, source)
     _check_tls(config, source)
+    _check_redis(config.redis, source)
+
+
+def _check_redis(redis: RedisSettings, source: str) -> None:
+    if redis.url and not redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{source}: redis.url: {redis.url!r} is not a redis://, rediss:// "
+                          "or unix:// URL")
+    if not 0.0 < redis.local_share <= 1.0:
+        raise ConfigError(f"{source}: redis.local_share: a fraction above 0, at most 1")
+    if min(redis.timeout, redis.sync_interval, redis.lease_seconds, redis.retry) <= 0:
+        raise ConfigError(f"{source}: redis: timeout, sync_interval, lease_seconds and "
+                          "retry must be above 0")
+    if redis.money_lease < 1 or redis.quota_lease < 1:
+        raise ConfigError(f"{source}: redis: money_lease and quota_lease must be >= 1")
 
 
 def _check_tls(config: Config, source: str) -> None:
