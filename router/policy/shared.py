@@ -68,6 +68,7 @@ class SharedLimits:
         self.down_since: float | None = None
         self._buckets: dict[tuple[str, str], _Seen] = {}
         self._money: dict[str, _Seen] = {}
+        self._quota_seen: dict[tuple[str, str], int] = {}
         self._reported: dict[str, tuple[int, int]] = {}
         self._money_retry: dict[str, float] = {}
         self._next_full = 0.0
@@ -112,6 +113,7 @@ class SharedLimits:
             held = leased.held
             for (_, key), take in zip(quotas, got_q, strict=True):
                 held[key] += take
+            self._quota_seen = dict(held)
         self._money_taken(money, got_m, now)
 
     @property
@@ -168,12 +170,15 @@ class SharedLimits:
         quotas = self._quotas
         if quotas is None:
             return []
-        lease = self._settings.quota_lease
+        floor = self._settings.quota_lease
         periods = quotas.periods(time.time())
+        seen = self._quota_seen
         asks = []
         for account, limit in self._rules.limits.accounts.items():
             for period, cap in zip(periods, (limit.daily, limit.monthly), strict=True):
                 held = quotas.held[account, period]
+                # a lease: quota_lease, or four times what the last tick used
+                lease = max(floor, 4 * (seen.get((account, period), held) - held))
                 if cap and held < lease / 2:
                     init = max(self._usage.get((account, period), 0),
                                quotas.used[account, period])
