@@ -36,6 +36,9 @@ FULL_REPORT_EVERY = 0.5
 SETTLE = 1.0
 """Redis lost its data: seconds (plus twice ``retry``) without money leases while every
 process reports again."""
+SLICE = 1000
+"""A lease is at least this fraction (1/SLICE) of a quota or of the money left, so a
+burst from idle does not start from the floor."""
 NO_MONEY_RETRY = 0.2
 """Seconds before asking again for an account whose pool was empty."""
 
@@ -69,10 +72,13 @@ class SharedLimits:
         self._buckets: dict[tuple[str, str], _Seen] = {}
         self._money: dict[str, _Seen] = {}
         self._quota_seen: dict[tuple[str, str], int] = {}
+        self._avail: dict[str, int] = {}
+        """What Redis said no process holds, per account, at the last report."""
         self._reported: dict[str, tuple[int, int]] = {}
         self._money_retry: dict[str, float] = {}
         self._next_full = 0.0
         self._settle_until = 0.0
+        self._last_tick = clock()
         self._book: LimitBook | None = None
         self.ticks = 0
 
@@ -105,6 +111,7 @@ class SharedLimits:
             self._note_buckets(now)
             return
         self._reachable(now)
+        self._last_tick = now
         self.ticks += 1
         for (_, bucket), take in zip(buckets, got_b, strict=True):
             bucket.tokens += take
@@ -120,6 +127,12 @@ class SharedLimits:
     def _quotas(self) -> LeasedQuotas | None:
         quotas = self.throttle.quotas if self.throttle is not None else None
         return quotas if isinstance(quotas, LeasedQuotas) else None
+
+    def _lease(self, floor: float, used: float, times: float = 4) -> float:
+        """A lease: ``floor``, or ``times`` x ``lease_seconds`` (or x the last tick's
+        interval, when traffic slows the loop) of what is being used."""
+        elapsed = max(self._settings.sync_interval, self._clock() - self._last_tick)
+        return max(floor, used / elapsed * max(self._settings.lease_seconds, elapsed) * times)
 
     # --- buckets ----------------------------------------------------------------------
 
@@ -148,11 +161,11 @@ class SharedLimits:
 
     def _bucket_ask(self, key: tuple[str, str], bucket: LeasedBucket, seen: _Seen | None,
                     now: float) -> BucketAsk | None:
-        """Top up below half a lease (a lease: ``lease_seconds`` of the rate, or twice
-        what the last tick used); give back the excess of a bucket left unused."""
-        lease = max(1.0, bucket.rate * self._settings.lease_seconds)
+        """Top up below half a lease (a lease: ``lease_seconds`` of the rate, or of
+        twice what is being used); give back the excess of a bucket left unused."""
         used = max(0.0, seen.after - bucket.tokens) if seen is not None else 0.0
-        lease = min(bucket.size, max(lease, 2 * used))
+        lease = min(bucket.size, self._lease(max(1.0, bucket.rate * self._settings.lease_seconds),
+                                             used, 2))
         name = f"{key[0]}:{key[1]}"
         if bucket.tokens < lease / 2:
             return BucketAsk(name, bucket.rate, bucket.size, math.ceil(lease - bucket.tokens), 0)
@@ -177,8 +190,8 @@ class SharedLimits:
         for account, limit in self._rules.limits.accounts.items():
             for period, cap in zip(periods, (limit.daily, limit.monthly), strict=True):
                 held = quotas.held[account, period]
-                # a lease: quota_lease, or four times what the last tick used
-                lease = max(floor, 4 * (seen.get((account, period), held) - held))
+                lease = math.ceil(self._lease(max(floor, cap // SLICE),
+                                              seen.get((account, period), held) - held))
                 if cap and held < lease / 2:
                     init = max(self._usage.get((account, period), 0),
                                quotas.used[account, period])
@@ -210,10 +223,10 @@ class SharedLimits:
         """> 0: lease this much; < 0: give this much back (done here, before the
         report); 0: nothing."""
         assert self._wallets is not None
-        floor = self._settings.money_lease
+        floor = max(self._settings.money_lease, self._avail.get(account, 0) // SLICE)
         seen = self._money.get(account)
         used = max(0, int(seen.after) - held) if seen is not None else 0
-        target = max(floor, 4 * used)
+        target = math.ceil(self._lease(floor, used))
         if held < target / 2:
             return target - held if now >= self._money_retry.get(account, 0.0) else 0
         if (seen is not None and seen.after == held and held > floor
@@ -228,7 +241,8 @@ class SharedLimits:
         if wallets is None:
             return
         fresh = False
-        for ask, (take, _, new) in zip(asks, got, strict=True):
+        for ask, (take, avail, new) in zip(asks, got, strict=True):
+            self._avail[ask.account] = avail
             if take:
                 wallets.lease(ask.account, take)
             elif ask.want:
