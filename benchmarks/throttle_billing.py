@@ -37,7 +37,8 @@ BIG = 10**9
 STAGES = (
     ("policy", {"stages": ["lines", "throttle", "billing"], "default_price": 2,
                 "prices": [{"kind": "advertising", "operator": "IR-MCI", "price": 1}]}),
-    ("accounts", {"rate": BIG, "burst": BIG, "daily": 10**12, "monthly": 10**12, "status_style": "vendor",
+    ("accounts", {"rate": BIG, "burst": BIG, "daily": 10**12, "monthly": 10**12,
+                  "status_style": "vendor",  # a refusal says which limit
                   "operator_limits": [{"operator": "IR-MCI", "rate": BIG, "burst": BIG}]}),
     ("lines", {"rate": BIG, "burst": BIG}),
 )

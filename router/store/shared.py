@@ -49,6 +49,7 @@ end
 local used = tonumber(redis.call('GET', KEYS[1]))
 local give = tonumber(ARGV[3])
 if give > 0 then used = redis.call('DECRBY', KEYS[1], give) end
+if used < 0 then used = 0; redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
 local take = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)
 if take > 0 then redis.call('INCRBY', KEYS[1], take) else take = 0 end
 return take
