@@ -72,6 +72,12 @@ class SharedLimits:
         self._buckets: dict[tuple[str, str], _Seen] = {}
         self._money: dict[str, _Seen] = {}
         self._quota_seen: dict[tuple[str, str], int] = {}
+        self._quota_left: dict[tuple[str, str], int] = {}
+        """What Redis said is left of each quota (for the local share in an outage)."""
+        self._extra: dict[tuple[str, str], int] = {}
+        """Segments added to the holdings as the local share while Redis is down."""
+        self._claims: dict[tuple[str, str], int] = {}
+        """Of those, the ones spent: counted in Redis at the next tick that reaches it."""
         self._avail: dict[str, int] = {}
         """What Redis said no process holds, per account, at the last report."""
         self._reported: dict[str, tuple[int, int]] = {}
@@ -118,8 +124,11 @@ class SharedLimits:
         self._note_buckets(now)
         if (leased := self._quotas) is not None:
             held = leased.held
-            for (_, key), take in zip(quotas, got_q, strict=True):
+            for (ask, key), (take, left) in zip(quotas, got_q, strict=True):
                 held[key] += take
+                self._quota_left[key] = left
+                if ask.claim:
+                    self._claims.pop(key, None)
             self._quota_seen = dict(held)
         self._money_taken(money, got_m, now)
 
@@ -197,6 +206,19 @@ class SharedLimits:
                                quotas.used[account, period])
                     asks.append((QuotaAsk(account, period, cap, lease - held, 0, init),
                                  (account, period)))
+        return self._with_claims(asks)
+
+    def _with_claims(self, asks: list[tuple[QuotaAsk, tuple[str, str]]]
+                     ) -> list[tuple[QuotaAsk, tuple[str, str]]]:
+        """Segments spent on the local share during an outage ride the next asks."""
+        if self._claims:
+            asked = {key: ask for ask, key in asks}
+            for key, claim in self._claims.items():
+                ask = asked.get(key)
+                if ask is None:
+                    ask = QuotaAsk(key[0], key[1], 0, 0, 0, 0)
+                    asks.append((ask, key))
+                ask.claim = claim
         return asks
 
     # --- money -----------------------------------------------------------------------
@@ -272,6 +294,7 @@ class SharedLimits:
                     bucket.stamp = now
         if self.down_since is None:
             self.down_since = now
+            self._quota_share(share)
             log.warning("redis_unreachable", error=str(exc) or type(exc).__name__,
                         local_share=share, note="buckets refill locally at local_share of "
                         "their rate; money and quotas: only what this process holds")
@@ -281,11 +304,33 @@ class SharedLimits:
             return
         log.info("redis_reconnected", seconds_down=round(now - self.down_since, 3))
         self.down_since = None
+        self._quota_claims()
         self._next_full = now  # the next tick reports every account: reconciled
         if self.throttle is not None:
             for bucket in self.throttle.buckets.values():
                 if isinstance(bucket, LeasedBucket):
                     bucket.local_share = 0.0
+
+    def _quota_share(self, share: float) -> None:
+        """Redis down: each quota may also spend ``share`` of what was left of it."""
+        if (quotas := self._quotas) is None:
+            return
+        for key, left in self._quota_left.items():
+            extra = int(left * share)
+            if extra > 0:
+                quotas.held[key] += extra
+                self._extra[key] = extra
+
+    def _quota_claims(self) -> None:
+        """Redis back: the unspent share is dropped, the spent part claimed in Redis."""
+        if (quotas := self._quotas) is None:
+            return
+        for key, extra in self._extra.items():
+            unused = max(0, min(quotas.held[key], extra))
+            quotas.held[key] -= unused
+            if extra > unused:
+                self._claims[key] = self._claims.get(key, 0) + extra - unused
+        self._extra.clear()
 
     # --- stop --------------------------------------------------------------------------
 
@@ -304,7 +349,8 @@ class SharedLimits:
         if (leased := self._quotas) is not None:
             for (account, period), held in leased.held.items():
                 if held > 0:
-                    quotas.append(QuotaAsk(account, period, 0, 0, held, 0))
+                    quotas.append(QuotaAsk(account, period, 0, 0, held, 0,
+                                           self._claims.pop((account, period), 0)))
             leased.held.clear()
         money = []
         wallets = self._wallets

@@ -50,13 +50,16 @@ local used = tonumber(redis.call('GET', KEYS[1]))
 local give = tonumber(ARGV[3])
 if give > 0 then used = redis.call('DECRBY', KEYS[1], give) end
 if used < 0 then used = 0; redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
+local claim = tonumber(ARGV[6])
+if claim > 0 then used = redis.call('INCRBY', KEYS[1], claim) end
 local take = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)
 if take > 0 then redis.call('INCRBY', KEYS[1], take) else take = 0 end
-return take
+return {take, tonumber(ARGV[1]) - used - take}
 """
 """Segments of one (account, period) quota claimed by all processes: starts at the
-registry's count (``init``), gives back ``give``, leases up to ``want`` within the
-limit; returns how many it leased."""
+registry's count (``init``), gives back ``give``, counts ``claim`` (segments spent on a
+local share while Redis was unreachable), leases up to ``want`` within the limit;
+returns the lease and what is left of the limit."""
 
 MONEY = """
 local old = redis.call('HMGET', KEYS[2], ARGV[1] .. ':s', ARGV[1] .. ':h')
@@ -102,6 +105,8 @@ class QuotaAsk:
     give: int
     init: int
     """Segments the registry counted for this period (a key Redis does not have yet)."""
+    claim: int = 0
+    """Segments used beyond the leases while Redis was unreachable: counted now."""
 
 
 @dataclass(slots=True)
@@ -129,7 +134,7 @@ class RedisState:
         self._money = self._redis.register_script(MONEY)
 
     async def exchange(self, buckets: list[BucketAsk], quotas: list[QuotaAsk],
-                       money: list[MoneyAsk]) -> tuple[list[int], list[int],
+                       money: list[MoneyAsk]) -> tuple[list[int], list[tuple[int, int]],
                                                        list[tuple[int, int, int]]]:
         """One round trip: every ask of a tick, answers aligned with the asks.  Raises
         RedisError (or OSError) when Redis cannot be reached."""
@@ -140,7 +145,8 @@ class RedisState:
                                args=[b.rate, b.size, b.want, b.give], client=pipe)
         for q in quotas:
             await self._quota(keys=[f"{p}:quota:{q.account}:{q.period}"],
-                              args=[q.limit, q.want, q.give, q.init, QUOTA_TTL], client=pipe)
+                              args=[q.limit, q.want, q.give, q.init, QUOTA_TTL, q.claim],
+                              client=pipe)
         for m in money:
             await self._money(keys=[f"{p}:money:{m.account}", f"{p}:stores:{m.account}",
                                     f"{p}:epoch"],
@@ -150,7 +156,8 @@ class RedisState:
             await pipe.ping()
         replies: list[Any] = await pipe.execute()
         nb, nq = len(buckets), len(quotas)
-        return ([int(r) for r in replies[:nb]], [int(r) for r in replies[nb:nb + nq]],
+        return ([int(r) for r in replies[:nb]],
+                [(int(t), int(left)) for t, left in replies[nb:nb + nq]],
                 [(int(t), int(a), int(f)) for t, a, f in replies[nb + nq:nb + nq + len(money)]])
 
     async def available(self, account: str) -> int:
