@@ -28,7 +28,7 @@ from router.policy.settings import AccountSettings, AuthSettings, LineSettings, 
 from router.server.settings import ListenSettings, SmppSettings
 from router.store.records.months import MIN_RETENTION_MONTHS
 from router.store.records.settings import RecordSettings
-from router.store.settings import StoreSettings
+from router.store.settings import RedisSettings, StoreSettings
 from router.upstream.routing import RouteError, compile_rules
 from router.upstream.settings import RoutingSettings, SimulatorSettings, UpstreamSettings
 
@@ -54,6 +54,7 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -99,6 +100,7 @@ def _check(config: Config, source: str) -> None:
     _check_tls(config, source)
     _check_records(config.records, source)
     _check_store(config, source)
+    _check_redis(config.redis, source)
 
 
 def _check_store(config: Config, source: str) -> None:
@@ -122,6 +124,19 @@ def _check_records(records: RecordSettings, source: str) -> None:
                           "records must be kept at least six months)")
     if records.batch_rows < 1 or records.interval <= 0:
         raise ConfigError(f"{source}: records.batch_rows and records.interval must be > 0")
+
+
+def _check_redis(redis: RedisSettings, source: str) -> None:
+    if redis.url and not redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{source}: redis.url: {redis.url!r} is not a redis://, rediss:// "
+                          "or unix:// URL")
+    if not 0.0 < redis.local_share <= 1.0:
+        raise ConfigError(f"{source}: redis.local_share: a fraction above 0, at most 1")
+    if min(redis.timeout, redis.sync_interval, redis.lease_seconds, redis.retry) <= 0:
+        raise ConfigError(f"{source}: redis: timeout, sync_interval, lease_seconds and "
+                          "retry must be above 0")
+    if redis.money_lease < 1 or redis.quota_lease < 1:
+        raise ConfigError(f"{source}: redis: money_lease and quota_lease must be >= 1")
 
 
 def _check_tls(config: Config, source: str) -> None:

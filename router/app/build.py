@@ -8,6 +8,7 @@ data itself: each part gets the parts it hands data to.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
+from router.policy.billing import BillingStage
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
-from router.policy.throttle import Quotas
+from router.policy.shared import SharedLimits
+from router.policy.throttle import Quotas, ThrottleStage
 from router.server.requests import Congestion, Services
 from router.server.state import ServerState
 from router.store.api_keys import ApiKeyStore
@@ -53,6 +56,7 @@ from router.store.postgres.journal import PgJournal
 from router.store.records.follower import Writer
 from router.store.records.open import open_records
 from router.store.registry import Registry
+from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
 from router.upstream.routing import ALL, RouteTable
@@ -71,6 +75,8 @@ class Policy:
     pipeline: Pipeline
     mo: MoHandler
     addresses: Addresses
+    shared: SharedLimits | None = None
+    """Buckets, quotas and balances shared through Redis (``redis.url`` set)."""
 
 
 @dataclass(slots=True)
@@ -112,13 +118,33 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
     ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
+    shared = bool(config.redis.url)
+    wallets = Wallets(on_delivery=on_delivery)
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
-                                        wallets=Wallets(on_delivery=on_delivery),
-                                        ledger=ledger))
+                                        wallets=wallets, ledger=ledger, shared=shared))
+    limits_shared = _shared(config, registry, rules, pipeline, usage) if shared else None
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses)
+    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses,
+                  limits_shared)
+
+
+def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline,
+            usage: dict[tuple[str, str], int]) -> SharedLimits:
+    """Buckets, quotas and balances in Redis: the wallets hold only what they lease; the
+    store is named by host and journal path, so a restarted process reports as itself."""
+    store_id = f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
+    billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
+    if billing is not None:
+        pipeline.wallets.share()
+    shared = SharedLimits(config.redis, RedisState(config.redis, store_id), rules,
+                          pipeline.wallets if billing else None, usage,
+                          [a.system_id for a in registry.accounts()])
+    shared.throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)), None)
+    shared.billing = billing
+    log.info("limits_shared", redis=config.redis.url.rpartition("@")[2], store=store_id)
+    return shared
 
 
 def build(config: Config) -> Parts:
@@ -143,6 +169,7 @@ def build(config: Config) -> Parts:
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
+    intake.rules = policy.rules
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
     limits = {a.system_id: a.receipt_queue_limit for a in config.accounts

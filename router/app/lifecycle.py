@@ -69,6 +69,7 @@ class App:
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
+        self._shared: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
 
@@ -98,6 +99,9 @@ class App:
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
                                   policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
+        if policy.shared is not None:
+            await policy.shared.tick()  # lease before the first bind when Redis is up
+            self._shared = loop.create_task(policy.shared.run())
         if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
             self._held = loop.create_task(apply_decisions(
                 Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
@@ -246,6 +250,7 @@ class App:
                                  self._drain_queue(parts, carriers_from))
             await self._unbind_carriers(parts, deadline)
             parts.intake.close()
+            await self._give_back(parts)
         if self._simulator is not None:
             await self._simulator.stop()
         if self._watcher is not None:
@@ -292,6 +297,15 @@ class App:
         the time it is given), so the carriers end by ``deadline`` however many."""
         left = max(0.0, deadline - asyncio.get_running_loop().time())
         await parts.pool.stop(left / 2)
+
+    async def _give_back(self, parts: Parts) -> None:
+        """Nothing is reserved any more: what this process holds goes back to Redis."""
+        if self._shared is not None:
+            self._shared.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._shared
+        if parts.policy.shared is not None:
+            await parts.policy.shared.close()
 
     @staticmethod
     def _close_stores(parts: Parts) -> None:

@@ -22,6 +22,7 @@ from router.model.holds import Holds, Part, Settlement
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.model.wallets import Wallets
+from router.policy.rules import Rules
 from router.smpp.session import Submit
 from router.store.errors import StoreError
 from router.store.ids import MessageIds
@@ -36,6 +37,9 @@ class Intake:
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
+        self.rules: Rules | None = None
+        """Set by the app: the lines marked ``priority`` (``rules.lines.priority``) send
+        in the carriers' priority lane like priority_flag >= 2."""
         self.give_back: Callable[[str, list[Submit]], None] | None = None
         """Set by the app to the pipeline's: what the stages took for submits a failed
         commit refused goes back (tokens, quota)."""
@@ -264,11 +268,13 @@ class Intake:
                     for settlement in settled if settlement.state == "released"
                     for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
+        urgent_lines = self.rules.lines.priority if self.rules is not None else frozenset()
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2,
+                                    (s.registered_delivery & 3) != 0,
+                                    s.priority_flag >= 2 or s.source_addr in urgent_lines,
                                     s.source_addr, s.destination_addr)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)

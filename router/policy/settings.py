@@ -75,6 +75,8 @@ class LineSettings:
     rate: float = 0.0
     """Submits per second from this line (throttle stage); 0 = no limit."""
     burst: int = 0
+    priority: bool = False
+    """Its messages go to the carriers in the priority lane (OTP lines)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
