@@ -260,4 +260,5 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     keys = ApiKeys(ApiKeyStore(registry_path))
     sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
-                       "billing" in config.policy.stages, ClientRefStore(registry_path))
+                       "billing" in config.policy.stages, ClientRefStore(registry_path),
+                       parts.services.operations)
