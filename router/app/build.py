@@ -28,6 +28,7 @@ from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.http_api.api import HttpSources
 from router.http_api.sending import Sender
+from router.http_api.webhooks import Webhooks
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
@@ -262,3 +263,13 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
                        "billing" in config.policy.stages, ClientRefStore(registry_path),
                        parts.services.operations)
+
+
+def webhooks(config: Config, parts: Parts) -> Webhooks | None:
+    """Receipts and MO of the accounts with ``deliver_via`` http or both go to their
+    webhooks (routed now, before anything arrives; the senders start with the app)."""
+    chosen = [(a.system_id, a.deliver_via, a.webhook_url, a.webhook_secret)
+              for a in config.accounts if a.deliver_via != "smpp"]
+    if not chosen:
+        return None
+    return Webhooks(chosen, parts.inbound, config.dispatch.receipt_ttl)

@@ -32,12 +32,14 @@ from router.app.build import (
     build,
     http_sources,
     route_table,
+    webhooks,
 )
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
 from router.http_api.server import HttpApiServer
+from router.http_api.webhooks import Webhooks
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
 from router.upstream.routing import RouteError, fill_addresses
@@ -72,11 +74,15 @@ class App:
         self._shared: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
+        self.webhooks: Webhooks | None = None
 
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
         parts = self.parts = build(cfg)
+        self.webhooks = webhooks(cfg, parts)
+        if self.webhooks is not None:  # before the carriers: no receipt goes elsewhere
+            await self.webhooks.start()
         pool = parts.pool
         if cfg.simulator.enabled:
             self._simulator = Simulator(cfg.simulator)
@@ -242,6 +248,8 @@ class App:
             await self.admin.stop()
         if self.http_api is not None:
             await self.http_api.stop()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding

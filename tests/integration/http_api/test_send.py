@@ -236,7 +236,7 @@ def test_status_by_id_and_by_client_ref(make_router: Callable[..., RouterProcess
     assert found["state"] == "DELIVERED" and found["final_date"], found
     status, tracked = call(port, "GET", "/v1/messages?client_ref=track-1", key=key)
     assert status == 200 and tracked["accepted"] == 2
-    assert [p["state"] for m in tracked["messages"] for p in m["parts"]][0] == "DELIVERED"
+    assert next(p["state"] for m in tracked["messages"] for p in m["parts"]) == "DELIVERED"
     other = with_key(router, "esme2")
     assert call(port, "GET", f"/v1/messages/{first}", key=other)[0] == 404
     assert call(port, "GET", "/v1/messages?client_ref=track-1", key=other)[0] == 404
