@@ -403,13 +403,14 @@ def smppload(port: int, *options: str, bound_s: float) -> dict[str, Any]:
     return result
 
 
-def profile(pid: int, seconds: float, out: Path, rate: int) -> subprocess.Popen[bytes] | None:
+def profile(pid: int, seconds: float, out: Path, rate: int, form: str = "raw"
+            ) -> subprocess.Popen[bytes] | None:
     pyspy = REPO / ".venv" / "bin" / "py-spy"
     if not pyspy.exists():
         log("WARNING: py-spy not found; no profile")
         return None
     return subprocess.Popen(
-        [*pin_prefix(1), str(pyspy), "record", "--nonblocking", "--format", "raw",
+        [*pin_prefix(1), str(pyspy), "record", "--nonblocking", "--format", form,
          "--rate", str(rate), "-o", str(out), "-d", str(max(1, int(seconds))),
          "--pid", str(pid)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -537,9 +538,10 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             prof = None
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
+                suffix = "svg" if args.profile_format == "flamegraph" else "txt"
                 prof = profile(sut.proc.pid, args.duration - 0.5,
-                               args.profile / f"{safe_name(target.name)}-round{rnd}.txt",
-                               args.profile_rate)
+                               args.profile / f"{safe_name(target.name)}-round{rnd}.{suffix}",
+                               args.profile_rate, args.profile_format)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
@@ -710,6 +712,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s")
+    p.add_argument("--profile-format", choices=("raw", "flamegraph"), default="raw",
+                   help="py-spy's output: collapsed stacks (benchmarks/pyspy_top.py) or an "
+                        "SVG flame graph")
     p.add_argument("--blacklist", type=int, default=1_000_000, metavar="N",
                    help="operator blacklist size loaded into Chapar (random mobiles; the "
                         "load's destination is not on it); 0 = empty")
