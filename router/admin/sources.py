@@ -4,6 +4,7 @@ when asked, so scraping costs the hot path nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,7 @@ from router.policy.rules import Rules
 from router.server.state import ServerState
 from router.store.registry import Registry
 from router.upstream.pool import Pool
+from router.upstream.routing import RouteTable
 
 
 class Reloader(Protocol):
@@ -63,3 +65,5 @@ class Sources:
     quarantine_path: Path
     """The journal database, whose quarantine table the content filter writes."""
     imports: ListImports
+    routes: Callable[[], RouteTable | None]
+    """The routing table in use (SIGHUP swaps it)."""

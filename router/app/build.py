@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,17 +240,18 @@ def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer
     return Writer(config.store, config.records, config.log)
 
 
-def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
-    """What the admin API reads and acts on."""
+def admin_sources(config: Config, parts: Parts, reloader: Reloader,
+                  routes: Callable[[], RouteTable | None]) -> Sources:
+    """What the admin API reads and acts on (``routes``: the routing table in use)."""
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
-                          policy.registry, policy.pipeline)
+                          policy.registry, policy.pipeline, routes)
     registry_path = Path(config.store.registry_path)
     imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, Path(config.store.path), imports)
+                   reloader, Path(config.store.path), imports, routes)
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:

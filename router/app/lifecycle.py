@@ -42,7 +42,7 @@ from router.http_api.server import HttpApiServer
 from router.http_api.webhooks import Webhooks
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
-from router.upstream.routing import RouteError, fill_addresses
+from router.upstream.routing import RouteError, RouteTable, fill_addresses
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -75,6 +75,8 @@ class App:
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
         self.webhooks: Webhooks | None = None
+        self.routes: RouteTable | None = None
+        """The routing table in use (SIGHUP swaps it): the admin API and explain read it."""
 
     async def start(self) -> None:
         cfg = self.config
@@ -91,7 +93,7 @@ class App:
                                                port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
-        table = apply_routes(cfg, parts)
+        table = self.routes = apply_routes(cfg, parts)
         log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
         parts.outbound.start_sweeps()
@@ -127,7 +129,8 @@ class App:
                 connection, where, cfg.listen.tls_port, slot.tls_fds if slot else (),
                 ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
         if cfg.admin.enabled:
-            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
+            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher,
+                                                              lambda: self.routes))
             await self.admin.start()
         if cfg.http_api.enabled:
             sources = http_sources(cfg, parts)
@@ -206,7 +209,7 @@ class App:
         started = []
         for upstream in new:
             started += pool.add_upstream(upstream)
-        table = apply_routes(config, parts)
+        table = self.routes = apply_routes(config, parts)
         for connector in started:
             connector.start()
         self.config = dataclasses.replace(self.config, routing=config.routing,

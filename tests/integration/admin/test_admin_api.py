@@ -119,7 +119,7 @@ def test_explain(admin: tuple[RouterProcess, int]) -> None:
     assert body["segments"]["count"] == 2
     assert [r["rule"] for r in body["rules"]] == [
         "account", "line", "line_status", "hours", "line_kind", "destination", "whitelist",
-        "blacklist", "optout"]
+        "blacklist", "optout", "route"]
     for bad, words in (({"account": "esme1"}, "line: required"),
                        ({"account": "esme1", "line": 5, "destination": "1"}, "line: expected"),
                        ({"account": "a", "line": "b", "destination": "c", "x": 1}, "unknown"),
@@ -181,3 +181,31 @@ def test_explain_uses_the_routers_content_rules_without_compiling_them(
     assert content["result"] == "pass" and content["hits"] == []
     loaded = [e for e in router.events() if e.get("event") == "content_rules_loaded"]
     assert len(loaded) == 1, loaded  # the router's own, at start
+
+
+def test_routes_and_route_test(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §6: several upstreams, rules by prefix; the admin API shows the table
+    in use and which group a message would take and why; explain names the route."""
+    router = make_router(admin={"token": TOKEN}, routing={
+        "groups": [{"name": "sim", "strategy": "failover", "upstreams": ["simulator"]}],
+        "rules": [{"name": "irancell", "prefixes": ["98935"], "group": "sim"}],
+        "default_group": "sim"})
+    port = admin_port(router.events())
+    status, table = call(port, "GET", "/api/routes")
+    assert status == 200, table
+    assert table["groups"] == [{"name": "sim", "strategy": "failover",
+                                "upstreams": ["simulator"], "weights": []}]
+    assert table["rules"][0]["name"] == "irancell" and table["default"] == "sim"
+    status, body = call(port, "POST", "/api/routes/test",
+                        {"account": "esme1", "from": "98100", "to": "989351234567"})
+    assert status == 200 and body["group"] == "sim" and body["rule_name"] == "irancell"
+    assert any("irancell" in step for step in body["steps"])
+    for bad, words in (({"account": "esme1", "from": "98100"}, "to: required"),
+                       ({"account": 1, "from": "x", "to": "y"}, "account: expected"),
+                       ([1], "JSON object")):
+        status, body = call(port, "POST", "/api/routes/test", bad)
+        assert status == 400 and words in body["error"], (bad, body)
+    status, body = call(port, "POST", "/api/explain", {
+        "account": "esme1", "line": "98100", "destination": "989351234567", "text": "hi"})
+    [route] = [r for r in body["rules"] if r["rule"] == "route"]
+    assert route["group"] == "sim" and "irancell" in route["detail"]
