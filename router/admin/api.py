@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.admin import console, list_imports, openapi, quarantine, views
+from router.admin import console, export, list_imports, openapi, quarantine, views
 from router.admin.common import SOURCES, error
 from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
@@ -224,6 +224,7 @@ def make_app(sources: Sources, token: str, registry: CollectorRegistry | None,
     app.add_routes(routes)
     app.add_routes(quarantine.routes)
     app.add_routes(list_imports.routes)
+    app.add_routes(export.routes)
     app.add_routes(console.routes)
     if registry is not None:
         app[METRICS] = registry

@@ -18,7 +18,9 @@ from router.model.imports import Job, ListRequest
 from router.policy.auth import Authenticator
 from router.policy.rules import Rules
 from router.server.state import ServerState
+from router.store.records.settings import RecordSettings
 from router.store.registry import Registry
+from router.store.settings import StoreSettings
 from router.upstream.pool import Pool
 from router.upstream.routing import RouteTable
 
@@ -67,3 +69,8 @@ class Sources:
     imports: ListImports
     routes: Callable[[], RouteTable | None]
     """The routing table in use (SIGHUP swaps it)."""
+    store_settings: StoreSettings
+    record_settings: RecordSettings
+    """Where the message records are (lawful export)."""
+    exports: Path
+    """Where exported files and their manifests are written."""

@@ -251,7 +251,8 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader,
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, Path(config.store.path), imports, routes)
+                   reloader, Path(config.store.path), imports, routes, config.store,
+                   config.records, registry_path.parent / "exports")
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:
