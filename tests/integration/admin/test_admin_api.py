@@ -225,7 +225,7 @@ def test_export_streams_records_with_their_manifest(admin: tuple[RouterProcess, 
     deadline = time.monotonic() + 10
     while True:
         status, text = call(port, "GET", "/api/export?msisdn=989121000321")
-        if status == 200 and len(text.strip().splitlines()) == 4 or time.monotonic() > deadline:
+        if (status == 200 and len(text.strip().splitlines()) == 4) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert status == 200, text
