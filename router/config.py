@@ -20,6 +20,7 @@ import yaml
 
 from router.admin.settings import AdminSettings
 from router.dispatch.settings import DispatchSettings
+from router.http_api.settings import HttpApiSettings
 from router.logs import LogSettings
 from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
@@ -49,6 +50,7 @@ class Config:
     policy: PolicySettings = field(default_factory=PolicySettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -87,7 +89,10 @@ def _check(config: Config, source: str) -> None:
     _check_accounts(config, source)
     _check_lines(config, source)
     _check_routes(config, source)
-    _check_admin(config.admin, source)
+    _check_listener("admin", config.admin, source)
+    _check_listener("http_api", config.http_api, source)
+    if config.http_api.max_recipients < 1 or config.http_api.max_segments < 1:
+        raise ConfigError(f"{source}: http_api.max_recipients and max_segments: at least 1")
     _check_tls(config, source)
 
 
@@ -105,16 +110,18 @@ def _check_tls(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: upstreams[{i}].tls_ca: set tls: true to use it")
 
 
-def _check_admin(admin: AdminSettings, source: str) -> None:
+def _check_listener(name: str, settings: AdminSettings | HttpApiSettings,
+                    source: str) -> None:
+    """An HTTP listener off loopback only with TLS (tokens and keys cross the wire)."""
     try:
-        loopback = ipaddress.ip_address(admin.host).is_loopback
+        loopback = ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
-        loopback = admin.host == "localhost"
-    if admin.enabled and not loopback and not (admin.tls_cert and admin.tls_key):
-        raise ConfigError(f"{source}: admin.host: {admin.host!r} is not loopback: "
-                          "admin.tls_cert and admin.tls_key are required")
-    if not 0 <= admin.port <= 65535:
-        raise ConfigError(f"{source}: admin.port: 0 to 65535")
+        loopback = settings.host == "localhost"
+    if settings.enabled and not loopback and not (settings.tls_cert and settings.tls_key):
+        raise ConfigError(f"{source}: {name}.host: {settings.host!r} is not loopback: "
+                          f"{name}.tls_cert and {name}.tls_key are required")
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError(f"{source}: {name}.port: 0 to 65535")
 
 
 def _check_accounts(config: Config, source: str) -> None:

@@ -21,12 +21,16 @@ from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
+from router.dispatch.operations import Operations
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
+from router.http_api.api import HttpSources
+from router.http_api.sending import Sender
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
@@ -34,12 +38,16 @@ from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
 from router.policy.throttle import Quotas
+from router.server.requests import Congestion, Services
 from router.server.state import ServerState
+from router.store.api_keys import ApiKeyStore
+from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
+from router.store.lookup import JournalReader
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -73,6 +81,7 @@ class Parts:
     reports: Reports
     pool: Pool
     book: ReceiptBook
+    services: Services
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -112,10 +121,13 @@ def build(config: Config) -> Parts:
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
-    book = ReceiptBook()
+    book = ReceiptBook(per_message=frozenset(
+        a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
+    book.closed(recovery.receipted)
     policy = build_policy(config, state)
     settings = config.dispatch
     validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
@@ -126,11 +138,23 @@ def build(config: Config) -> Parts:
     intake.give_back = policy.pipeline.give_back
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
-    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
+    limits = {a.system_id: a.receipt_queue_limit for a in config.accounts
+              if a.receipt_queue_limit > 0}
+    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later,
+                      journal.inbox, settings.receipt_ttl, limits)
+    inbound.wake = intake.commit_soon
+    replayed = inbound.restore((q.key, q.account, q.at, q.body) for q in recovery.inbox)
+    if replayed:
+        log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "
+                 "had not delivered to an ESME")
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book)
+    services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
+                                   inbound),
+                        Congestion.of(policy.pipeline, outbound, settings.queue_limit))
+    return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
+                 services)
 
 
 def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
@@ -166,3 +190,15 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
                    reloader, parts.journal.path, imports)
+
+
+def http_sources(config: Config, parts: Parts) -> HttpSources:
+    """What the customers' HTTP API works with: the same pipeline, intake and wallets as
+    the ESME connections."""
+    policy = parts.policy
+    pipeline = policy.pipeline
+    registry_path = Path(config.store.registry_path)
+    keys = ApiKeys(ApiKeyStore(registry_path))
+    sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
+    return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
+                       "billing" in config.policy.stages, ClientRefStore(registry_path))

@@ -25,11 +25,19 @@ import structlog
 
 from router import config as config_mod
 from router.admin.server import AdminServer
-from router.app.build import Parts, admin_sources, apply_routes, build, route_table
+from router.app.build import (
+    Parts,
+    admin_sources,
+    apply_routes,
+    build,
+    http_sources,
+    route_table,
+)
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
+from router.http_api.server import HttpApiServer
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
 from router.upstream.routing import RouteError, fill_addresses
@@ -62,6 +70,7 @@ class App:
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
+        self.http_api: HttpApiServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -94,7 +103,7 @@ class App:
 
         def connection() -> EsmeConnection:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
-                                  parts.intake, parts.inbound)
+                                  parts.intake, parts.inbound, parts.services)
 
         slot = self.slot
         self.port = await self._serve(connection, where, cfg.listen.port,
@@ -107,6 +116,11 @@ class App:
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
+        if cfg.http_api.enabled:
+            sources = http_sources(cfg, parts)
+            watcher.api_keys = sources.keys
+            self.http_api = HttpApiServer(sources)
+            await self.http_api.start()
         log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
                  pid=os.getpid(), worker=slot.index if slot else None,
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
@@ -219,6 +233,8 @@ class App:
             server.close()
         if self.admin is not None:
             await self.admin.stop()
+        if self.http_api is not None:
+            await self.http_api.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding
@@ -283,6 +299,7 @@ class App:
         policy.writer.close()
         policy.lines.close()
         policy.limits.close()
+        parts.services.operations.close()
         problem = parts.journal.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is

@@ -83,6 +83,17 @@ class Finals(Protocol):
     def expire(self, messages: list[Message]) -> None: ...
 
 
+class InboxLog(Protocol):
+    """The store's record of the receipt and MO queue (rows ride the journal's group
+    commit; SQLite today, PostgreSQL later)."""
+
+    def add(self, account: str, at: float, bodies: list[bytes]) -> int:
+        """A hand-over to be kept: the key of its first item (the others follow)."""
+
+    def done(self, keys: list[int]) -> None:
+        """Items that left the queue for good."""
+
+
 class MoRouting(Protocol):
     """Policy's view of an MO: opt-outs applied, and which account it belongs to."""
 

@@ -53,6 +53,13 @@ class DispatchSettings:
     expiry_sweep: float = 1.0
     """Seconds between looks for expired messages among those waiting."""
     receipt_queue_limit: int = 100000
+    """Receipts and MO waiting per account for an RX/TRX session (the oldest go first
+    past it); an account's own ``receipt_queue_limit`` overrides it."""
+    receipt_ttl: float = 3 * 86400.0
+    """A queued receipt or MO older than this is given up (logged); 0 = never."""
+    receipt_write_delay: float = 0.05
+    """A hand-over of receipts or MO is written to the journal by the first commit this
+    long after it (one an ESME took by then never is); 0 = the next commit."""
     receipt_wait: float = 3 * 86400.0
     """How long after a carrier accepted a message its receipt is still expected (the id
     map rebuilt at start covers this window)."""

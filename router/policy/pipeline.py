@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from router.model.holds import Holds
+from router.model.status import REFUSALS, Refusal
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.billing import BillingStage
@@ -92,6 +93,28 @@ class Pipeline:
             if takes is not None:
                 taking.append(takes)
         return accepted, refused
+
+    def check(self, account: str, submit: Submit) -> Refusal | None:
+        """One submit against the stages that take nothing (tokens, money): a
+        replace_sm's new text is judged like a submit's, but was paid for already.
+        Content that would be held in quarantine is refused here (a replaced message
+        is already accepted)."""
+        rules = self.rules
+        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot(),
+                            rules.limits)
+        accepted = [submit]
+        refusal: Refusal | None = None
+        for stage, takes in zip(self.stages, self._takes, strict=True):
+            if takes is None:
+                accepted, refused = stage.decide(accepted, snapshot)
+                if refused:
+                    refusal = refused[0][1]
+                    break
+        held = self.holds.pending.pop(submit, None)
+        self.holds.flagged.pop(submit, None)
+        if refusal is None and held is not None:
+            refusal = REFUSALS["content_rejected"]
+        return refusal
 
     def give_back(self, account: str, submits: list[Submit]) -> None:
         """Submits the stages accepted but the journal commit refused (ESME_RSYSERR):

@@ -24,13 +24,15 @@ from router.dispatch.ports import CarrierReports
 from router.logs import sampled
 from router.model.messages import Message
 from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED, RetryClass
-from router.smpp import codec
+from router.smpp import codec, convert
+from router.smpp.deliver import scan_deliver
 from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
     CommandId,
-    CommandStatus,
+    DataSm,
     DataSmResp,
+    DecodeError,
     Pdu,
 )
 from router.smpp.session import (
@@ -169,6 +171,7 @@ class Connector(asyncio.Protocol):
         results: list[tuple[Message, int, str]] = []
         add = results.append
         delivered: list[Deliver] = []
+        data_sms: list[DataSm] = []
         accepted = 0
         congested = False
         for event in session.receive_data(data, now):
@@ -180,6 +183,8 @@ class Connector(asyncio.Protocol):
                     accepted += 1
             elif type(event) is Deliver:
                 delivered.append(event)
+            elif type(event) is DataSm:
+                data_sms.append(event)
             else:
                 self._on_event(event, results)
         if results:  # before the receipts: one may be for a submit answered in this read
@@ -190,6 +195,8 @@ class Connector(asyncio.Protocol):
             self._reports.on_deliver(delivered)
             session.respond_frames(codec.response_frames(
                 CommandId.DELIVER_SM, [(d.sequence, 0) for d in delivered], b"\0"))
+        if data_sms:  # after the results too: a receipt may follow its submit_sm_resp
+            self._relay_data_sm(data_sms)
         self._flush()
         self._feeder.pump()
 
@@ -219,8 +226,6 @@ class Connector(asyncio.Protocol):
             self._close(event.reason)
         elif type(event) is Unbound:
             self._close("unbound by the carrier" if event.by_peer else "unbound")
-        elif isinstance(event, Pdu):
-            self._answer_other(event)
 
     def _pace(self, accepted: int, congested: bool, now: float) -> None:
         pacer = self._pacer
@@ -245,11 +250,20 @@ class Connector(asyncio.Protocol):
         if ok:
             self._feeder.pump()
 
-    def _answer_other(self, pdu: Pdu) -> None:
-        """data_sm / alert_notification from a carrier: not relayed yet, answered cleanly."""
+    def _relay_data_sm(self, pdus: list[DataSm]) -> None:
+        """A carrier's data_sm (a receipt or an MO in message_payload) is relayed as the
+        deliver_sm it stands for, then answered data_sm_resp."""
         assert self.session is not None
-        if pdu.command_id == CommandId.DATA_SM:
-            self.session.respond(DataSmResp(pdu.sequence, CommandStatus.ESME_RINVCMDID))
+        delivers: list[Deliver] = []
+        for pdu in pdus:
+            try:
+                delivers.append(scan_deliver(pdu.sequence, convert.data_sm_body(pdu)))
+            except DecodeError as exc:
+                self.session.respond(DataSmResp(pdu.sequence, exc.status))
+        if delivers:
+            self._reports.on_deliver(delivers)
+            for deliver in delivers:
+                self.session.respond(DataSmResp(deliver.sequence, 0))
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session

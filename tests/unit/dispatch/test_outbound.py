@@ -204,3 +204,26 @@ def test_retry_table_backoff_doubles_per_spent_attempt() -> None:
     for _ in range(4):
         outbound.again([message], RetryClass.SYSTEM_ERROR)
     assert [d for d, _ in timers.due] == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_find_and_withdraw_queued_urgent_and_delayed_messages() -> None:
+    """cancel_sm: a message not yet sent is found by id wherever it waits (account
+    lane, priority lane, waiting to be sent again) and withdrawn for good; one already
+    taken is not there any more."""
+    timers = Timers()
+    outbound = Outbound(DispatchSettings(retry_delay=5.0), Readers(), timers.call_later,
+                        clock=long_ago)
+    queued = [Message(1, "a", b""), Message(2, "b", b""), Message(3, "a", b"", urgent=True)]
+    outbound.put(queued)
+    delayed = Message(4, "a", b"")
+    outbound.again([delayed], RetryClass.SYSTEM_ERROR)
+    assert [outbound.find(i) for i in (1, 3, 4)] == [queued[0], queued[2], delayed]
+    assert outbound.find(99) is None
+    assert sorted(m.id for m in outbound.waiting("a")) == [1, 3, 4]
+    assert all(outbound.withdraw(m) for m in (queued[0], queued[2], delayed))
+    assert not outbound.withdraw(queued[0])
+    assert outbound.queued == 1 and outbound.find(1) is None
+    timers.due[0][1]()  # the delayed one's time comes: it was withdrawn, nothing comes back
+    assert [m.id for m in outbound.take(10)] == [2]
+    assert outbound.empty.is_set()
+    assert not outbound.withdraw(queued[1])  # taken by a carrier already

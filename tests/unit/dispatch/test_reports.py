@@ -34,8 +34,11 @@ class Carriers:
 class Journal:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
+        self.receipted: list[int] = []
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self.outcomes.extend(outcomes)
+    def record_receipted(self, message_ids: list[int]) -> None:
+        self.receipted.extend(message_ids)
 def parts(**settings: Any) -> tuple[Reports, Outbound, Journal, Timers, Readers]:
     timers, readers, journal = Timers(), Readers(), Journal()
     outbound = Outbound(DispatchSettings(**settings), readers, timers.call_later, clock=long_ago)
@@ -181,6 +184,32 @@ def test_unanswered_go_back_and_give_up_after_max_attempts() -> None:
     world.reports.on_no_answer([lost], "connection lost", RetryClass.BIND_LOST)
     assert world.outbound.take(5) == []
     assert world.journal.outcomes[-1][0] == 5 and world.reports.refused == 1
+
+
+def test_a_receipt_ahead_of_its_submit_sm_resp_goes_out_when_the_response_comes() -> None:
+    """issue 12: a carrier may send the receipt before (or on another connection than)
+    the submit_sm_resp: it is matched when the response arrives, and recorded as the
+    message's final receipt."""
+    rep, inbound, intake, _ = reports()
+    rx = Receiver("acc")
+    inbound.attach(rx)
+    rep.on_deliver([deliver("C9")])
+    assert rx.batches == [] and rep._book.unmatched == 1
+    rep.on_results([(Message(0x9, "acc", b"", receipt=True), 0, "C9")])
+    assert [b"id:9 " in o.body for o in rx.batches[0]] == [True]
+    assert intake.receipted == [0x9]
+
+
+def test_final_outcome_of_our_own_is_journalled_and_receipted_once() -> None:
+    """The channel REJECTD uses (``final_outcome``) for EXPIRED: one receipt, recorded
+    as the message's final one, however often it is called for one message."""
+    world = World()
+    message = wanting_receipt(3)
+    world.reports.final_outcome(message, 0x400, "EXPIRED")
+    world.reports.final_outcome(message, 0x400, "EXPIRED")
+    assert world.inbound.queued("acc") == 1 and world.journal.receipted == [3]
+    (item,) = list(world.inbound._queues["acc"])
+    assert b"stat:EXPIRED" in item.body
 
 
 def test_expired_is_a_final_outcome_with_an_expired_receipt() -> None:
