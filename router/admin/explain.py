@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from router.model.limits import bucket_size
 from router.model.lines import Line, format_hours
 from router.model.numbersets import ListSnapshot
 from router.model.status import Refusal, status_for
@@ -27,6 +28,7 @@ from router.policy.line_stage import signature_of
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
+from router.policy.throttle import ThrottleStage
 from router.smpp import codec
 from router.smpp.pdu import SubmitSm
 from router.smpp.segments import split_message
@@ -136,6 +138,9 @@ class Explainer:
             via = answer.rule.label if answer.rule else "no rule (the default)"
             found.append(_rule("route", "info", f"upstream group {answer.group or 'all'!r} "
                                f"via {via}", group=answer.group or None, steps=answer.steps))
+        live = self._live
+        if live is not None:
+            found += _live_limits(live, self._rules, q, parts, wall)
         billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
         if billing is not None:
             line = self._rules.lines.get(q.line)
@@ -145,6 +150,13 @@ class Explainer:
             found.append(_rule("price", "info", f"{parts} segment(s) x {unit} ({kind or '?'} "
                                f"line, operator {operator or 'unknown'})",
                                price=unit * parts, unit_price=unit))
+            if live is not None:
+                balance = live.wallets.balances.get(q.account, 0)
+                enough = balance >= unit * parts
+                found.append(_rule("balance", "pass" if enough else "fail",
+                                   f"balance {balance}, the message costs {unit * parts}",
+                                   balance=balance,
+                                   reason=None if enough else "insufficient_balance"))
         return found
 
     def _account_rule(self, system_id: str) -> Rule:
@@ -219,6 +231,35 @@ def _list_rules(line: Line, kind: str, number: int, lists: ListSnapshot, wall: f
                    + (f" (signature {signature})" if signature else ""),
                    reason="opted_out" if opted else None)
     return [white, blacklist, optout]
+
+
+def _live_limits(live: Pipeline, rules: Rules, q: Question, parts: int, wall: float
+                 ) -> list[Rule]:
+    """The router's own token buckets and quota now (read, never taken)."""
+    throttle = next((s for s in live.stages if isinstance(s, ThrottleStage)), None)
+    if throttle is None:
+        return []
+    limits = rules.limits
+    said: list[str] = []
+    short = False
+    for scope, key in (("account", q.account), ("line", q.line)):
+        limit = limits.by_scope(scope).get(key)
+        if limit is None or not limit.rate:
+            continue
+        bucket = throttle.buckets.get((scope, key))
+        tokens = bucket.tokens if bucket is not None else float(bucket_size(limit))
+        short = short or tokens < 1.0
+        said.append(f"{scope} {key}: {tokens:.0f} of {bucket_size(limit):.0f} tokens at "
+                    f"{limit.rate:g}/s")
+    account_limit = limits.accounts.get(q.account)
+    if account_limit is not None and (account_limit.daily or account_limit.monthly):
+        left = throttle.quotas.left(q.account, account_limit, wall)
+        short = short or left < parts
+        said.append(f"quota: {left:.0f} segments left")
+    if not said:
+        return [_rule("throttle", "pass", "no rate or quota set for the account or line")]
+    return [_rule("throttle", "fail" if short else "pass", "; ".join(said),
+                  reason="throttled" if short else None)]
 
 
 _CONTENT_RESULTS = {"reject": "fail", "quarantine": "hold", "flag": "flag"}

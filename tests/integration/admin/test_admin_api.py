@@ -249,3 +249,32 @@ def test_export_streams_records_with_their_manifest(admin: tuple[RouterProcess, 
         status, answer = call(port, "GET", f"/api/export{bad}")
         assert status == 400 and words in answer["error"], (bad, answer)
     assert call(port, "GET", "/api/export?account=esme1", token=None)[0] == 401
+
+
+def test_explain_reads_throttle_and_balance_now(make_router: Callable[..., RouterProcess],
+                                                password_hash: str) -> None:
+    """requirements §5-6: explain names the throttle state (tokens left, quota) and the
+    balance against the price, as the router holds them, without taking any."""
+    router = make_router(
+        admin={"token": TOKEN},
+        policy={"stages": ["lines", "throttle", "billing"], "default_price": 5},
+        accounts=[{"system_id": "esme1", "password_hash": password_hash,
+                   "allowed_ips": ["127.0.0.0/8"], "domestic_exempt": True,
+                   "status_style": "vendor", "rate": 0.01, "burst": 1, "daily": 100}])
+    port = admin_port(router.events())
+    question = {"account": "esme1", "line": "98100", "destination": "989121234567",
+                "text": "hi"}
+    rules = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert rules["throttle"]["result"] == "pass" and "1 of 1 tokens" in rules["throttle"][
+        "detail"] and "quota: 100 segments left" in rules["throttle"]["detail"]
+    assert rules["balance"]["result"] == "fail" and rules["balance"]["balance"] == 0
+    assert rules["price"]["price"] == 5
+    with clients.bound(clients.Esme(router.port)) as esme:
+        esme.send("98100", "989121234567", b"hi")  # refused: no money; a token spent
+        esme.pump(lambda: len(esme.responses) == 1)
+    rules = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert "of 1 tokens" in rules["throttle"]["detail"]
+    for _ in range(3):  # explaining takes nothing
+        call(port, "POST", "/api/explain", question)
+    again = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert again["throttle"]["detail"] == rules["throttle"]["detail"]
