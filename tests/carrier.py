@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from router.smpp import codec
 from router.smpp.framing import FrameReader
-from router.smpp.pdu import DeliverSm, SubmitSm, Tag
+from router.smpp.pdu import DataSm, DeliverSm, SubmitSm, Tag
 
 BIND_IDS = {0x00000001, 0x00000002, 0x00000009}
 
@@ -39,6 +39,7 @@ class FakeCarrier:
         self.binds = 0
         self.submits: list[tuple[SubmitSm, str]] = []  # (PDU, id we answered with)
         self.deliver_resps: dict[int, int] = {}  # our deliver_sm sequence -> status
+        self.data_resps: dict[int, int] = {}  # our data_sm sequence -> status
         self.other: list[tuple[int, int]] = []  # (command_id, sequence) of anything else
         self._conns: list[Connection] = []
         self._lock = threading.Lock()
@@ -110,6 +111,9 @@ class FakeCarrier:
             if command_id == 0x80000005:
                 self.deliver_resps[seq] = status
                 return b""
+            if command_id == 0x80000103:
+                self.data_resps[seq] = status
+                return b""
             if command_id == 0x00000015:
                 return codec.encode_frame(0x80000015, 0, seq, b"")
             if command_id == 0x00000006:
@@ -119,7 +123,7 @@ class FakeCarrier:
 
     # --- what a test does ---------------------------------------------------------
 
-    def deliver(self, pdu: DeliverSm) -> int:
+    def deliver(self, pdu: DeliverSm | DataSm) -> int:
         """Send ``pdu`` on the newest open connection; returns the sequence used."""
         def send() -> int:
             conn = self._conns[-1]

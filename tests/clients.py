@@ -198,7 +198,7 @@ class Run:
 async def run_aiosmpplib(port: int, messages: list[SubmitSm], done: Callable[[Recorder], bool],
                          system_id: str = "esme1",
                          bind_mode: BindMode = BindMode.TRANSCEIVER,
-                         settle: float = 0.2) -> Run:
+                         settle: float = 0.2, interface_version: int = 0x34) -> Run:
     """Start an aiosmpplib ESME, enqueue ``messages``, wait until ``done(hook)`` (or until
     aiosmpplib could not parse something), ``settle`` seconds more, then stop it."""
     hook = Recorder()
@@ -206,6 +206,7 @@ async def run_aiosmpplib(port: int, messages: list[SubmitSm], done: Callable[[Re
     esme = ESME(smsc_host="127.0.0.1", smsc_port=port, system_id=system_id,
                 password=PASSWORD, bind_mode=bind_mode, hook=hook, log_handler=problems,
                 log_level="WARNING", socket_timeout=5.0)
+    esme.interface_version = interface_version
     task = asyncio.create_task(esme.start())
     try:
         for message in messages:

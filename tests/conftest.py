@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pytest_redis import factories
 
 # tests/clients.py asserts too: let pytest explain its failures as it does the tests'.
 pytest.register_assert_rewrite("tests.clients")
@@ -27,6 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("CHAPAR_TOOLS", ROOT / ".tools"))
 SMPPSINK = TOOLS / "smppsink"
 SMPPLOAD = TOOLS / "smppload"
+
+REDIS_SERVER = "/usr/bin/redis-server"  # Debian's redis-server, installed by tests/run.sh
+redis_server = factories.redis_proc(executable=REDIS_SERVER, host="127.0.0.1", port=None)
+"""pytest-redis's process fixture: one redis-server for the session on 127.0.0.1, a free
+port, its data in a temp folder; stopped at the end."""
 
 PASSWORD = "secret12"  # 8 characters: the SMPP 3.4 maximum, which aiosmpplib enforces
 # Advertising lines seeded for the test accounts (the first is each account's default).
@@ -142,6 +148,21 @@ class RouterProcess:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def events(router: RouterProcess, name: str) -> list[dict[str, Any]]:
+    """The router's log events called ``name``, in order."""
+    return [e for e in router.events() if e.get("event") == name]
 
 
 def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
@@ -308,3 +329,33 @@ from tests.postgres import (  # noqa: E402
 
 __all__ = ["pg_dsn", "pg_outage", "postgresql_cluster", "postgresql_outage_cluster",
            "store_backend"]
+
+
+@dataclass
+class SharedRedis:
+    """The session's redis-server and a key prefix of this test's own."""
+
+    server: Any
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.server.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.server.port, socket_timeout=5)
+
+
+@pytest.fixture
+def shared_redis(request: pytest.FixtureRequest) -> Iterator[SharedRedis]:
+    """Redis for one test (keys under a prefix of its own); a test that stopped the
+    server leaves it started again."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip(f"{REDIS_SERVER} missing: tests/run.sh installs Debian's redis-server")
+    server = request.getfixturevalue("redis_server")
+    shared = SharedRedis(server, f"t{os.getpid()}{time.monotonic_ns()}")
+    yield shared
+    if not server.running():
+        server.start()

@@ -29,6 +29,17 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         echo "run.sh: postgresql missing (not root); the PostgreSQL tests skip" >&2
     fi
 fi
+# Redis for the shared-state tests (pytest-redis starts Debian's redis-server per test on
+# 127.0.0.1, a free port, a temp folder); without it those tests skip and say why.
+if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            redis-server; } >/dev/null \
+            || echo "run.sh: redis-server not installed; the Redis tests skip" >&2
+    else
+        echo "run.sh: redis-server missing (not root); the Redis tests skip" >&2
+    fi
+fi
 .venv/bin/ruff check router tests benchmarks
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -8,7 +8,6 @@ with a 4xx status.  ``/metrics`` needs no token on loopback; ``/healthz`` never 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,8 +19,8 @@ from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
 from router.admin.sources import Sources
 from router.admin.token import token_matches
+from router.web import Handler, json_errors
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = web.AppKey("token", str)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 OPEN_METRICS = web.AppKey("open_metrics", bool)
@@ -39,12 +38,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if needs_token and not token_matches(request.app[TOKEN],
                                          request.headers.get("Authorization")):
         return error(401, "missing or wrong bearer token")
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error(exc.status, exc.reason)
+    return await json_errors(request, handler)
 
 
 @routes.get("/api/sessions")

@@ -8,6 +8,7 @@ data itself: each part gets the parts it hands data to.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,32 +22,44 @@ from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
+from router.dispatch.operations import Operations
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
+from router.http_api.api import HttpSources
+from router.http_api.sending import Sender
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
+from router.policy.billing import BillingStage
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
-from router.policy.throttle import Quotas
+from router.policy.shared import SharedLimits
+from router.policy.throttle import Quotas, ThrottleStage
+from router.server.requests import Congestion, Services
 from router.server.state import ServerState
+from router.store.api_keys import ApiKeyStore
+from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.interface import Journal
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
+from router.store.lookup import JournalReader
 from router.store.postgres.journal import PgJournal
 from router.store.records.follower import Writer
 from router.store.records.open import open_records
 from router.store.registry import Registry
+from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
+from router.upstream.routing import ALL, RouteTable
 
 log = structlog.get_logger("chapar")
 
@@ -62,6 +75,8 @@ class Policy:
     pipeline: Pipeline
     mo: MoHandler
     addresses: Addresses
+    shared: SharedLimits | None = None
+    """Buckets, quotas and balances shared through Redis (``redis.url`` set)."""
 
 
 @dataclass(slots=True)
@@ -76,6 +91,7 @@ class Parts:
     reports: Reports
     pool: Pool
     book: ReceiptBook
+    services: Services
     records: Writer | None = None
 
 
@@ -102,13 +118,33 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
     ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
+    shared = bool(config.redis.url)
+    wallets = Wallets(on_delivery=on_delivery)
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
-                                        wallets=Wallets(on_delivery=on_delivery),
-                                        ledger=ledger))
+                                        wallets=wallets, ledger=ledger, shared=shared))
+    limits_shared = _shared(config, registry, rules, pipeline, usage) if shared else None
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses)
+    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses,
+                  limits_shared)
+
+
+def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline,
+            usage: dict[tuple[str, str], int]) -> SharedLimits:
+    """Buckets, quotas and balances in Redis: the wallets hold only what they lease; the
+    store is named by host and journal path, so a restarted process reports as itself."""
+    store_id = f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
+    billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
+    if billing is not None:
+        pipeline.wallets.share()
+    shared = SharedLimits(config.redis, RedisState(config.redis, store_id), rules,
+                          pipeline.wallets if billing else None, usage,
+                          [a.system_id for a in registry.accounts()])
+    shared.throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)), None)
+    shared.billing = billing
+    log.info("limits_shared", redis=config.redis.url.rpartition("@")[2], store=store_id)
+    return shared
 
 
 def build(config: Config) -> Parts:
@@ -116,25 +152,67 @@ def build(config: Config) -> Parts:
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = open_journal(config)
+    if isinstance(journal, SqliteJournal):  # the receipt queue's rows (SQLite only yet)
+        journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
-    book = ReceiptBook()
+    book = ReceiptBook(per_message=frozenset(
+        a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
+    book.closed(recovery.receipted)
     records = build_records(config, journal, book)
     policy = build_policy(config, state)
     settings = config.dispatch
-    outbound = Outbound(settings, state, loop.call_later)
+    validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
+    outbound = Outbound(settings, state, loop.call_later, validity)
     wallets = policy.pipeline.wallets
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
+    intake.rules = policy.rules
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
-    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
+    limits = {a.system_id: a.receipt_queue_limit for a in config.accounts
+              if a.receipt_queue_limit > 0}
+    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later,
+                      journal.inbox, settings.receipt_ttl, limits)
+    inbound.wake = intake.commit_soon
+    replayed = inbound.restore((q.key, q.account, q.at, q.body) for q in recovery.inbox)
+    if replayed:
+        log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "
+                 "had not delivered to an ESME")
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
+    outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
+    # query/cancel/replace read messages back from the SQLite journal; with PostgreSQL
+    # the file is absent and a lookup of a message no longer queued answers ESME_RSYSERR
+    services = Services(Operations(outbound, intake, JournalReader(Path(config.store.path)),
+                                   book, inbound),
+                        Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
-                 records)
+                 services, records)
+
+
+def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
+    """The routing table on the upstreams the pool has (raises RouteError)."""
+    addresses = policy.addresses
+    rules = policy.rules
+
+    def normalise(destination: str) -> str:
+        number = addresses.number_of(destination, 0)
+        return "" if number is None else str(number)
+
+    operators = Operators.load(config.policy.prefix_folder())
+    return RouteTable(config.routing, upstreams, dict(operators.prefixes()),
+                      config.policy.timezone, lambda: rules.lines, normalise)
+
+
+def apply_routes(config: Config, parts: Parts) -> RouteTable:
+    """Groups to the pool, the table to the outbound queue (start and SIGHUP)."""
+    table = route_table(config, parts.policy, list(parts.pool.upstreams))
+    parts.pool.set_groups(config.routing)
+    parts.outbound.set_routes(None if table.constant == ALL else table)
+    return table
 
 
 def open_journal(config: Config) -> Journal:
@@ -171,3 +249,15 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
                    reloader, Path(config.store.path), imports)
+
+
+def http_sources(config: Config, parts: Parts) -> HttpSources:
+    """What the customers' HTTP API works with: the same pipeline, intake and wallets as
+    the ESME connections."""
+    policy = parts.policy
+    pipeline = policy.pipeline
+    registry_path = Path(config.store.registry_path)
+    keys = ApiKeys(ApiKeyStore(registry_path))
+    sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
+    return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
+                       "billing" in config.policy.stages, ClientRefStore(registry_path))

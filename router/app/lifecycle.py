@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
@@ -22,14 +23,24 @@ from typing import Any
 
 import structlog
 
+from router import config as config_mod
 from router.admin.server import AdminServer
-from router.app.build import Parts, admin_sources, build
+from router.app.build import (
+    Parts,
+    admin_sources,
+    apply_routes,
+    build,
+    http_sources,
+    route_table,
+)
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
-from router.config import Config
+from router.config import Config, ConfigError
+from router.http_api.server import HttpApiServer
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
+from router.upstream.routing import RouteError, fill_addresses
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -42,10 +53,13 @@ CARRIER_SHARE_MAX = 2.0
 
 
 class App:
-    def __init__(self, config: Config, slot: WorkerSlot | None = None) -> None:
-        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py)."""
+    def __init__(self, config: Config, slot: WorkerSlot | None = None,
+                 path: Path | None = None) -> None:
+        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py);
+        ``path``: the config file SIGHUP reads the routing table (and new upstreams) from."""
         self.config = config
         self.slot = slot
+        self.path = path
         self.port = 0
         self.tls_port = 0
         self._tls: ServerTls | None = None
@@ -55,7 +69,9 @@ class App:
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
+        self._shared: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
+        self.http_api: HttpApiServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -69,16 +85,23 @@ class App:
                                                port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
+        table = apply_routes(cfg, parts)
+        log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
+        parts.outbound.start_sweeps()
         if parts.records is not None:
             parts.records.start()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
+            fill_addresses(parts.recovery.pending)
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
                                   policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
+        if policy.shared is not None:
+            await policy.shared.tick()  # lease before the first bind when Redis is up
+            self._shared = loop.create_task(policy.shared.run())
         if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
             self._held = loop.create_task(apply_decisions(
                 Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
@@ -87,7 +110,7 @@ class App:
 
         def connection() -> EsmeConnection:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
-                                  parts.intake, parts.inbound)
+                                  parts.intake, parts.inbound, parts.services)
 
         slot = self.slot
         self.port = await self._serve(connection, where, cfg.listen.port,
@@ -100,6 +123,11 @@ class App:
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
+        if cfg.http_api.enabled:
+            sources = http_sources(cfg, parts)
+            watcher.api_keys = sources.keys
+            self.http_api = HttpApiServer(sources)
+            await self.http_api.start()
         log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
                  pid=os.getpid(), worker=slot.index if slot else None,
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
@@ -148,6 +176,38 @@ class App:
                 reloaded.append(what)
         log.info("tls_reloaded", reloaded=reloaded)
 
+    def reload(self) -> None:
+        """SIGHUP: certificates, then the routing table and new upstreams."""
+        self.reload_tls()
+        self.reload_routes()
+
+    def reload_routes(self) -> None:
+        """The config file's ``routing`` (and ``upstreams`` not running yet) applied
+        without closing a session: what waits is routed again by the new table.  A file
+        that does not load or a table that does not compile keeps the one in use."""
+        parts = self.parts
+        if self.path is None or parts is None:
+            return
+        try:
+            config = config_mod.load(self.path)
+            pool = parts.pool
+            new = [u for u in config.upstreams if u.name not in pool.upstreams]
+            known = [*pool.upstreams, *(u.name for u in new)]
+            route_table(config, parts.policy, known)  # compiles, or raises: nothing changed
+        except (ConfigError, RouteError) as exc:
+            log.error("routes_reload_failed", error=str(exc), note="the routes in use stay")
+            return
+        started = []
+        for upstream in new:
+            started += pool.add_upstream(upstream)
+        table = apply_routes(config, parts)
+        for connector in started:
+            connector.start()
+        self.config = dataclasses.replace(self.config, routing=config.routing,
+                                          upstreams=(*self.config.upstreams, *new))
+        log.info("routes_reloaded", rules=len(table.rules), groups=sorted(table.groups),
+                 new_upstreams=[u.name for u in new])
+
     def request_stop(self) -> None:
         if self._stop.is_set():
             log.warning("forced_exit")
@@ -159,7 +219,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
             await self.start()
             await self._stop.wait()
@@ -180,6 +240,8 @@ class App:
             server.close()
         if self.admin is not None:
             await self.admin.stop()
+        if self.http_api is not None:
+            await self.http_api.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding
@@ -188,6 +250,7 @@ class App:
                                  self._drain_queue(parts, carriers_from))
             await self._unbind_carriers(parts, deadline)
             parts.intake.close()
+            await self._give_back(parts)
         if self._simulator is not None:
             await self._simulator.stop()
         if self._watcher is not None:
@@ -235,6 +298,15 @@ class App:
         left = max(0.0, deadline - asyncio.get_running_loop().time())
         await parts.pool.stop(left / 2)
 
+    async def _give_back(self, parts: Parts) -> None:
+        """Nothing is reserved any more: what this process holds goes back to Redis."""
+        if self._shared is not None:
+            self._shared.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._shared
+        if parts.policy.shared is not None:
+            await parts.policy.shared.close()
+
     @staticmethod
     def _close_stores(parts: Parts) -> None:
         policy = parts.policy
@@ -244,6 +316,7 @@ class App:
         policy.writer.close()
         policy.lines.close()
         policy.limits.close()
+        parts.services.operations.close()
         problem = parts.journal.close()
         if parts.records is not None:
             parts.records.close()

@@ -37,6 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from router import logs
     from router.admin.token import AdminConfigError
     from router.app.lifecycle import App
+    from router.upstream.routing import RouteError
 
     try:
         config = _load_config(args.config)
@@ -66,9 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         slot = workers.WorkerSlot.parse(args.worker, args.share)
         structlog.contextvars.bind_contextvars(worker=slot.index)
         config = workers.for_worker(config, slot.index)
-    app = App(config, slot)
+    app = App(config, slot, Path(args.config) if args.config else None)
     try:
         _run_async(app.run())
+    except RouteError as exc:
+        print(f"chapar: {args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except AdminConfigError as exc:
         print(f"chapar: cannot start the admin API: {exc}", file=sys.stderr)
         return EXIT_STARTUP

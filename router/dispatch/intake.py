@@ -22,6 +22,7 @@ from router.model.holds import Holds, Part, Settlement
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.model.wallets import Wallets
+from router.policy.rules import Rules
 from router.smpp.session import Submit
 from router.store.errors import StoreError
 from router.store.ids import MessageIds
@@ -36,6 +37,9 @@ class Intake:
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
+        self.rules: Rules | None = None
+        """Set by the app: the lines marked ``priority`` (``rules.lines.priority``) send
+        in the carriers' priority lane like priority_flag >= 2."""
         self.give_back: Callable[[str, list[Submit]], None] | None = None
         """Set by the app to the pipeline's: what the stages took for submits a failed
         commit refused goes back (tokens, quota)."""
@@ -52,6 +56,8 @@ class Intake:
         self._outbound = outbound
         self._loop = asyncio.get_running_loop()
         self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
+        self._hooks: list[Callable[[bool], None]] = []
+        """Called after the next commit with whether it worked (cancel, replace)."""
         self._scheduled = False
         self.failed_commits = 0
         self.refused_messages = 0
@@ -66,6 +72,7 @@ class Intake:
         self._refused_since = 0
         self._marked_at = self._loop.time()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
+        self._inbox_timer: asyncio.TimerHandle | None = None
 
     def _tick(self) -> None:
         """An idle router still moves its done_below mark (the next commit carries it)."""
@@ -75,6 +82,8 @@ class Intake:
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
         self._ticker.cancel()
+        if self._inbox_timer is not None:
+            self._inbox_timer.cancel()
         self._marked_at = float("-inf")
         self.flush()
 
@@ -154,6 +163,38 @@ class Intake:
             self._wallets.settle([], message_ids)
             self._schedule()
 
+    def record_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is now queued: the next commit records them."""
+        self._journal.add_receipted(message_ids)
+        self._schedule()
+
+    def commit_soon(self) -> None:
+        """Rows others added to the journal (the receipt queue's) want a commit."""
+        self._schedule()
+
+    def _inbox_later(self) -> None:
+        """Receipt queue rows wait for their delay: a commit when the first is due."""
+        due = self._journal.inbox.next_due()
+        if due is not None and self._inbox_timer is None:
+            self._inbox_timer = self._loop.call_later(max(0.0, due - time.time()) + 0.001,
+                                                      self._inbox_due)
+
+    def _inbox_due(self) -> None:
+        self._inbox_timer = None
+        self._schedule()
+
+    def record_replaced(self, message_id: int, body: bytes) -> None:
+        """A waiting message's new body (replace_sm): it rides the next commit."""
+        self._journal.add_replaced(message_id, body)
+        self._schedule()
+
+    def when_committed(self, hook: Callable[[bool], None]) -> None:
+        """``hook(committed)`` after the next commit: what was added before it is
+        durable (True) or the commit failed (False)."""
+        self._hooks.append(hook)
+        self._schedule()
+
+
     def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
         self._journal.add_outcomes(outcomes, upstream)
         self._schedule()
@@ -195,10 +236,11 @@ class Intake:
         if self._wallets is not None and self._wallets.rows:
             self._journal.add_ledger(self._wallets.take_rows())
         settled = self._settle()
-        if not waiting and not self._journal.dirty:
+        if not waiting and not self._journal.dirty and not self._hooks:
             return
         held, self._held_ids = self._held_ids, set()
         parts, self._parts = self._parts, []
+        hooks, self._hooks = self._hooks, []
         started = time.perf_counter()
         try:
             self._journal.commit()
@@ -209,25 +251,37 @@ class Intake:
                 self._holds.settled[:0] = settled  # again with the next commit
             self._failed(exc, waiting)
             self._reserved = []
+            _call(hooks, False)
             return
         finally:
             self.commit_seconds.observe(time.perf_counter() - started)
+            self._inbox_later()
         self._reserved = []
+        _call(hooks, True)
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)
             self._failing = self._refused_since = 0
         messages = [Message(part.message_id, settlement.account, part.submit.body, 0,
-                            (part.submit.registered_delivery & 3) != 0)
+                            (part.submit.registered_delivery & 3) != 0, False,
+                            part.submit.source_addr, part.submit.destination_addr)
                     for settlement in settled if settlement.state == "released"
                     for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
+        urgent_lines = self.rules.lines.priority if self.rules is not None else frozenset()
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2)
+                                    (s.registered_delivery & 3) != 0,
+                                    s.priority_flag >= 2 or s.source_addr in urgent_lines,
+                                    s.source_addr, s.destination_addr)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit
             self._outbound.put(messages)
+
+
+def _call(hooks: list[Callable[[bool], None]], committed: bool) -> None:
+    for hook in hooks:
+        hook(committed)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from router.smpp.pdu import CommandId, CommandStatus
+from router.smpp.pdu import CommandStatus, MessageState
 
 S = CommandStatus
 
@@ -96,6 +96,29 @@ def carrier_class(status: int) -> CarrierClass:
 
 GIVEN_UP = S.ESME_RDELIVERYFAILURE
 """Journalled for a message that used up its attempts."""
+EXPIRED = 0x0410
+"""Journalled for a message whose validity passed before a carrier accepted it
+(store-and-forward gave up): a final outcome, with a ``stat:EXPIRED`` receipt."""
+
+
+class RetryClass(Enum):
+    """Why a message goes back to the queue: each has its row in the retry table
+    (``dispatch.retries``)."""
+
+    THROTTLED = "throttled"
+    QUEUE_FULL = "queue_full"
+    SYSTEM_ERROR = "system_error"
+    BIND_LOST = "bind_lost"
+    RESPONSE_TIMEOUT = "response_timeout"
+
+
+def retry_class(status: int) -> RetryClass:
+    """The retry row of a carrier's temporary or congestion status."""
+    if status == S.ESME_RTHROTTLED:
+        return RetryClass.THROTTLED
+    if status == S.ESME_RMSGQFUL:
+        return RetryClass.QUEUE_FULL
+    return RetryClass.SYSTEM_ERROR
 NACKED = S.ESME_RSYSERR
 """A carrier's generic_nack to a submit_sm carries no usable status: try again."""
 
@@ -106,14 +129,41 @@ ESME_RETRY_STATUSES = frozenset({
 ESME_NACKED = S.ESME_RX_T_APPN
 """An ESME's generic_nack (or no answer) to a deliver_sm: it could not take it now."""
 
-UNSUPPORTED_OPERATIONS: dict[int, int] = {
-    CommandId.QUERY_SM: S.ESME_RQUERYFAIL,
-    CommandId.CANCEL_SM: S.ESME_RCANCELFAIL,
-    CommandId.REPLACE_SM: S.ESME_RREPLACEFAIL,
-    CommandId.SUBMIT_MULTI: S.ESME_RINVCMDID,
-    CommandId.DATA_SM: S.ESME_RINVCMDID,
-}
-"""Operations decoded but not performed yet, and the status each is answered with."""
+UNSUPPORTED_OPERATIONS: dict[int, int] = {}
+"""Operations decoded but not performed, and the status each is answered with (none
+since issue 12: query_sm, cancel_sm, replace_sm, data_sm and submit_multi are served)."""
+
+UNKNOWN_MESSAGE = S.ESME_RINVMSGID
+"""query/cancel/replace of an id Chapar never gave, or gave to another account (the
+same answer: an ESME cannot learn which ids exist)."""
+QUERY_FAILED = S.ESME_RQUERYFAIL
+"""query_sm whose source_addr is not the message's."""
+NOT_CANCELLABLE = S.ESME_RCANCELFAIL
+"""cancel_sm of a message no longer waiting for a carrier (sent, or finished)."""
+NOT_REPLACEABLE = S.ESME_RREPLACEFAIL
+"""replace_sm of a message no longer waiting for a carrier, a part of a long message,
+or a new text needing more segments than the old (the reservation covers the old)."""
+DISTRIBUTION_LIST = S.ESME_RINVDLNAME
+"""submit_multi to a distribution list: Chapar keeps none; that destination is refused."""
+SUBMIT_FAILED = S.ESME_RSUBMITFAIL
+"""A submit_multi none of whose destinations was accepted, for different reasons (each
+is in the log and the refusal records; one reason alone is answered with its status)."""
+CANCELLED = 0x0480
+"""The outcome journalled for a message withdrawn by cancel_sm (never sent)."""
+
+
+def state_of_outcome(status: int) -> MessageState:
+    """A journalled carrier outcome as query_sm_resp's message_state: accepted by the
+    carrier is still en route (its receipt decides), cancelled is deleted, attempts
+    used up undeliverable, any other refusal rejected."""
+    if status == 0:
+        return MessageState.ENROUTE
+    if status == CANCELLED:
+        return MessageState.DELETED
+    if status == GIVEN_UP:
+        return MessageState.UNDELIVERABLE
+    return MessageState.REJECTED
+
 
 BIND_REFUSED = S.ESME_RBINDFAIL
 """Every bind refusal, unless the account opted out of uniform_bind_failure."""

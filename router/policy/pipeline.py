@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import cast
 
 from router.model.holds import Holds
+from router.model.status import REFUSALS, Refusal
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.billing import BillingStage
 from router.policy.content.chinese import ChineseStage
 from router.policy.content.matcher import RuleSet
 from router.policy.content.stage import ContentStage
+from router.policy.leases import LeasedBucket, LeasedQuotas
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
@@ -44,14 +46,19 @@ class StageKit:
     ledger: Ledger | None = None
     content_rules: RuleSet | None = None
     """Compiled content rules to share (explain's stages use the router's)."""
+    shared: bool = False
+    """Limits shared through Redis: the throttle holds leased tokens and segments."""
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
     "content": lambda kit: ContentStage(kit.settings, kit.holds, kit.content_rules),
     "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
-    "throttle": lambda kit: ThrottleStage(kit.settings, kit.addresses, kit.writer,
-                                          Quotas(kit.settings.timezone, kit.usage)),
+    "throttle": lambda kit: (
+        ThrottleStage(kit.settings, kit.addresses, kit.writer,
+                      LeasedQuotas(kit.settings.timezone, kit.usage), bucket_type=LeasedBucket)
+        if kit.shared else ThrottleStage(kit.settings, kit.addresses, kit.writer,
+                                         Quotas(kit.settings.timezone, kit.usage))),
     "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
@@ -92,6 +99,28 @@ class Pipeline:
             if takes is not None:
                 taking.append(takes)
         return accepted, refused
+
+    def check(self, account: str, submit: Submit) -> Refusal | None:
+        """One submit against the stages that take nothing (tokens, money): a
+        replace_sm's new text is judged like a submit's, but was paid for already.
+        Content that would be held in quarantine is refused here (a replaced message
+        is already accepted)."""
+        rules = self.rules
+        snapshot = Snapshot(account, time.time(), rules.lines, rules.lists.snapshot(),
+                            rules.limits)
+        accepted = [submit]
+        refusal: Refusal | None = None
+        for stage, takes in zip(self.stages, self._takes, strict=True):
+            if takes is None:
+                accepted, refused = stage.decide(accepted, snapshot)
+                if refused:
+                    refusal = refused[0][1]
+                    break
+        held = self.holds.pending.pop(submit, None)
+        self.holds.flagged.pop(submit, None)
+        if refusal is None and held is not None:
+            refusal = REFUSALS["content_rejected"]
+        return refusal
 
     def give_back(self, account: str, submits: list[Submit]) -> None:
         """Submits the stages accepted but the journal commit refused (ESME_RSYSERR):

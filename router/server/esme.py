@@ -22,6 +22,7 @@ import structlog
 
 from router.dispatch.inbound import Inbound, Outgoing
 from router.dispatch.intake import Intake
+from router.dispatch.ports import Submitter
 from router.logs import sampled
 from router.model.accounts import Account
 from router.model.status import (
@@ -34,17 +35,20 @@ from router.policy.auth import Authenticator
 from router.policy.pipeline import Pipeline
 from router.policy.stage import Refused
 from router.server.gate import address_key
+from router.server.requests import Requests, Services
 from router.server.settings import SmppSettings
 from router.server.state import ServerState
-from router.smpp import codec
+from router.smpp import codec, convert
 from router.smpp.pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
     CommandId,
+    CommandStatus,
     Pdu,
 )
 from router.smpp.session import (
+    V50,
     Answered,
     Delivered,
     Event,
@@ -61,18 +65,21 @@ from router.timer import DeadlineTimer
 
 log = structlog.get_logger("chapar.server")
 _DELIVER_SM = int(CommandId.DELIVER_SM)
+_SUBMIT_SM = int(CommandId.SUBMIT_SM)
+_SUBMIT_SM_RESP = int(CommandId.SUBMIT_SM_RESP)
 
 
 _RECEIPT_ANSWERS = frozenset({Delivered, Answered, TimedOut})
 
 
-def _refusal(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
-    """A deliver_sm of ours the ESME did not take: refused, nacked or never answered."""
+def _answer(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
+    """The ESME's answer to a deliver_sm of ours: taken (0), refused, nacked or never
+    answered (the queue forgets it only after ESME_ROK)."""
     context = event.context
     if type(context) is not Outgoing:
         return None
     if type(event) is Delivered:
-        return (context, event.status) if event.status else None
+        return context, event.status
     if type(event) is Answered:  # a generic_nack: it could not take it, whatever its status
         return context, event.response.status or ESME_NACKED
     return context, ESME_NACKED  # TimedOut
@@ -80,7 +87,8 @@ def _refusal(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | N
 
 class EsmeConnection(asyncio.Protocol):
     def __init__(self, state: ServerState, smpp: SmppSettings, auth: Authenticator,
-                 pipeline: Pipeline, intake: Intake, inbound: Inbound) -> None:
+                 pipeline: Pipeline, intake: Intake, inbound: Inbound,
+                 services: Services | None = None) -> None:
         self._state = state
         self._smpp: SmppSettings = smpp
         self._pipeline = pipeline
@@ -105,7 +113,10 @@ class EsmeConnection(asyncio.Protocol):
         self.closed = self._loop.create_future()
         self.opened_at = time.time()
         self.submitted = 0
-        """submit_sm decided on this connection (counted per read batch)."""
+        """Messages decided on this connection (submit_sm, data_sm, submit_multi
+        destinations; counted per read batch)."""
+        self._services = services
+        self._requests = Requests(self, services, pipeline) if services is not None else None
 
     @property
     def peer(self) -> str:
@@ -114,6 +125,11 @@ class EsmeConnection(asyncio.Protocol):
     @property
     def account(self) -> str:
         return self._account.system_id if self._account else ""
+
+    @property
+    def account_record(self) -> Account:
+        assert self._account is not None
+        return self._account
 
     # --- asyncio.Protocol -----------------------------------------------------------
 
@@ -216,18 +232,18 @@ class EsmeConnection(asyncio.Protocol):
 
     def _handle(self, events: list[Event]) -> None:
         submits: list[Submit] = []
-        refused: list[tuple[Outgoing, int]] = []  # deliver_sm the ESME did not take
+        answers: list[tuple[Outgoing, int]] = []  # to our deliver_sm
         for event in events:
             if type(event) is Submit:
                 submits.append(event)
             elif type(event) in _RECEIPT_ANSWERS:
-                refusal = _refusal(event)  # type: ignore[arg-type]
-                if refusal is not None:
-                    refused.append(refusal)
+                answer = _answer(event)  # type: ignore[arg-type]
+                if answer is not None:
+                    answers.append(answer)
             else:
                 self._on_event(event)
-        if refused:
-            self._inbound.on_answers(refused)
+        if answers:
+            self._inbound.on_answers(answers)
         if submits:
             self._decide(submits)
         if self._receiver:
@@ -246,29 +262,48 @@ class EsmeConnection(asyncio.Protocol):
                             total=self._state.unmatched_responses)
         elif isinstance(event, Unbound | MustClose):
             self._close(str(event))
-        elif isinstance(event, Pdu) and event.command_id in UNSUPPORTED_OPERATIONS:
+        elif isinstance(event, Pdu) and not (self._requests is not None
+                                             and self._requests.handle(event)):
             self.session.respond_frames(codec.response_frames(event.command_id, [
-                (event.sequence, UNSUPPORTED_OPERATIONS[event.command_id])]))
+                (event.sequence, UNSUPPORTED_OPERATIONS.get(event.command_id,
+                                                            CommandStatus.ESME_RINVCMDID))]))
 
     def _decide(self, submits: list[Submit]) -> None:
+        self.decide(submits, self, _SUBMIT_SM)
+
+    def decide(self, submits: list[Submit], source: Submitter, command: int) -> None:
+        """A read's submits (or a data_sm as one) through the pipeline: refusals
+        answered at once as ``command``'s responses, the rest to the intake."""
         account = self._account
         assert account is not None
         self.submitted += len(submits)
         try:
             accepted, refused = self._pipeline.decide(account.system_id, submits)
         except Exception:  # a bug, never the peer's fault: it must not cost the connection
-            accepted, refused = self._decide_each(account.system_id, submits)
+            accepted, refused = self._decide_each(account.system_id, submits, command)
         if refused:
             style = account.status_style
-            self.session.respond_frames(codec.response_frames(CommandId.SUBMIT_SM, [
+            self.session.respond_frames(codec.response_frames(command, [
                 (submit.sequence, status_for(refusal, style)) for submit, refusal in refused]))
-            self._intake.record_refusals(account.system_id,
-                                         [(s, r.reason) for s, r in refused],
-                                         self._peer_addr[0])
+            self.record_refusals([(s, r.reason) for s, r in refused])
         if accepted:
-            self._intake.accept(self, account.system_id, accepted, self._peer_addr[0])
+            self._intake.accept(source, account.system_id, accepted, self._peer_addr[0])
 
-    def _decide_each(self, account: str, submits: list[Submit]) -> tuple[list[Submit], Refused]:
+    def record_refusals(self, refused: list[tuple[Submit, str]]) -> None:
+        self._intake.record_refusals(self.account, refused, self._peer_addr[0])
+
+    def accept(self, submits: list[Submit], source: Submitter) -> None:
+        self._intake.accept(source, self.account, submits, self._peer_addr[0])
+
+    def decision_failed(self, submits: list[Submit]) -> None:
+        """Deciding these raised (a bug): counted and logged, sampled."""
+        self._state.failed_decisions += 1
+        if sampled(self._state.failed_decisions):
+            log.exception("decision_failed", system_id=self.account, peer=self._peer,
+                          destinations=len(submits), total=self._state.failed_decisions)
+
+    def _decide_each(self, account: str, submits: list[Submit], command: int
+                     ) -> tuple[list[Submit], Refused]:
         """The batch's decision raised: decide its submits one at a time, so that only
         those that raise are lost, each answered ESME_RSYSERR (and logged, sampled)."""
         accepted: list[Submit] = []
@@ -288,7 +323,7 @@ class EsmeConnection(asyncio.Protocol):
             accepted += one_accepted
             refused += one_refused
         self.session.respond_frames(codec.response_frames(
-            CommandId.SUBMIT_SM, [(seq, DECISION_FAILED) for seq in failed]))
+            command, [(seq, DECISION_FAILED) for seq in failed]))
         return accepted, refused
 
     def _start_bind(self, bind: BindTransmitter | BindReceiver | BindTransceiver) -> None:
@@ -322,13 +357,34 @@ class EsmeConnection(asyncio.Protocol):
     # --- answers from the intake ----------------------------------------------------
 
     def answer_accepted(self, first_id: int, submits: list[Submit]) -> None:
-        self.session.respond_frames(
-            codec.submit_sm_resp_frames(first_id, [sm.sequence for sm in submits]))
+        if self.session.interface_version < V50:
+            self.session.respond_frames(
+                codec.submit_sm_resp_frames(first_id, [sm.sequence for sm in submits]))
+        else:
+            self.session.respond_frames(codec.submit_sm_resp_frames(
+                first_id, [sm.sequence for sm in submits], _SUBMIT_SM_RESP, self.v5_tlvs()))
         self._flush()
 
-    def answer_refused(self, submits: list[Submit], status: int) -> None:
+    def answer_refused(self, submits: list[Submit], status: int,
+                       command: int = CommandId.SUBMIT_SM) -> None:
         self.session.respond_frames(codec.response_frames(
-            CommandId.SUBMIT_SM, [(sm.sequence, status) for sm in submits]))
+            command, [(sm.sequence, status) for sm in submits]))
+        self._flush()
+
+    def v5_tlvs(self) -> bytes:
+        """TLVs an SMPP 5.0 session gets on its message ids (b"" for 3.4 sessions):
+        congestion_state."""
+        if (self.session.interface_version < V50 or self._services is None
+                or not self._smpp.congestion_state):
+            return b""
+        return convert.congestion_tlv(self._services.congestion.level(self.account))
+
+    def respond(self, frame: bytes) -> None:
+        """One answer, encoded, to a request of this session; written now."""
+        self.session.respond_frames([frame])
+        self._flush()
+
+    def flush(self) -> None:
         self._flush()
 
     # --- receipts -------------------------------------------------------------------

@@ -47,3 +47,7 @@ class SmppSettings(SessionConfig):
 
     write_buffer_limit: int = 65536
     max_pdus_per_read: int = 256
+    congestion_state: bool = True
+    """SMPP 5.0 sessions get congestion_state on submit_sm_resp and data_sm_resp.  Off
+    for fleets of aiosmpplib clients bound at 0x50: it reads everything after the
+    header as the message id, TLVs included, and then cannot match its receipts."""

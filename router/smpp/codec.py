@@ -439,12 +439,16 @@ def response_frames(command_id: int, answers: Iterable[tuple[int, int]],
     return [header(length, resp, status, seq) + body for seq, status in answers]
 
 
-def submit_sm_resp_frames(first_id: int, sequences: Sequence[int]) -> list[bytes]:
+def submit_sm_resp_frames(first_id: int, sequences: Sequence[int],
+                          command_id: int = 0x80000004, tlvs: bytes = b"") -> list[bytes]:
     """ESME_ROK answers carrying ids ``first_id``, ``first_id + 1``… in lowercase hex (the
-    form model.messages.format_id gives), built without a PDU object each: hot path."""
+    form model.messages.format_id gives), built without a PDU object each: hot path.
+    ``command_id`` may be data_sm_resp; ``tlvs`` follow each id (SMPP 5.0 sessions'
+    congestion_state), folded into the format once, not joined per message."""
     frames: list[bytes] = []
     add = frames.append
+    form = b"%x\0" + tlvs.replace(b"%", b"%%")
     for i, seq in enumerate(sequences):
-        body = b"%x\0" % (first_id + i)
-        add(_pack_header(16 + len(body), 0x80000004, 0, seq) + body)
+        body = form % (first_id + i)
+        add(_pack_header(16 + len(body), command_id, 0, seq) + body)
     return frames

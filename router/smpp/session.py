@@ -95,6 +95,8 @@ _SUBMIT_SM = int(C.SUBMIT_SM)
 _SUBMIT_SM_RESP = int(C.SUBMIT_SM_RESP)
 _DELIVER_SM = int(C.DELIVER_SM)
 _DELIVER_SM_RESP = int(C.DELIVER_SM_RESP)
+V50 = 0x50
+"""interface_version of SMPP 5.0 (node-smpp binds with it by default)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +214,7 @@ class Session:
         "_reading",
         "_unbind_sent_at",
         "config",
+        "interface_version",
         "role",
         "state",
         "system_id",
@@ -223,6 +226,9 @@ class Session:
         self.config = config or SessionConfig()
         self.state = State.OPEN
         self.system_id = ""
+        self.interface_version = 0x34
+        """The bind's (SMSC side): 0x50 and above is an SMPP 5.0 session, which may get
+        5.0 TLVs (congestion_state); a 3.4 one never does."""
         self._reader = FrameReader(self.config.max_pdu_length, self.config.max_pdus_per_read)
         self._out: list[bytes] = []
         self._next_seq = 1
@@ -245,6 +251,10 @@ class Session:
     @property
     def bound(self) -> bool:
         return self.state in BOUND
+
+    @property
+    def v5(self) -> bool:
+        return self.interface_version >= V50
 
     @property
     def can_submit(self) -> bool:
@@ -452,8 +462,10 @@ class Session:
         self._expect(State.BIND_PENDING)
         self.state = BOUND_STATE[bind.command_id]
         self.system_id = bind.system_id
+        self.interface_version = V50 if bind.interface_version >= V50 else 0x34
         resp = BIND_RESPONSE[bind.command_id](
-            bind.sequence, 0, system_id, [(Tag.SC_INTERFACE_VERSION, b"\x34")])
+            bind.sequence, 0, system_id,
+            [(Tag.SC_INTERFACE_VERSION, bytes((self.interface_version,)))])
         self._out.append(codec.encode(resp))
         held, self._held = self._held or [], None
         return self._process(held, now)

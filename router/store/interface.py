@@ -8,11 +8,14 @@ from typing import Protocol
 
 from router.model.messages import Outcome
 from router.model.wallets import LedgerRow
-from router.store import quarantine
+from router.store import inbox, quarantine
 from router.store.journal import Recovery
 
 
 class Journal(Protocol):
+    inbox: inbox.InboxRows
+    """Receipts and MO queued for ESMEs: their rows ride every commit."""
+
     @property
     def path(self) -> object:
         """Where it is (a file, or a DSN without its password): for logs."""
@@ -37,13 +40,17 @@ class Journal(Protocol):
 
     def mark_done_below(self, message_id: int) -> None: ...
 
+    def add_receipted(self, message_ids: list[int]) -> None: ...
+
+    def add_replaced(self, message_id: int, body: bytes) -> None: ...
+
     @property
     def pending_outcomes(self) -> int: ...
 
     @property
     def dirty(self) -> bool: ...
 
-    def commit(self) -> None: ...
+    def commit(self, everything: bool = False) -> None: ...
 
     def recover(self, receipt_window: float = ...) -> Recovery: ...
 

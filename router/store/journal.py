@@ -12,11 +12,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sqlite3
-import struct
-import sys
 import threading
 import time
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,8 +26,9 @@ from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
-from router.store import ledger, quarantine
+from router.store import inbox, ledger, quarantine
 from router.store.errors import StoreError
+from router.store.packing import pack_bodies, unpack_bodies
 
 __all__ = ["Recovery", "SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
@@ -39,9 +37,6 @@ RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpo
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated to this after a restart
 KEEP_REFUSALS = 10_000  # refusal rows kept in memory while commits fail
 
-_len = struct.Struct(">I")
-_SWAP = sys.byteorder == "little"
-assert array("I").itemsize == 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     first_id    INTEGER PRIMARY KEY,  -- ids first_id .. first_id + count - 1
@@ -62,7 +57,12 @@ CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
+    receipted   BLOB,                 -- JSON [message_id, ...]: final receipt queued (or NULL)
     upstream    TEXT NOT NULL DEFAULT ''  -- the upstream (carrier connector) that answered
+);
+CREATE TABLE IF NOT EXISTS replaced (
+    message_id  INTEGER PRIMARY KEY,  -- a queued message a replace_sm changed
+    body        BLOB NOT NULL         -- its submit_sm body now
 );
 CREATE TABLE IF NOT EXISTS receipts (
     seq         INTEGER PRIMARY KEY,  -- the rowid: append-only
@@ -80,31 +80,13 @@ class Recovery:
     last_id: int = 0
     delivered_to_carrier: list[tuple[str, int, str]] = field(default_factory=list)
     """(upstream id, our id, account) of messages a carrier accepted."""
+    receipted: list[int] = field(default_factory=list)
+    """Recent messages whose final receipt was already queued for the ESME."""
+    inbox: list[inbox.Queued] = field(default_factory=list)
+    """Receipts and MO that were waiting for an ESME (key order)."""
     parts: list[tuple[int, str, float, bytes, str]] = field(default_factory=list)
     """(our id, account, arrived at, body, group) of parts of concatenated messages
     journalled while the rest was awaited: the content stage takes them back."""
-
-
-def pack_bodies(bodies: list[bytes]) -> bytes:
-    """count, the lengths as big-endian uint32, then the bodies back to back: built by
-    C loops (array, join), not a Python loop per message."""
-    lengths = array("I", map(len, bodies))
-    if _SWAP:
-        lengths.byteswap()
-    return _len.pack(len(bodies)) + lengths.tobytes() + b"".join(bodies)
-
-
-def unpack_bodies(blob: bytes) -> list[bytes]:
-    (count,) = _len.unpack_from(blob, 0)
-    lengths = array("I", blob[4:4 + 4 * count])
-    if _SWAP:
-        lengths.byteswap()
-    out = []
-    pos = 4 + 4 * count
-    for n in lengths:
-        out.append(blob[pos:pos + n])
-        pos += n
-    return out
 
 
 def _add_columns(db: sqlite3.Connection) -> None:
@@ -113,18 +95,24 @@ def _add_columns(db: sqlite3.Connection) -> None:
         names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in names:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
+    if "receipted" not in columns:  # journals from before the receipt queue
+        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
 
 
-def _by_route(at: float, outcomes: list[Outcome],
-              routes: list[tuple[str, int]]) -> list[tuple[float, bytes, str]]:
-    """One outcomes row per run of one upstream's answers (usually one row a commit)."""
-    rows = []
+def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
+              receipted: list[int]) -> list[tuple[float, bytes, bytes | None, str]]:
+    """One outcomes row per run of one upstream's answers (usually one row a commit); the
+    ids whose final receipt was queued ride the first row (no statement of their own)."""
+    rows: list[tuple[float, bytes, bytes | None, str]] = []
     start = 0
     for upstream, count in routes:
-        rows.append((at, orjson.dumps(outcomes[start:start + count]), upstream))
+        rows.append((at, orjson.dumps(outcomes[start:start + count]), None, upstream))
         start += count
-    if start < len(outcomes):  # added before a failed commit without a route: keep them
-        rows.append((at, orjson.dumps(outcomes[start:]), ""))
+    if start < len(outcomes) or not rows:  # no route (added before a failed commit)
+        rows.append((at, orjson.dumps(outcomes[start:]), None, ""))
+    if receipted:
+        rows[0] = (at, rows[0][1], orjson.dumps(receipted), rows[0][3])
     return rows
 
 
@@ -133,6 +121,25 @@ def wants_receipt(body: bytes) -> bool:
         return (scan_submit(0, body).registered_delivery & 3) != 0
     except DecodeError:
         return True
+
+
+def first_outcome_since(db: sqlite3.Connection, since: float) -> int:
+    """The first outcomes seq written at or after ``since``: a binary search on the
+    primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
+    bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
+    if bounds[0] is None:
+        return 0
+    low: int = bounds[0]
+    high: int = bounds[1] + 1
+    while low < high:
+        mid = (low + high) // 2
+        row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
+                         (mid,)).fetchone()
+        if row is None or row[1] >= since:
+            high = mid
+        else:
+            low = row[0] + 1
+    return low
 
 
 class SqliteJournal:
@@ -154,7 +161,7 @@ class SqliteJournal:
             # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA)
+            self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
             _add_columns(self._db)
             quarantine.migrate(self._db)
         except sqlite3.Error as exc:
@@ -172,6 +179,10 @@ class SqliteJournal:
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
         self._flags: list[quarantine.FlagRow] = []
+        self.inbox = inbox.InboxRows()
+        """Receipts and MO queued for ESMEs: their rows ride every commit."""
+        self._receipted: list[int] = []
+        self._replaced: list[tuple[int, bytes]] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -194,6 +205,10 @@ class SqliteJournal:
         """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
         self._ledger.extend(rows)
 
+    def add_replaced(self, message_id: int, body: bytes) -> None:
+        """A queued message's new body (replace_sm): a restart sends this one."""
+        self._replaced.append((message_id, body))
+
     def add_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
         routes = self._routes
         if routes and routes[-1][0] == upstream:
@@ -205,6 +220,11 @@ class SqliteJournal:
     def add_receipts(self, entries: list[tuple[int, str]]) -> None:
         """Delivery receipts matched to our messages (id, stat): the records follow them."""
         self._receipts.extend(entries)
+
+    def add_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is queued for the ESME: after a restart a carrier
+        repeating it is a duplicate, not a second receipt."""
+        self._receipted.extend(message_ids)
 
     def mark_done_below(self, message_id: int) -> None:
         """Every message below this id has its final outcome: recovery starts here.
@@ -224,11 +244,13 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger or self._receipts
+                    or self._ledger or self._receipted or self.inbox.dirty or self._replaced
+                    or self._receipts
                     or self._done_below is not None)
 
-    def commit(self) -> None:
-        """Write everything added since the last commit, in one transaction."""
+    def commit(self, everything: bool = False) -> None:
+        """Write everything added since the last commit, in one transaction (receipt
+        queue rows younger than their delay wait, unless ``everything``)."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
         routes, self._routes = self._routes, []
@@ -239,22 +261,24 @@ class SqliteJournal:
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
+        queued = self.inbox.take(time.time(), everything)
+        receipted, self._receipted = self._receipted, []
+        replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
         db = self._db
         try:
             db.execute("BEGIN")
-            if batches:
-                db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", batches)
-            if held:
-                db.executemany(quarantine.INSERT, held)
-            if settled:
-                db.executemany(quarantine.SETTLE, settled)
-            if flags:
-                db.executemany(quarantine.FLAG, flags)
-            if money:
-                db.executemany(ledger.INSERT, money)
-            if outcomes:
-                db.executemany("INSERT INTO outcomes (at, entries, upstream) VALUES (?, ?, ?)",
-                               _by_route(time.time(), outcomes, routes))
+            for sql, rows in (("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", batches),
+                              (quarantine.INSERT, held), (quarantine.SETTLE, settled),
+                              (quarantine.FLAG, flags), (ledger.INSERT, money),
+                              ("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)):
+                if rows:  # in this order: settlements follow the inserts they change
+                    db.executemany(sql, rows)
+            if outcomes or receipted:
+                db.executemany("INSERT INTO outcomes (at, entries, receipted, upstream) "
+                               "VALUES (?, ?, ?, ?)",
+                               _by_route(time.time(), outcomes, routes, receipted))
+            if queued:
+                inbox.write(db, queued)
             if receipts:
                 db.execute("INSERT INTO receipts (at, entries) VALUES (?, ?)",
                            (time.time(), orjson.dumps(receipts)))
@@ -269,6 +293,8 @@ class SqliteJournal:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             self._keep(outcomes, refusals, done_below)
+            self.inbox.keep(queued)  # receipts already handed to ESMEs: rows still owed
+            self._receipted[:0] = receipted
             self._routes[:0] = routes
             self._receipts[:0] = receipts
             # reservations belong to the refused batches; settlements stand
@@ -326,12 +352,17 @@ class SqliteJournal:
             since = min(since, min(row[3] for row in released) - 60.0)
         finished: set[int] = set()
         wanted: list[tuple[str, int]] = []
-        for at, entries in db.execute("SELECT at, entries FROM outcomes WHERE seq >= ?",
-                                      (self._first_outcome_since(since),)):
+        for at, entries, receipted in db.execute(
+                "SELECT at, entries, receipted FROM outcomes WHERE seq >= ?",
+                (first_outcome_since(self._db, since),)):
             for message_id, status, carrier_id, receipt in orjson.loads(entries):
                 finished.add(message_id)
                 if at >= receipts_since and status == 0 and receipt and carrier_id:
                     wanted.append((carrier_id, message_id))
+            if receipted is not None:
+                recovery.receipted.extend(orjson.loads(receipted))
+        replaced = dict(db.execute("SELECT message_id, body FROM replaced "
+                                   "WHERE message_id >= ?", (start,)).fetchall())
         rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
                           "ORDER BY first_id", (start,))
         for first_id, account, blob in rows:
@@ -339,12 +370,17 @@ class SqliteJournal:
                 message_id = first_id + offset
                 if (message_id >= done_below and message_id not in finished
                         and message_id not in skip):
+                    body = replaced.get(message_id, body)
                     recovery.pending.append(Message(message_id, account, body, 0,
                                                     wants_receipt(body)))
         recovery.pending += [Message(i, account, body, 0, wants_receipt(body))
                              for i, account, body, _ in released
                              if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
+        loaded = inbox.load(db)
+        inbox.clean(db, loaded.finished)
+        recovery.inbox = loaded.queued
+        self.inbox.resume(loaded.counts, loaded.last_batch, loaded.done_up_to)
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
@@ -359,25 +395,6 @@ class SqliteJournal:
         row = self._db.execute("SELECT first_id FROM journal WHERE first_id <= ? "
                                "ORDER BY first_id DESC LIMIT 1", (message_id,)).fetchone()
         return row[0] if row else message_id
-
-    def _first_outcome_since(self, since: float) -> int:
-        """The first outcomes seq written at or after ``since``: a binary search on the
-        primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-        db = self._db
-        bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
-        if bounds[0] is None:
-            return 0
-        low: int = bounds[0]
-        high: int = bounds[1] + 1
-        while low < high:
-            mid = (low + high) // 2
-            row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
-                             (mid,)).fetchone()
-            if row is None or row[1] >= since:
-                high = mid
-            else:
-                low = row[0] + 1
-        return low
 
     def _with_accounts(self, wanted: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
         """(carrier id, our id, account) for (carrier id, our id) pairs."""
@@ -440,7 +457,7 @@ class SqliteJournal:
         problem: str | None = None
         try:
             if self.dirty:
-                self.commit()
+                self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except (StoreError, sqlite3.Error) as exc:
             problem = str(exc)

@@ -23,14 +23,16 @@ import structlog
 from router.dispatch.ports import CarrierReports
 from router.logs import sampled
 from router.model.messages import Message
-from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED
-from router.smpp import codec
+from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED, RetryClass
+from router.smpp import codec, convert
+from router.smpp.deliver import scan_deliver
 from router.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
     CommandId,
-    CommandStatus,
+    DataSm,
     DataSmResp,
+    DecodeError,
     Pdu,
 )
 from router.smpp.session import (
@@ -81,6 +83,8 @@ class Connector(asyncio.Protocol):
         """The connect or bind failure last logged; the same again is only counted."""
         self._failures = 0
         self._was_bound = False
+        self._silent = False
+        """This connection is being closed because the carrier stopped answering."""
         self.unmatched_responses = 0
         self.timed_out = 0
         self.sent = 0
@@ -167,6 +171,7 @@ class Connector(asyncio.Protocol):
         results: list[tuple[Message, int, str]] = []
         add = results.append
         delivered: list[Deliver] = []
+        data_sms: list[DataSm] = []
         accepted = 0
         congested = False
         for event in session.receive_data(data, now):
@@ -178,6 +183,8 @@ class Connector(asyncio.Protocol):
                     accepted += 1
             elif type(event) is Deliver:
                 delivered.append(event)
+            elif type(event) is DataSm:
+                data_sms.append(event)
             else:
                 self._on_event(event, results)
         if results:  # before the receipts: one may be for a submit answered in this read
@@ -188,6 +195,8 @@ class Connector(asyncio.Protocol):
             self._reports.on_deliver(delivered)
             session.respond_frames(codec.response_frames(
                 CommandId.DELIVER_SM, [(d.sequence, 0) for d in delivered], b"\0"))
+        if data_sms:  # after the results too: a receipt may follow its submit_sm_resp
+            self._relay_data_sm(data_sms)
         self._flush()
         self._feeder.pump()
 
@@ -213,11 +222,10 @@ class Connector(asyncio.Protocol):
                             command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
                             total=self.unmatched_responses)
         elif type(event) is MustClose:
+            self._silent = self._silent or _unanswered(event.reason)
             self._close(event.reason)
         elif type(event) is Unbound:
             self._close("unbound by the carrier" if event.by_peer else "unbound")
-        elif isinstance(event, Pdu):
-            self._answer_other(event)
 
     def _pace(self, accepted: int, congested: bool, now: float) -> None:
         pacer = self._pacer
@@ -242,11 +250,20 @@ class Connector(asyncio.Protocol):
         if ok:
             self._feeder.pump()
 
-    def _answer_other(self, pdu: Pdu) -> None:
-        """data_sm / alert_notification from a carrier: not relayed yet, answered cleanly."""
+    def _relay_data_sm(self, pdus: list[DataSm]) -> None:
+        """A carrier's data_sm (a receipt or an MO in message_payload) is relayed as the
+        deliver_sm it stands for, then answered data_sm_resp."""
         assert self.session is not None
-        if pdu.command_id == CommandId.DATA_SM:
-            self.session.respond(DataSmResp(pdu.sequence, CommandStatus.ESME_RINVCMDID))
+        delivers: list[Deliver] = []
+        for pdu in pdus:
+            try:
+                delivers.append(scan_deliver(pdu.sequence, convert.data_sm_body(pdu)))
+            except DecodeError as exc:
+                self.session.respond(DataSmResp(pdu.sequence, exc.status))
+        if delivers:
+            self._reports.on_deliver(delivers)
+            for deliver in delivers:
+                self.session.respond(DataSmResp(deliver.sequence, 0))
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session
@@ -258,7 +275,9 @@ class Connector(asyncio.Protocol):
         if session is not None:
             orphans = [c for c in session.abandon() if type(c) is Message]
             if orphans:
-                self._reports.on_no_answer(orphans, "connection lost", True)
+                cause = RetryClass.RESPONSE_TIMEOUT if self._silent else RetryClass.BIND_LOST
+                self._reports.on_no_answer(orphans, "connection lost", cause)
+        self._silent = False
         if self._was_bound:  # a refused or unanswered bind was logged once already
             log.info("upstream_disconnected", upstream=self.name,
                      error=str(exc) if exc else None)
@@ -366,3 +385,8 @@ class Connector(asyncio.Protocol):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _unanswered(reason: str) -> bool:
+    """The session closes because the carrier stopped answering (the core's reasons)."""
+    return reason.startswith("no answer to") or "past response_timeout" in reason

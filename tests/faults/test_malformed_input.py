@@ -19,6 +19,7 @@ from tests.raw import (
     bound,
     connect,
     cstr,
+    no_crash_in_log,
     pdu,
     read_pdu,
     submit_body,
@@ -73,26 +74,44 @@ SOURCE = b"\x01\x01" + cstr("1000")
 DEST = b"\x01\x01" + cstr("989121234567")
 
 
+ID = cstr("17a3f0c2b8d4e01")
+
+
 @pytest.mark.parametrize(("command_id", "body", "status"), [
-    # query_sm / cancel_sm / replace_sm: decoded, not performed yet (README)
-    (0x03, cstr("17a3f0c2b8d4e01") + SOURCE, 0x67),  # ESME_RQUERYFAIL
-    (0x08, cstr("") + cstr("17a3f0c2b8d4e01") + SOURCE + DEST, 0x11),  # ESME_RCANCELFAIL
-    (0x07, cstr("17a3f0c2b8d4e01") + SOURCE + cstr("") + cstr("") + b"\x01\x00\x03abc",
-     0x13),  # ESME_RREPLACEFAIL
-    # submit_multi and data_sm: not relayed yet; domain.md: "reject with ESME_RINVCMDID"
-    (0x21, cstr("") + SOURCE + b"\x01" + b"\x01" + DEST + b"\x00\x00\x00" + cstr("")
-     + cstr("") + b"\x00\x00\x00\x00\x03abc", 0x03),
-    (0x103, cstr("") + SOURCE + DEST + b"\x00\x00\x00", 0x03),
-], ids=["query_sm", "cancel_sm", "replace_sm", "submit_multi", "data_sm"])
-def test_operations_not_performed_get_their_documented_status(
+    (0x03, cstr("17a3f0c2b8d4e0z") + SOURCE, 0x0C),  # not one of our (hex) ids
+    (0x03, b"f" * 70, 0x0C),  # message_id longer than 64: ESME_RINVMSGID
+    (0x03, ID + b"\x01", 0x01),  # ends inside source_addr: ESME_RINVMSGLEN
+    (0x03, ID + SOURCE, 0x0C),  # an id never given
+    (0x08, cstr("") + ID + SOURCE, 0x01),  # no destination
+    (0x08, cstr("") + ID + SOURCE + DEST, 0x0C),
+    (0x08, cstr("") + cstr("") + SOURCE + DEST, 0x11),  # nothing waiting from/to those
+    (0x07, ID + SOURCE + cstr("") + cstr("") + b"\x01\x00\x09abc", 0x01),  # sm past end
+    (0x07, ID + SOURCE + cstr("") + cstr("") + b"\x01\x00\x03abc", 0x0C),
+    (0x21, cstr("") + SOURCE + b"\x00" + b"\x00\x00\x00" + cstr("") + cstr("")
+     + b"\x00\x00\x00\x00\x03abc", 0x33),  # number_of_dests 0: ESME_RINVNUMDESTS
+    (0x21, cstr("") + SOURCE + b"\x01\x03" + DEST + b"\x00\x00\x00" + cstr("") + cstr("")
+     + b"\x00\x00\x00\x00\x03abc", 0x40),  # dest_flag 3: ESME_RINVDESTFLAG
+    (0x21, cstr("") + SOURCE + b"\x01\x02" + b"d" * 30, 0x34),  # dl_name too long
+    (0x21, cstr("") + SOURCE + b"\x02\x01" + DEST, 0x01),  # 2 announced, 1 there
+    (0x103, cstr("") + SOURCE + DEST + b"\x00\x00\x00", 0xC3),  # no message_payload
+    (0x103, cstr("") + SOURCE + DEST + b"\x00", 0x01),  # ends in the mandatory fields
+    (0x103, cstr("") + SOURCE + DEST + b"\x00\x00\x00\x04\x24\x00\x09abc", 0xC0),
+], ids=["query-not-hex", "query-id-too-long", "query-truncated", "query-unknown",
+        "cancel-truncated", "cancel-unknown", "cancel-nothing-waiting",
+        "replace-sm-past-end", "replace-unknown", "multi-no-dests", "multi-dest-flag",
+        "multi-dl-name-too-long", "multi-truncated", "data-no-payload", "data-truncated",
+        "data-tlv-past-end"])
+def test_malformed_operations_get_exact_statuses(
         router: RouterProcess, command_id: int, body: bytes, status: int) -> None:
-    """Each optional operation gets its own *_resp (not a generic_nack) with the exact
-    status the README's table promises, and the session goes on."""
+    """issue 12 item 5: every malformed or impossible query_sm, cancel_sm, replace_sm,
+    submit_multi and data_sm gets its own *_resp (not a generic_nack) with the exact
+    SMPP status, and the session goes on (a valid submit right after is accepted)."""
     s = bound(router)
     s.sendall(pdu(command_id, 21, body))
     assert read_pdu(s)[:3] == (command_id | 0x80000000, status, 21)
     s.sendall(pdu(0x04, 22, submit_body()))
     assert read_pdu(s)[:3] == (0x80000004, 0, 22)
+    no_crash_in_log(router)
 
 
 def tlv(tag: int, value: bytes) -> bytes:

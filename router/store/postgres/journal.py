@@ -1,7 +1,9 @@
 """The journal in PostgreSQL: the same group commit as SQLite's, over asyncpg.
 
 One transaction per commit: the read batches by binary COPY (one row per read batch, the
-bodies in one blob), outcomes, receipts and refusals as rows, the ``done_below`` mark.
+bodies in one blob), outcomes, receipts and refusals as rows, the ``done_below`` mark,
+the receipt queue's rows (store/inbox.py), replaced bodies and the ids whose final
+receipt was queued.
 ESME_ROK follows only its return, as with SQLite; when the server is gone the commit
 fails at once (ESME_RSYSERR to the ESMEs) and the link reconnects by itself.
 """
@@ -15,9 +17,10 @@ import orjson
 
 from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
-from router.store import quarantine
+from router.store import inbox, quarantine
 from router.store.errors import StoreError
-from router.store.journal import Recovery, pack_bodies, unpack_bodies, wants_receipt
+from router.store.journal import Recovery, wants_receipt
+from router.store.packing import pack_bodies, unpack_bodies
 from router.store.postgres.link import PgLink, describe
 from router.store.postgres.schema import migrate
 from router.store.records import months
@@ -39,6 +42,10 @@ class PgJournal:
         self._receipts: list[tuple[int, str]] = []
         self._refusals: list[tuple[float, str, bytes, str]] = []
         self._done_below: int | None = None
+        self.inbox = inbox.InboxRows()
+        """Receipts and MO queued for ESMEs: their rows ride every commit."""
+        self._receipted: list[int] = []
+        self._replaced: list[tuple[int, bytes]] = []
 
     # --- what the intake adds (as SqliteJournal) ------------------------------------
 
@@ -60,6 +67,12 @@ class PgJournal:
     def mark_done_below(self, message_id: int) -> None:
         self._done_below = message_id
 
+    def add_receipted(self, message_ids: list[int]) -> None:
+        self._receipted.extend(message_ids)
+
+    def add_replaced(self, message_id: int, body: bytes) -> None:
+        self._replaced.append((message_id, body))
+
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
         raise StoreError("quarantine is not kept in PostgreSQL yet (config refuses it)")
 
@@ -79,9 +92,13 @@ class PgJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._receipts
+                    or self._receipted or self._replaced or self.inbox.dirty
                     or self._done_below is not None)
 
-    def commit(self) -> None:
+    def commit(self, everything: bool = False) -> None:
+        queued = self.inbox.take(time.time(), everything)
+        receipted, self._receipted = self._receipted, []
+        replaced, self._replaced = self._replaced, []
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
         count, self._outcome_count = self._outcome_count, 0
@@ -106,6 +123,15 @@ class PgJournal:
                 if done_below is not None:
                     await conn.execute("INSERT INTO marks VALUES ('done_below', $1) ON "
                                        "CONFLICT (name) DO UPDATE SET value = $1", done_below)
+                if receipted:
+                    await conn.execute("INSERT INTO outcomes (at, entries, upstream, receipted) "
+                                       "VALUES ($1, '[]', '', $2)", time.time(),
+                                       orjson.dumps(receipted))
+                if replaced:
+                    await conn.executemany("INSERT INTO replaced VALUES ($1, $2) ON CONFLICT "
+                                           "(message_id) DO UPDATE SET body = $2", replaced)
+                for sql, rows in inbox.statements(queued):
+                    await conn.executemany(_numbered(sql), rows)
 
         try:
             self._link.call(write)
@@ -115,6 +141,8 @@ class PgJournal:
             self._outcome_count += count
             self._receipts[:0] = receipts
             self._refusals[:0] = refusals[-10_000:]
+            self.inbox.keep(queued)  # receipts already handed to ESMEs: rows still owed
+            self._receipted[:0] = receipted
             if self._done_below is None:
                 self._done_below = done_below
             raise
@@ -124,7 +152,11 @@ class PgJournal:
     def recover(self, receipt_window: float = 3 * 86400.0) -> Recovery:
         """As SqliteJournal.recover: from the done_below mark on, outcomes since the
         oldest of those (a BRIN index on ``at``: appended in time order)."""
-        return self._link.call(lambda conn: _recover(conn, receipt_window))
+        recovery: Recovery = self._link.call(lambda conn: _recover(conn, receipt_window))
+        loaded = self._link.call(_load_inbox)
+        recovery.inbox = loaded.queued
+        self.inbox.resume(loaded.counts, loaded.last_batch, loaded.done_up_to)
+        return recovery
 
     def first_id(self) -> int:
         value = self._link.call(lambda conn: conn.fetchval("SELECT min(first_id) FROM journal"))
@@ -144,6 +176,26 @@ class PgJournal:
         return problem
 
 
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1``, ``$2``…"""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def _load_inbox(conn: asyncpg.Connection) -> inbox.Loaded:
+    """The receipt queue the last run left; batches with nothing left deleted."""
+    done = [row["keys"] for row in await conn.fetch("SELECT keys FROM inbox_done")]
+    rows = [(r["batch"], r["account"], r["at"], r["bodies"]) for r in await conn.fetch(
+        "SELECT batch, account, at, bodies FROM inbox ORDER BY batch")]
+    top = await conn.fetchval("SELECT max(batch) FROM inbox")
+    done_top = await conn.fetchval("SELECT max(last_batch) FROM inbox_done")
+    loaded = inbox.loaded(done, rows, top, done_top)
+    if loaded.finished:
+        await conn.executemany("DELETE FROM inbox WHERE batch = $1",
+                               [(b,) for b in loaded.finished])
+    return loaded
+
+
 async def _recover(conn: asyncpg.Connection, receipt_window: float) -> Recovery:
     recovery = Recovery()
     recovery.last_id = int(await conn.fetchval(
@@ -158,11 +210,16 @@ async def _recover(conn: asyncpg.Connection, receipt_window: float) -> Recovery:
     since = min(receipts_since, oldest - 60.0) if oldest is not None else receipts_since
     finished: set[int] = set()
     wanted: dict[int, str] = {}
-    for row in await conn.fetch("SELECT at, entries FROM outcomes WHERE at >= $1", since):
+    for row in await conn.fetch("SELECT at, entries, receipted FROM outcomes WHERE at >= $1",
+                                since):
         for message_id, status, carrier_id, receipt in orjson.loads(row["entries"]):
             finished.add(message_id)
             if row["at"] >= receipts_since and status == 0 and receipt and carrier_id:
                 wanted[message_id] = carrier_id
+        if row["receipted"] is not None:
+            recovery.receipted.extend(orjson.loads(row["receipted"]))
+    replaced = {r["message_id"]: r["body"] for r in await conn.fetch(
+        "SELECT message_id, body FROM replaced WHERE message_id >= $1", start)}
     low = min(min(wanted, default=start), start)
     low = await conn.fetchval("SELECT max(first_id) FROM journal WHERE first_id <= $1",
                               low) or low
@@ -174,6 +231,7 @@ async def _recover(conn: asyncpg.Connection, receipt_window: float) -> Recovery:
             if message_id in wanted:
                 recovery.delivered_to_carrier.append((wanted[message_id], message_id, account))
             if message_id >= done_below and message_id not in finished:
+                body = replaced.get(message_id, body)
                 recovery.pending.append(Message(message_id, account, body, 0,
                                                 wants_receipt(body)))
     return recovery

@@ -26,7 +26,7 @@ import orjson
 import structlog
 
 from router.logs import LogSettings, configure, sampled
-from router.store.journal import unpack_bodies
+from router.store.packing import unpack_bodies
 from router.store.records import fold, months
 from router.store.records.derive import record_of, refused_records
 from router.store.records.open import RecordStore, open_stores

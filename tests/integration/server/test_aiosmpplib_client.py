@@ -33,11 +33,12 @@ from tests.conftest import RouterProcess, Sink
 
 
 async def run_esme(port: int, messages: list[SubmitSm], expect_receipts: int,
-                   bind_mode: BindMode = BindMode.TRANSCEIVER) -> Run:
+                   bind_mode: BindMode = BindMode.TRANSCEIVER,
+                   interface_version: int = 0x34) -> Run:
     return await run_aiosmpplib(
         port, messages, lambda hook: (len(hook.responses) >= len(messages)
                                       and len(hook.receipts) >= expect_receipts),
-        bind_mode=bind_mode)
+        bind_mode=bind_mode, interface_version=interface_version)
 
 
 def submit(text: str, destination: str, log_id: str, encoding: str | None = None
@@ -102,6 +103,31 @@ def test_trx_gsm7_submit_and_receipt(router: RouterProcess) -> None:
     by_log = {r.log_id: r for r in run.hook.receipts}
     assert by_log["gsm-1"].source.number == "989120000001"
     assert by_log["gsm-1"].destination.number == "98100"
+
+
+def test_v5_bind_aiosmpplib_reads_congestion_state_as_part_of_the_id(
+        router: RouterProcess) -> None:
+    """issue 12 item 5: aiosmpplib bound at interface_version 0x50 is served as 5.0.  It
+    reads a submit_sm_resp's whole body as the message id, so with congestion_state (the
+    default) its ids carry the TLV's bytes and it cannot match its receipts (README,
+    "The rest of SMPP": ``smpp.congestion_state: false`` for such fleets)."""
+    run = asyncio.run(run_esme(router.port, [submit("Hello at 5.0", "989120000001", "v5-0")],
+                               expect_receipts=0, interface_version=0x50))
+    (resp,) = run.hook.responses
+    assert resp.message_id[-5:-1] == "\0\x04\x28\0"  # id NUL, congestion_state, length 1
+
+
+def test_v5_bind_aiosmpplib_healthy_without_congestion_state(
+        make_router: Callable[..., RouterProcess]) -> None:
+    """With ``smpp.congestion_state: false`` aiosmpplib bound at 0x50 gets bare ids,
+    correlates its receipts and stays bound."""
+    router = make_router(smpp={"congestion_state": False})
+    run = asyncio.run(run_esme(router.port, [
+        submit("Hello at 5.0", "989120000001", "v5-1"),
+        submit("Again at 5.0", "989120000002", "v5-2")], expect_receipts=2,
+        interface_version=0x50))
+    assert_session_healthy(run)
+    assert_receipts_match(run, accepted_ids(run, {"v5-1", "v5-2"}))
 
 
 def test_trx_ucs2_chinese_submit_accepted(router: RouterProcess) -> None:

@@ -216,8 +216,9 @@ def test_ids_unique_across_500_messages(router_each_store: RouterProcess) -> Non
         assert all(0 < len(i) <= 16 for i in ids)
 
 
-def test_unsupported_query_sm_is_answered_not_fatal(router: RouterProcess) -> None:
-    """query_sm is decoded but not served: a failure status, and the session lives on."""
+def test_query_sm_of_an_unknown_id_is_answered_not_fatal(router: RouterProcess) -> None:
+    """query_sm of an id Chapar never gave: a failure status (ESME_RINVMSGID), and the
+    session lives on (tests/integration/server/test_operations.py has the rest)."""
     with esme(router.port) as session:
         answers: list[Any] = []
         session.client.set_query_resp_handler(answers.append)
@@ -229,7 +230,7 @@ def test_unsupported_query_sm_is_answered_not_fatal(router: RouterProcess) -> No
             if select.select([sock], [], [], 0.5)[0]:
                 session.client.read_once(auto_send_enquire_link=False)
         assert answers, "no query_sm_resp"
-        assert answers[0].status != ESME_ROK
+        assert answers[0].status == 0x0C
         seq = session.submit("989120000005", b"still alive")
         session.pump(lambda: seq in session.responses)
         assert session.responses[seq].status == ESME_ROK

@@ -97,7 +97,7 @@ def test_outcomes_finish_messages_for_recovery(tmp_path: Path) -> None:
 
 
 class FailingJournal(SqliteJournal):
-    def commit(self) -> None:
+    def commit(self, everything: bool = False) -> None:
         raise StoreError("disk full")
 
 
@@ -125,3 +125,24 @@ def test_a_failed_commit_gives_back_what_the_stages_took(tmp_path: Path) -> None
     assert a.answers == [("refused", 0x08, [1, 2])]
     assert given == [("acc1", [1, 2])]
     assert wallets.balances["acc1"] == 100 and wallets.open == {}
+
+
+def test_hooks_learn_whether_their_commit_worked(tmp_path: Path) -> None:
+    """cancel_sm and replace_sm are answered after the commit that makes them durable:
+    the hook is told True after it, False when it failed (nothing else to commit is
+    no reason to skip it)."""
+    async def run(journal: SqliteJournal) -> list[bool]:
+        outbound = Outbound(DispatchSettings(), Readers(), asyncio.get_running_loop().call_later)
+        intake = Intake(journal, MessageIds(), outbound)
+        told: list[bool] = []
+        intake.when_committed(told.append)
+        await asyncio.sleep(0)
+        intake.record_replaced(5, b"new body")
+        intake.when_committed(told.append)
+        await asyncio.sleep(0)
+        intake.close()
+        journal.close()
+        return told
+
+    assert asyncio.run(run(SqliteJournal(tmp_path / "ok.db"))) == [True, True]
+    assert asyncio.run(run(FailingJournal(tmp_path / "bad.db"))) == [False, False]

@@ -161,6 +161,24 @@ def test_bind_accept_binds_both_sides(kind: type[BindRequest], state: State) -> 
     assert pair.esme.outstanding == 0
 
 
+@pytest.mark.parametrize(("asked", "given"), [(0x50, 0x50), (0x51, 0x50), (0x34, 0x34),
+                                              (0x33, 0x34), (0x00, 0x34)])
+def test_bind_answers_the_interface_version_it_serves(asked: int, given: int) -> None:
+    """issue 12 item 5: a 5.0 bind (0x50; node-smpp's default) is served as 5.0 and
+    told so in sc_interface_version; anything older is served as 3.4."""
+    pair = SessionPair()
+    pair.esme.bind(BindTransceiver(system_id="esme1", password="secret12",
+                                   interface_version=asked), pair.now, "bind")
+    (request,) = pair.to_smsc()
+    assert isinstance(request, BindTransceiver)
+    pair.smsc.accept_bind(request, "chapar", pair.now)
+    (answered,) = pair.to_esme()
+    assert isinstance(answered, Answered)
+    assert tlv_int(getattr(answered.response, "tlvs"), Tag.SC_INTERFACE_VERSION) == given  # noqa: B009
+    assert pair.smsc.interface_version == given
+    assert pair.smsc.v5 is (given == 0x50)
+
+
 @pytest.mark.parametrize(("kind", "state"), BIND_KINDS)
 @pytest.mark.parametrize("status", [S.ESME_RINVPASWD, S.ESME_RBINDFAIL, 0x401])
 def test_bind_reject_answers_header_only_and_closes(kind: type[BindRequest], state: State,

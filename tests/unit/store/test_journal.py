@@ -10,7 +10,8 @@ import pytest
 
 from router.model.messages import format_id
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal, StoreError, pack_bodies, unpack_bodies
+from router.store.journal import SqliteJournal, StoreError, first_outcome_since
+from router.store.packing import pack_bodies, unpack_bodies
 
 
 def test_bodies_round_trip() -> None:
@@ -110,13 +111,13 @@ def test_first_outcome_since_is_a_binary_search_on_seq(tmp_path: Path) -> None:
     j = SqliteJournal(tmp_path / "j.db")
     j._db.executemany("INSERT INTO outcomes (at, entries) VALUES (?, '[]')",
                       [(float(t),) for t in range(0, 1000, 10)])  # seq 1..100, at 0..990
-    assert j._first_outcome_since(-5.0) == 1
-    assert j._first_outcome_since(0.0) == 1
-    assert j._first_outcome_since(15.0) == 3  # at 20
-    assert j._first_outcome_since(990.0) == 100
-    assert j._first_outcome_since(991.0) == 101  # none: past the end
+    assert first_outcome_since(j._db, -5.0) == 1
+    assert first_outcome_since(j._db, 0.0) == 1
+    assert first_outcome_since(j._db, 15.0) == 3  # at 20
+    assert first_outcome_since(j._db, 990.0) == 100
+    assert first_outcome_since(j._db, 991.0) == 101  # none: past the end
     empty = SqliteJournal(tmp_path / "e.db")
-    assert empty._first_outcome_since(0.0) == 0
+    assert first_outcome_since(empty._db, 0.0) == 0
 
 
 def _fill(j: SqliteJournal) -> None:
