@@ -27,6 +27,8 @@ blacklist for it, for revisions from before line checks (they reject unknown key
 receipts as a ratio of the MT/s without, per round and of the medians.  It also checks,
 from smppload's ``--ack-file``, that every id acknowledged during 4x64 came back in
 exactly one receipt carrying that id (Chapar's, not the carrier's), and no other.
+With ``--compare-rev REV`` it measures ``chapar@REV`` and ``chapar@REV+dlr`` too, in the
+same rounds, and prints the change of the receipts ratio against REV's.
 
 ``--content`` measures Chapar twice per round: ``chapar`` with ``policy.stages: [lines]``
 and ``chapar+content`` with ``[lines, content]`` (the shipped starter sets under
@@ -214,6 +216,8 @@ class Target:
     extra: tuple[tuple[str, Any], ...] = ()
     """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
     topup: int = 0  # written to the prepaid ledger of the account before the start
+    upstreams: int = 1
+    """Upstream entries, all on the sink (``sink``, ``sink2``, …; benchmarks/routing.py)."""
 
     @property
     def is_chapar(self) -> bool:
@@ -275,9 +279,9 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
         # every message goes through the line and blacklist/opt-out checks
         "lines": [{"number": "12345", "account": SYSTEM_ID, "kind": "advertising"}],
         "simulator": {"enabled": False},
-        "upstreams": [{"name": "sink", "host": "127.0.0.1", "port": sink_port,
-                       "connections": args.upstream_connections,
-                       "window": args.upstream_window}],
+        "upstreams": [{"name": f"sink{i + 1 if i else ''}", "host": "127.0.0.1",
+                       "port": sink_port, "connections": args.upstream_connections,
+                       "window": args.upstream_window} for i in range(target.upstreams)],
         "log": {"level": "warning"},
     }
     if not target.lines:
@@ -503,7 +507,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         stack = contextlib.ExitStack()
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
-            sut.wait_ready(sink, args.upstream_connections if target.is_chapar else 1)
+            sut.wait_ready(sink, args.upstream_connections * target.upstreams
+                           if target.is_chapar else 1)
             if target.kind == "admin":
                 scraper = stack.enter_context(Scraper(sut.admin_port))
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
@@ -702,8 +707,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")
     args = p.parse_args(argv)
-    if args.receipts and (args.compare_rev or args.only):
-        p.error("--receipts measures chapar and chapar+dlr only")
+    if args.receipts and args.only:
+        p.error("--receipts measures chapar and chapar+dlr (and chapar@REV, +dlr) only")
     if args.content and (args.compare_rev or args.only or args.receipts):
         p.error("--content measures chapar and chapar+content only")
     if args.data_coding:
@@ -748,6 +753,9 @@ def main(argv: list[str] | None = None) -> int:
             tree = stack.enter_context(worktree(args.compare_commit))
             targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
                                   lines=not args.compare_without_lines))
+            if args.receipts:
+                targets.append(Target(f"chapar@{args.compare_rev}+dlr", "compare", tree,
+                                      lines=not args.compare_without_lines, receipts=True))
         if args.admin_compare:
             targets.append(Target("chapar+admin", "admin"))
         if args.only:
@@ -787,6 +795,19 @@ def content_change(meds: dict[str, dict[str, float]], args: argparse.Namespace,
     print(f"loss of msg/s with the content stage: {loss:.1f} % (target <= {target} %; "
           f"data_coding {args.data_coding}, text {args.text or 'smppload default'!r})")
     return loss
+
+
+def receipts_ratios(results: list[Measurement], meds: dict[str, dict[str, float]],
+                    name: str) -> float | None:
+    """MT/s of ``name``+dlr against ``name`` (medians, and per round); printed."""
+    ratio = msg_s_ratio(meds.get(f"{name}+dlr", {}), meds.get(name, {}))
+    if ratio is None:
+        return None
+    per_round = [d.msg_s / c.msg_s for c in results if c.sut == name and c.msg_s
+                 for d in results if d.sut == f"{name}+dlr" and d.round == c.round]
+    print(f"ratio {name} MT/s with receipts / without (medians): {ratio:.3f}; "
+          f"per round: {', '.join(f'{r:.3f}' for r in per_round)}")
+    return ratio
 
 
 def admin_change(meds: dict[str, dict[str, float]]) -> float | None:
@@ -848,12 +869,12 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                        f"{med['lat_p99_us']:,.0f}", f"{med['sut_cpu_pct']:.0f}"], first))
     if ratio is not None:
         print(f"ratio chapar/baseline msg/s (medians): {ratio:.3f}")
-    receipts_ratio = msg_s_ratio(meds.get("chapar+dlr", {}), chapar)
-    if receipts_ratio is not None:
-        per_round = [d.msg_s / c.msg_s for c in results if c.sut == "chapar" and c.msg_s
-                     for d in results if d.sut == "chapar+dlr" and d.round == c.round]
-        print(f"ratio MT/s with receipts / without (medians): {receipts_ratio:.3f}; "
-              f"per round: {', '.join(f'{r:.3f}' for r in per_round)}")
+    receipts_ratio = receipts_ratios(results, meds, "chapar")
+    compare_receipts = (receipts_ratios(results, meds, compare.name)
+                        if compare is not None else None)
+    if receipts_ratio is not None and compare_receipts is not None:
+        print(f"change of the receipts ratio vs {compare.name}: "
+              f"{100.0 * (receipts_ratio / compare_receipts - 1.0):+.1f}%")
     compared: dict[str, Any] | None = None
     if compare is not None:
         ratio_compare = msg_s_ratio(meds[compare.name], base)
@@ -865,7 +886,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
             print(f"change of chapar vs {compare.name} msg/s: {change:+.1f}%")
         compared = {"rev": args.compare_rev, "commit": args.compare_commit,
                     "without_lines": not compare.lines, "ratio_msg_s": ratio_compare,
-                    "change_msg_s_pct": change}
+                    "change_msg_s_pct": change, "ratio_receipts_msg_s": compare_receipts}
     admin = admin_change(meds)
     content = content_change(meds, args)
     warnings = [w for m in results for w in m.warnings]

@@ -20,13 +20,15 @@ import yaml
 
 from router.admin.settings import AdminSettings
 from router.dispatch.settings import DispatchSettings
+from router.http_api.settings import HttpApiSettings
 from router.logs import LogSettings
 from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
 from router.store.settings import StoreSettings
-from router.upstream.settings import SimulatorSettings, UpstreamSettings
+from router.upstream.routing import RouteError, compile_rules
+from router.upstream.settings import RoutingSettings, SimulatorSettings, UpstreamSettings
 
 
 class ConfigError(Exception):
@@ -42,11 +44,13 @@ class Config:
     accounts: tuple[AccountSettings, ...] = ()
     lines: tuple[LineSettings, ...] = ()
     upstreams: tuple[UpstreamSettings, ...] = ()
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -85,7 +89,10 @@ def _check(config: Config, source: str) -> None:
     _check_accounts(config, source)
     _check_lines(config, source)
     _check_routes(config, source)
-    _check_admin(config.admin, source)
+    _check_listener("admin", config.admin, source)
+    _check_listener("http_api", config.http_api, source)
+    if config.http_api.max_recipients < 1 or config.http_api.max_segments < 1:
+        raise ConfigError(f"{source}: http_api.max_recipients and max_segments: at least 1")
     _check_tls(config, source)
 
 
@@ -103,16 +110,18 @@ def _check_tls(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: upstreams[{i}].tls_ca: set tls: true to use it")
 
 
-def _check_admin(admin: AdminSettings, source: str) -> None:
+def _check_listener(name: str, settings: AdminSettings | HttpApiSettings,
+                    source: str) -> None:
+    """An HTTP listener off loopback only with TLS (tokens and keys cross the wire)."""
     try:
-        loopback = ipaddress.ip_address(admin.host).is_loopback
+        loopback = ipaddress.ip_address(settings.host).is_loopback
     except ValueError:
-        loopback = admin.host == "localhost"
-    if admin.enabled and not loopback and not (admin.tls_cert and admin.tls_key):
-        raise ConfigError(f"{source}: admin.host: {admin.host!r} is not loopback: "
-                          "admin.tls_cert and admin.tls_key are required")
-    if not 0 <= admin.port <= 65535:
-        raise ConfigError(f"{source}: admin.port: 0 to 65535")
+        loopback = settings.host == "localhost"
+    if settings.enabled and not loopback and not (settings.tls_cert and settings.tls_key):
+        raise ConfigError(f"{source}: {name}.host: {settings.host!r} is not loopback: "
+                          f"{name}.tls_cert and {name}.tls_key are required")
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError(f"{source}: {name}.port: 0 to 65535")
 
 
 def _check_accounts(config: Config, source: str) -> None:
@@ -163,6 +172,11 @@ def _check_routes(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: upstreams[{i}]: connections and window must be >= 1")
     if not 0.0 <= config.simulator.failure_ratio <= 1.0:
         raise ConfigError(f"{source}: simulator.failure_ratio: between 0 and 1")
+    upstreams = set(names) | ({"simulator"} if config.simulator.enabled else set())
+    try:  # (operator names are checked against the prefix tables when the router starts)
+        compile_rules(config.routing, upstreams, set())
+    except RouteError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _build(cls: type[Any], raw: object, source: str, path: str) -> Any:

@@ -24,6 +24,7 @@ def configure(config: LogSettings) -> None:
         else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(
         processors=[
+            structlog.contextvars.merge_contextvars,  # worker=I under --workers
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

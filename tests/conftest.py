@@ -71,6 +71,10 @@ class RouterProcess:
 
     workdir: Path
     config: dict[str, Any]
+    args: tuple[str, ...] = ()
+    """More ``chapar run`` arguments (``--workers 2``)."""
+    ready: int = 1
+    """How many ``listening`` events mean started (one per worker)."""
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
@@ -82,25 +86,31 @@ class RouterProcess:
         cfg_path = self.workdir / "chapar.yaml"
         cfg_path.write_text(yaml.safe_dump(self.config))
         self.port = self.config["listen"]["port"]
+        since = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "run", "--config", str(cfg_path)],
+            [sys.executable, "-m", "router.cli", "run", "--config", str(cfg_path), *self.args],
             cwd=self.workdir, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"router exited {self.proc.returncode}: {self.log_text()}")
-            if any(e.get("event") == "listening" for e in self.events()):
+            if sum(e.get("event") == "listening" for e in self.events(since)) >= self.ready:
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"router did not start: {self.log_text()}")
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def log_text(self, since: int = 0) -> str:
+        """The log (from byte ``since``: what this start wrote)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
         out = []
-        for line in self.log_text().splitlines():
+        for line in self.log_text(since).splitlines():
             try:
                 out.append(json.loads(line))
             except ValueError:
@@ -134,6 +144,21 @@ class RouterProcess:
         self.proc.wait()
 
 
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def events(router: RouterProcess, name: str) -> list[dict[str, Any]]:
+    """The router's log events called ``name``, in order."""
+    return [e for e in router.events() if e.get("event") == name]
+
+
 def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, Any]:
     """Accounts ``esme1``/``esme2`` (PASSWORD, loopback, exempt from the domestic check,
     vendor statuses so that tests see the precise refusal) and the in-process simulator."""
@@ -165,9 +190,10 @@ def make_router(tmp_path: Path, password_hash: str
                 ) -> Iterator[Callable[..., RouterProcess]]:
     started: list[RouterProcess] = []
 
-    def make(**overrides: Any) -> RouterProcess:
+    def make(cli_args: tuple[str, ...] = (), ready: int = 1, **overrides: Any) -> RouterProcess:
         for attempt in range(3):
-            router = RouterProcess(tmp_path, router_config(tmp_path, password_hash, **overrides))
+            router = RouterProcess(tmp_path, router_config(tmp_path, password_hash, **overrides),
+                                   cli_args, ready)
             started.append(router)
             try:
                 return router.start()

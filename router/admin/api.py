@@ -8,20 +8,19 @@ with a 4xx status.  ``/metrics`` needs no token on loopback; ``/healthz`` never 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.admin import console, openapi, quarantine, views
+from router.admin import console, list_imports, openapi, quarantine, views
 from router.admin.common import SOURCES, error
 from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
 from router.admin.sources import Sources
 from router.admin.token import token_matches
+from router.web import Handler, json_errors
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = web.AppKey("token", str)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 OPEN_METRICS = web.AppKey("open_metrics", bool)
@@ -39,12 +38,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if needs_token and not token_matches(request.app[TOKEN],
                                          request.headers.get("Authorization")):
         return error(401, "missing or wrong bearer token")
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error(exc.status, exc.reason)
+    return await json_errors(request, handler)
 
 
 @routes.get("/api/sessions")
@@ -183,6 +177,7 @@ def make_app(sources: Sources, token: str, registry: CollectorRegistry | None,
     app[OPEN_METRICS] = open_metrics
     app.add_routes(routes)
     app.add_routes(quarantine.routes)
+    app.add_routes(list_imports.routes)
     app.add_routes(console.routes)
     if registry is not None:
         app[METRICS] = registry

@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from router.admin.sources import Sources
+from router.web import error
+
+__all__ = ["SOURCES", "error", "sources"]
 
 SOURCES = web.AppKey("sources", Sources)
 
 
-def error(status: int, message: str) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 def sources(request: web.Request) -> Sources:

@@ -20,6 +20,7 @@ from router.model.lines import Line, format_hours
 from router.model.numbersets import ListSnapshot
 from router.model.status import Refusal, status_for
 from router.policy.addresses import Addresses
+from router.policy.content.matcher import RuleSet
 from router.policy.line_stage import signature_of
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.rules import Rules
@@ -78,9 +79,13 @@ def _submit(q: Question) -> tuple[Submit, dict[str, Any]]:
 
 class Explainer:
     def __init__(self, rules: Rules, addresses: Addresses, settings: PolicySettings,
-                 writer: RegistryWriter, registry: Registry) -> None:
+                 writer: RegistryWriter, registry: Registry, live: Pipeline | None = None
+                 ) -> None:
+        """``live``: the router's pipeline, whose compiled content rules each question's
+        own stages share (compiling them per question would block the loop for seconds)."""
         self._rules = rules
         self._addresses = addresses
+        self._live = live
         # a threshold of 0 never acts: explaining a refusal must not demote a line
         self._kit = StageKit(dataclasses.replace(settings, violations_threshold=0),
                              addresses, writer)
@@ -90,13 +95,17 @@ class Explainer:
     def explain(self, q: Question, now: float | None = None) -> dict[str, Any]:
         wall = time.time() if now is None else now
         submit, segments = _submit(q)
-        pipeline = Pipeline(self._rules, self._kit)  # its own stages: nothing counted
+        live = self._live.content if self._live is not None else None
+        kit = dataclasses.replace(self._kit, content_rules=live.rules if live else None)
+        pipeline = Pipeline(self._rules, kit)  # its own stages: nothing counted
         accepted, refused = pipeline.decide(q.account, [submit])
         refusal = refused[0][1] if refused else None
         account = self._registry.get_account(q.account)
         style = account.status_style if account else "standard"
         trace = [self._account_rule(q.account)]
         trace += self._trace(q, self._rules.lists.snapshot(), wall)
+        if pipeline.content is not None:
+            trace.append(_content_rule(pipeline.content.rules, q))
         for rule in trace:
             rule["decisive"] = refusal is not None and rule.get("reason") == refusal.reason
         return {
@@ -182,6 +191,25 @@ def _list_rules(line: Line, kind: str, number: int, lists: ListSnapshot, wall: f
                    + (f" (signature {signature})" if signature else ""),
                    reason="opted_out" if opted else None)
     return [white, blacklist, optout]
+
+
+_CONTENT_RESULTS = {"reject": "fail", "quarantine": "hold", "flag": "flag"}
+
+
+def _content_rule(rules: RuleSet, q: Question) -> Rule:
+    """The categories the text hits (where, by which phrase or regex) and the action."""
+    hits = rules.explain(rules.normaliser.normalise(q.text))
+    verdict = rules.verdict(q.text, q.account, q.line)
+    found = [{"category": h.category, "kind": h.kind, "pattern": h.pattern,
+              "position": h.position} for h in hits]
+    if verdict is None:
+        detail = "no category applies" + (" (hits lifted for this account or line)"
+                                          if hits else "")
+        return _rule("content", "pass", detail, hits=found)
+    return _rule("content", _CONTENT_RESULTS[verdict.action],
+                 f"{verdict.action}: {', '.join(verdict.categories)}", hits=found,
+                 action=verdict.action, reason=f"content:{verdict.category}"
+                 if verdict.action == "reject" else None)
 
 
 def _status(refusal: Refusal | None, style: str) -> dict[str, str]:

@@ -11,7 +11,8 @@ Names (the Grafana dashboard in config/grafana/ is built on them):
 - ``chapar_queue_depth{queue}``: outbound (to carriers), receipts (to ESMEs)
 - ``chapar_upstream_window_used{upstream}`` / ``_window_size`` / ``_up``,
   ``chapar_upstream_sent_total{upstream}``: per carrier connection
-- ``chapar_carrier_answers_total{class}``: accepted / refused / congested
+- ``chapar_carrier_answers_total{class}``: accepted / refused / congested;
+  ``chapar_messages_expired_total`` (store-and-forward gave up: EXPIRED)
 - ``chapar_receipts_total{direction}``: ``from_carrier`` (deliver_sm in, receipts and MO),
   ``to_esme`` (handed to ESME sessions), ``dropped`` (queue full)
 - ``chapar_sessions{state}``, ``chapar_connections_refused_total``
@@ -87,6 +88,9 @@ class RouterCollector(Collector):
                            ("congested", s.reports.congested)):
             answers.add_metric([cls], value)
         yield answers
+        yield CounterMetricFamily("chapar_messages_expired",
+                                  "Messages whose validity passed before a carrier took them",
+                                  value=s.outbound.expired)
         receipts = CounterMetricFamily("chapar_receipts", "Receipts and MO",
                                        labels=["direction"])
         for direction, value in (("from_carrier", s.reports.delivers),

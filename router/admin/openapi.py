@@ -45,6 +45,19 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/lists": {"get": _op("List sizes: blacklist, whitelists, opt-outs")},
     "/api/lists/lookup": {"get": _op("Where one number stands", params=(
         ("number", "query", True), ("line", "query", False)), errors=("400",))},
+    "/api/lists/{kind}/import": {"post": {**_op(
+        "Import a list file (the body: CSV or xlsx); 202 with the job at once",
+        params=(("kind", "path", True), ("line", "query", False), ("mode", "query", False),
+                ("operator", "query", False), ("signature", "query", False),
+                ("column", "query", False), ("sheet", "query", False),
+                ("filename", "query", False)), errors=("400", "413", "429")),
+        "requestBody": {"required": True, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}}}},
+    "/api/jobs": {"get": _op("List import jobs, newest first")},
+    "/api/jobs/{id}": {"get": _op("One import job: state, rows done of total, result",
+                                  params=(("id", "path", True),), errors=("404",))},
+    "/api/jobs/{id}/report": {"get": _op("The job's rejection report (CSV)", params=(
+        ("id", "path", True),), errors=("404", "409"))},
     "/api/reload": {"post": _op("Read accounts, ranges, lines and lists again")},
     "/api/explain": {"post": _op("The decision for one message, and why, without sending",
                                  body=EXPLAIN_BODY, errors=("400",))},

@@ -12,6 +12,7 @@ from router.admin.settings import AdminSettings
 from router.admin.sources import Sources
 from router.admin.token import check_bind, is_loopback, resolve_token
 from router.tls import ServerTls
+from router.web import start_site
 
 log = structlog.get_logger("chapar.admin")
 
@@ -33,22 +34,12 @@ class AdminServer:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(RouterCollector(self.sources, cfg.top_accounts))
         app = make_app(self.sources, token, registry, open_metrics=is_loopback(cfg.host))
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        self.tls = ServerTls(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key \
-            else None
-        context = self.tls.context if self.tls is not None else None
-        site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=context,
-                           reuse_address=True)
-        await site.start()
-        self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else cfg.port
-        log.info("admin_listening", host=cfg.host, port=self.port, tls=context is not None,
+        self._runner, self.port, self.tls = await start_site(app, cfg)
+        log.info("admin_listening", host=cfg.host, port=self.port, tls=self.tls is not None,
                  metrics=cfg.metrics, token_from=origin)
 
     async def stop(self) -> None:
+        self.sources.imports.close()  # a queued import is dropped; a running one finishes
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

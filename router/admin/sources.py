@@ -13,6 +13,7 @@ from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
+from router.model.imports import Job, ListRequest
 from router.policy.auth import Authenticator
 from router.policy.rules import Rules
 from router.server.state import ServerState
@@ -23,6 +24,27 @@ from router.upstream.pool import Pool
 class Reloader(Protocol):
     def reload(self) -> dict[str, int]:
         """Read accounts, ranges, lines and lists from the registry again; counts."""
+
+
+class ListImports(Protocol):
+    """List import jobs (app/imports.py)."""
+
+    max_bytes: int
+
+    def busy(self) -> bool: ...
+
+    def check(self, request: ListRequest) -> str | None: ...
+
+    def upload_path(self, suffix: str) -> Path: ...
+
+    def start(self, request: ListRequest, operator: str | None, upload: Path,
+              filename: str) -> Job: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def all(self) -> list[Job]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -40,3 +62,4 @@ class Sources:
     reloader: Reloader
     quarantine_path: Path
     """The journal database, whose quarantine table the content filter writes."""
+    imports: ListImports

@@ -16,6 +16,7 @@ import structlog
 
 from router.admin.explain import Explainer
 from router.admin.sources import Reloader, Sources
+from router.app.imports import ImportJobs
 from router.app.seed import seed_limits, seed_registry
 from router.config import Config
 from router.dispatch.inbound import Inbound
@@ -24,9 +25,12 @@ from router.dispatch.operations import Operations
 from router.dispatch.outbound import Outbound
 from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
+from router.http_api.api import HttpSources
+from router.http_api.sending import Sender
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
+from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
@@ -36,6 +40,8 @@ from router.policy.rules import Rules
 from router.policy.throttle import Quotas
 from router.server.requests import Congestion, Services
 from router.server.state import ServerState
+from router.store.api_keys import ApiKeyStore
+from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
@@ -45,6 +51,7 @@ from router.store.lookup import JournalReader
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
+from router.upstream.routing import ALL, RouteTable
 
 log = structlog.get_logger("chapar")
 
@@ -114,34 +121,83 @@ def build(config: Config) -> Parts:
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = SqliteJournal(Path(config.store.path), config.store.durability)
+    journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
-    book = ReceiptBook()
+    book = ReceiptBook(per_message=frozenset(
+        a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
+    book.closed(recovery.receipted)
     policy = build_policy(config, state)
     settings = config.dispatch
-    outbound = Outbound(settings, state, loop.call_later)
+    validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
+    outbound = Outbound(settings, state, loop.call_later, validity)
     wallets = policy.pipeline.wallets
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
-    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later)
+    limits = {a.system_id: a.receipt_queue_limit for a in config.accounts
+              if a.receipt_queue_limit > 0}
+    inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later,
+                      journal.inbox, settings.receipt_ttl, limits)
+    inbound.wake = intake.commit_soon
+    replayed = inbound.restore((q.key, q.account, q.at, q.body) for q in recovery.inbox)
+    if replayed:
+        log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "
+                 "had not delivered to an ESME")
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
+    outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    services = Services(Operations(outbound, intake, JournalReader(journal.path), book,
-                                   inbound),
+    services = Services(Operations(outbound, intake, JournalReader(journal.path), reports),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
                  services)
+
+
+def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
+    """The routing table on the upstreams the pool has (raises RouteError)."""
+    addresses = policy.addresses
+    rules = policy.rules
+
+    def normalise(destination: str) -> str:
+        number = addresses.number_of(destination, 0)
+        return "" if number is None else str(number)
+
+    operators = Operators.load(config.policy.prefix_folder())
+    return RouteTable(config.routing, upstreams, dict(operators.prefixes()),
+                      config.policy.timezone, lambda: rules.lines, normalise)
+
+
+def apply_routes(config: Config, parts: Parts) -> RouteTable:
+    """Groups to the pool, the table to the outbound queue (start and SIGHUP)."""
+    table = route_table(config, parts.policy, list(parts.pool.upstreams))
+    parts.pool.set_groups(config.routing)
+    parts.outbound.set_routes(None if table.constant == ALL else table)
+    return table
 
 
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     """What the admin API reads and acts on."""
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
-                          policy.registry)
+                          policy.registry, policy.pipeline)
+    registry_path = Path(config.store.registry_path)
+    imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
+                         policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, parts.journal.path)
+                   reloader, parts.journal.path, imports)
+
+
+def http_sources(config: Config, parts: Parts) -> HttpSources:
+    """What the customers' HTTP API works with: the same pipeline, intake and wallets as
+    the ESME connections."""
+    policy = parts.policy
+    pipeline = policy.pipeline
+    registry_path = Path(config.store.registry_path)
+    keys = ApiKeys(ApiKeyStore(registry_path))
+    sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
+    return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
+                       "billing" in config.policy.stages, ClientRefStore(registry_path))

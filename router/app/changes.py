@@ -19,6 +19,7 @@ import structlog
 
 from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot, NumberSet
+from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
 from router.policy.pipeline import Pipeline
@@ -61,6 +62,8 @@ class RegistryWatcher:
         self._lists_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._lists_again = False
+        self.api_keys: ApiKeys | None = None
+        """The HTTP API's keys, when it runs: reloaded on an ``api_key`` change."""
 
     async def run(self) -> None:
         ticks = 0
@@ -118,6 +121,8 @@ class RegistryWatcher:
         elif kind == "limits":  # a few rows: the whole book is read and swapped
             self._rules.limits = self._limits.book()
             log.info("limits_changed", key=key)
+        elif kind == "api_key" and self.api_keys is not None:
+            self.api_keys.reload()
 
     def reload(self) -> dict[str, int]:
         """Everything from the registry again (the admin API's reload): accounts (cutting

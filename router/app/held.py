@@ -19,6 +19,7 @@ from router.model.messages import Message
 from router.model.status import REFUSALS
 from router.store.journal import wants_receipt
 from router.store.quarantine import QuarantineStore
+from router.upstream.routing import fill_addresses
 
 log = structlog.get_logger("chapar.content")
 
@@ -47,6 +48,7 @@ async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: 
                 if receipt is not None:
                     inbound.enqueue(message.account, [receipt])
             if released:
+                fill_addresses(released)
                 outbound.put(released)
             intake.refund(rejected)  # what the billing stage reserved goes back
             await asyncio.to_thread(store.mark_dispatched, [h.message_id for h in decided])

@@ -12,19 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import os
 import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import structlog
 
+from router import config as config_mod
 from router.admin.server import AdminServer
-from router.app.build import Parts, admin_sources, build
+from router.app.build import (
+    Parts,
+    admin_sources,
+    apply_routes,
+    build,
+    http_sources,
+    route_table,
+)
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
-from router.config import Config
+from router.app.workers import WorkerSlot
+from router.config import Config, ConfigError
+from router.http_api.server import HttpApiServer
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
+from router.upstream.routing import RouteError, fill_addresses
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -37,19 +53,24 @@ CARRIER_SHARE_MAX = 2.0
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, slot: WorkerSlot | None = None,
+                 path: Path | None = None) -> None:
+        """``slot``: this process is one of ``chapar run --workers N`` (app/workers.py);
+        ``path``: the config file SIGHUP reads the routing table (and new upstreams) from."""
         self.config = config
+        self.slot = slot
+        self.path = path
         self.port = 0
         self.tls_port = 0
         self._tls: ServerTls | None = None
-        self._tls_server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._stop = asyncio.Event()
         self.parts: Parts | None = None
-        self._server: asyncio.Server | None = None
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
+        self.http_api: HttpApiServer | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -63,9 +84,13 @@ class App:
                                                port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
+        table = apply_routes(cfg, parts)
+        log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
+        parts.outbound.start_sweeps()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
+            fill_addresses(parts.recovery.pending)
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
@@ -80,20 +105,24 @@ class App:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
                                   parts.intake, parts.inbound, parts.services)
 
-        self._server = await loop.create_server(connection, where, cfg.listen.port,
-                                                reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
+        slot = self.slot
+        self.port = await self._serve(connection, where, cfg.listen.port,
+                                      slot.plain_fds if slot else ())
         if cfg.listen.tls_port:
             self._tls = ServerTls(cfg.listen.tls_cert, cfg.listen.tls_key)
-            self._tls_server = await loop.create_server(
-                connection, where, cfg.listen.tls_port, reuse_address=True,
+            self.tls_port = await self._serve(
+                connection, where, cfg.listen.tls_port, slot.tls_fds if slot else (),
                 ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
-            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
             await self.admin.start()
+        if cfg.http_api.enabled:
+            sources = http_sources(cfg, parts)
+            watcher.api_keys = sources.keys
+            self.http_api = HttpApiServer(sources)
+            await self.http_api.start()
         log.info("listening", host=cfg.listen.host, port=self.port, tls_port=self.tls_port,
-                 pid=os.getpid(),
+                 pid=os.getpid(), worker=slot.index if slot else None,
                  journal=str(parts.journal.path), upstreams=[c.name for c in pool.connectors])
         # What exists now lives as long as the process: keep the collector off it, and
         # collect the young generation less often (full collections paused the loop for
@@ -101,6 +130,23 @@ class App:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
+
+    async def _serve(self, connection: Callable[[], EsmeConnection], where: str | list[str],
+                     port: int, fds: tuple[int, ...], **tls: Any) -> int:
+        """Listen on ``port`` (SO_REUSEPORT when a worker shares it so), or accept on the
+        sockets the supervisor handed down; the port listened on."""
+        loop = asyncio.get_running_loop()
+        if fds:
+            for fd in fds:
+                self._servers.append(await loop.create_server(
+                    connection, sock=socket.socket(fileno=fd), **tls))
+        else:
+            shared = self.slot is not None and self.slot.share == "reuseport"
+            self._servers.append(await loop.create_server(
+                connection, where, port, reuse_address=True, reuse_port=shared or None,
+                **tls))
+        bound: int = self._servers[-1].sockets[0].getsockname()[1]
+        return bound
 
     def reload_tls(self) -> None:
         """SIGHUP: read every certificate and CA file again.  One that fails to load is
@@ -123,6 +169,38 @@ class App:
                 reloaded.append(what)
         log.info("tls_reloaded", reloaded=reloaded)
 
+    def reload(self) -> None:
+        """SIGHUP: certificates, then the routing table and new upstreams."""
+        self.reload_tls()
+        self.reload_routes()
+
+    def reload_routes(self) -> None:
+        """The config file's ``routing`` (and ``upstreams`` not running yet) applied
+        without closing a session: what waits is routed again by the new table.  A file
+        that does not load or a table that does not compile keeps the one in use."""
+        parts = self.parts
+        if self.path is None or parts is None:
+            return
+        try:
+            config = config_mod.load(self.path)
+            pool = parts.pool
+            new = [u for u in config.upstreams if u.name not in pool.upstreams]
+            known = [*pool.upstreams, *(u.name for u in new)]
+            route_table(config, parts.policy, known)  # compiles, or raises: nothing changed
+        except (ConfigError, RouteError) as exc:
+            log.error("routes_reload_failed", error=str(exc), note="the routes in use stay")
+            return
+        started = []
+        for upstream in new:
+            started += pool.add_upstream(upstream)
+        table = apply_routes(config, parts)
+        for connector in started:
+            connector.start()
+        self.config = dataclasses.replace(self.config, routing=config.routing,
+                                          upstreams=(*self.config.upstreams, *new))
+        log.info("routes_reloaded", rules=len(table.rules), groups=sorted(table.groups),
+                 new_upstreams=[u.name for u in new])
+
     def request_stop(self) -> None:
         if self._stop.is_set():
             log.warning("forced_exit")
@@ -134,7 +212,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
             await self.start()
             await self._stop.wait()
@@ -151,11 +229,12 @@ class App:
         timeout = self.config.dispatch.shutdown_timeout
         deadline = began + timeout
         log.info("stopping", shutdown_timeout=timeout)
-        for server in (self._server, self._tls_server):
-            if server is not None:
-                server.close()
+        for server in self._servers:
+            server.close()
         if self.admin is not None:
             await self.admin.stop()
+        if self.http_api is not None:
+            await self.http_api.stop()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding

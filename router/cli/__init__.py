@@ -3,20 +3,34 @@
 
 ``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
 ``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry), ``content`` and
-``quarantine`` (content rules and held messages); ``explain``.
+``quarantine`` (content rules and held messages); ``explain``; ``load`` (Locust);
+``routes`` (the routing table).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from router.cli import accounts, billing, content, explain, lines, lists, ranges, run, setup
+from router.cli import (
+    accounts,
+    billing,
+    content,
+    explain,
+    lines,
+    lists,
+    load,
+    ranges,
+    routes,
+    run,
+    setup,
+)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain):
+    for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain,
+                  load, routes):
         group.add_parsers(sub)
     return p
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from router.cli import common
+from router.cli import api_keys, common
 from router.cli.common import Stores, warn_long_password, when
 from router.model.accounts import BIND_TYPES, Account
 from router.model.limits import operator_key
@@ -186,7 +186,7 @@ _ACTIONS: dict[str, common.Action] = {
     "add": _add, "list": _list, "show": _show_one, "passwd": _passwd,
     "suspend": _set_status, "resume": _set_status, "terminate": _set_status,
     "allow-ip": _ips, "deny-ip": _ips, "id-lockout": _id_lockout, "unlock": _unlock,
-    "audit": _audit, "set": _set,
+    "audit": _audit, "set": _set, "api-key": api_keys.run,
 }
 
 
@@ -226,5 +226,6 @@ def add_parsers(sub: common.Subparsers) -> None:
     limits = with_id("set", "sending limits: rate, burst, daily / monthly quotas")
     limit_options(limits, quotas=True)
     limits.add_argument("--operator", help="the rate and burst apply to this operator only")
+    api_keys.add_arguments(group.action("api-key", "HTTP API keys: add, list, revoke"))
     audit = group.action("audit", "recent bind attempts")
     audit.add_argument("--limit", type=int, default=50)

@@ -23,11 +23,15 @@ from router.policy.rules import Rules
 from router.store.writer import RegistryWriter
 
 EXIT_REFUSED = 1
-MARKS = {"pass": "ok  ", "fail": "FAIL", "n/a": " -  ", "info": "    "}
+MARKS = {"pass": "ok  ", "fail": "FAIL", "n/a": " -  ", "info": "    ", "hold": "HOLD",
+         "flag": "FLAG"}
 
 
 def render(answer: dict[str, Any]) -> str:
-    if answer["decision"] == "accept":
+    held = [r["detail"] for r in answer["rules"] if r["result"] == "hold"]
+    if answer["decision"] == "accept" and held:
+        head = f"ACCEPT, HELD for review ({held[0]}; answered 0x00000000 ESME_ROK)"
+    elif answer["decision"] == "accept":
         head = "ACCEPT: every rule passed (answered 0x00000000 ESME_ROK)"
     else:
         head = (f"REFUSE: {answer['reason']}: {answer['explanation']} "

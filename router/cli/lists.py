@@ -12,19 +12,14 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from router.app.imports import nothing_accepted, operator_for, read_list, store_list
 from router.cli import common
 from router.cli.common import CliError, Stores, when
-from router.config import Config
-from router.ingest import ImportResult, import_file, import_xlsx, write_rejection_report
-from router.policy.settings import PolicySettings
-from router.store.lines import LineError, LineStore
-
-LIST_KINDS = ("blacklist", "whitelist", "optout")
-NO_OPERATOR = "any"
+from router.ingest import ImportResult, write_rejection_report
+from router.model.imports import LIST_KINDS, NO_OPERATOR, ListImportError, ListRequest
 
 
 class ProgressBar:
@@ -71,76 +66,10 @@ class ProgressBar:
             self.text = ""
 
 
-def _sheet(args: argparse.Namespace, path: Path) -> int | str:
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        raise CliError("--sheet applies to Excel files (.xlsx) only")
-    if not (args.sheet.isascii() and args.sheet.isdigit()):
-        return str(args.sheet)
-    if int(args.sheet) < 1:
-        raise CliError("--sheet counts from 1 (the first worksheet)")
-    return int(args.sheet) - 1
-
-
-def _read_list(
-    args: argparse.Namespace, policy: PolicySettings, operator: str | None, progress: ProgressBar
-) -> ImportResult:
-    from python_calamine import CalamineError
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
-    options: dict[str, Any] = {
-        "default_country": policy.default_country,
-        "operator": operator,
-        "operators": common.operators(policy),
-        "column": None if args.column is None else args.column - 1,
-        "expiry_column": "auto" if args.kind == "whitelist" else None,
-        "on_progress": progress,
-        "progress_every": 10_000,
-        "today": datetime.now(common.zone(policy)).date(),
-    }
-    try:
-        if args.sheet is not None:
-            return import_xlsx(path, sheet=_sheet(args, path), **options)
-        return import_file(path, **options)
-    except (OSError, ValueError, IndexError, KeyError, CalamineError) as exc:
-        raise CliError(f"{path}: {exc}") from None
-
-
-def _check_request(args: argparse.Namespace) -> None:
-    kind: str = args.kind
-    if kind == "blacklist" and args.line:
-        raise CliError("the blacklist is the operator's, not a line's: no --line")
-    if kind != "blacklist" and not args.line:
-        raise CliError(f"a {kind} list belongs to a line: give --line")
-    if args.signature is not None and kind != "optout":
-        raise CliError("--signature applies to opt-out lists only")
-    if args.column is not None and args.column < 1:
-        raise CliError("--column counts from 1 (the first column, A)")
-
-
-def _operator(args: argparse.Namespace, store: LineStore) -> str | None:
-    """The operator whose numbers the list keeps (None: any)."""
-    operator: str | None = args.operator
-    if args.kind != "blacklist":
-        line = store.get_line(args.line)
-        if line is None:
-            raise LineError(f"no line {args.line!r}: name it under lines: in the config or "
-                            f"add it with `chapar lines add {args.line} --account ACCOUNT`")
-        if operator is None and args.kind == "whitelist" and line.operator:
-            operator = line.operator  # a customer list holds the line operator's numbers
-    return None if operator == NO_OPERATOR else operator
-
-
-def _summary(args: argparse.Namespace, operator: str | None, result: ImportResult,
-             report: Path) -> None:
+def _summary(args: argparse.Namespace, request: ListRequest, operator: str | None,
+             result: ImportResult, report: Path) -> None:
     print(f"file: {Path(args.file)}")
-    print(
-        f"list: {args.kind}"
-        + (f" of line {args.line}" if args.line else "")
-        + (f", signature {args.signature}" if args.signature else "")
-        + (f", {operator} numbers only" if operator else "")
-    )
+    print(f"list: {request.describe(operator)}")
     print(f"rows: {result.total_rows} ({result.header_rows} header, {result.blank_rows} blank)")
     print(f"accepted: {result.accepted}")
     print(f"duplicates: {result.duplicates}")
@@ -148,36 +77,35 @@ def _summary(args: argparse.Namespace, operator: str | None, result: ImportResul
     print(f"report: {report}")
 
 
-def _store_list(args: argparse.Namespace, config: Config, store: LineStore,
-                result: ImportResult) -> int:
-    append = args.mode == "append"
-    if args.kind == "blacklist":
-        return len(store.save_blacklist(result.number_set, append=append))
-    if args.kind == "whitelist":
-        whitelist = result.to_whitelist(common.zone(config.policy))
-        return len(store.save_whitelist(args.line, whitelist, append=append))
-    return len(store.save_optouts(args.line, result.number_set, args.signature, append=append))
+def _request(args: argparse.Namespace) -> ListRequest:
+    return ListRequest(kind=args.kind, line=args.line, signature=args.signature,
+                       mode=args.mode, operator=args.operator, column=args.column,
+                       sheet=args.sheet)
 
 
 def _import(args: argparse.Namespace, stores: Stores) -> None:
     config, store = stores.config, stores.lines
-    _check_request(args)
-    operator = _operator(args, store)
+    request = _request(args)
     progress = ProgressBar(sys.stderr)
     try:
-        result = _read_list(args, config.policy, operator, progress)
+        request.check()
+        operator = operator_for(request, store)
+        result = read_list(Path(args.file), request, config.policy,
+                           common.operators(config.policy), operator, progress)
+    except ListImportError as exc:
+        raise CliError(str(exc)) from None
     finally:
         progress.close()
     source = Path(args.file)
     report = Path(args.report) if args.report else source.with_name(source.name + ".rejected.csv")
     write_rejection_report(report, result.rejected)
-    _summary(args, operator, result, report)
-    if not result.accepted and args.mode != "append":
+    _summary(args, request, operator, result, report)
+    if nothing_accepted(request, result):
         raise CliError(
             f"no number accepted from {source}: the {args.kind} list is left as it was "
             f"(see {report})"
         )
-    print(f"stored: {_store_list(args, config, store, result)} ({args.mode})")
+    print(f"stored: {store_list(request, config.policy, store, result)} ({args.mode})")
 
 
 def _show(args: argparse.Namespace, stores: Stores) -> None:

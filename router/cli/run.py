@@ -32,9 +32,12 @@ def _load_config(path: str | None) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import structlog
+
     from router import logs
     from router.admin.token import AdminConfigError
     from router.app.lifecycle import App
+    from router.upstream.routing import RouteError
 
     try:
         config = _load_config(args.config)
@@ -42,9 +45,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"chapar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(config.log)
-    app = App(config)
+    from router.app import workers
+
+    try:
+        count = workers.count_of(args.workers)
+    except ValueError as exc:
+        print(f"chapar: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if count > 1 and args.worker is None:
+        try:
+            return workers.run_supervisor(config, args.config, count, args.share)
+        except OSError as exc:  # the ports, in --share inherit
+            print(f"chapar: cannot start: {exc}", file=sys.stderr)
+            return EXIT_STARTUP
+    slot = None
+    if args.worker is not None:
+        slot = workers.WorkerSlot.parse(args.worker, args.share)
+        structlog.contextvars.bind_contextvars(worker=slot.index)
+        config = workers.for_worker(config, slot.index)
+    app = App(config, slot, Path(args.config) if args.config else None)
     try:
         _run_async(app.run())
+    except RouteError as exc:
+        print(f"chapar: {args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except AdminConfigError as exc:
         print(f"chapar: cannot start the admin API: {exc}", file=sys.stderr)
         return EXIT_STARTUP
@@ -91,6 +115,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def add_parsers(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="run the router (embedded defaults without --config)")
     run.add_argument("--config", "-c", help="YAML config file")
+    run.add_argument("--workers", default="1",
+                     help="worker processes sharing the ports: a number, or auto (one per "
+                          "CPU); more than 1 starts a supervisor")
+    run.add_argument("--share", choices=("reuseport", "inherit"), default="reuseport",
+                     help="how workers share a port: each binds it with SO_REUSEPORT, or "
+                          "all accept on the supervisor's socket")
+    run.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by the supervisor
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser("sim", help="run the built-in carrier simulator")

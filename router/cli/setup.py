@@ -21,10 +21,20 @@ def _version() -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from router.policy.plans import Operators, PrefixTableError
+    from router.upstream.routing import RouteError, compile_rules
+
     try:
-        config_mod.load(Path(args.file))
-    except ConfigError as exc:
+        config = config_mod.load(Path(args.file))
+        # the routing table's operators against the numbering tables it will run with
+        operators = Operators.load(config.policy.prefix_folder())
+        compile_rules(config.routing, {u.name for u in config.upstreams} | {"simulator"},
+                      set(operators.prefixes().values()))
+    except (ConfigError, PrefixTableError) as exc:
         print(f"chapar: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RouteError as exc:
+        print(f"chapar: {args.file}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"{args.file}: ok")
     return EXIT_OK

@@ -2,13 +2,18 @@
 ready-encoded, served round-robin over the account's RX/TRX sessions as their windows
 allow, each session getting what it can take as one batch.
 
-A queue waits while no receiver is bound (bounded; overflow is logged and counted,
-never silent).  A deliver_sm an ESME refuses for now (throttled, busy) is offered again
-later with backoff; one it never answered goes back to the front of its queue.
+The queue is durable when given an ``InboxLog`` (the app gives the journal's): each
+hand-over is recorded with the next group commit and each item leaves the record when
+the ESME answers ESME_ROK, or it is given up (refused for good, past ``ttl``, or pushed
+out of a full queue: logged and counted, never silent); a restart replays the rest
+(``restore``).  A queue waits while no receiver is bound (bounded per account).  A
+deliver_sm an ESME refuses for now (0x58, 0x14, 0x64, 0x08) is offered again later with
+backoff; one it never answered goes back to the front of its queue.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,7 +21,7 @@ from functools import partial
 
 import structlog
 
-from router.dispatch.ports import Receiver
+from router.dispatch.ports import InboxLog, Receiver
 from router.model.status import ESME_RETRY_STATUSES
 
 log = structlog.get_logger("chapar.dlr")
@@ -24,44 +29,99 @@ log = structlog.get_logger("chapar.dlr")
 
 @dataclass(slots=True)
 class Outgoing:
-    """A deliver_sm for an ESME: its encoded body (the session gives the sequence)."""
+    """A deliver_sm for an ESME: its encoded body (the session gives the sequence), its
+    key in the store (-1: not kept) and when it was queued (wall clock)."""
 
     account: str
     body: bytes
     attempts: int = 0
+    key: int = -1
+    at: float = 0.0
 
 
 class Inbound:
     def __init__(self, queue_limit: int, max_attempts: int,
-                 call_later: Callable[[float, Callable[[], None]], object]) -> None:
+                 call_later: Callable[[float, Callable[[], None]], object],
+                 store: InboxLog | None = None, ttl: float = 0.0,
+                 limits: dict[str, int] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._queues: dict[str, deque[Outgoing]] = {}
         self._receivers: dict[str, list[Receiver]] = {}
         self._turn: dict[str, int] = {}
         self._queue_limit = queue_limit
+        self._limits = limits or {}
+        """Per account overrides of ``queue_limit``."""
         self._max_attempts = max_attempts
         self._call_later = call_later
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+        self.wake: Callable[[], None] = _nothing
+        """Set by the app: the store's rows changed, a commit is wanted."""
         self.dropped = 0
+        self.expired = 0
+        self.refused = 0
+        """Given up after the ESME refused them (for good, or too many times)."""
         self.delivered = 0
         """Receipts and MO handed to ESME sessions (counted per hand-over)."""
+        self.acknowledged = 0
+        """Receipts and MO the ESMEs answered ESME_ROK."""
 
     def enqueue(self, account: str, bodies: list[bytes]) -> None:
         """deliver_sm bodies for the account (a carrier read's receipts, an MO, a
-        REJECTD receipt), handed on at once as far as its sessions' windows allow."""
+        receipt of our own), recorded and handed on at once as far as its sessions'
+        windows allow."""
+        at = self._clock()
+        if self._store is not None:
+            first = self._store.add(account, at, bodies)
+            items = [Outgoing(account, body, 0, first + i, at)
+                     for i, body in enumerate(bodies)]
+            self.wake()
+        else:
+            items = [Outgoing(account, body, 0, -1, at) for body in bodies]
+        self._queue(account).extend(items)
+        self._bound(account)
+        self.pump(account)
+
+    def restore(self, items: Iterable[tuple[int, str, float, bytes]]) -> int:
+        """(key, account, queued at, body) the last run left, in key order: queued again
+        (not recorded again).  The count restored."""
+        count = 0
+        for key, account, at, body in items:
+            self._queue(account).append(Outgoing(account, body, 0, key, at))
+            count += 1
+        for account in list(self._queues):
+            self._bound(account)
+        return count
+
+    def _queue(self, account: str) -> deque[Outgoing]:
         queue = self._queues.get(account)
         if queue is None:
             queue = self._queues[account] = deque()
-        queue.extend([Outgoing(account, body) for body in bodies])
-        over = len(queue) - self._queue_limit
-        if over > 0:  # the oldest go first
-            popleft = queue.popleft
-            for _ in range(over):
-                popleft()
-            before = self.dropped
-            self.dropped = after = before + over
-            if after.bit_length() > before.bit_length():  # passed 1, 2, 4, 8…: sampled
-                log.error("receipt_queue_full", account=account, limit=self._queue_limit,
-                          dropped_total=after)
-        self.pump(account)
+        return queue
+
+    def _bound(self, account: str) -> None:
+        queue = self._queues[account]
+        limit = self._limits.get(account, self._queue_limit)
+        over = len(queue) - limit
+        if over <= 0:
+            return
+        popleft = queue.popleft  # the oldest go first
+        gone = [popleft() for _ in range(over)]
+        self._forget(gone)
+        before = self.dropped
+        self.dropped = after = before + over
+        if after.bit_length() > before.bit_length():  # passed 1, 2, 4, 8…: sampled
+            log.error("receipt_queue_full", account=account, limit=limit,
+                      dropped_total=after)
+
+    def _forget(self, items: list[Outgoing]) -> None:
+        """Items given up or answered: out of the store's record."""
+        if self._store is not None:
+            keys = [item.key for item in items if item.key >= 0]
+            if keys:
+                self._store.done(keys)
+                self.wake()
 
     def attach(self, receiver: Receiver) -> None:
         self._receivers.setdefault(receiver.account, []).append(receiver)
@@ -71,18 +131,37 @@ class Inbound:
         receivers = self._receivers.get(receiver.account, [])
         if receiver in receivers:
             receivers.remove(receiver)
-        queue = self._queues.setdefault(receiver.account, deque())
+        queue = self._queue(receiver.account)
         queue.extendleft(reversed(unanswered))
         self.pump(receiver.account)
+
+    def _expire(self, queue: deque[Outgoing]) -> None:
+        """Items at the head of the queue older than the TTL are given up."""
+        oldest = self._clock() - self._ttl
+        if queue[0].at >= oldest:
+            return
+        gone: list[Outgoing] = []
+        while queue and queue[0].at < oldest:
+            gone.append(queue.popleft())
+        self._forget(gone)
+        before = self.expired
+        self.expired = after = before + len(gone)
+        if after.bit_length() > before.bit_length():
+            log.error("receipt_expired", account=gone[0].account, ttl=self._ttl,
+                      expired_total=after)
 
     def pump(self, account: str) -> None:
         queue = self._queues.get(account)
         receivers = self._receivers.get(account)
         if not queue or not receivers:
             return
+        if self._ttl > 0:
+            self._expire(queue)
         turn = self._turn.get(account, 0)
         count = len(receivers)
         for i in range(count):
+            if not queue:
+                break
             receiver = receivers[(turn + i) % count]
             free = receiver.receipt_window()
             if free <= 0:
@@ -91,25 +170,41 @@ class Inbound:
             popleft = queue.popleft
             receiver.deliver([popleft() for _ in range(n)])
             self.delivered += n
-            if not queue:
-                break
         self._turn[account] = turn + 1
 
     def on_answers(self, answers: Iterable[tuple[Outgoing, int]]) -> None:
-        """An ESME read's refusals of our deliver_sm (and nacks, timeouts): a temporary
-        one is offered again later, with backoff; the others are logged."""
+        """An ESME read's answers to our deliver_sm (nacks and timeouts as refusals):
+        ESME_ROK takes the item out of the record; a temporary refusal is offered again
+        later, with backoff, within ``max_attempts`` and the TTL; others are given up
+        and logged."""
+        answers = list(answers)
+        done = [item for item, status in answers if not status]  # the usual: all taken
+        self.acknowledged += len(done)
+        if len(done) < len(answers):
+            self._refusals(answers, done)
+        if done:
+            self._forget(done)
+
+    def _refusals(self, answers: list[tuple[Outgoing, int]], done: list[Outgoing]) -> None:
+        """Refused ones offered again later, or given up (added to ``done``)."""
         for item, status in answers:
             if not status:
                 continue
-            if status in ESME_RETRY_STATUSES and item.attempts + 1 < self._max_attempts:
+            if (status in ESME_RETRY_STATUSES and item.attempts + 1 < self._max_attempts
+                    and not self._too_old(item)):
                 item.attempts += 1
                 self._call_later(min(2.0 ** item.attempts, 60.0), partial(self._requeue, item))
                 continue
+            done.append(item)
+            self.refused += 1
             log.warning("receipt_refused_by_esme", account=item.account, status=status,
                         attempts=item.attempts + 1)
 
+    def _too_old(self, item: Outgoing) -> bool:
+        return self._ttl > 0 and item.at < self._clock() - self._ttl
+
     def _requeue(self, item: Outgoing) -> None:
-        self._queues.setdefault(item.account, deque()).appendleft(item)
+        self._queue(item.account).appendleft(item)
         self.pump(item.account)
 
     def queued(self, account: str) -> int:
@@ -117,3 +212,7 @@ class Inbound:
 
     def total_queued(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
+
+
+def _nothing() -> None:
+    """No commit to ask for (a queue without a store)."""

@@ -67,6 +67,7 @@ class Intake:
         self._refused_since = 0
         self._marked_at = self._loop.time()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
+        self._inbox_timer: asyncio.TimerHandle | None = None
 
     def _tick(self) -> None:
         """An idle router still moves its done_below mark (the next commit carries it)."""
@@ -76,6 +77,8 @@ class Intake:
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
         self._ticker.cancel()
+        if self._inbox_timer is not None:
+            self._inbox_timer.cancel()
         self._marked_at = float("-inf")
         self.flush()
 
@@ -164,6 +167,26 @@ class Intake:
         self._hooks.append(hook)
         self._schedule()
 
+    def record_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is now queued: the next commit records them."""
+        self._journal.add_receipted(message_ids)
+        self._schedule()
+
+    def commit_soon(self) -> None:
+        """Rows others added to the journal (the receipt queue's) want a commit."""
+        self._schedule()
+
+    def _inbox_later(self) -> None:
+        """Receipt queue rows wait for their delay: a commit when the first is due."""
+        due = self._journal.inbox.next_due()
+        if due is not None and self._inbox_timer is None:
+            self._inbox_timer = self._loop.call_later(max(0.0, due - time.time()) + 0.001,
+                                                      self._inbox_due)
+
+    def _inbox_due(self) -> None:
+        self._inbox_timer = None
+        self._schedule()
+
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self._journal.add_outcomes(outcomes)
         self._schedule()
@@ -219,6 +242,7 @@ class Intake:
             return
         finally:
             self.commit_seconds.observe(time.perf_counter() - started)
+            self._inbox_later()
         self._reserved = []
         _call(hooks, True)
         if self._failing:
@@ -226,7 +250,8 @@ class Intake:
                         refused_messages=self._refused_since)
             self._failing = self._refused_since = 0
         messages = [Message(part.message_id, settlement.account, part.submit.body, 0,
-                            (part.submit.registered_delivery & 3) != 0)
+                            (part.submit.registered_delivery & 3) != 0, False,
+                            part.submit.source_addr, part.submit.destination_addr)
                     for settlement in settled if settlement.state == "released"
                     for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
@@ -234,7 +259,8 @@ class Intake:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2)
+                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2,
+                                    s.source_addr, s.destination_addr)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)
         if messages:  # one hand-over: one write per carrier session for the whole commit

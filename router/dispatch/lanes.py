@@ -13,7 +13,7 @@ accounts is 32 + 32.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from operator import attrgetter
 
@@ -89,19 +89,32 @@ class Lanes:
         self.count -= len(taken)
         return taken
 
-    def remove(self, message: Message) -> bool:
-        """Take one waiting message out (cancel_sm); False when it is not waiting."""
-        for queue in (self.urgent, self.accounts.get(message.account)):
-            if queue is not None and message in queue:
-                queue.remove(message)
-                self.count -= 1
-                if not queue and queue is not self.urgent:
-                    del self.accounts[message.account]
-                return True
-        return False
-
     def lowest(self) -> int | None:
         return min((m.id for m in self), default=None)
+
+    def remove(self, doomed: Callable[[Message], bool]) -> list[Message]:
+        """Take out every waiting message ``doomed`` says (expired ones); order kept."""
+        removed: list[Message] = []
+        self.urgent = _split(self.urgent, doomed, removed)
+        for account, queue in list(self.accounts.items()):
+            kept = _split(queue, doomed, removed)
+            if not kept:
+                del self.accounts[account]
+            elif kept is not queue:
+                self.accounts[account] = kept
+        self.count -= len(removed)
+        return removed
+
+
+def _split(queue: deque[Message], doomed: Callable[[Message], bool],
+           removed: list[Message]) -> deque[Message]:
+    """``queue`` itself when nothing in it is doomed, else what is kept."""
+    gone = [m for m in queue if doomed(m)]
+    if not gone:
+        return queue
+    removed += gone
+    ids = {m.id for m in gone}
+    return deque(m for m in queue if m.id not in ids)
 
 
 def _popleft(queue: deque[Message], count: int) -> list[Message]:

@@ -17,10 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
-from router.dlr.book import ReceiptBook
+from router.dispatch.reports import Reports
 from router.model.messages import Message
 from router.model.status import (
     CANCELLED,
@@ -73,9 +72,9 @@ class Operations:
     outbound: Outbound
     intake: Intake
     reader: JournalReader
-    book: ReceiptBook
-    """Makes the stat:DELETED receipt of a cancelled message that asked for one."""
-    inbound: Inbound
+    reports: Reports
+    """The one channel of final outcomes: a cancelled message's outcome, refund and
+    stat:DELETED receipt (if it asked for one) go there."""
     cancelled: int = 0
     replaced: int = 0
     lookups: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
@@ -144,21 +143,12 @@ class Operations:
         withdrawn = [m for m in targets if self.outbound.withdraw(m)]
         if not withdrawn:
             return NOT_CANCELLABLE
-        ids = [m.id for m in withdrawn]
-        self.intake.record_outcomes([(i, CANCELLED, "", False) for i in ids])
-        self.intake.refund(ids)
-        self.cancelled += len(ids)
+        for message in withdrawn:
+            self.reports.final_outcome(message, CANCELLED, "DELETED")
+        self.cancelled += len(withdrawn)
         # A failed commit keeps the outcomes for the next one; the messages stay out of
         # the queue, but a restart before then would send them: not a promise yet.
-        if not await self._committed():
-            return STORE_UNAVAILABLE
-        receipts = [r for m in withdrawn
-                    if (r := self.book.rejected(m, CANCELLED, "DELETED",
-                                                 MessageState.DELETED)) is not None]
-        if receipts:  # the one final receipt of a message that asked for one, after
-            # the cancel_sm_resp (this coroutine's caller answers before the next turn)
-            asyncio.get_running_loop().call_soon(self.inbound.enqueue, account, receipts)
-        return 0
+        return 0 if await self._committed() else STORE_UNAVAILABLE
 
     async def replace(self, account: str, pdu: ReplaceSm, check: CheckReplacement) -> int:
         wanted = parse_id(pdu.message_id)
@@ -177,11 +167,15 @@ class Operations:
         refused = check(account, new, old)
         if refused:
             return refused
+        before = (message.receipt, message.expires)
         message.body = new
+        message.receipt = (pdu.registered_delivery & 3) != 0
+        message.expires = 0.0  # the validity may have changed: worked out again
         self.intake.record_replaced(wanted, new)
         if not await self._committed():
             if message.body is new:
                 message.body = old
+                message.receipt, message.expires = before
             return STORE_UNAVAILABLE
         self.replaced += 1
         return 0

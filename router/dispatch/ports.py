@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from router.model.messages import Message
+from router.model.status import RetryClass
 from router.smpp.deliver import Deliver
 from router.smpp.pdu import DeliverSm
 from router.smpp.session import Submit
@@ -48,7 +49,8 @@ class Carriers(Protocol):
     """The carrier side as the outbound queue sees it."""
 
     def pump(self) -> None:
-        """Messages are waiting: take what the open windows allow."""
+        """Messages are waiting: take what the open windows allow (``Outbound.take``
+        per upstream group)."""
 
     def lowest_in_flight(self) -> int | None:
         """The smallest id sent and not yet answered, if any."""
@@ -63,8 +65,33 @@ class CarrierReports(Protocol):
     def on_deliver(self, delivers: list[Deliver]) -> None:
         """deliver_sm from a carrier (scanned, not decoded): receipts and MO."""
 
-    def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
-        """Sent but never answered (timeout, connection lost): to be sent again."""
+    def on_no_answer(self, messages: list[Message], reason: str, cause: RetryClass) -> None:
+        """Sent but never answered (connection lost, carrier silent): to be sent again,
+        by the retry table's row ``cause``."""
+
+
+class Routes(Protocol):
+    """The routing table as the outbound queue sees it (upstream/routing.py)."""
+
+    def route(self, messages: list[Message]) -> dict[str, list[Message]]:
+        """A batch split by upstream group name (decided per batch, not per rule)."""
+
+
+class Finals(Protocol):
+    """Where messages the outbound queue gives up on go (validity passed)."""
+
+    def expire(self, messages: list[Message]) -> None: ...
+
+
+class InboxLog(Protocol):
+    """The store's record of the receipt and MO queue (rows ride the journal's group
+    commit; SQLite today, PostgreSQL later)."""
+
+    def add(self, account: str, at: float, bodies: list[bytes]) -> int:
+        """A hand-over to be kept: the key of its first item (the others follow)."""
+
+    def done(self, keys: list[int]) -> None:
+        """Items that left the queue for good."""
 
 
 class MoRouting(Protocol):

@@ -5,9 +5,11 @@ messages become outcomes for the journal and, when a receipt was asked for, an e
 the receipt book; congestion answers (throttled, queue full) go back to the front of the
 outbound queue without spending an attempt (the connection that got them slows down);
 other temporary refusals and sends lost with their connection go back spending one;
-final refusals are journalled and answered with a REJECTD receipt; receipts and MO
-are queued for the account's ESME sessions, a carrier read's receipts as one batch
-(results first: a receipt may follow its submit_sm_resp in the same read).
+final refusals are journalled and answered with a REJECTD receipt (``final_outcome``:
+the one way any final outcome of our own, EXPIRED too, becomes a receipt); receipts
+and MO are queued for the account's ESME sessions, a carrier read's receipts as one
+batch (results first: a receipt may follow its submit_sm_resp in the same read; one
+that came before it is held by the book and released here when it comes).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import MoRouting
-from router.dlr.book import Bodies, ReceiptBook
+from router.dlr.book import ReceiptBook, Routed
 from router.dlr.receipt import RECEIPT_ESM_MASK, stat_of
 from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import (
     CONGESTION_CARRIER_STATUSES,
+    EXPIRED,
     GIVEN_UP,
     TEMPORARY_CARRIER_STATUSES,
+    RetryClass,
+    retry_class,
 )
 from router.model.wallets import Wallets
 from router.smpp import codec
@@ -56,20 +61,20 @@ class Reports:
         outcomes: list[Outcome] = []
         wanted: list[tuple[str, int, str]] = []  # receipts to expect: one map update
         again: list[Message] = []
-        back: list[Message] = []
+        back: list[tuple[Message, int]] = []
         for message, status, carrier_id in results:
             if status == 0:
                 outcomes.append((message.id, 0, carrier_id, message.receipt))
                 if message.receipt:
                     wanted.append((carrier_id, message.id, message.account))
             elif status in CONGESTION_CARRIER_STATUSES:
-                back.append(message)  # the connection slows down; no attempt spent
+                back.append((message, status))  # the connection slows down
             elif status in TEMPORARY_CARRIER_STATUSES:
                 again.append(message)
             else:
                 self._refuse(message, status, "refused by carrier")
         if wanted:
-            self._book.remember_many(wanted)
+            self._expect(wanted, results)
         self.accepted += len(outcomes)
         if outcomes:
             if self._wallets is not None and self._wallets.open:
@@ -77,9 +82,28 @@ class Reports:
             self._intake.record_outcomes(outcomes)
         if back:
             self.congested += len(back)
-            self._outbound.put(back, front=True)
+            self._congested(back)
         if again:
-            self._again(again, "temporary carrier refusal", at_once=False)
+            self._again(again, "temporary carrier refusal", RetryClass.SYSTEM_ERROR)
+
+    def _congested(self, back: list[tuple[Message, int]]) -> None:
+        """Throttled and queue-full answers, each by its row of the retry table (by
+        default: to the front at once, in order, no attempt spent)."""
+        self._again([message for message, _ in back], "carrier congested",
+                    [retry_class(status) for _, status in back])
+
+    def _expect(self, wanted: list[tuple[str, int, str]],
+                results: list[tuple[Message, int, str]]) -> None:
+        """Receipts to come: remembered (parts noted for per_message accounts); those
+        that came before their submit_sm_resp go out now."""
+        book = self._book
+        if book.folds.accounts:
+            for message, status, _ in results:
+                if status == 0 and message.receipt:
+                    book.expect(message)
+        early = book.remember_many(wanted)
+        if early:
+            self._receipts(early)
 
     def on_deliver(self, delivers: list[Deliver]) -> None:
         """A carrier read's receipts as one batch (one hand-over per account), MO one by
@@ -89,31 +113,39 @@ class Reports:
         self.delivers += len(delivers)
         receipts = [d for d in delivers if d.esm_class & RECEIPT_ESM_MASK]
         if receipts:
-            wallets = self._wallets
-            matched: list[tuple[int, Deliver]] | None = (
-                [] if wallets is not None and wallets.open else None)
-            try:
-                routed = self._book.from_carrier(receipts, matched)
-            except Exception:  # a bug: find the receipt that raises, relay the others
-                routed = self._each_receipt(receipts)
-            if matched:
-                self._settle_receipts(matched)
-            enqueue = self._inbound.enqueue
-            for account, bodies in routed.items():
-                enqueue(account, bodies)
+            self._receipts(receipts)
         if len(receipts) < len(delivers):
             for deliver in delivers:
                 if not deliver.esm_class & RECEIPT_ESM_MASK:
                     self._mo_one(deliver)
 
-    def _each_receipt(self, receipts: list[Deliver]) -> Bodies:
-        routed: Bodies = {}
+    def _receipts(self, receipts: list[Deliver]) -> None:
+        wallets = self._wallets
+        matched: list[tuple[int, Deliver]] | None = (
+            [] if wallets is not None and wallets.open else None)
+        try:
+            routed = self._book.from_carrier(receipts, matched)
+        except Exception:  # a bug: find the receipt that raises, relay the others
+            routed = self._each_receipt(receipts)
+        if matched:
+            self._settle_receipts(matched)
+        if routed.finals:
+            self._intake.record_receipted(routed.finals)
+        enqueue = self._inbound.enqueue
+        for account, bodies in routed.bodies.items():
+            enqueue(account, bodies)
+
+    def _each_receipt(self, receipts: list[Deliver]) -> Routed:
+        routed = Routed()
         for deliver in receipts:
             try:
-                for account, bodies in self._book.from_carrier((deliver,)).items():
-                    routed.setdefault(account, []).extend(bodies)
+                one = self._book.from_carrier((deliver,))
             except Exception:
                 self._failed(deliver)
+                continue
+            for account, bodies in one.bodies.items():
+                routed.bodies.setdefault(account, []).extend(bodies)
+            routed.finals.extend(one.finals)
         return routed
 
     def _mo_one(self, deliver: Deliver) -> None:
@@ -141,22 +173,37 @@ class Reports:
             on_receipt(message_id, stat_of(deliver.short_message, deliver.message_state))
         self._intake.record_ledger()
 
-    def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
-        self._again(messages, reason, at_once)
+    def on_no_answer(self, messages: list[Message], reason: str, cause: RetryClass) -> None:
+        self._again(messages, reason, cause)
 
-    def _again(self, messages: list[Message], reason: str, at_once: bool) -> None:
-        for message in self._outbound.again(messages, at_once):
+    def expire(self, messages: list[Message]) -> None:
+        """Store-and-forward gave up: validity passed before a carrier accepted them.
+        A final outcome like a carrier's refusal, with a ``stat:EXPIRED`` receipt."""
+        for message in messages:
+            self._refuse(message, EXPIRED, "validity passed", "EXPIRED")
+
+    def _again(self, messages: list[Message], reason: str,
+               why: RetryClass | list[RetryClass]) -> None:
+        for message in self._outbound.again(messages, why):
             self._refuse(message, GIVEN_UP, reason)
 
-    def _refuse(self, message: Message, status: int, reason: str) -> None:
+    def _refuse(self, message: Message, status: int, reason: str,
+                stat: str = "REJECTD") -> None:
         self.refused += 1
         if sampled(self.refused):  # each one is in the journal and gets a REJECTD receipt
             log.warning("message_refused_upstream", id=message.id, account=message.account,
                         status=f"0x{status:08x}", reason=reason, attempts=message.attempts,
                         total=self.refused)
+        self.final_outcome(message, status, stat)
+
+    def final_outcome(self, message: Message, status: int, stat: str) -> None:
+        """A message ends here without a carrier receipt (refused: REJECTD; at its
+        maximum age: EXPIRED): its outcome is journalled, its reservation refunded, and
+        the ESME gets exactly one receipt with ``stat`` if it asked for one."""
         self._intake.record_outcomes([(message.id, status, "", message.receipt)])
         if self._wallets is not None and self._wallets.open:
             self._wallets.settle([], [message.id])
-        rejected = self._book.rejected(message, status)
-        if rejected is not None:
-            self._inbound.enqueue(message.account, [rejected])
+        body = self._book.final(message, stat, status)
+        if body is not None:
+            self._intake.record_receipted([message.id])
+            self._inbound.enqueue(message.account, [body])

@@ -85,3 +85,38 @@ class IdMap:
 
     def __len__(self) -> int:
         return len(self._ids) + len(self._old)
+
+
+class IdSet:
+    """Our ids of messages whose final receipt was queued: two generations of sets, like
+    ``IdMap`` (a repeat of a final receipt is a duplicate, dropped)."""
+
+    __slots__ = ("_generation", "_ids", "_old")
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self._ids: set[int] = set()
+        self._old: set[int] = set()
+        self._generation = max(1, limit // 2)
+
+    def add(self, message_id: int) -> None:
+        self._ids.add(message_id)
+        self.rotate()
+
+    def add_many(self, message_ids: list[int]) -> None:
+        self._ids.update(message_ids)
+        self.rotate()
+
+    def generations(self) -> tuple[set[int], set[int]]:
+        """The young and the old set, for a loop that checks and adds many (it calls
+        ``rotate`` when done)."""
+        return self._ids, self._old
+
+    def rotate(self) -> None:
+        if len(self._ids) >= self._generation:
+            self._old, self._ids = self._ids, set()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids or message_id in self._old
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._old)

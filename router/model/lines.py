@@ -46,6 +46,16 @@ def _minutes(hhmm: str) -> int:
     return value
 
 
+def within(hours: tuple[int, int] | None, minute_of_day: int) -> bool:
+    """``minute_of_day`` inside a window of ``parse_hours`` (None: any time)."""
+    if hours is None:
+        return True
+    start, end = hours
+    if start <= end:
+        return start <= minute_of_day < end
+    return minute_of_day >= start or minute_of_day < end
+
+
 def format_hours(hours: tuple[int, int] | None) -> str:
     if hours is None:
         return ""
@@ -74,12 +84,7 @@ class Line:
         return "advertising" if self.status == "demoted" else self.kind
 
     def open_at(self, minute_of_day: int) -> bool:
-        if self.hours is None:
-            return True
-        start, end = self.hours
-        if start <= end:
-            return start <= minute_of_day < end
-        return minute_of_day >= start or minute_of_day < end
+        return within(self.hours, minute_of_day)
 
 
 class LineBook:

@@ -26,3 +26,13 @@ class Message:
     """The ESME asked for a delivery receipt: remember the carrier's id."""
     urgent: bool = False
     """submit_sm priority_flag >= 2 (an OTP): the outbound queue's priority lane."""
+    source: str = ""
+    destination: str = ""
+    """As the ESME wrote them (routing reads them; "" = read from the body when needed)."""
+    expires: float = 0.0
+    """When store-and-forward gives up on it (wall clock); 0.0 = not worked out yet."""
+
+
+def accepted_at(message_id: int) -> float:
+    """When a message was accepted: our ids carry their millisecond (store/ids.py)."""
+    return (message_id >> 16) / 1000.0

@@ -96,6 +96,29 @@ def carrier_class(status: int) -> CarrierClass:
 
 GIVEN_UP = S.ESME_RDELIVERYFAILURE
 """Journalled for a message that used up its attempts."""
+EXPIRED = 0x0410
+"""Journalled for a message whose validity passed before a carrier accepted it
+(store-and-forward gave up): a final outcome, with a ``stat:EXPIRED`` receipt."""
+
+
+class RetryClass(Enum):
+    """Why a message goes back to the queue: each has its row in the retry table
+    (``dispatch.retries``)."""
+
+    THROTTLED = "throttled"
+    QUEUE_FULL = "queue_full"
+    SYSTEM_ERROR = "system_error"
+    BIND_LOST = "bind_lost"
+    RESPONSE_TIMEOUT = "response_timeout"
+
+
+def retry_class(status: int) -> RetryClass:
+    """The retry row of a carrier's temporary or congestion status."""
+    if status == S.ESME_RTHROTTLED:
+        return RetryClass.THROTTLED
+    if status == S.ESME_RMSGQFUL:
+        return RetryClass.QUEUE_FULL
+    return RetryClass.SYSTEM_ERROR
 NACKED = S.ESME_RSYSERR
 """A carrier's generic_nack to a submit_sm carries no usable status: try again."""
 
@@ -132,11 +155,13 @@ CANCELLED = 0x0480
 def state_of_outcome(status: int) -> MessageState:
     """A journalled carrier outcome as query_sm_resp's message_state: accepted by the
     carrier is still en route (its receipt decides), cancelled is deleted, attempts
-    used up undeliverable, any other refusal rejected."""
+    used up undeliverable, validity passed expired, any other refusal rejected."""
     if status == 0:
         return MessageState.ENROUTE
     if status == CANCELLED:
         return MessageState.DELETED
+    if status == EXPIRED:
+        return MessageState.EXPIRED
     if status == GIVEN_UP:
         return MessageState.UNDELIVERABLE
     return MessageState.REJECTED

@@ -28,6 +28,11 @@ class Addresses:
         """Digits of a canonical number that decide its operator (the longest prefix)."""
         self._by_head: dict[str, str] = {}
 
+    @property
+    def operators(self) -> Operators:
+        """The numbering plans and prefix tables (list imports check numbers by them)."""
+        return self._operators
+
     def number_of(self, address: str, ton: int, npi: int | None = None) -> int | None:
         """An address as the lists' int key, or None when it is no mobile number."""
         if (len(address) == self.e164_length and address.startswith(self.heads)

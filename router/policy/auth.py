@@ -30,6 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from router.model.accounts import Account, AuditEntry
+from router.model.apikeys import ApiKey
 from router.model.ranges import DomesticRanges, parse_address
 from router.model.status import BIND_REFUSED, UNKNOWN_SYSTEM_ID, WRONG_PASSWORD
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
@@ -47,6 +48,9 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 NOT_ALLOWED_IP = "source ip not in the account's allow list"
 NOT_DOMESTIC = "source ip not domestic"
+UNKNOWN_API_KEY = "unknown api key"
+HTTP_AUDIT_EVERY = 60.0
+_HTTP_OK = ("accepted", "ok")
 COUNTED_REFUSALS = frozenset({NOT_ALLOWED_IP, NOT_DOMESTIC})
 """Refusals before the password that count towards lockout, as wrong passwords do."""
 AUDIT_BATCH = 256
@@ -132,6 +136,8 @@ class Authenticator:
         self.binds: dict[tuple[str, str], int] = {}
         """Bind attempts by (outcome, reason), since start."""
         self._audit_timer: asyncio.TimerHandle | None = None
+        self._http_seen: dict[tuple[str, str], float] = {}
+        """(key id, address) -> until when its successes are not audited again."""
 
     # --- registry changes -----------------------------------------------------------
 
@@ -160,8 +166,48 @@ class Authenticator:
     async def check(self, command_id: int, system_id: str, password: str,
                     peer: tuple[str, int]) -> BindVerdict:
         verdict = await self._decide(command_id, system_id, password, peer[0])
-        self._audit(command_id, system_id, peer, verdict)
+        self._audit(BIND_TYPE[CommandId(command_id)], system_id, peer, verdict)
         return verdict
+
+    def check_api_key(self, key: ApiKey | None, peer: tuple[str, int]) -> BindVerdict:
+        """An HTTP API request, by its key (None: no active key matched), checked as a
+        bind is from its source address: lockout, account active, allowed IPs, domestic
+        ranges; no hash (the key is 256 random bits).  Audited as bind type ``http``; an
+        unknown key or a refused address counts towards lockout as a wrong password does."""
+        ip = peer[0]
+        if key is None:
+            verdict = self._locked(ip, "", None, time.time(), by_id=False)
+            if verdict is None:
+                self._fail([ip_key(ip)])
+                verdict = BindVerdict(UNKNOWN_SYSTEM_ID, UNKNOWN_API_KEY)
+            self._audit("http", "-", peer, verdict)
+            return verdict
+        account = self._accounts.get(key.system_id)
+        now = time.time()
+        verdict = self._locked(ip, key.system_id, account, now) or \
+            self._http_admission(account, key.system_id, ip)
+        if not verdict.accepted or self._http_seen.get((key.key_id, ip), 0.0) < now:
+            # every refusal; a success once a minute per key and address (a request per
+            # message must not cost a log line and an audit row each)
+            if verdict.accepted:
+                if len(self._http_seen) > 10_000:
+                    self._http_seen.clear()
+                self._http_seen[key.key_id, ip] = now + HTTP_AUDIT_EVERY
+            self._audit("http", key.system_id, peer, verdict)
+        else:
+            self.binds[_HTTP_OK] = self.binds.get(_HTTP_OK, 0) + 1
+        return verdict
+
+    def _http_admission(self, account: Account | None, system_id: str, ip: str
+                        ) -> BindVerdict:
+        if account is None or account.status != "active":
+            return BindVerdict(BIND_REFUSED, f"account {account.status if account else 'gone'}")
+        refusal = self._source_refusal(account, ip)
+        if refusal is not None:
+            self._failed(ip, system_id, account)
+            return BindVerdict(BIND_REFUSED, refusal)
+        self.lockout.succeed(ip_key(ip))
+        return BindVerdict(0, "ok", account)
 
     async def _decide(self, command_id: int, system_id: str, password: str,
                       ip: str) -> BindVerdict:
@@ -196,11 +242,11 @@ class Authenticator:
         return BindVerdict(0, "ok", account)
 
     def _locked(self, ip: str, system_id: str, account: Account | None,
-                now: float) -> BindVerdict | None:
+                now: float, by_id: bool = True) -> BindVerdict | None:
         """Refused before any hashing: the source address, or the system_id unless its
         account opted out of the per-system_id lockout."""
         keys = [ip_key(ip)]
-        if account is None or account.id_lockout:
+        if by_id and (account is None or account.id_lockout):
             keys.append(system_id_key(system_id))
         for key in keys:
             if self.lockout.locked_until(key, now) is not None:
@@ -213,6 +259,15 @@ class Authenticator:
             return f"account {account.status}"
         if BIND_TYPE[CommandId(command_id)] not in account.bind_types:
             return "bind type not allowed"
+        refusal = self._source_refusal(account, ip)
+        if refusal is not None:
+            return refusal
+        if account.max_binds and self._live_binds(account.system_id) >= account.max_binds:
+            return "too many binds"
+        return None
+
+    def _source_refusal(self, account: Account, ip: str) -> str | None:
+        """Why the account may not be used from ``ip`` (allow list, domestic ranges)."""
         if not ip_allowed(ip, account.allowed_ips):
             return NOT_ALLOWED_IP
         if not account.domestic_exempt:
@@ -220,8 +275,6 @@ class Authenticator:
                 return "no domestic ranges imported"
             if ip not in self.ranges:
                 return NOT_DOMESTIC
-        if account.max_binds and self._live_binds(account.system_id) >= account.max_binds:
-            return "too many binds"
         return None
 
     async def _password_ok(self, system_id: str, password_hash: str, password: str) -> bool:
@@ -249,6 +302,9 @@ class Authenticator:
         keys = [ip_key(ip)]
         if account is None or account.id_lockout:
             keys.append(system_id_key(system_id))
+        self._fail(keys)
+
+    def _fail(self, keys: list[str]) -> None:
         now = time.time()
         for key in keys:
             until = self.lockout.fail(key, now)
@@ -258,9 +314,8 @@ class Authenticator:
                 log.warning("lockout", key=key, until=until, reason=reason,
                             period=self._config.lockout_period)
 
-    def _audit(self, command_id: int, system_id: str, peer: tuple[str, int],
+    def _audit(self, bind_type: str, system_id: str, peer: tuple[str, int],
                verdict: BindVerdict) -> None:
-        bind_type = BIND_TYPE[CommandId(command_id)]
         outcome = "accepted" if verdict.accepted else "refused"
         key = (outcome, verdict.reason)
         self.binds[key] = self.binds.get(key, 0) + 1

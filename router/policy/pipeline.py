@@ -17,6 +17,7 @@ from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.billing import BillingStage
 from router.policy.content.chinese import ChineseStage
+from router.policy.content.matcher import RuleSet
 from router.policy.content.stage import ContentStage
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
@@ -42,11 +43,13 @@ class StageKit:
     wallets: Wallets = dataclasses.field(default_factory=Wallets)
     """Prepaid balances and reservations; the intake and the reports settle them."""
     ledger: Ledger | None = None
+    content_rules: RuleSet | None = None
+    """Compiled content rules to share (explain's stages use the router's)."""
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
-    "content": lambda kit: ContentStage(kit.settings, kit.holds),
+    "content": lambda kit: ContentStage(kit.settings, kit.holds, kit.content_rules),
     "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
     "throttle": lambda kit: ThrottleStage(kit.settings, kit.addresses, kit.writer,
                                           Quotas(kit.settings.timezone, kit.usage)),

@@ -50,6 +50,14 @@ class AccountSettings:
     operator_limits: tuple[OperatorLimitSettings, ...] = ()
     charge_on: Literal["accept", "delivery"] = "accept"
     """Prepaid: the reservation is charged on carrier acceptance or on DELIVRD."""
+    receipt_queue_limit: int = 0
+    """Receipts and MO queued for this account's RX/TRX sessions; 0 = dispatch's."""
+    receipts: Literal["per_part", "per_message"] = "per_part"
+    """A long message sent in parts: a receipt per part, or one (part 1's id) when the
+    last part's final receipt comes."""
+    validity: float = 0.0
+    """Seconds its messages without a validity_period of their own are tried before
+    they end EXPIRED; 0 = ``dispatch.validity``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -72,13 +72,14 @@ _SUBMIT_SM_RESP = int(CommandId.SUBMIT_SM_RESP)
 _RECEIPT_ANSWERS = frozenset({Delivered, Answered, TimedOut})
 
 
-def _refusal(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
-    """A deliver_sm of ours the ESME did not take: refused, nacked or never answered."""
+def _answer(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
+    """The ESME's answer to a deliver_sm of ours: taken (0), refused, nacked or never
+    answered (the queue forgets it only after ESME_ROK)."""
     context = event.context
     if type(context) is not Outgoing:
         return None
     if type(event) is Delivered:
-        return (context, event.status) if event.status else None
+        return context, event.status
     if type(event) is Answered:  # a generic_nack: it could not take it, whatever its status
         return context, event.response.status or ESME_NACKED
     return context, ESME_NACKED  # TimedOut
@@ -231,18 +232,18 @@ class EsmeConnection(asyncio.Protocol):
 
     def _handle(self, events: list[Event]) -> None:
         submits: list[Submit] = []
-        refused: list[tuple[Outgoing, int]] = []  # deliver_sm the ESME did not take
+        answers: list[tuple[Outgoing, int]] = []  # to our deliver_sm
         for event in events:
             if type(event) is Submit:
                 submits.append(event)
             elif type(event) in _RECEIPT_ANSWERS:
-                refusal = _refusal(event)  # type: ignore[arg-type]
-                if refusal is not None:
-                    refused.append(refusal)
+                answer = _answer(event)  # type: ignore[arg-type]
+                if answer is not None:
+                    answers.append(answer)
             else:
                 self._on_event(event)
-        if refused:
-            self._inbound.on_answers(refused)
+        if answers:
+            self._inbound.on_answers(answers)
         if submits:
             self._decide(submits)
         if self._receiver:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
+from router.smpp.pdu import SubmitSm, Tag, tlv_get
 from router.smpp.text import (
     ESC,
     DataCoding,
@@ -18,9 +19,11 @@ from router.smpp.text import (
 )
 
 __all__ = [
+    "Concat",
     "ConcatInfo",
     "Segment",
     "SplitMethod",
+    "concat_of",
     "join_parts",
     "parse_udh",
     "segment_count",
@@ -231,3 +234,32 @@ def join_parts(parts: Sequence[bytes], data_coding: int, *, udh: bool = True) ->
     if all(info is not None for info, _ in parsed):
         parsed.sort(key=lambda item: item[0].seq if item[0] is not None else 0)
     return decode_text(b"".join(payload for _, payload in parsed), data_coding)
+
+
+class Concat(NamedTuple):
+    kind: str
+    reference: int
+    total: int
+    seq: int
+    payload: bytes
+
+
+def _int(value: bytes | None) -> int:
+    return int.from_bytes(value, "big") if value else 0
+
+
+def concat_of(sm: SubmitSm) -> Concat | None:
+    """The concatenation a submit belongs to (UDH or SAR), or None for a message of one
+    part (the content filter joins parts by it, receipts are folded by it)."""
+    if sm.esm_class & 0x40:
+        info, payload = parse_udh(sm.short_message)
+        if info is None or info.total < 2:
+            return None
+        return Concat("udh", info.ref, info.total, info.seq, payload)
+    total = _int(tlv_get(sm.tlvs, Tag.SAR_TOTAL_SEGMENTS))
+    seq = _int(tlv_get(sm.tlvs, Tag.SAR_SEGMENT_SEQNUM))
+    if total < 2 or not 1 <= seq <= total:
+        return None
+    reference = _int(tlv_get(sm.tlvs, Tag.SAR_MSG_REF_NUM))
+    payload = tlv_get(sm.tlvs, Tag.MESSAGE_PAYLOAD) or sm.short_message
+    return Concat("sar", reference, total, seq, payload)

@@ -12,11 +12,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import sqlite3
-import struct
-import sys
 import threading
 import time
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,7 +26,8 @@ from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
-from router.store import ledger, quarantine
+from router.store import inbox, ledger, quarantine
+from router.store.packing import pack_bodies, unpack_bodies
 
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
@@ -37,9 +35,6 @@ RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpo
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated to this after a restart
 KEEP_REFUSALS = 10_000  # refusal rows kept in memory while commits fail
 
-_len = struct.Struct(">I")
-_SWAP = sys.byteorder == "little"
-assert array("I").itemsize == 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     first_id    INTEGER PRIMARY KEY,  -- ids first_id .. first_id + count - 1
@@ -57,7 +52,8 @@ CREATE TABLE IF NOT EXISTS refusals (
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[message_id, status, upstream_id, receipt], ...]
+    entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
+    receipted   BLOB                  -- JSON [message_id, ...]: final receipt queued (or NULL)
 );
 CREATE TABLE IF NOT EXISTS replaced (
     message_id  INTEGER PRIMARY KEY,  -- a queued message a replace_sm changed
@@ -68,6 +64,13 @@ CREATE TABLE IF NOT EXISTS marks (
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add ``outcomes.receipted`` to a journal made before it existed."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
+    if "receipted" not in columns:
+        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
+
+
 class StoreError(Exception):
     """The journal cannot take writes; nothing may be acknowledged."""
 
@@ -78,31 +81,13 @@ class Recovery:
     last_id: int = 0
     delivered_to_carrier: list[tuple[str, int, str]] = field(default_factory=list)
     """(upstream id, our id, account) of messages a carrier accepted."""
+    receipted: list[int] = field(default_factory=list)
+    """Recent messages whose final receipt was already queued for the ESME."""
+    inbox: list[inbox.Queued] = field(default_factory=list)
+    """Receipts and MO that were waiting for an ESME (key order)."""
     parts: list[tuple[int, str, float, bytes, str]] = field(default_factory=list)
     """(our id, account, arrived at, body, group) of parts of concatenated messages
     journalled while the rest was awaited: the content stage takes them back."""
-
-
-def pack_bodies(bodies: list[bytes]) -> bytes:
-    """count, the lengths as big-endian uint32, then the bodies back to back: built by
-    C loops (array, join), not a Python loop per message."""
-    lengths = array("I", map(len, bodies))
-    if _SWAP:
-        lengths.byteswap()
-    return _len.pack(len(bodies)) + lengths.tobytes() + b"".join(bodies)
-
-
-def unpack_bodies(blob: bytes) -> list[bytes]:
-    (count,) = _len.unpack_from(blob, 0)
-    lengths = array("I", blob[4:4 + 4 * count])
-    if _SWAP:
-        lengths.byteswap()
-    out = []
-    pos = 4 + 4 * count
-    for n in lengths:
-        out.append(blob[pos:pos + n])
-        pos += n
-    return out
 
 
 def wants_receipt(body: bytes) -> bool:
@@ -150,8 +135,9 @@ class SqliteJournal:
             # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA)
+            self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
             quarantine.migrate(self._db)
+            _migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
@@ -165,6 +151,9 @@ class SqliteJournal:
         self._ledger: list[LedgerRow] = []
         self._flags: list[quarantine.FlagRow] = []
         self._replaced: list[tuple[int, bytes]] = []
+        self.inbox = inbox.InboxRows()
+        """Receipts and MO queued for ESMEs: their rows ride every commit."""
+        self._receipted: list[int] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
@@ -193,6 +182,11 @@ class SqliteJournal:
     def add_outcomes(self, outcomes: list[Outcome]) -> None:
         self._outcomes.extend(outcomes)
 
+    def add_receipted(self, message_ids: list[int]) -> None:
+        """Messages whose final receipt is queued for the ESME: after a restart a carrier
+        repeating it is a duplicate, not a second receipt."""
+        self._receipted.extend(message_ids)
+
     def mark_done_below(self, message_id: int) -> None:
         """Every message below this id has its final outcome: recovery starts here.
         Written with the next commit, together with the outcomes that make it true."""
@@ -211,11 +205,13 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger or self._replaced
+                    or self._ledger or self._receipted or self.inbox.dirty
+                    or self._replaced
                     or self._done_below is not None)
 
-    def commit(self) -> None:
-        """Write everything added since the last commit, in one transaction."""
+    def commit(self, everything: bool = False) -> None:
+        """Write everything added since the last commit, in one transaction (receipt
+        queue rows younger than their delay wait, unless ``everything``)."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
         refusals, self._refusals = self._refusals, []
@@ -225,6 +221,8 @@ class SqliteJournal:
         money, self._ledger = self._ledger, []
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
         replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
+        queued = self.inbox.take(time.time(), everything)
+        receipted, self._receipted = self._receipted, []
         db = self._db
         try:
             db.execute("BEGIN")
@@ -240,9 +238,12 @@ class SqliteJournal:
                 db.executemany(ledger.INSERT, money)
             if replaced:
                 db.executemany("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)
-            if outcomes:
-                db.execute("INSERT INTO outcomes (at, entries) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(outcomes)))
+            if outcomes or receipted:  # one row: no statement of its own for receipts
+                db.execute("INSERT INTO outcomes (at, entries, receipted) VALUES (?, ?, ?)",
+                           (time.time(), orjson.dumps(outcomes),
+                            orjson.dumps(receipted) if receipted else None))
+            if queued:
+                inbox.write(db, queued)
             if done_below is not None:
                 db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
                            (done_below,))
@@ -254,6 +255,8 @@ class SqliteJournal:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             self._keep(outcomes, refusals, done_below)
+            self.inbox.keep(queued)  # receipts already handed to ESMEs: rows still owed
+            self._receipted[:0] = receipted
             # reservations belong to the refused batches; settlements stand
             self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
@@ -309,12 +312,15 @@ class SqliteJournal:
             since = min(since, min(row[3] for row in released) - 60.0)
         finished: set[int] = set()
         wanted: list[tuple[str, int]] = []
-        for at, entries in db.execute("SELECT at, entries FROM outcomes WHERE seq >= ?",
-                                      (first_outcome_since(self._db, since),)):
+        for at, entries, receipted in db.execute(
+                "SELECT at, entries, receipted FROM outcomes WHERE seq >= ?",
+                (first_outcome_since(self._db, since),)):
             for message_id, status, carrier_id, receipt in orjson.loads(entries):
                 finished.add(message_id)
                 if at >= receipts_since and status == 0 and receipt and carrier_id:
                     wanted.append((carrier_id, message_id))
+            if receipted is not None:
+                recovery.receipted.extend(orjson.loads(receipted))
         replaced = dict(db.execute("SELECT message_id, body FROM replaced "
                                    "WHERE message_id >= ?", (start,)).fetchall())
         rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
@@ -331,6 +337,10 @@ class SqliteJournal:
                              for i, account, body, _ in released
                              if i < done_below and i not in finished]
         recovery.delivered_to_carrier = self._with_accounts(wanted)
+        loaded = inbox.load(db)
+        inbox.clean(db, loaded.finished)
+        recovery.inbox = loaded.queued
+        self.inbox.resume(loaded.counts, loaded.last_batch, loaded.done_up_to)
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
@@ -402,7 +412,7 @@ class SqliteJournal:
         problem: str | None = None
         try:
             if self.dirty:
-                self.commit()
+                self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except (StoreError, sqlite3.Error) as exc:
             problem = str(exc)

@@ -128,15 +128,6 @@ class LineStore(ListTables):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA + LIST_SCHEMA)
 
-    def _account_exists(self, db: sqlite3.Connection, account: str) -> bool:
-        try:
-            row = db.execute("SELECT 1 FROM accounts WHERE system_id = ?", (account,)).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return False  # no registry tables yet: no accounts
-            raise
-        return row is not None
-
     # --- lines ----------------------------------------------------------------------
 
     def add_line(self, line: Line) -> Line:

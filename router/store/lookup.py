@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import orjson
 
-from router.store.journal import first_outcome_since, unpack_bodies
+from router.store.journal import first_outcome_since
+from router.store.packing import unpack_bodies
 
 MAX_OUTCOME_ROWS = 200_000
 """Outcome rows (one per carrier read batch) scanned at most for one message."""

@@ -61,6 +61,15 @@ class SqliteStore:
         """A read transaction: several SELECTs see one state of the file (WAL)."""
         return self._tx("BEGIN")
 
+    def _account_exists(self, db: sqlite3.Connection, account: str) -> bool:
+        try:
+            row = db.execute("SELECT 1 FROM accounts WHERE system_id = ?", (account,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return False  # no registry tables yet: no accounts
+            raise
+        return row is not None
+
     def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
         db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
                    (time.time(), kind, key))

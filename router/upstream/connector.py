@@ -23,7 +23,7 @@ import structlog
 from router.dispatch.ports import CarrierReports
 from router.logs import sampled
 from router.model.messages import Message
-from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED
+from router.model.status import CONGESTION_CARRIER_STATUSES, NACKED, RetryClass
 from router.smpp import codec, convert
 from router.smpp.deliver import scan_deliver
 from router.smpp.pdu import (
@@ -83,6 +83,8 @@ class Connector(asyncio.Protocol):
         """The connect or bind failure last logged; the same again is only counted."""
         self._failures = 0
         self._was_bound = False
+        self._silent = False
+        """This connection is being closed because the carrier stopped answering."""
         self.unmatched_responses = 0
         self.timed_out = 0
         self.sent = 0
@@ -220,6 +222,7 @@ class Connector(asyncio.Protocol):
                             command_id=f"0x{event.command_id:08x}", sequence=event.sequence,
                             total=self.unmatched_responses)
         elif type(event) is MustClose:
+            self._silent = self._silent or _unanswered(event.reason)
             self._close(event.reason)
         elif type(event) is Unbound:
             self._close("unbound by the carrier" if event.by_peer else "unbound")
@@ -272,7 +275,9 @@ class Connector(asyncio.Protocol):
         if session is not None:
             orphans = [c for c in session.abandon() if type(c) is Message]
             if orphans:
-                self._reports.on_no_answer(orphans, "connection lost", True)
+                cause = RetryClass.RESPONSE_TIMEOUT if self._silent else RetryClass.BIND_LOST
+                self._reports.on_no_answer(orphans, "connection lost", cause)
+        self._silent = False
         if self._was_bound:  # a refused or unanswered bind was logged once already
             log.info("upstream_disconnected", upstream=self.name,
                      error=str(exc) if exc else None)
@@ -380,3 +385,8 @@ class Connector(asyncio.Protocol):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _unanswered(reason: str) -> bool:
+    """The session closes because the carrier stopped answering (the core's reasons)."""
+    return reason.startswith("no answer to") or "past response_timeout" in reason

@@ -57,3 +57,56 @@ class SimulatorSettings:
     """Credentials a carrier must bind with; empty = any."""
     record: str = ""
     """A file to append one JSON line per accepted message to; empty = none."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupSettings:
+    """Upstreams that share a route, and how a message picks one of them."""
+
+    name: str
+    upstreams: tuple[str, ...]
+    strategy: Literal["failover", "round_robin", "weighted"] = "failover"
+    """failover: the first upstream that is up takes everything, the next only while
+    it is down; round_robin: every upstream up, each as its windows allow; weighted:
+    shares by ``weights`` (one per upstream)."""
+    weights: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountGroupSettings:
+    """A name for a set of accounts (resellers, banks), for rules to use."""
+
+    name: str
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSettings:
+    """One routing rule: every condition given must hold (an empty one holds always);
+    the first rule that holds names the message's upstream group."""
+
+    group: str
+    name: str = ""
+    accounts: tuple[str, ...] = ()
+    account_groups: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    """source_addr as the ESME sends it (the line number)."""
+    line_kinds: tuple[Literal["service", "advertising"], ...] = ()
+    prefixes: tuple[str, ...] = ()
+    """Destination prefixes, E.164 digits without "+" (``98912``)."""
+    operators: tuple[str, ...] = ()
+    """Destination operators as named in the prefix tables (``IR-MCI``)."""
+    hours: str = ""
+    """``HH:MM-HH:MM`` in ``policy.timezone``; empty = any time."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingSettings:
+    """The routing table.  Without rules every message goes to ``default_group``, or
+    (none named) to all upstreams round-robin, as before routing existed."""
+
+    groups: tuple[GroupSettings, ...] = ()
+    account_groups: tuple[AccountGroupSettings, ...] = ()
+    rules: tuple[RuleSettings, ...] = ()
+    default_group: str = ""
+    """Where a message no rule matches goes; empty = all upstreams, round-robin."""

@@ -20,26 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from tests import raw
-from tests.conftest import RouterProcess, Sink, free_port
+from tests.conftest import RouterProcess, Sink, events, free_port, wait_for
 from tests.ledger import prove, smppload
 
 
 def carrier(port: int, **extra: Any) -> list[dict[str, Any]]:
     return [{"name": "carrier", "port": port, "connections": 2, "window": 32,
              "reconnect_min": 0.1, "reconnect_max": 0.5, **extra}]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
-
-
-def events(router: RouterProcess, name: str) -> list[dict[str, Any]]:
-    return [e for e in router.events() if e.get("event") == name]
 
 
 # --- D4 (a): throttling slows sending and spends no attempt -------------------------

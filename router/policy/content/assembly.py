@@ -13,43 +13,14 @@ buffer only keeps their payloads and which are in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from router.model.holds import Part
-from router.smpp.pdu import SubmitSm, Tag, tlv_get
-from router.smpp.segments import parse_udh
+from router.smpp.segments import Concat as Concat
+from router.smpp.segments import concat_of as concat_of
 from router.smpp.text import decode_text
 
 Key = tuple[str, str, str, str, int]
 """account, source, destination, kind (udh or sar), reference."""
-
-
-class Concat(NamedTuple):
-    kind: str
-    reference: int
-    total: int
-    seq: int
-    payload: bytes
-
-
-def _int(value: bytes | None) -> int:
-    return int.from_bytes(value, "big") if value else 0
-
-
-def concat_of(sm: SubmitSm) -> Concat | None:
-    """The concatenation a submit belongs to, or None for a message of one part."""
-    if sm.esm_class & 0x40:
-        info, payload = parse_udh(sm.short_message)
-        if info is None or info.total < 2:
-            return None
-        return Concat("udh", info.ref, info.total, info.seq, payload)
-    total = _int(tlv_get(sm.tlvs, Tag.SAR_TOTAL_SEGMENTS))
-    seq = _int(tlv_get(sm.tlvs, Tag.SAR_SEGMENT_SEQNUM))
-    if total < 2 or not 1 <= seq <= total:
-        return None
-    reference = _int(tlv_get(sm.tlvs, Tag.SAR_MSG_REF_NUM))
-    payload = tlv_get(sm.tlvs, Tag.MESSAGE_PAYLOAD) or sm.short_message
-    return Concat("sar", reference, total, seq, payload)
 
 
 @dataclass(slots=True, eq=False)

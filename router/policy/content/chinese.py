@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from router.model.lines import parse_hours
+from router.model.lines import parse_hours, within
 from router.model.status import REFUSALS, Refusal
 from router.policy.addresses import Addresses
 from router.policy.content.assembly import concat_of
@@ -105,13 +105,7 @@ class ChineseStage:
         operator = self._addresses.operator_of(submit.destination_addr,
                                                submit.dest_addr_ton, submit.dest_addr_npi)
         windows = self._windows
-        hours = windows.get(operator or "", windows.get(""))
-        if hours is None:
-            return True
-        start, end = hours
-        if start <= end:
-            return start <= minute < end
-        return minute >= start or minute < end
+        return within(windows.get(operator or "", windows.get("")), minute)
 
     def flush(self) -> None:
         """Nothing counted: refusals are recorded by the intake."""

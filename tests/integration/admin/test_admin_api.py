@@ -157,3 +157,27 @@ def test_non_loopback_without_tls_is_refused(
         make_router: Callable[..., RouterProcess]) -> None:
     with pytest.raises(RuntimeError, match=r"admin\.tls_cert"):
         make_router(admin={"host": "0.0.0.0", "token": TOKEN})
+
+
+def test_explain_uses_the_routers_content_rules_without_compiling_them(
+        make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §3: content hits are part of the explained decision; each question
+    shares the router's compiled rules (compiling them per question blocked the loop)."""
+    router = make_router(admin={"token": TOKEN}, policy={"stages": ["lines", "content"]})
+    port = admin_port(router.events())
+    question = {"account": "esme1", "line": "98100", "destination": "989121234567",
+                "text": "تبریک! شما برنده جایزه شدید"}
+    for _ in range(3):
+        status, body = call(port, "POST", "/api/explain", question)
+        assert status == 200 and body["stages"] == ["lines", "content"], body
+        assert body["decision"] == "accept"  # quarantined: accepted, held from carriers
+        [content] = [r for r in body["rules"] if r["rule"] == "content"]
+        assert content["result"] == "hold" and content["action"] == "quarantine"
+        assert "fake_prizes_jobs" in content["detail"]
+        assert content["hits"] and content["hits"][0]["category"] == "fake_prizes_jobs"
+    status, body = call(port, "POST", "/api/explain", {**question, "text": "hello"})
+    assert status == 200 and body["decision"] == "accept"
+    [content] = [r for r in body["rules"] if r["rule"] == "content"]
+    assert content["result"] == "pass" and content["hits"] == []
+    loaded = [e for e in router.events() if e.get("event") == "content_rules_loaded"]
+    assert len(loaded) == 1, loaded  # the router's own, at start

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from router.model.lines import Line
 from router.store.lines import LineStore
+from tests.conftest import ROOT
 from tests.integration.cli.support import EXIT_USAGE, ok, write_csv
 from tests.integration.cli.support import registry_chapar as chapar
 
@@ -65,3 +68,22 @@ def test_human_output_and_bad_input(config: Path, registry_path: Path) -> None:
     done = chapar("explain", "acme", "3000", "989122222222", "سلام", "--coding", "0",
                   config=config)
     assert done.returncode == EXIT_USAGE and done.stderr.startswith("chapar: text:")
+
+
+def test_content_hits_are_explained(config: Path, registry_path: Path) -> None:
+    """requirements §3: the explanation names the content category a text hits and the
+    action it takes (held for review, or refused)."""
+    lines(registry_path)
+    settings = yaml.safe_load(config.read_text())
+    settings["policy"]["stages"] = ["lines", "content"]
+    settings["policy"]["content_dir"] = str(ROOT / "config" / "content")
+    config.write_text(yaml.safe_dump(settings))
+    done = chapar("explain", "acme", "3000", "989122222222", "تبریک! شما برنده جایزه شدید",
+                  config=config)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ACCEPT, HELD for review (quarantine: fake_prizes_jobs")
+    assert "HOLD content" in done.stdout
+    _, answer = explain(config, "acme", "3000", "989122222222", "hello")
+    rules = answer["rules"]
+    assert isinstance(rules, list)
+    assert [r["result"] for r in rules if r["rule"] == "content"] == ["pass"]

@@ -239,9 +239,9 @@ def test_import_refusals_leave_lists_alone(
     def refuse(*args: str, words: str) -> None:
         refused("lists", "import", *args, config=config, words=words)
 
-    refuse("whitelist", str(good), words="give --line")
+    refuse("whitelist", str(good), words="give its line")
     refuse("optout", str(good), "--line", "9999", words="no line '9999'")
-    refuse("blacklist", str(good), "--line", "3000", words="no --line")
+    refuse("blacklist", str(good), "--line", "3000", words="not a line's")
     refuse("whitelist", str(good), "--line", "3000", "--signature", "x", words="opt-out")
     refuse("blacklist", str(tmp_path / "missing.csv"), words="no such file")
     refuse("blacklist", str(good), "--operator", "MCI", words="unknown operator 'MCI'")

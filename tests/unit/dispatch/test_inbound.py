@@ -6,6 +6,7 @@ from structlog.testing import capture_logs
 
 from router.dispatch.inbound import Inbound, Outgoing
 from router.model.status import ESME_NACKED
+from router.store.inbox import KEY_BITS, InboxRows
 from tests.fakes import Timers
 
 
@@ -110,3 +111,88 @@ def test_overflow_of_a_batch_drops_the_oldest_and_logs_sampled() -> None:
         inbound.enqueue("acc", [body(7)])
     assert inbound.dropped == 4 and inbound.queued("acc") == 4
     assert [e["dropped_total"] for e in logs if e["event"] == "receipt_queue_full"] == [3, 4]
+
+
+# --- the durable queue (issue 12) ----------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def durable(limit: int = 10, ttl: float = 0.0, limits: dict[str, int] | None = None
+            ) -> tuple[Inbound, InboxRows, Timers, Clock]:
+    rows, timers, clock = InboxRows(), Timers(), Clock()
+    inbound = Inbound(limit, 5, timers.call_later, rows, ttl, limits, clock)
+    wakes: list[int] = []
+    inbound.wake = lambda: wakes.append(1)
+    return inbound, rows, timers, clock
+
+
+def test_an_item_leaves_the_store_only_on_esme_rok() -> None:
+    """issue 12: removed when the ESME answers deliver_sm_resp ROK; a 0x58, 0x14 or 0x64
+    keeps it (offered again later)."""
+    inbound, rows, timers, _ = durable()
+    rx = FakeReceiver("acc", 10)
+    inbound.attach(rx)
+    inbound.enqueue("acc", [body(i) for i in range(4)])
+    assert rows.open_batches == 1
+    a, b, c, d = rx.got
+    inbound.on_answers([(a, 0), (b, 0x58), (c, 0x14), (d, 0x64)])
+    assert rows.open_batches == 1 and len(timers.due) == 3 and inbound.acknowledged == 1
+    rx.got.clear()
+    timers.run()
+    inbound.on_answers([(item, 0) for item in rx.got])
+    assert rows.open_batches == 0 and inbound.acknowledged == 4
+    pending = rows.take(0.0)
+    assert not pending.added and not pending.dropped  # never written: nothing to delete
+
+
+def test_final_esme_refusal_is_given_up_logged_and_forgotten() -> None:
+    inbound, rows, timers, _ = durable()
+    rx = FakeReceiver("acc", 10)
+    inbound.attach(rx)
+    inbound.enqueue("acc", [body(1)])
+    with capture_logs() as logs:
+        inbound.on_answers([(rx.got[0], 0x45)])
+    assert timers.due == [] and rows.open_batches == 0 and inbound.refused == 1
+    assert [e["status"] for e in logs if e["event"] == "receipt_refused_by_esme"] == [0x45]
+
+
+def test_items_past_the_ttl_are_given_up_when_a_receiver_comes() -> None:
+    inbound, rows, _, clock = durable(ttl=60.0)
+    inbound.enqueue("acc", [body(1)])
+    clock.now += 30
+    inbound.enqueue("acc", [body(2)])
+    clock.now += 40  # the first is 70 s old, the second 40 s
+    rx = FakeReceiver("acc", 10)
+    with capture_logs() as logs:
+        inbound.attach(rx)
+    assert [o.body for o in rx.got] == [b"r2"] and inbound.expired == 1
+    assert rows.open_batches == 1
+    assert [e["expired_total"] for e in logs if e["event"] == "receipt_expired"] == [1]
+
+
+def test_queue_bound_per_account_overrides_the_default() -> None:
+    inbound, rows, _, _ = durable(limit=5, limits={"small": 2})
+    inbound.enqueue("small", [body(i) for i in range(4)])
+    inbound.enqueue("big", [body(i) for i in range(4)])
+    assert inbound.queued("small") == 2 and inbound.queued("big") == 4
+    assert inbound.dropped == 2 and rows.open_batches == 2
+
+
+def test_restored_items_are_queued_again_not_recorded_again() -> None:
+    inbound, rows, _, _ = durable()
+    assert inbound.restore([(5 << KEY_BITS, "acc", 1.0, b"old1"),
+                            ((5 << KEY_BITS) + 2, "acc", 1.0, b"old2")]) == 2
+    assert not rows.dirty
+    rows.resume({5: 2}, 5)
+    rx = FakeReceiver("acc", 10)
+    inbound.attach(rx)
+    assert [o.body for o in rx.got] == [b"old1", b"old2"]
+    inbound.on_answers([(item, 0) for item in rx.got])
+    assert rows.open_batches == 0 and rows.take(0.0).dropped == [5]

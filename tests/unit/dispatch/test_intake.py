@@ -97,7 +97,7 @@ def test_outcomes_finish_messages_for_recovery(tmp_path: Path) -> None:
 
 
 class FailingJournal(SqliteJournal):
-    def commit(self) -> None:
+    def commit(self, everything: bool = False) -> None:
         raise StoreError("disk full")
 
 

@@ -13,12 +13,12 @@ from router.dispatch.reports import Reports
 from router.dispatch.settings import DispatchSettings
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message, Outcome
-from router.model.status import GIVEN_UP, CarrierClass, carrier_class
+from router.model.status import EXPIRED, GIVEN_UP, CarrierClass, RetryClass, carrier_class
 from router.smpp import codec
 from router.smpp.deliver import Deliver, scan_deliver
+from router.smpp.pdu import CommandId, DeliverSm, MessageState, SubmitSm, Tag
 from router.smpp.pdu import CommandStatus as S
-from router.smpp.pdu import DeliverSm, SubmitSm, Tag
-from tests.fakes import Readers, Timers
+from tests.fakes import Readers, Timers, long_ago
 
 
 class Carriers:
@@ -34,11 +34,14 @@ class Carriers:
 class Journal:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
+        self.receipted: list[int] = []
     def record_outcomes(self, outcomes: list[Outcome]) -> None:
         self.outcomes.extend(outcomes)
+    def record_receipted(self, message_ids: list[int]) -> None:
+        self.receipted.extend(message_ids)
 def parts(**settings: Any) -> tuple[Reports, Outbound, Journal, Timers, Readers]:
     timers, readers, journal = Timers(), Readers(), Journal()
-    outbound = Outbound(DispatchSettings(**settings), readers, timers.call_later)
+    outbound = Outbound(DispatchSettings(**settings), readers, timers.call_later, clock=long_ago)
     carriers = Carriers()
     carriers.outbound = outbound
     outbound.attach(carriers)
@@ -70,7 +73,7 @@ def test_other_temporary_refusals_spend_attempts_and_wait() -> None:
 def test_lost_with_the_connection_goes_back_at_once_spending_one() -> None:
     reports, outbound, _, timers, _ = parts(max_attempts=3)
     m = message(3)
-    reports.on_no_answer([m], "connection lost", True)
+    reports.on_no_answer([m], "connection lost", RetryClass.BIND_LOST)
     assert m.attempts == 1 and outbound.take(10) == [m] and timers.due == []
 def test_status_table_classes() -> None:
     assert carrier_class(0) is CarrierClass.ACCEPTED
@@ -153,7 +156,7 @@ class World:
         self.timers = Timers()
         self.journal = Journal()
         self.outbound = Outbound(DispatchSettings(max_attempts=max_attempts), Readers(),
-                                 self.timers.call_later)
+                                 self.timers.call_later, clock=long_ago)
         self.inbound = Inbound(100, 3, self.timers.call_later)
         self.reports = Reports(cast(Any, self.journal), self.outbound, self.inbound,
                                ReceiptBook(), Mo())
@@ -176,8 +179,48 @@ def test_temporary_refusal_is_sent_again_final_one_gets_rejectd() -> None:
 def test_unanswered_go_back_and_give_up_after_max_attempts() -> None:
     world = World(max_attempts=2)
     lost = wanting_receipt(5)
-    world.reports.on_no_answer([lost], "connection lost", at_once=True)
+    world.reports.on_no_answer([lost], "connection lost", RetryClass.BIND_LOST)
     assert world.outbound.take(5) == [lost]
-    world.reports.on_no_answer([lost], "connection lost", at_once=True)
+    world.reports.on_no_answer([lost], "connection lost", RetryClass.BIND_LOST)
     assert world.outbound.take(5) == []
     assert world.journal.outcomes[-1][0] == 5 and world.reports.refused == 1
+
+
+def test_a_receipt_ahead_of_its_submit_sm_resp_goes_out_when_the_response_comes() -> None:
+    """issue 12: a carrier may send the receipt before (or on another connection than)
+    the submit_sm_resp: it is matched when the response arrives, and recorded as the
+    message's final receipt."""
+    rep, inbound, intake, _ = reports()
+    rx = Receiver("acc")
+    inbound.attach(rx)
+    rep.on_deliver([deliver("C9")])
+    assert rx.batches == [] and rep._book.unmatched == 1
+    rep.on_results([(Message(0x9, "acc", b"", receipt=True), 0, "C9")])
+    assert [b"id:9 " in o.body for o in rx.batches[0]] == [True]
+    assert intake.receipted == [0x9]
+
+
+def test_final_outcome_of_our_own_is_journalled_and_receipted_once() -> None:
+    """The channel REJECTD uses (``final_outcome``) for EXPIRED: one receipt, recorded
+    as the message's final one, however often it is called for one message."""
+    world = World()
+    message = wanting_receipt(3)
+    world.reports.final_outcome(message, 0x400, "EXPIRED")
+    world.reports.final_outcome(message, 0x400, "EXPIRED")
+    assert world.inbound.queued("acc") == 1 and world.journal.receipted == [3]
+    (item,) = list(world.inbound._queues["acc"])
+    assert b"stat:EXPIRED" in item.body
+
+
+def test_expired_is_a_final_outcome_with_an_expired_receipt() -> None:
+    """Issue 12: a message whose validity passed before a carrier took it ends EXPIRED in
+    the journal and its ESME gets a stat:EXPIRED receipt, through the REJECTD path."""
+    world = World()
+    world.reports.expire([wanting_receipt(8), wanting_receipt(9, receipt=False)])
+    assert world.journal.outcomes == [(8, EXPIRED, "", True), (9, EXPIRED, "", False)]
+    assert world.inbound.queued("acc") == 1
+    (item,) = world.inbound._queues["acc"]
+    pdu = codec.decode(CommandId.DELIVER_SM, 0, 0, item.body)
+    assert isinstance(pdu, DeliverSm)
+    assert b"stat:EXPIRED" in pdu.short_message and b"id:8 " in pdu.short_message
+    assert dict(pdu.tlvs)[Tag.MESSAGE_STATE] == bytes([MessageState.EXPIRED])

@@ -10,13 +10,8 @@ import pytest
 
 from router.model.messages import format_id
 from router.store.ids import MessageIds
-from router.store.journal import (
-    SqliteJournal,
-    StoreError,
-    first_outcome_since,
-    pack_bodies,
-    unpack_bodies,
-)
+from router.store.journal import SqliteJournal, StoreError, first_outcome_since
+from router.store.packing import pack_bodies, unpack_bodies
 
 
 def test_bodies_round_trip() -> None:

@@ -52,7 +52,7 @@ class Reports:
 
     def on_deliver(self, pdus: list[Any]) -> None: ...
 
-    def on_no_answer(self, messages: list[Message], reason: str, at_once: bool) -> None:
+    def on_no_answer(self, messages: list[Message], reason: str, cause: object) -> None:
         self.no_answer.extend(messages)
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.policy.content import normalise
-from router.policy.content.matcher import RuleSet, leading_literals
+from router.policy.content.matcher import SEP, RuleSet, leading_literals
 from router.policy.content.normalise import STEPS, Normaliser, NormaliseSettings
-from router.policy.content.rules import Category
+from router.policy.content.rules import Category, Scope
 
 
 @pytest.mark.parametrize(("pattern", "literals"), [
@@ -78,3 +80,57 @@ def test_the_wide_precheck_skips_change_no_normalised_text() -> None:
         expected = normalise._REPEATS.sub(
             r"\1", normalise._SPREAD.sub(normalise._join_spread, pre))
         assert full.normalise(text) == expected, text
+
+
+_MIXED = ("سسلام ت ج.م-ع  ۱۱ 11 ααβ жжи ππ . _ 中中文 國 \u00a0 \u2009x \u0640ٌ "
+          "\x1c\u0660\u200cAa·•ﻼ ｆｒｅｅ ß İ bank.top 12 spam s.p.a.m")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.text(alphabet=_MIXED, max_size=24), max_size=8))
+def test_a_batch_normalised_as_one_string_equals_each_normalised(texts: list[str]) -> None:
+    """The batch scan's premise: no step changes, joins across or drops the separator, so
+    normalising the joined batch is normalising each text."""
+    norm = Normaliser()
+    assert norm.normalise(SEP.join(texts)) == SEP.join(norm.normalise(t) for t in texts)
+
+
+def _batch_rules() -> RuleSet:
+    return RuleSet.build([
+        Category("spam", "reject", ("spam", "free", "تجمع", "中文"), (r"bank[\w-]*\.top",)),
+        Category("ads", "flag", ("سلام", "ab"), (r"12\s*\d",)),
+        Category("loose", "quarantine", ("ααβ",), (r"[ab]a?\.top",),
+                 allow=Scope(lines=frozenset({"3000"}))),
+    ], Normaliser())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet=_MIXED + "\0", max_size=30),
+                          st.sampled_from(["3000", "1000"])), max_size=10))
+def test_batch_verdicts_equal_one_by_one(batch: list[tuple[str, str]]) -> None:
+    """``verdicts`` (one scan for the batch) decides every text as ``verdict`` does, also
+    with regexes that need the RE2 Set on every text, a text holding the separator, hits
+    at the first and last text, and per-line categories."""
+    rules = _batch_rules()
+    texts, lines = [t for t, _ in batch], [line for _, line in batch]
+    assert rules.verdicts(texts, "acc", lines) == [
+        rules.verdict(t, "acc", line) for t, line in batch]
+
+
+def test_batch_verdicts_place_each_hit_on_its_text() -> None:
+    rules = _batch_rules()
+    verdicts = rules.verdicts(["hello", "free stuff", "ok", "bank-pay.top", "s p a m"],
+                              "acc", ["1000"] * 5)
+    assert [v.category if v else None for v in verdicts] == [
+        None, "spam", None, "spam", "spam"]
+
+
+def test_a_phrase_inside_another_of_another_category_hits_both() -> None:
+    """The automaton reports overlapping matches: a category's phrase inside a longer
+    phrase of another category is not hidden by it."""
+    rules = RuleSet.build([Category("long", "flag", ("free money",), ()),
+                           Category("short", "reject", ("money",), ())], Normaliser())
+    assert rules.hit_categories(rules.normaliser.normalise("get free money now")) == {0, 1}
+    verdict = rules.verdicts(["ok", "get free money now"], "acc", ["1", "1"])[1]
+    assert verdict is not None and verdict.action == "reject"
+    assert verdict.categories == ("long", "short")

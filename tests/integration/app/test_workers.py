@@ -1,0 +1,102 @@
+"""``chapar run --workers 2``: both ways of sharing the port serve real smpplib ESMEs, a
+worker killed with SIGKILL under load is started again and replays its own journal
+(every acknowledged id reaches the sink), SIGTERM drains every worker and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import acks, clients
+from tests.conftest import LINES, RouterProcess, Sink
+from tests.integration.admin.support import TOKEN, call
+
+WORKERS = ("--workers", "2")
+
+
+def worker_pids(router: RouterProcess) -> dict[int, int]:
+    """The latest pid of each worker, from the supervisor's ``worker_started`` events."""
+    return {e["worker"]: e["pid"] for e in router.events()
+            if e.get("event") == "worker_started"}
+
+
+def sessions_per_worker(router: RouterProcess) -> list[int]:
+    base = router.config["admin"]["port"]
+    counts = []
+    for index in range(2):
+        status, body = call(base + index, "GET", "/api/sessions")
+        assert status == 200, body
+        counts.append(len(body["sessions"]))
+    return counts
+
+
+@pytest.mark.parametrize("share", ["reuseport", "inherit"])
+def test_workers_share_the_port_and_drain_on_sigterm(
+        make_router: Callable[..., RouterProcess], share: str) -> None:
+    router = make_router(cli_args=(*WORKERS, "--share", share), ready=2,
+                         admin={"token": TOKEN})
+    esmes = [clients.Esme(router.port) for _ in range(12)]
+    for esme in esmes:
+        assert esme.bind().status == 0
+        esme.send(LINES["esme1"][0], "989121234567", b"hello")
+    for esme in esmes:
+        esme.pump(lambda e=esme: len(e.responses) == 1)  # type: ignore[misc]
+        assert next(iter(esme.responses.values())).status == 0
+    per_worker = sessions_per_worker(router)
+    assert sum(per_worker) == 12, per_worker
+    if share == "reuseport":  # the kernel's hash: all 12 on one worker is 1 in 2,048
+        assert min(per_worker) > 0, per_worker
+    print(f"{share}: sessions per worker {per_worker}")
+    for esme in esmes:
+        esme.close()
+    assert router.stop() == 0
+    stopped = [e for e in router.events() if e.get("event") == "supervisor_stopped"]
+    assert stopped and stopped[-1]["failed"] == {}
+    assert sorted(e["worker"] for e in router.events() if e.get("event") == "stopped") == [0, 1]
+    assert sorted(p.name for p in (router.workdir / "var").glob("chapar.w*.db")) == [
+        "chapar.w0.db", "chapar.w1.db"]
+
+
+def test_a_killed_worker_restarts_and_replays_its_journal(
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink],
+        tmp_path: Path) -> None:
+    """requirements §1: nothing acknowledged is lost, also when one worker of several dies:
+    the supervisor starts it again on its own journal, which it replays."""
+    sink = make_sink("--resp-delay-ms", "30", record=True)
+    router = make_router(cli_args=WORKERS, ready=2, simulator={"enabled": False},
+                         log={"level": "info"},
+                         upstreams=[{"name": "sink", "port": sink.port, "window": 256}])
+    ack_file = tmp_path / "acks.txt"
+    load = acks.load(router.port, ack_file, "--conns", "8", "--window", "64",
+                     "--duration", "4", max_time=30)
+    deadline = time.monotonic() + 20
+    while len(acks.read_acks(ack_file).accepted) < 4000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = worker_pids(router)[0]
+    os.kill(victim, signal.SIGKILL)
+    acks.summary(load)
+    got = acks.read_acks(ack_file)
+    assert len(got.accepted) >= 4000, "the load never got going"
+    restarted = router.wait_event("worker_started", timeout=15,
+                                  where=lambda e: e["worker"] == 0 and e["pid"] != victim)
+    died = router.wait_event("worker_died", where=lambda e: e["pid"] == victim)
+    assert died["code"] == -signal.SIGKILL and died["restart_in"] <= 1.0
+    deadline = time.monotonic() + 60
+    lost: list[int] = list(got.accepted)
+    duplicates = 0
+    while lost and time.monotonic() < deadline:
+        time.sleep(0.5)
+        lost, duplicates = acks.lost_and_duplicated(got, acks.delivered(sink.records()))
+    assert lost == [], f"{len(lost)} of {len(got.accepted)} acknowledged ids lost"
+    replayed: list[dict[str, Any]] = [
+        e for e in router.events() if e.get("event") == "redispatching"
+        and e.get("worker") == 0]
+    print(f"worker kill -9: {len(got.accepted)} acknowledged, 0 lost, {duplicates} "
+          f"duplicates, restarted as pid {restarted['pid']}, replayed {replayed}")
+    assert router.stop() == 0
