@@ -26,7 +26,9 @@ from router.model.lines import HoursError, parse_hours
 from router.policy.pipeline import STAGES
 from router.policy.settings import AccountSettings, AuthSettings, LineSettings, PolicySettings
 from router.server.settings import ListenSettings, SmppSettings
-from router.store.settings import StoreSettings
+from router.store.records.months import MIN_RETENTION_MONTHS
+from router.store.records.settings import RecordSettings
+from router.store.settings import RedisSettings, StoreSettings
 from router.upstream.routing import RouteError, compile_rules
 from router.upstream.settings import RoutingSettings, SimulatorSettings, UpstreamSettings
 
@@ -40,6 +42,7 @@ class Config:
     listen: ListenSettings = field(default_factory=ListenSettings)
     smpp: SmppSettings = field(default_factory=SmppSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    records: RecordSettings = field(default_factory=RecordSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     accounts: tuple[AccountSettings, ...] = ()
     lines: tuple[LineSettings, ...] = ()
@@ -51,6 +54,7 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -94,6 +98,45 @@ def _check(config: Config, source: str) -> None:
     if config.http_api.max_recipients < 1 or config.http_api.max_segments < 1:
         raise ConfigError(f"{source}: http_api.max_recipients and max_segments: at least 1")
     _check_tls(config, source)
+    _check_records(config.records, source)
+    _check_store(config, source)
+    _check_redis(config.redis, source)
+
+
+def _check_store(config: Config, source: str) -> None:
+    store = config.store
+    if store.backend != "postgres":
+        return
+    if not store.dsn.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{source}: store.dsn: backend postgres needs a DSN "
+                          "(postgresql://user:password@host:port/database)")
+    kept = [stage for stage in config.policy.stages if stage in ("content", "billing")]
+    if kept:
+        raise ConfigError(f"{source}: policy.stages: {kept[0]} keeps its state (quarantine, "
+                          "ledger) in the SQLite journal; with store.backend postgres it is "
+                          "not available yet")
+
+
+def _check_records(records: RecordSettings, source: str) -> None:
+    if records.retention_months < MIN_RETENTION_MONTHS:
+        raise ConfigError(f"{source}: records.retention_months: {records.retention_months} is "
+                          f"below the legal minimum of {MIN_RETENTION_MONTHS} months (message "
+                          "records must be kept at least six months)")
+    if records.batch_rows < 1 or records.interval <= 0:
+        raise ConfigError(f"{source}: records.batch_rows and records.interval must be > 0")
+
+
+def _check_redis(redis: RedisSettings, source: str) -> None:
+    if redis.url and not redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{source}: redis.url: {redis.url!r} is not a redis://, rediss:// "
+                          "or unix:// URL")
+    if not 0.0 < redis.local_share <= 1.0:
+        raise ConfigError(f"{source}: redis.local_share: a fraction above 0, at most 1")
+    if min(redis.timeout, redis.sync_interval, redis.lease_seconds, redis.retry) <= 0:
+        raise ConfigError(f"{source}: redis: timeout, sync_interval, lease_seconds and "
+                          "retry must be above 0")
+    if redis.money_lease < 1 or redis.quota_lease < 1:
+        raise ConfigError(f"{source}: redis: money_lease and quota_lease must be >= 1")
 
 
 def _check_tls(config: Config, source: str) -> None:
@@ -132,14 +175,28 @@ def _check_accounts(config: Config, source: str) -> None:
         if not account.password_hash.startswith("$argon2id$"):
             raise ConfigError(f"{source}: accounts[{i}].password_hash: not an argon2id hash "
                               "(make one with `chapar hash-password`)")
-        if not 0 < len(account.system_id) <= 15:
-            raise ConfigError(f"{source}: accounts[{i}].system_id: 1 to 15 characters")
+        if not 0 < len(account.system_id) <= 15 or not account.system_id.isprintable():
+            raise ConfigError(f"{source}: accounts[{i}].system_id: 1 to 15 printable "
+                              "characters")
+        _check_webhook(account, f"{source}: accounts[{i}]")
         for j, cidr in enumerate(account.allowed_ips):
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ConfigError(f"{source}: accounts[{i}].allowed_ips[{j}]: {cidr!r} is not "
                                   "an IP address or CIDR") from None
+
+
+def _check_webhook(account: AccountSettings, where: str) -> None:
+    """Receipts by webhook need where to send them and the secret to sign them with."""
+    if account.deliver_via == "smpp":
+        return
+    if not account.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.webhook_url: deliver_via {account.deliver_via} needs "
+                          "an http:// or https:// URL")
+    if len(account.webhook_secret) < 16:
+        raise ConfigError(f"{where}.webhook_secret: at least 16 characters (the receipts "
+                          "are signed with it: HMAC-SHA256)")
 
 
 def _check_lines(config: Config, source: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pytest_redis import factories
 
 # tests/clients.py asserts too: let pytest explain its failures as it does the tests'.
 pytest.register_assert_rewrite("tests.clients")
@@ -27,6 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("CHAPAR_TOOLS", ROOT / ".tools"))
 SMPPSINK = TOOLS / "smppsink"
 SMPPLOAD = TOOLS / "smppload"
+
+REDIS_SERVER = "/usr/bin/redis-server"  # Debian's redis-server, installed by tests/run.sh
+redis_server = factories.redis_proc(executable=REDIS_SERVER, host="127.0.0.1", port=None)
+"""pytest-redis's process fixture: one redis-server for the session on 127.0.0.1, a free
+port, its data in a temp folder; stopped at the end."""
 
 PASSWORD = "secret12"  # 8 characters: the SMPP 3.4 maximum, which aiosmpplib enforces
 # Advertising lines seeded for the test accounts (the first is each account's default).
@@ -82,7 +88,7 @@ class RouterProcess:
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "router.log"
 
-    def start(self, timeout: float = 15.0) -> RouterProcess:
+    def start(self, timeout: float = 40.0) -> RouterProcess:
         cfg_path = self.workdir / "chapar.yaml"
         cfg_path.write_text(yaml.safe_dump(self.config))
         self.port = self.config["listen"]["port"]
@@ -166,6 +172,9 @@ def router_config(tmp: Path, password_hash: str, **overrides: Any) -> dict[str, 
         "listen": {"host": "127.0.0.1", "port": free_port()},
         "store": {"path": str(tmp / "var" / "chapar.db"),
                   "registry_path": str(tmp / "var" / "registry.db")},
+        # the follower in a thread: a second Python process per router would double
+        # the start-up cost of every test (tests of the process mode ask for it)
+        "records": {"path": str(tmp / "var" / "records.db"), "writer": "thread"},
         "accounts": [{"system_id": name, "password_hash": password_hash,
                       "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
                       "status_style": "vendor"}
@@ -215,6 +224,13 @@ def make_router(tmp_path: Path, password_hash: str
 def router(make_router: Callable[..., RouterProcess]) -> RouterProcess:
     """A router on the built-in simulator, accounts esme1 and esme2."""
     return make_router()
+
+
+@pytest.fixture
+def router_each_store(make_router: Callable[..., RouterProcess],
+                      store_backend: dict[str, Any]) -> RouterProcess:
+    """``router`` on each store backend in turn: SQLite, then a real PostgreSQL."""
+    return make_router(store=store_backend)
 
 
 @dataclass
@@ -301,3 +317,45 @@ def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
     assert [(r, v) for r, v, _ in got] == [(r, v) for r, v, _ in expected], got
     for (row, _, reason), (_, _, words) in zip(got, expected, strict=True):
         assert words in reason, (row, reason, words)
+
+
+from tests.postgres import (  # noqa: E402
+    pg_dsn,
+    pg_outage,
+    postgresql_cluster,
+    postgresql_outage_cluster,
+    store_backend,
+)
+
+__all__ = ["pg_dsn", "pg_outage", "postgresql_cluster", "postgresql_outage_cluster",
+           "store_backend"]
+
+
+@dataclass
+class SharedRedis:
+    """The session's redis-server and a key prefix of this test's own."""
+
+    server: Any
+    prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.server.port}/0"
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.server.port, socket_timeout=5)
+
+
+@pytest.fixture
+def shared_redis(request: pytest.FixtureRequest) -> Iterator[SharedRedis]:
+    """Redis for one test (keys under a prefix of its own); a test that stopped the
+    server leaves it started again."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip(f"{REDIS_SERVER} missing: tests/run.sh installs Debian's redis-server")
+    server = request.getfixturevalue("redis_server")
+    shared = SharedRedis(server, f"t{os.getpid()}{time.monotonic_ns()}")
+    yield shared
+    if not server.running():
+        server.start()

@@ -8,6 +8,7 @@ data itself: each part gets the parts it hands data to.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,28 +28,36 @@ from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.http_api.api import HttpSources
 from router.http_api.sending import Sender
+from router.http_api.webhooks import Webhooks
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
 from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
+from router.policy.billing import BillingStage
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.plans import Operators
 from router.policy.rules import Rules
-from router.policy.throttle import Quotas
+from router.policy.shared import SharedLimits
+from router.policy.throttle import Quotas, ThrottleStage
 from router.server.requests import Congestion, Services
 from router.server.state import ServerState
 from router.store.api_keys import ApiKeyStore
 from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
+from router.store.interface import Journal
 from router.store.journal import Recovery, SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.lookup import JournalReader
+from router.store.postgres.journal import PgJournal
+from router.store.records.follower import Writer
+from router.store.records.open import open_records
 from router.store.registry import Registry
+from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
 from router.upstream.routing import ALL, RouteTable
@@ -67,12 +76,14 @@ class Policy:
     pipeline: Pipeline
     mo: MoHandler
     addresses: Addresses
+    shared: SharedLimits | None = None
+    """Buckets, quotas and balances shared through Redis (``redis.url`` set)."""
 
 
 @dataclass(slots=True)
 class Parts:
     state: ServerState
-    journal: SqliteJournal
+    journal: Journal
     recovery: Recovery
     policy: Policy
     intake: Intake
@@ -82,6 +93,7 @@ class Parts:
     pool: Pool
     book: ReceiptBook
     services: Services
+    records: Writer | None = None
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -107,27 +119,49 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
     ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
+    shared = bool(config.redis.url)
+    wallets = Wallets(on_delivery=on_delivery)
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
-                                        wallets=Wallets(on_delivery=on_delivery),
-                                        ledger=ledger))
+                                        wallets=wallets, ledger=ledger, shared=shared))
+    limits_shared = _shared(config, registry, rules, pipeline, usage) if shared else None
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
-    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses)
+    return Policy(registry, lines, limits, writer, auth, rules, pipeline, mo, addresses,
+                  limits_shared)
+
+
+def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline,
+            usage: dict[tuple[str, str], int]) -> SharedLimits:
+    """Buckets, quotas and balances in Redis: the wallets hold only what they lease; the
+    store is named by host and journal path, so a restarted process reports as itself."""
+    store_id = f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
+    billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
+    if billing is not None:
+        pipeline.wallets.share()
+    shared = SharedLimits(config.redis, RedisState(config.redis, store_id), rules,
+                          pipeline.wallets if billing else None, usage,
+                          [a.system_id for a in registry.accounts()])
+    shared.throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)), None)
+    shared.billing = billing
+    log.info("limits_shared", redis=config.redis.url.rpartition("@")[2], store=store_id)
+    return shared
 
 
 def build(config: Config) -> Parts:
     """Journal (and what the last run left), policy, the queues and the carrier pool."""
     loop = asyncio.get_running_loop()
     state = ServerState()
-    journal = SqliteJournal(Path(config.store.path), config.store.durability)
-    journal.inbox.delay = config.dispatch.receipt_write_delay
+    journal = open_journal(config)
+    if isinstance(journal, SqliteJournal):  # the receipt queue's rows (SQLite only yet)
+        journal.inbox.delay = config.dispatch.receipt_write_delay
     journal.start_checkpoints()
     recovery = journal.recover(config.dispatch.receipt_wait)
     book = ReceiptBook(per_message=frozenset(
         a.system_id for a in config.accounts if a.receipts == "per_message"))
     book.remember_many(recovery.delivered_to_carrier)
     book.closed(recovery.receipted)
+    records = build_records(config, journal, book)
     policy = build_policy(config, state)
     settings = config.dispatch
     validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
@@ -136,6 +170,7 @@ def build(config: Config) -> Parts:
     intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
+    intake.rules = policy.rules
     policy.pipeline.restore(recovery.parts)
     policy.pipeline.reopen({m.id for m in recovery.pending if not m.receipt})
     limits = {a.system_id: a.receipt_queue_limit for a in config.accounts
@@ -150,10 +185,13 @@ def build(config: Config) -> Parts:
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    services = Services(Operations(outbound, intake, JournalReader(journal.path), reports),
+    # query/cancel/replace read messages back from the SQLite journal; with PostgreSQL
+    # the file is absent and a lookup of a message no longer queued answers ESME_RSYSERR
+    services = Services(Operations(outbound, intake, JournalReader(Path(config.store.path)),
+                                   book, inbound),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
-                 services)
+                 services, records)
 
 
 def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:
@@ -178,6 +216,29 @@ def apply_routes(config: Config, parts: Parts) -> RouteTable:
     return table
 
 
+def open_journal(config: Config) -> Journal:
+    """The journal the config names: SQLite (embedded default) or PostgreSQL."""
+    store = config.store
+    if store.backend == "postgres":
+        return PgJournal(store.dsn, store.timeout)
+    return SqliteJournal(Path(store.path), store.durability)
+
+
+def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer | None:
+    """The records follower (started with the router).  Receipts may still come for
+    messages whose journal rows were compacted away: their carrier ids come from the
+    records (the journal's recovery covers the rest)."""
+    if not config.records.enabled:
+        return None
+    records = open_records(config.store, config.records)
+    try:
+        since = int((time.time() - config.dispatch.receipt_wait) * 1000) << 16
+        book.remember_many(records.carrier_ids(since, journal.first_id()))
+    finally:
+        records.close()
+    return Writer(config.store, config.records, config.log)
+
+
 def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
     """What the admin API reads and acts on."""
     policy = parts.policy
@@ -188,7 +249,7 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, parts.journal.path, imports)
+                   reloader, Path(config.store.path), imports)
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:
@@ -200,4 +261,15 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     keys = ApiKeys(ApiKeyStore(registry_path))
     sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
-                       "billing" in config.policy.stages, ClientRefStore(registry_path))
+                       "billing" in config.policy.stages, ClientRefStore(registry_path),
+                       parts.services.operations)
+
+
+def webhooks(config: Config, parts: Parts) -> Webhooks | None:
+    """Receipts and MO of the accounts with ``deliver_via`` http or both go to their
+    webhooks (routed now, before anything arrives; the senders start with the app)."""
+    chosen = [(a.system_id, a.deliver_via, a.webhook_url, a.webhook_secret)
+              for a in config.accounts if a.deliver_via != "smpp"]
+    if not chosen:
+        return None
+    return Webhooks(chosen, parts.inbound, config.dispatch.receipt_ttl)

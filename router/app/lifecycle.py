@@ -32,12 +32,14 @@ from router.app.build import (
     build,
     http_sources,
     route_table,
+    webhooks,
 )
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
 from router.http_api.server import HttpApiServer
+from router.http_api.webhooks import Webhooks
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
 from router.upstream.routing import RouteError, fill_addresses
@@ -69,13 +71,18 @@ class App:
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
+        self._shared: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
+        self.webhooks: Webhooks | None = None
 
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
         parts = self.parts = build(cfg)
+        self.webhooks = webhooks(cfg, parts)
+        if self.webhooks is not None:  # before the carriers: no receipt goes elsewhere
+            await self.webhooks.start()
         pool = parts.pool
         if cfg.simulator.enabled:
             self._simulator = Simulator(cfg.simulator)
@@ -88,6 +95,8 @@ class App:
         log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
         parts.outbound.start_sweeps()
+        if parts.records is not None:
+            parts.records.start()
         if parts.recovery.pending:
             log.info("redispatching", messages=len(parts.recovery.pending))
             fill_addresses(parts.recovery.pending)
@@ -96,8 +105,12 @@ class App:
         watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
                                   policy.rules, policy.pipeline, policy.limits)
         self._watcher = loop.create_task(watcher.run())
-        self._held = loop.create_task(apply_decisions(
-            parts.journal.path, parts.intake, parts.outbound, parts.book, parts.inbound))
+        if policy.shared is not None:
+            await policy.shared.tick()  # lease before the first bind when Redis is up
+            self._shared = loop.create_task(policy.shared.run())
+        if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
+            self._held = loop.create_task(apply_decisions(
+                Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         where = hosts if len(hosts) > 1 else hosts[0]
 
@@ -235,6 +248,8 @@ class App:
             await self.admin.stop()
         if self.http_api is not None:
             await self.http_api.stop()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding
@@ -243,6 +258,7 @@ class App:
                                  self._drain_queue(parts, carriers_from))
             await self._unbind_carriers(parts, deadline)
             parts.intake.close()
+            await self._give_back(parts)
         if self._simulator is not None:
             await self._simulator.stop()
         if self._watcher is not None:
@@ -290,6 +306,15 @@ class App:
         left = max(0.0, deadline - asyncio.get_running_loop().time())
         await parts.pool.stop(left / 2)
 
+    async def _give_back(self, parts: Parts) -> None:
+        """Nothing is reserved any more: what this process holds goes back to Redis."""
+        if self._shared is not None:
+            self._shared.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._shared
+        if parts.policy.shared is not None:
+            await parts.policy.shared.close()
+
     @staticmethod
     def _close_stores(parts: Parts) -> None:
         policy = parts.policy
@@ -301,6 +326,8 @@ class App:
         policy.limits.close()
         parts.services.operations.close()
         problem = parts.journal.close()
+        if parts.records is not None:
+            parts.records.close()
         if problem is not None:
             # Everything acknowledged was committed before its ESME_ROK; the stop is
             # still clean, so it is said here, once, and the exit status stays 0.

@@ -87,7 +87,7 @@ def seed_registry(config: Config, registry: Registry, lines: LineStore) -> None:
                 lines.add_line(Line(
                     number=seed.number, account=seed.account, kind=seed.kind,
                     exemption=seed.exemption, purpose=seed.purpose, operator=seed.operator,
-                    hours=parse_hours(seed.hours)))
+                    hours=parse_hours(seed.hours), priority=seed.priority))
             except LineError as exc:
                 log.warning("line_not_seeded", line=seed.number, reason=str(exc))
 

@@ -64,14 +64,20 @@ class WorkerSlot:
 
 
 def for_worker(config: Config, index: int) -> Config:
-    """Worker ``index``'s config: its own journal file and admin port."""
-    journal = Path(config.store.path)
-    store = dataclasses.replace(config.store,
-                                path=str(journal.with_name(f"{journal.stem}.w{index}"
-                                                           f"{journal.suffix}")))
+    """Worker ``index``'s config: its own journal and records files and admin port (a
+    records file follows one journal: its cursor is that journal's)."""
+    store = dataclasses.replace(config.store, path=worker_path(config.store.path, index))
+    records = dataclasses.replace(config.records,
+                                  path=worker_path(config.records.path, index))
     admin = dataclasses.replace(config.admin, port=config.admin.port + index
                                 if config.admin.port else 0)
-    return dataclasses.replace(config, store=store, admin=admin)
+    return dataclasses.replace(config, store=store, records=records, admin=admin)
+
+
+def worker_path(path: str, index: int) -> str:
+    """``var/chapar.db`` -> ``var/chapar.w0.db``."""
+    base = Path(path)
+    return str(base.with_name(f"{base.stem}.w{index}{base.suffix}"))
 
 
 def count_of(text: str) -> int:

@@ -4,7 +4,7 @@
 ``run`` (router, simulator), ``setup`` (check-config, hash-password, version),
 ``accounts``, ``ranges``, ``lines`` and ``lists`` (the registry), ``content`` and
 ``quarantine`` (content rules and held messages); ``explain``; ``load`` (Locust);
-``routes`` (the routing table).
+``routes`` (the routing table); ``export`` and ``records`` (message records).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from router.cli import (
     lists,
     load,
     ranges,
+    records,
     routes,
     run,
     setup,
@@ -30,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chapar", description="SMPP 3.4 router for bulk SMS")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (run, setup, accounts, ranges, lines, lists, content, billing, explain,
-                  load, routes):
+                  load, routes, records):
         group.add_parsers(sub)
     return p
 

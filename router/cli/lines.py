@@ -54,6 +54,7 @@ def _show(line: Line) -> str:
         f"  purpose: {line.purpose or '-'}",
         f"  operator: {line.operator or '-'}",
         f"  hours: {format_hours(line.hours) or 'any time'}",
+        f"  priority: {'on' if line.priority else 'off'}",
         f"  created: {when(line.created_at)}  updated: {when(line.updated_at)}",
     ]
     return "\n".join(out)
@@ -136,6 +137,8 @@ def _changes(args: argparse.Namespace, policy: PolicySettings) -> dict[str, Any]
     }
     changes = {k: convert(getattr(args, k)) for k, convert in given.items()
                if getattr(args, k) is not None}
+    if args.priority is not None:
+        changes["priority"] = args.priority == "on"
     if args.status is not None:
         changes["status"] = args.status
         changes["status_reason"] = ""
@@ -217,6 +220,9 @@ def add_parsers(sub: common.Subparsers) -> None:
     change = with_number("set", "change a line")
     _line_fields(change, adding=False)
     limit_options(change, quotas=False)
+    change.add_argument(
+        "--priority", choices=("on", "off"),
+        help="its messages take the carriers' priority lane (OTP lines)")
     change.add_argument(
         "--status", choices=("active",), help="reactivate a suspended or demoted line"
     )

@@ -22,19 +22,24 @@ from router.model.holds import Holds, Part, Settlement
 from router.model.messages import Message, Outcome
 from router.model.status import STORE_UNAVAILABLE
 from router.model.wallets import Wallets
+from router.policy.rules import Rules
 from router.smpp.session import Submit
+from router.store.errors import StoreError
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal, StoreError
+from router.store.interface import Journal
 
 log = structlog.get_logger("chapar.intake")
 MARK_EVERY = 5.0  # seconds between "everything below this id is finished" marks
 
 
 class Intake:
-    def __init__(self, journal: SqliteJournal, ids: MessageIds, outbound: Outbound,
+    def __init__(self, journal: Journal, ids: MessageIds, outbound: Outbound,
                  holds: Holds | None = None, wallets: Wallets | None = None) -> None:
         self._journal = journal
         self._wallets = wallets
+        self.rules: Rules | None = None
+        """Set by the app: the lines marked ``priority`` (``rules.lines.priority``) send
+        in the carriers' priority lane like priority_flag >= 2."""
         self.give_back: Callable[[str, list[Submit]], None] | None = None
         """Set by the app to the pipeline's: what the stages took for submits a failed
         commit refused goes back (tokens, quota)."""
@@ -105,10 +110,11 @@ class Intake:
                       failed_commits_total=self.failed_commits,
                       kept_outcomes=self._journal.pending_outcomes)
 
-    def accept(self, source: Submitter, account: str, submits: list[Submit]) -> None:
+    def accept(self, source: Submitter, account: str, submits: list[Submit],
+               peer: str = "") -> None:
         first_id = self._ids.take(len(submits))
         now = time.time()
-        self._journal.add_batch(first_id, account, [s.body for s in submits], now)
+        self._journal.add_batch(first_id, account, [s.body for s in submits], now, peer)
         if self._holds is not None and self._holds.flagged:
             flags = self._holds.take_flags(submits)
             self._journal.add_flags([(first_id + i, account, now, category, categories)
@@ -135,14 +141,15 @@ class Intake:
         self._waiting.append((source, account, first_id, submits))
         self._schedule()
 
-    def record_refusals(self, account: str, refused: list[tuple[Submit, str]]) -> None:
+    def record_refusals(self, account: str, refused: list[tuple[Submit, str]],
+                        peer: str = "") -> None:
         """Policy refusals are answered at once; their record rides the next commit."""
         counts = self.refused_by_reason
         for _, reason in refused:
             counts[reason] = counts.get(reason, 0) + 1
         self._journal.add_refusals(
             account, [(s.sequence, s.source_addr, s.destination_addr, reason)
-                      for s, reason in refused], time.time())
+                      for s, reason in refused], time.time(), peer)
         self._schedule()
 
     def record_ledger(self) -> None:
@@ -155,17 +162,6 @@ class Intake:
         if self._wallets is not None and message_ids:
             self._wallets.settle([], message_ids)
             self._schedule()
-
-    def record_replaced(self, message_id: int, body: bytes) -> None:
-        """A waiting message's new body (replace_sm): it rides the next commit."""
-        self._journal.add_replaced(message_id, body)
-        self._schedule()
-
-    def when_committed(self, hook: Callable[[bool], None]) -> None:
-        """``hook(committed)`` after the next commit: what was added before it is
-        durable (True) or the commit failed (False)."""
-        self._hooks.append(hook)
-        self._schedule()
 
     def record_receipted(self, message_ids: list[int]) -> None:
         """Messages whose final receipt is now queued: the next commit records them."""
@@ -187,8 +183,25 @@ class Intake:
         self._inbox_timer = None
         self._schedule()
 
-    def record_outcomes(self, outcomes: list[Outcome]) -> None:
-        self._journal.add_outcomes(outcomes)
+    def record_replaced(self, message_id: int, body: bytes) -> None:
+        """A waiting message's new body (replace_sm): it rides the next commit."""
+        self._journal.add_replaced(message_id, body)
+        self._schedule()
+
+    def when_committed(self, hook: Callable[[bool], None]) -> None:
+        """``hook(committed)`` after the next commit: what was added before it is
+        durable (True) or the commit failed (False)."""
+        self._hooks.append(hook)
+        self._schedule()
+
+
+    def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
+        self._journal.add_outcomes(outcomes, upstream)
+        self._schedule()
+
+    def record_receipts(self, entries: list[tuple[int, str]]) -> None:
+        """Receipts matched to our messages (id, stat): the records' delivery status."""
+        self._journal.add_receipts(entries)
         self._schedule()
 
     def _settle(self) -> list[Settlement]:
@@ -255,11 +268,13 @@ class Intake:
                     for settlement in settled if settlement.state == "released"
                     for part in settlement.parts if part.message_id > 0]
         accepted = self.accepted_by_account
+        urgent_lines = self.rules.lines.priority if self.rules is not None else frozenset()
         for source, account, first_id, submits in waiting:
             source.answer_accepted(first_id, submits)
             accepted[account] = accepted.get(account, 0) + len(submits)
             messages.extend(Message(first_id + i, account, s.body, 0,
-                                    (s.registered_delivery & 3) != 0, s.priority_flag >= 2,
+                                    (s.registered_delivery & 3) != 0,
+                                    s.priority_flag >= 2 or s.source_addr in urgent_lines,
                                     s.source_addr, s.destination_addr)
                             for i, s in enumerate(submits)
                             if not held or first_id + i not in held)

@@ -89,6 +89,17 @@ class Lanes:
         self.count -= len(taken)
         return taken
 
+    def withdraw(self, message: Message) -> bool:
+        """Take one waiting message out (cancel_sm); False when it is not waiting."""
+        for queue in (self.urgent, self.accounts.get(message.account)):
+            if queue is not None and message in queue:
+                queue.remove(message)
+                self.count -= 1
+                if not queue and queue is not self.urgent:
+                    del self.accounts[message.account]
+                return True
+        return False
+
     def lowest(self) -> int | None:
         return min((m.id for m in self), default=None)
 

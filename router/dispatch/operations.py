@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
+from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
-from router.dispatch.reports import Reports
+from router.dlr.book import ReceiptBook
 from router.model.messages import Message
 from router.model.status import (
     CANCELLED,
@@ -72,9 +73,9 @@ class Operations:
     outbound: Outbound
     intake: Intake
     reader: JournalReader
-    reports: Reports
-    """The one channel of final outcomes: a cancelled message's outcome, refund and
-    stat:DELETED receipt (if it asked for one) go there."""
+    book: ReceiptBook
+    """Makes the stat:DELETED receipt of a cancelled message that asked for one."""
+    inbound: Inbound
     cancelled: int = 0
     replaced: int = 0
     lookups: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
@@ -119,8 +120,11 @@ class Operations:
         if finished is None:  # in flight on a carrier connection
             return QueryAnswer(0, MessageState.ENROUTE)
         state = state_of_outcome(finished.status)
-        if state is MessageState.ENROUTE:
-            return QueryAnswer(0, state)
+        if state is MessageState.ENROUTE:  # with a carrier: its receipt may have come
+            receipt = await self._off_loop(lambda: self.reader.receipt(wanted, since))
+            if receipt is None:
+                return QueryAnswer(0, state)
+            return QueryAnswer(0, receipt.status, smpp_time(receipt.at))
         return QueryAnswer(0, state, smpp_time(finished.at), finished.status & 0xFF)
 
     async def cancel(self, account: str, message_id: str, source: str,
@@ -143,12 +147,26 @@ class Operations:
         withdrawn = [m for m in targets if self.outbound.withdraw(m)]
         if not withdrawn:
             return NOT_CANCELLABLE
-        for message in withdrawn:
-            self.reports.final_outcome(message, CANCELLED, "DELETED")
-        self.cancelled += len(withdrawn)
+        ids = [m.id for m in withdrawn]
+        self.intake.record_outcomes([(i, CANCELLED, "", False) for i in ids])
+        self.intake.refund(ids)
+        self.cancelled += len(ids)
         # A failed commit keeps the outcomes for the next one; the messages stay out of
         # the queue, but a restart before then would send them: not a promise yet.
-        return 0 if await self._committed() else STORE_UNAVAILABLE
+        if not await self._committed():
+            return STORE_UNAVAILABLE
+        receipts, receipted = [], []
+        for m in withdrawn:  # the one final receipt (exactly once: the book's finished set)
+            body = self.book.final(m, "DELETED", CANCELLED)
+            if body is not None:
+                receipts.append(body)
+                receipted.append(m.id)
+        if receipted:
+            self.intake.record_receipted(receipted)
+        if receipts:  # the one final receipt of a message that asked for one, after
+            # the cancel_sm_resp (this coroutine's caller answers before the next turn)
+            asyncio.get_running_loop().call_soon(self.inbound.enqueue, account, receipts)
+        return 0
 
     async def replace(self, account: str, pdu: ReplaceSm, check: CheckReplacement) -> int:
         wanted = parse_id(pdu.message_id)

@@ -209,14 +209,13 @@ class Outbound:
             self._finals.expire(messages)
 
     def waiting(self, account: str) -> list[Message]:
-        """The account's messages not yet sent (queued in any group, or waiting to be
-        sent again)."""
+        """The account's messages not yet sent (queued or waiting to be sent again)."""
         found = [m for lanes in self._groups.values() for m in lanes if m.account == account]
         found += [m for m in self._delayed.values() if m.account == account]
         return found
 
     def find(self, message_id: int) -> Message | None:
-        """A message not yet sent (queued, or waiting to be sent again), by id."""
+        """A message not yet sent (queued or waiting to be sent again), by id."""
         delayed = self._delayed.get(message_id)
         if delayed is not None:
             return delayed
@@ -226,13 +225,11 @@ class Outbound:
     def withdraw(self, message: Message) -> bool:
         """Take a message not yet sent out for good (cancel_sm); False if it has left."""
         if self._delayed.pop(message.id, None) is None:
-            for lanes in self._groups.values():
-                if lanes.remove(lambda m: m is message):
-                    self._count -= 1
-                    break
-            else:
+            if not any(lanes.withdraw(message) for lanes in self._groups.values()):
                 return False
-        self._taken()
+            self._count -= 1
+        if not self._count and not self._delayed:
+            self.empty.set()
         return True
 
     def low_water(self, next_id: int) -> int:

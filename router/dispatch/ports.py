@@ -59,7 +59,7 @@ class Carriers(Protocol):
 class CarrierReports(Protocol):
     """What the carrier side reports, a read batch at a time."""
 
-    def on_results(self, results: list[tuple[Message, int, str]]) -> None:
+    def on_results(self, results: list[tuple[Message, int, str]], upstream: str = "") -> None:
         """submit_sm_resp: (message, carrier status, carrier message id)."""
 
     def on_deliver(self, delivers: list[Deliver]) -> None:

@@ -57,7 +57,7 @@ class Reports:
         self._wallets = wallets
         """Prepaid reservations settled by carrier answers and receipts (or None)."""
 
-    def on_results(self, results: list[tuple[Message, int, str]]) -> None:
+    def on_results(self, results: list[tuple[Message, int, str]], upstream: str = "") -> None:
         outcomes: list[Outcome] = []
         wanted: list[tuple[str, int, str]] = []  # receipts to expect: one map update
         again: list[Message] = []
@@ -79,7 +79,7 @@ class Reports:
         if outcomes:
             if self._wallets is not None and self._wallets.open:
                 self._wallets.settle([outcome[0] for outcome in outcomes], [])
-            self._intake.record_outcomes(outcomes)
+            self._intake.record_outcomes(outcomes, upstream)
         if back:
             self.congested += len(back)
             self._congested(back)
@@ -121,14 +121,18 @@ class Reports:
 
     def _receipts(self, receipts: list[Deliver]) -> None:
         wallets = self._wallets
-        matched: list[tuple[int, Deliver]] | None = (
-            [] if wallets is not None and wallets.open else None)
+        matched: list[tuple[int, Deliver]] = []
         try:
             routed = self._book.from_carrier(receipts, matched)
         except Exception:  # a bug: find the receipt that raises, relay the others
             routed = self._each_receipt(receipts)
         if matched:
-            self._settle_receipts(matched)
+            # the records follow delivery status: one journal entry per read
+            self._intake.record_receipts([(message_id, stat_of(d.short_message,
+                                                               d.message_state))
+                                          for message_id, d in matched])
+            if wallets is not None and wallets.open:
+                self._settle_receipts(matched)
         if routed.finals:
             self._intake.record_receipted(routed.finals)
         enqueue = self._inbound.enqueue

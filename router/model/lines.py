@@ -75,6 +75,8 @@ class Line:
     hours: tuple[int, int] | None = None
     """Allowed sending window in minutes of the local day; None = any time."""
     status_reason: str = ""
+    priority: bool = False
+    """Its messages take the carriers' priority lane (OTP lines), like priority_flag >= 2."""
     created_at: float = 0.0
     updated_at: float = 0.0
 
@@ -90,10 +92,13 @@ class Line:
 class LineBook:
     """All lines by number, rebuilt and swapped whole when the registry changes."""
 
-    __slots__ = ("by_number",)
+    __slots__ = ("by_number", "priority")
 
     def __init__(self, lines: Iterable[Line] = ()) -> None:
         self.by_number: dict[str, Line] = {line.number: line for line in lines}
+        self.priority: frozenset[str] = frozenset(
+            n for n, line in self.by_number.items() if line.priority)
+        """Numbers of the lines marked ``priority``: one set lookup a message."""
 
     def get(self, number: str) -> Line | None:
         return self.by_number.get(number)
@@ -106,6 +111,7 @@ class LineBook:
             book.by_number.pop(number, None)
         else:
             book.by_number[number] = line
+        book.priority = frozenset(n for n, ln in book.by_number.items() if ln.priority)
         return book
 
     def of_account(self, account: str) -> list[Line]:

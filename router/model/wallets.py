@@ -68,6 +68,10 @@ class Wallets:
         self._staged: tuple[list[Submit], list[int]] | None = None
         self.rows: list[LedgerRow] = []
         """Rows for the next journal commit."""
+        self.offsets: dict[str, int] | None = None
+        """Shared through Redis (``share``): ``balances`` is what this process holds (its
+        lease) and ``offsets`` what its ledger sum has beyond that (topups it has not
+        leased back, money leased to others), so ledger sum = balance + offset."""
 
     # --- the stage and the intake -------------------------------------------------
 
@@ -195,4 +199,22 @@ class Wallets:
         return rows
 
     def topped_up(self, account: str, amount: int) -> None:
+        if self.offsets is None:
+            self.balances[account] += amount
+        else:  # shared: the money joins the account's pool in Redis, not this process
+            self.offsets[account] = self.offsets.get(account, 0) + amount
+
+    def share(self) -> None:
+        """Balances live in Redis from now on: this process holds nothing until it
+        leases; what its ledger says becomes the offset."""
+        self.offsets = dict(self.balances)
+        self.balances.clear()
+
+    def ledger_sum(self, account: str) -> int:
+        return self.balances.get(account, 0) + (self.offsets or {}).get(account, 0)
+
+    def lease(self, account: str, amount: int) -> None:
+        """Money leased from Redis (+) or given back to it (-): the ledger sum stays."""
+        assert self.offsets is not None
         self.balances[account] += amount
+        self.offsets[account] = self.offsets.get(account, 0) - amount

@@ -112,6 +112,11 @@ class BillingStage:
                 line.effective_kind if line is not None else "", operator)
         return found
 
+    def poll_at(self, wall: float) -> None:
+        """Topups, at most once a second (also called by the shared limits' ticks, so
+        a topup reaches Redis without waiting for a batch)."""
+        self._poll_at(wall)
+
     def _poll_at(self, wall: float) -> None:
         if wall < self._next_poll:
             return

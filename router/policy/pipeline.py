@@ -19,6 +19,7 @@ from router.policy.billing import BillingStage
 from router.policy.content.chinese import ChineseStage
 from router.policy.content.matcher import RuleSet
 from router.policy.content.stage import ContentStage
+from router.policy.leases import LeasedBucket, LeasedQuotas
 from router.policy.line_stage import LineStage
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
@@ -45,14 +46,19 @@ class StageKit:
     ledger: Ledger | None = None
     content_rules: RuleSet | None = None
     """Compiled content rules to share (explain's stages use the router's)."""
+    shared: bool = False
+    """Limits shared through Redis: the throttle holds leased tokens and segments."""
 
 
 STAGES: dict[str, Callable[[StageKit], Stage]] = {
     "lines": lambda kit: LineStage(kit.settings, kit.addresses, kit.writer),
     "content": lambda kit: ContentStage(kit.settings, kit.holds, kit.content_rules),
     "chinese": lambda kit: ChineseStage(kit.settings.chinese, kit.addresses),
-    "throttle": lambda kit: ThrottleStage(kit.settings, kit.addresses, kit.writer,
-                                          Quotas(kit.settings.timezone, kit.usage)),
+    "throttle": lambda kit: (
+        ThrottleStage(kit.settings, kit.addresses, kit.writer,
+                      LeasedQuotas(kit.settings.timezone, kit.usage), bucket_type=LeasedBucket)
+        if kit.shared else ThrottleStage(kit.settings, kit.addresses, kit.writer,
+                                         Quotas(kit.settings.timezone, kit.usage))),
     "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger),
 }
 """Every stage by the name ``policy.stages`` uses for it."""

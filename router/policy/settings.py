@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +58,11 @@ class AccountSettings:
     validity: float = 0.0
     """Seconds its messages without a validity_period of their own are tried before
     they end EXPIRED; 0 = ``dispatch.validity``."""
+    deliver_via: Literal["smpp", "http", "both"] = "smpp"
+    """Where its receipts and MO go: its RX/TRX sessions, its webhook, or both."""
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    """Signs every webhook body (HMAC-SHA256): the receiver checks it came from us."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +80,8 @@ class LineSettings:
     rate: float = 0.0
     """Submits per second from this line (throttle stage); 0 = no limit."""
     burst: int = 0
+    priority: bool = False
+    """Its messages go to the carriers in the priority lane (OTP lines)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from router.model.limits import Limit, LimitBook, bucket_size, operator_key
+from router.model.limits import SCOPES, Limit, LimitBook, bucket_size, operator_key
 from router.model.status import REFUSALS
 from router.policy.addresses import Addresses
 from router.policy.batch import counts, source_of
@@ -102,11 +102,14 @@ class ThrottleStage:
 
     def __init__(self, settings: PolicySettings, addresses: Addresses,
                  writer: RegistryWriter | None, quotas: Quotas | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 bucket_type: type[Bucket] = Bucket) -> None:
         self._addresses = addresses
         self._writer = writer
         self.quotas = quotas or Quotas(settings.timezone)
         self._clock = clock
+        self._bucket_type = bucket_type
+        """``LeasedBucket`` when the limits are shared through Redis (policy/leases.py)."""
         self._book: LimitBook | None = None
         self._op_accounts: frozenset[str] = frozenset()
         self.buckets: dict[tuple[str, str], Bucket] = {}
@@ -122,6 +125,17 @@ class ThrottleStage:
             else:
                 bucket.retune(limit)
 
+    def prepare(self, book: LimitBook) -> None:
+        """A bucket for every limit with a rate, before any batch needs it: leased
+        buckets (policy/leases.py) are filled in the background, not on first use."""
+        if book is not self._book:
+            self._sync(book)
+        now = self._clock()
+        for scope in SCOPES:
+            limits = book.by_scope(scope)
+            for key in limits:
+                self._bucket(scope, key, limits, now)
+
     def _bucket(self, scope: str, key: str, limits: dict[str, Limit], now: float
                 ) -> Bucket | None:
         bucket = self.buckets.get((scope, key))
@@ -129,7 +143,7 @@ class ThrottleStage:
             limit = limits.get(key)
             if limit is None or not limit.rate:
                 return None
-            bucket = self.buckets[scope, key] = Bucket(limit, now)
+            bucket = self.buckets[scope, key] = self._bucket_type(limit, now)
         bucket.fill(now)
         return bucket
 

@@ -287,13 +287,13 @@ class EsmeConnection(asyncio.Protocol):
                 (submit.sequence, status_for(refusal, style)) for submit, refusal in refused]))
             self.record_refusals([(s, r.reason) for s, r in refused])
         if accepted:
-            self._intake.accept(source, account.system_id, accepted)
+            self._intake.accept(source, account.system_id, accepted, self._peer_addr[0])
 
     def record_refusals(self, refused: list[tuple[Submit, str]]) -> None:
-        self._intake.record_refusals(self.account, refused)
+        self._intake.record_refusals(self.account, refused, self._peer_addr[0])
 
     def accept(self, submits: list[Submit], source: Submitter) -> None:
-        self._intake.accept(source, self.account, submits)
+        self._intake.accept(source, self.account, submits, self._peer_addr[0])
 
     def decision_failed(self, submits: list[Submit]) -> None:
         """Deciding these raised (a bug): counted and logged, sampled."""

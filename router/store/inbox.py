@@ -11,7 +11,8 @@ written at all (written and deleted they cost the relay ~1 µs a receipt, checkp
 included); a stop writes everything.
 
 A key is ``batch << KEY_BITS | index``.  ``InboxRows`` is the store-neutral part (what
-the next commit writes, which batches are open); ``write`` and ``load`` are SQLite's.
+the next commit writes, which batches are open); ``statements`` and ``loaded`` serve both
+stores, ``write`` and ``load`` are SQLite's (PostgreSQL's: store/postgres/journal.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlite3
 import sys
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from router.store.packing import pack_bodies, unpack_bodies
@@ -197,18 +199,8 @@ def _unpack_keys(blob: bytes) -> array[int]:
 
 def write(db: sqlite3.Connection, pending: Pending) -> None:
     """The inbox part of a commit (inside the journal's transaction)."""
-    if pending.added:
-        db.executemany("INSERT INTO inbox VALUES (?, ?, ?, ?)",
-                       [(batch, account, when, blob)
-                        for batch, (account, when, blob) in pending.added.items()])
-    if pending.dropped:
-        db.executemany("DELETE FROM inbox WHERE batch = ?", [(b,) for b in pending.dropped])
-    done = pending.done
-    if done:
-        db.execute("INSERT INTO inbox_done (last_batch, keys) VALUES (?, ?)",
-                   (max(done) >> KEY_BITS, _pack_keys(done)))
-    if pending.prune_below is not None:
-        db.execute("DELETE FROM inbox_done WHERE last_batch < ?", (pending.prune_below,))
+    for sql, rows in statements(pending):
+        db.executemany(sql, rows)
 
 
 @dataclass(slots=True)
@@ -231,14 +223,24 @@ def clean(db: sqlite3.Connection, finished: list[int]) -> None:
 
 def load(db: sqlite3.Connection) -> Loaded:
     """The queue as the store has it (reads only)."""
+    top = db.execute("SELECT max(batch) FROM inbox").fetchone()[0]
+    done_top = db.execute("SELECT max(last_batch) FROM inbox_done").fetchone()[0]
+    return loaded((blob for (blob,) in db.execute("SELECT keys FROM inbox_done")),
+                  db.execute("SELECT batch, account, at, bodies FROM inbox ORDER BY batch"),
+                  top, done_top)
+
+
+def loaded(done: Iterable[bytes], rows: Iterable[tuple[int, str, float, bytes]],
+           top: int | None, done_top: int | None) -> Loaded:
+    """The queue from the rows of either store: the done keys, the batches in order, the
+    highest batch of each table."""
     gone: set[int] = set()
-    for (blob,) in db.execute("SELECT keys FROM inbox_done"):
+    for blob in done:
         gone.update(_unpack_keys(blob))
     queued: list[Queued] = []
     counts: dict[int, int] = {}
     finished: list[int] = []
-    for batch, account, at, blob in db.execute(
-            "SELECT batch, account, at, bodies FROM inbox ORDER BY batch"):
+    for batch, account, at, blob in rows:
         first = batch << KEY_BITS
         left = 0
         for index, body in enumerate(unpack_bodies(blob)):
@@ -249,7 +251,24 @@ def load(db: sqlite3.Connection) -> Loaded:
             counts[batch] = left
         else:
             finished.append(batch)
-    row = db.execute("SELECT max(batch) FROM inbox").fetchone()
-    done_row = db.execute("SELECT max(last_batch) FROM inbox_done").fetchone()
-    done_up_to = done_row[0] or 0
-    return Loaded(queued, counts, max(row[0] or 0, done_up_to), done_up_to, finished)
+    done_up_to = done_top or 0
+    return Loaded(queued, counts, max(top or 0, done_up_to), done_up_to, finished)
+
+
+def statements(pending: Pending) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """The inbox part of a commit as (SQL with ``?`` placeholders, rows): SQLite runs it
+    as it is, PostgreSQL with ``$n`` placeholders."""
+    out: list[tuple[str, list[tuple[object, ...]]]] = []
+    if pending.added:
+        out.append(("INSERT INTO inbox VALUES (?, ?, ?, ?)",
+                    [(batch, account, when, blob)
+                     for batch, (account, when, blob) in pending.added.items()]))
+    if pending.dropped:
+        out.append(("DELETE FROM inbox WHERE batch = ?", [(b,) for b in pending.dropped]))
+    done = pending.done
+    if done:
+        out.append(("INSERT INTO inbox_done (last_batch, keys) VALUES (?, ?)",
+                    [(max(done) >> KEY_BITS, _pack_keys(done))]))
+    if pending.prune_below is not None:
+        out.append(("DELETE FROM inbox_done WHERE last_batch < ?", [(pending.prune_below,)]))
+    return out

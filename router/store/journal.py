@@ -27,8 +27,10 @@ from router.model.wallets import LedgerRow
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError
 from router.store import inbox, ledger, quarantine
+from router.store.errors import StoreError
 from router.store.packing import pack_bodies, unpack_bodies
 
+__all__ = ["Recovery", "SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
 RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
@@ -41,40 +43,37 @@ CREATE TABLE IF NOT EXISTS journal (
     count       INTEGER NOT NULL,
     account     TEXT NOT NULL,
     received_at REAL NOT NULL,        -- wall clock (epoch seconds)
-    bodies      BLOB NOT NULL         -- submit_sm bodies: count, lengths, bodies (pack_bodies)
+    bodies      BLOB NOT NULL,        -- submit_sm bodies: count, lengths, bodies (pack_bodies)
+    peer        TEXT NOT NULL DEFAULT ''  -- the ESME's IP address
 );
 CREATE TABLE IF NOT EXISTS refusals (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     account     TEXT NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[sequence, source, destination, reason], ...]
+    entries     BLOB NOT NULL,        -- JSON [[sequence, source, destination, reason], ...]
+    peer        TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
     entries     BLOB NOT NULL,        -- JSON [[message_id, status, upstream_id, receipt], ...]
-    receipted   BLOB                  -- JSON [message_id, ...]: final receipt queued (or NULL)
+    receipted   BLOB,                 -- JSON [message_id, ...]: final receipt queued (or NULL)
+    upstream    TEXT NOT NULL DEFAULT ''  -- the upstream (carrier connector) that answered
 );
 CREATE TABLE IF NOT EXISTS replaced (
     message_id  INTEGER PRIMARY KEY,  -- a queued message a replace_sm changed
     body        BLOB NOT NULL         -- its submit_sm body now
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    seq         INTEGER PRIMARY KEY,  -- the rowid: append-only
+    at          REAL NOT NULL,
+    entries     BLOB NOT NULL         -- JSON [[message_id, stat], ...]: delivery receipts matched
 );
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
-def _migrate(db: sqlite3.Connection) -> None:
-    """Add ``outcomes.receipted`` to a journal made before it existed."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
-    if "receipted" not in columns:
-        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
-
-
-class StoreError(Exception):
-    """The journal cannot take writes; nothing may be acknowledged."""
-
-
 @dataclass(slots=True)
 class Recovery:
     pending: list[Message] = field(default_factory=list)
@@ -90,6 +89,33 @@ class Recovery:
     journalled while the rest was awaited: the content stage takes them back."""
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Journals written before records existed lack the columns records read."""
+    for table, column in (("journal", "peer"), ("refusals", "peer"), ("outcomes", "upstream")):
+        names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in names:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
+    if "receipted" not in columns:  # journals from before the receipt queue
+        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
+
+
+def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
+              receipted: list[int]) -> list[tuple[float, bytes, bytes | None, str]]:
+    """One outcomes row per run of one upstream's answers (usually one row a commit); the
+    ids whose final receipt was queued ride the first row (no statement of their own)."""
+    rows: list[tuple[float, bytes, bytes | None, str]] = []
+    start = 0
+    for upstream, count in routes:
+        rows.append((at, orjson.dumps(outcomes[start:start + count]), None, upstream))
+        start += count
+    if start < len(outcomes) or not rows:  # no route (added before a failed commit)
+        rows.append((at, orjson.dumps(outcomes[start:]), None, ""))
+    if receipted:
+        rows[0] = (at, rows[0][1], orjson.dumps(receipted), rows[0][3])
+    return rows
+
+
 def wants_receipt(body: bytes) -> bool:
     try:
         return (scan_submit(0, body).registered_delivery & 3) != 0
@@ -97,17 +123,18 @@ def wants_receipt(body: bytes) -> bool:
         return True
 
 
-def first_outcome_since(db: sqlite3.Connection, since: float) -> int:
-    """The first outcomes seq written at or after ``since``: a binary search on the
+def first_outcome_since(db: sqlite3.Connection, since: float,
+                        table: Literal["outcomes", "receipts"] = "outcomes") -> int:
+    """The first seq of ``table`` written at or after ``since``: a binary search on the
     primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-    bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
+    bounds = db.execute(f"SELECT min(seq), max(seq) FROM {table}").fetchone()
     if bounds[0] is None:
         return 0
     low: int = bounds[0]
     high: int = bounds[1] + 1
     while low < high:
         mid = (low + high) // 2
-        row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
+        row = db.execute(f"SELECT seq, at FROM {table} WHERE seq >= ? ORDER BY seq LIMIT 1",
                          (mid,)).fetchone()
         if row is None or row[1] >= since:
             high = mid
@@ -136,29 +163,33 @@ class SqliteJournal:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
+            _add_columns(self._db)
             quarantine.migrate(self._db)
-            _migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._stop_checkpoints = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._batches: list[tuple[int, int, str, float, bytes]] = []
+        self._batches: list[tuple[int, int, str, float, bytes, str]] = []
         self._outcomes: list[Outcome] = []
+        self._routes: list[tuple[str, int]] = []
+        """(upstream, how many of ``_outcomes`` from here on it answered), in order."""
+        self._receipts: list[tuple[int, str]] = []
         self._done_below: int | None = None
-        self._refusals: list[tuple[float, str, bytes]] = []
+        self._refusals: list[tuple[float, str, bytes, str]] = []
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
         self._flags: list[quarantine.FlagRow] = []
-        self._replaced: list[tuple[int, bytes]] = []
         self.inbox = inbox.InboxRows()
         """Receipts and MO queued for ESMEs: their rows ride every commit."""
         self._receipted: list[int] = []
+        self._replaced: list[tuple[int, bytes]] = []
         self.dropped_refusals = 0
         """Refusal rows given up while commits failed (beyond KEEP_REFUSALS)."""
 
-    def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float) -> None:
-        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies)))
+    def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float,
+                  peer: str = "") -> None:
+        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies), peer))
 
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
         """Messages of a batch held in quarantine: their record commits with the batch."""
@@ -179,8 +210,17 @@ class SqliteJournal:
         """A queued message's new body (replace_sm): a restart sends this one."""
         self._replaced.append((message_id, body))
 
-    def add_outcomes(self, outcomes: list[Outcome]) -> None:
+    def add_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
+        routes = self._routes
+        if routes and routes[-1][0] == upstream:
+            routes[-1] = (upstream, routes[-1][1] + len(outcomes))
+        else:
+            routes.append((upstream, len(outcomes)))
         self._outcomes.extend(outcomes)
+
+    def add_receipts(self, entries: list[tuple[int, str]]) -> None:
+        """Delivery receipts matched to our messages (id, stat): the records follow them."""
+        self._receipts.extend(entries)
 
     def add_receipted(self, message_ids: list[int]) -> None:
         """Messages whose final receipt is queued for the ESME: after a restart a carrier
@@ -193,9 +233,9 @@ class SqliteJournal:
         self._done_below = message_id
 
     def add_refusals(self, account: str, entries: list[tuple[int, str, str, str]],
-                     now: float) -> None:
+                     now: float, peer: str = "") -> None:
         """Policy refusals of one read batch: (sequence, source, destination, reason)."""
-        self._refusals.append((now, account, orjson.dumps(entries)))
+        self._refusals.append((now, account, orjson.dumps(entries), peer))
 
     @property
     def pending_outcomes(self) -> int:
@@ -205,8 +245,8 @@ class SqliteJournal:
     @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
-                    or self._ledger or self._receipted or self.inbox.dirty
-                    or self._replaced
+                    or self._ledger or self._receipted or self.inbox.dirty or self._replaced
+                    or self._receipts
                     or self._done_below is not None)
 
     def commit(self, everything: bool = False) -> None:
@@ -214,42 +254,41 @@ class SqliteJournal:
         queue rows younger than their delay wait, unless ``everything``)."""
         batches, self._batches = self._batches, []
         outcomes, self._outcomes = self._outcomes, []
+        routes, self._routes = self._routes, []
+        receipts, self._receipts = self._receipts, []
         refusals, self._refusals = self._refusals, []
         done_below, self._done_below = self._done_below, None
         held, self._held = self._held, []
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
-        replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
         queued = self.inbox.take(time.time(), everything)
         receipted, self._receipted = self._receipted, []
+        replaced, self._replaced = self._replaced, []  # a failed commit refuses these too
         db = self._db
         try:
             db.execute("BEGIN")
-            if batches:
-                db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?)", batches)
-            if held:
-                db.executemany(quarantine.INSERT, held)
-            if settled:
-                db.executemany(quarantine.SETTLE, settled)
-            if flags:
-                db.executemany(quarantine.FLAG, flags)
-            if money:
-                db.executemany(ledger.INSERT, money)
-            if replaced:
-                db.executemany("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)
-            if outcomes or receipted:  # one row: no statement of its own for receipts
-                db.execute("INSERT INTO outcomes (at, entries, receipted) VALUES (?, ?, ?)",
-                           (time.time(), orjson.dumps(outcomes),
-                            orjson.dumps(receipted) if receipted else None))
+            for sql, rows in (("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", batches),
+                              (quarantine.INSERT, held), (quarantine.SETTLE, settled),
+                              (quarantine.FLAG, flags), (ledger.INSERT, money),
+                              ("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)):
+                if rows:  # in this order: settlements follow the inserts they change
+                    db.executemany(sql, rows)
+            if outcomes or receipted:
+                db.executemany("INSERT INTO outcomes (at, entries, receipted, upstream) "
+                               "VALUES (?, ?, ?, ?)",
+                               _by_route(time.time(), outcomes, routes, receipted))
             if queued:
                 inbox.write(db, queued)
+            if receipts:
+                db.execute("INSERT INTO receipts (at, entries) VALUES (?, ?)",
+                           (time.time(), orjson.dumps(receipts)))
             if done_below is not None:
                 db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
                            (done_below,))
             if refusals:
-                db.executemany("INSERT INTO refusals (at, account, entries) VALUES (?, ?, ?)",
-                               refusals)
+                db.executemany("INSERT INTO refusals (at, account, entries, peer) "
+                               "VALUES (?, ?, ?, ?)", refusals)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -257,11 +296,13 @@ class SqliteJournal:
             self._keep(outcomes, refusals, done_below)
             self.inbox.keep(queued)  # receipts already handed to ESMEs: rows still owed
             self._receipted[:0] = receipted
+            self._routes[:0] = routes
+            self._receipts[:0] = receipts
             # reservations belong to the refused batches; settlements stand
             self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
 
-    def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes]],
+    def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes, str]],
               done_below: int | None) -> None:
         """After a failed commit: what the carriers answered rides the next commit (dropped,
         those messages would be sent again after a restart).  The batches are not kept:
@@ -344,6 +385,11 @@ class SqliteJournal:
         recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
                                     "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
+
+    def first_id(self) -> int:
+        """The lowest message id the journal still holds (older rows are compacted)."""
+        row = self._db.execute("SELECT min(first_id) FROM journal").fetchone()
+        return int(row[0]) if row[0] is not None else 0
 
     def _row_holding(self, message_id: int) -> int:
         """first_id of the journal row holding ``message_id`` (or of the next row)."""

@@ -45,7 +45,8 @@ __all__ = ["MAX_LINE_LENGTH", "LineError", "LineStore"]
 
 MAX_LINE_LENGTH: Final = 20  # SMPP 3.4 source_addr: 21 octets with the terminating NUL
 _EDITABLE: Final = frozenset(
-    {"account", "kind", "exemption", "status", "purpose", "operator", "hours", "status_reason"}
+    {"account", "kind", "exemption", "status", "purpose", "operator", "hours", "status_reason",
+     "priority"}
 )
 
 _SCHEMA = """
@@ -83,6 +84,7 @@ def _line(row: sqlite3.Row) -> Line:
         operator=row["operator"],
         hours=parse_hours(row["hours"]),
         status_reason=row["status_reason"],
+        priority=bool(row["priority"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -127,6 +129,9 @@ class LineStore(ListTables):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA + LIST_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(lines)")}
+        if "priority" not in columns:  # a registry from before priority lines
+            self._db.execute("ALTER TABLE lines ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
 
     # --- lines ----------------------------------------------------------------------
 
@@ -140,7 +145,9 @@ class LineStore(ListTables):
                 raise LineError(f"no account {line.account!r}")
             try:
                 db.execute(
-                    "INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO lines (number, account, kind, exemption, status, purpose, "
+                    "operator, hours, status_reason, created_at, updated_at, priority) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         line.number,
                         line.account,
@@ -153,6 +160,7 @@ class LineStore(ListTables):
                         line.status_reason,
                         now,
                         now,
+                        int(line.priority),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -175,7 +183,8 @@ class LineStore(ListTables):
 
     def update_line(self, number: str, /, **changes: Any) -> Line:
         """Change fields of a line (``kind``, ``exemption``, ``status``, ``status_reason``,
-        ``purpose``, ``operator``, ``hours``, ``account``); ``updated_at`` becomes now."""
+        ``purpose``, ``operator``, ``hours``, ``account``, ``priority``); ``updated_at``
+        becomes now."""
         unknown = sorted(set(changes) - _EDITABLE)
         if unknown:
             raise LineError(f"line fields that cannot be changed: {', '.join(unknown)}")
@@ -190,8 +199,8 @@ class LineStore(ListTables):
                 raise LineError(f"no account {updated.account!r}")
             db.execute(
                 "UPDATE lines SET account = ?, kind = ?, exemption = ?, status = ?, "
-                "purpose = ?, operator = ?, hours = ?, status_reason = ?, updated_at = ? "
-                "WHERE number = ?",
+                "purpose = ?, operator = ?, hours = ?, status_reason = ?, updated_at = ?, "
+                "priority = ? WHERE number = ?",
                 (
                     updated.account,
                     updated.kind,
@@ -202,6 +211,7 @@ class LineStore(ListTables):
                     format_hours(updated.hours),
                     updated.status_reason,
                     updated.updated_at,
+                    int(updated.priority),
                     number,
                 ),
             )

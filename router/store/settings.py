@@ -8,6 +8,41 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreSettings:
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    """Journal and records: SQLite files (embedded default) or PostgreSQL (``dsn``)."""
+    dsn: str = ""
+    """postgresql://user:password@host:port/database (backend postgres)."""
+    timeout: float = 5.0
+    """PostgreSQL: seconds a commit may take before it counts as failed."""
     path: str = "./var/chapar.db"
     durability: Literal["process", "power"] = "process"
     registry_path: str = "./var/registry.db"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisSettings:
+    """Shared limits and balances for several router processes (README "Shared state
+    through Redis").  Off without a ``url``: the embedded default needs no Redis."""
+
+    url: str = ""
+    """``redis://host:port/db`` (or ``rediss://``, ``unix://``); empty = off."""
+    prefix: str = "chapar"
+    """Key prefix: routers that share accounts share the prefix."""
+    timeout: float = 0.25
+    """Seconds a Redis call may take before Redis counts as unreachable."""
+    sync_interval: float = 0.02
+    """Seconds between the background top-ups of what this process holds."""
+    lease_seconds: float = 0.1
+    """A process leases this many seconds of a bucket's rate at a time (at least 1)."""
+    money_lease: int = 1000
+    """Money a process leases from an account's balance at a time (more when it spends
+    faster: one second of its spending); kept when idle, the excess given back."""
+    quota_lease: int = 100
+    """Segments of a daily / monthly quota a process leases at a time."""
+    idle_return: float = 1.0
+    """Seconds unused after which leased tokens and money beyond the minimum go back."""
+    local_share: float = 0.25
+    """Redis unreachable: each bucket refills at this fraction of its rate and size;
+    money and quotas: only what the process already holds."""
+    retry: float = 0.5
+    """Seconds between tries while Redis is unreachable."""

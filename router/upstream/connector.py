@@ -190,7 +190,7 @@ class Connector(asyncio.Protocol):
         if results:  # before the receipts: one may be for a submit answered in this read
             # the pace first: what the reports put back must not go out at the old one
             self._pace(accepted, congested, now)
-            self._reports.on_results(results)
+            self._reports.on_results(results, self.name)
         if delivered:
             self._reports.on_deliver(delivered)
             session.respond_frames(codec.response_frames(

@@ -40,6 +40,10 @@ def test_defaults_need_somewhere_to_send() -> None:
     ({"listen": {"port": 8775, "tls_port": 8775, "tls_cert": "c", "tls_key": "k"}},
      r"listen\.tls_port: 1 to 65535, not listen\.port"),
     ({"upstreams": [{"name": "a", "tls_ca": "ca.pem"}]}, r"upstreams\[0\]\.tls_ca: set tls"),
+    ({"simulator": {"enabled": True}, "redis": {"url": "http://x"}},
+     r"redis\.url: 'http://x' is not a redis://"),
+    ({"simulator": {"enabled": True}, "redis": {"url": "redis://x", "local_share": 0}},
+     r"redis\.local_share: a fraction above 0"),
 ])
 def test_errors_name_the_key(raw: object, message: str) -> None:
     if isinstance(raw, dict):

@@ -131,7 +131,8 @@ def test_distinct_bind_failures_when_configured(
 # --- submit and receipts -------------------------------------------------------------
 
 
-def test_submit_then_receipt_with_same_id(router: RouterProcess) -> None:
+def test_submit_then_receipt_with_same_id(router_each_store: RouterProcess) -> None:
+    router = router_each_store
     with esme(router.port) as session:
         seq = session.submit("989120000001", b"hello chapar", registered_delivery=1)
         session.pump(lambda: seq in session.responses)
@@ -150,7 +151,8 @@ def test_submit_then_receipt_with_same_id(router: RouterProcess) -> None:
         assert len(session.delivered) == 1, "more than one receipt for one message"
 
 
-def test_long_ucs2_persian_message(router: RouterProcess) -> None:
+def test_long_ucs2_persian_message(router_each_store: RouterProcess) -> None:
+    router = router_each_store
     text = "سلام، این یک پیام طولانی آزمایشی از چاپار است. " * 5
     parts, encoding, esm_class = smpplib.gsm.make_parts(text)
     assert encoding == smpplib.consts.SMPP_ENCODING_ISO10646
@@ -195,7 +197,8 @@ def test_receipt_waits_for_a_receiver_to_bind(router: RouterProcess) -> None:
             assert_receipt_for(rx.delivered[0], message_id)
 
 
-def test_ids_unique_across_500_messages(router: RouterProcess) -> None:
+def test_ids_unique_across_500_messages(router_each_store: RouterProcess) -> None:
+    router = router_each_store
     with esme(router.port, system_id="esme1") as one, \
             esme(router.port, "transmitter", system_id="esme2") as two:
         ids: list[str] = []

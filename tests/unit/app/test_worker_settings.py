@@ -21,6 +21,8 @@ def test_each_worker_has_its_journal_and_admin_port() -> None:
     assert for_worker(base, 0).store.path == "var/chapar.w0.db"
     free = dataclasses.replace(base, admin=dataclasses.replace(base.admin, port=0))
     assert for_worker(free, 3).admin.port == 0  # a free port each
+    # a records file follows one journal (its cursor is that journal's)
+    assert one.records.path == "var/records.w1.db"
 
 
 def test_worker_count() -> None:

@@ -35,10 +35,11 @@ class Journal:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
         self.receipted: list[int] = []
-    def record_outcomes(self, outcomes: list[Outcome]) -> None:
+    def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
         self.outcomes.extend(outcomes)
     def record_receipted(self, message_ids: list[int]) -> None:
         self.receipted.extend(message_ids)
+    def record_receipts(self, entries: list[tuple[int, str]]) -> None: ...
 def parts(**settings: Any) -> tuple[Reports, Outbound, Journal, Timers, Readers]:
     timers, readers, journal = Timers(), Readers(), Journal()
     outbound = Outbound(DispatchSettings(**settings), readers, timers.call_later, clock=long_ago)

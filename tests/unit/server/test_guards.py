@@ -42,10 +42,11 @@ class RaisingPipeline:
 
 
 class Intake:
-    def accept(self, source: EsmeConnection, account: str, submits: list[Submit]) -> None:
+    def accept(self, source: EsmeConnection, account: str, submits: list[Submit],
+               peer: str = "") -> None:
         source.answer_accepted(0x100, submits)
 
-    def record_refusals(self, account: str, refused: list[Any]) -> None: ...
+    def record_refusals(self, account: str, refused: list[Any], peer: str = "") -> None: ...
 
 
 def submit(seq: int, destination: str) -> bytes:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from router.model.accounts import Account
-from router.model.lines import Line
+from router.model.lines import Line, LineBook
 from router.model.numbersets import ExpiringNumberSet, NumberSet
 from router.store.lines import LineError, LineStore
 from router.store.registry import Registry, RegistryError
@@ -285,3 +286,25 @@ def test_tables_share_the_registry_file(db: Path, store: LineStore) -> None:
     assert {"accounts", "changes", "lines", "number_lists", "optouts", "violations"} <= tables
     mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def test_priority_mark_round_trips_and_older_registries_gain_the_column(db: Path) -> None:
+    """A line marked ``priority`` keeps the mark through the store and the line book;
+    a registry made before the column existed gets it (off) when opened."""
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE lines (number TEXT PRIMARY KEY, account TEXT NOT NULL, "
+                    "kind TEXT NOT NULL, exemption TEXT NOT NULL DEFAULT '', status TEXT "
+                    "NOT NULL DEFAULT 'active', purpose TEXT NOT NULL DEFAULT '', operator "
+                    "TEXT NOT NULL DEFAULT '', hours TEXT NOT NULL DEFAULT '', status_reason "
+                    "TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL "
+                    "NOT NULL)")
+        raw.execute("INSERT INTO lines VALUES ('3000', 'acme', 'advertising', '', 'active', "
+                    "'', '', '', '', 0, 0)")
+    store = LineStore(db)
+    old = store.get_line("3000")
+    assert old is not None and not old.priority
+    store.add_line(Line(number="4000", account="acme", priority=True))
+    assert store.update_line("3000", priority=True).priority
+    book = LineBook(store.lines())
+    assert book.priority == {"3000", "4000"}
+    assert book.replaced(replace(old, priority=False), "3000").priority == {"4000"}

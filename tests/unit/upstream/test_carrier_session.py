@@ -44,7 +44,7 @@ class Reports:
         self.no_answer: list[Message] = []
         self.outbound: Any = None
 
-    def on_results(self, results: list[tuple[Message, int, str]]) -> None:
+    def on_results(self, results: list[tuple[Message, int, str]], upstream: str = "") -> None:
         self.results.extend(results)
         back = [m for m, status, _ in results if status == 0x58]
         if back:

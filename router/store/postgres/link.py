@@ -1,0 +1,123 @@
+"""A connection to PostgreSQL used from synchronous code: asyncpg on a loop of its own
+thread, each call waited for with a deadline.
+
+The journal's commit is synchronous on the router's loop (the ESMEs are answered after
+it returns), exactly as SQLite's is; here the wait is for the server's answer.  While
+the server is unreachable, calls fail at once (``StoreError``) and the link reconnects
+in the background every ``retry`` seconds, so an outage costs refusals, never a stalled
+loop; the first call after it is back succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from router.store.errors import StoreError
+
+log = structlog.get_logger("chapar.postgres")
+T = TypeVar("T")
+Work = Callable[[asyncpg.Connection], Awaitable[T]]
+_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+         asyncpg.CannotConnectNowError, ConnectionError)
+
+
+class PgLink:
+    def __init__(self, dsn: str, timeout: float = 5.0, retry: float = 0.5,
+                 name: str = "postgres") -> None:
+        self.dsn = dsn
+        self._timeout = timeout
+        self._retry = retry
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name=f"chapar-{name}")
+        self._thread.start()
+        self._conn: asyncpg.Connection | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self.failures = 0
+        self.run(self._connect_now())  # at start: fail loudly if the server is not there
+
+    async def _connect_now(self) -> None:
+        self._conn = await asyncpg.connect(self.dsn, timeout=self._timeout)
+
+    def call(self, work: Work[T]) -> T:
+        """``work(connection)`` on the link's loop; StoreError when it cannot be done."""
+        try:
+            return self.run(self._call(work))
+        except StoreError:
+            raise
+        except (TimeoutError, concurrent.futures.TimeoutError) as exc:
+            raise StoreError("postgres: no answer within the timeout") from exc
+
+    async def _call(self, work: Work[T]) -> T:
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            self._lost(None)
+            raise StoreError("postgres: not connected (reconnecting)")
+        try:
+            return await asyncio.wait_for(work(conn), self._timeout)
+        except _LOST as exc:
+            self._lost(exc)
+            raise StoreError(f"postgres: connection lost: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"postgres: {exc}") from exc
+
+    def _lost(self, exc: BaseException | None) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            self._conn.terminate()
+        self._conn = None
+        if self._reconnecting is None or self._reconnecting.done():
+            if exc is not None:
+                log.error("postgres_connection_lost", error=str(exc))
+            self._reconnecting = self._loop.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        tries = 0
+        while self._conn is None:
+            tries += 1
+            try:
+                await self._connect_now()
+                log.warning("postgres_reconnected", tries=tries)
+            except (TimeoutError, *_LOST, asyncpg.PostgresError):
+                await asyncio.sleep(self._retry)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro,
+                                                                                self._loop)
+        try:
+            return future.result(timeout if timeout is not None else self._timeout * 2)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        async def closing() -> None:
+            if self._reconnecting is not None:
+                self._reconnecting.cancel()
+            if self._conn is not None:
+                await self._conn.close(timeout=self._timeout)
+
+        try:
+            self.run(closing())
+        except Exception as exc:  # closing a broken link: nothing more to do
+            log.warning("postgres_close_failed", error=str(exc))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(self._timeout)
+
+
+def describe(dsn: str) -> str:
+    """The DSN without its password (for logs)."""
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return dsn
+
+

@@ -1,0 +1,190 @@
+"""Lawful export: the records of a number, an account or a line over a time range, as
+CSV or JSON lines, streamed (memory does not grow with the row count), with a manifest
+beside the file: row count, time range, query, SHA-256 of the file."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import orjson
+
+from router.store.records import months
+from router.store.records.columns import COLUMNS, TABLES, Table
+
+Format = Literal["csv", "jsonl"]
+CHUNK = 4096
+
+
+class Lines(Protocol):
+    def fetchmany(self, size: int) -> list[tuple[str, float]]: ...
+
+
+class Readable(Protocol):
+    """What the export reads (the SQLite and PostgreSQL record stores both)."""
+
+    def months(self) -> list[str]: ...
+
+    def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
+              fmt: str, redact: bool) -> Lines: ...
+
+    def count(self, month: str, where: str, args: tuple[object, ...],
+              table: Table = ...) -> int: ...
+
+
+class _Chained:
+    """The lines of several stores' month, one after the other."""
+
+    def __init__(self, parts: list[Lines]) -> None:
+        self._parts = parts
+
+    def fetchmany(self, size: int) -> list[tuple[str, float]]:
+        while self._parts:
+            chunk = self._parts[0].fetchmany(size)
+            if chunk:
+                return chunk
+            self._parts.pop(0)
+        return []
+
+
+class Combined:
+    """Several records stores read as one (the files of ``--workers``)."""
+
+    def __init__(self, stores: list[Readable]) -> None:
+        self._stores = stores
+
+    def months(self) -> list[str]:
+        return sorted({m for store in self._stores for m in store.months()})
+
+    def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
+              fmt: str, redact: bool) -> Lines:
+        return _Chained([store.lines(month, where, args, table, fmt, redact)
+                         for store in self._stores if month in store.months()])
+
+    def count(self, month: str, where: str, args: tuple[object, ...],
+              table: Table = "records") -> int:
+        return sum(store.count(month, where, args, table) for store in self._stores
+                   if month in store.months())
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    msisdn: str | None = None
+    account: str | None = None
+    line: str | None = None
+    since: float = 0.0
+    until: float = float("inf")
+
+    def where(self) -> tuple[str, tuple[object, ...]]:
+        """SQL condition on fixed column names, the values as parameters."""
+        terms = ["received_at >= ?"]
+        args: list[object] = [self.since]
+        if self.until != float("inf"):
+            terms.append("received_at < ?")
+            args.append(self.until)
+        if self.msisdn is not None:
+            bare = self.msisdn.lstrip("+")
+            terms.append("destination IN (?, ?)")
+            args += [bare, "+" + bare]
+        if self.account is not None:
+            terms.append("account = ?")
+            args.append(self.account)
+        if self.line is not None:
+            terms.append("line = ?")
+            args.append(self.line)
+        return " AND ".join(terms), tuple(args)
+
+    def months_in(self, held: list[str]) -> list[str]:
+        """The partitions the range can touch (a month early: ids and clocks may cross
+        a month's first instant by a little)."""
+        first = months.shift(months.month_of(self.since), -1) if self.since > 0 else ""
+        last = months.month_of(min(self.until, time.time() + 86400 * 31))
+        return [m for m in held if first <= m <= last]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    file: str
+    format: str
+    rows: int
+    sha256: str
+    query: dict[str, object]
+    first_record_at: str | None
+    last_record_at: str | None
+    redacted: bool
+    created_at: str
+
+
+def _iso(at: float | None) -> str | None:
+    if at is None or at in (0.0, float("inf")):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+class _Span:
+    """First and last received_at seen, without a second pass."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def chunks(self, store: Readable, query: Query, fmt: Format, redact: bool,
+               selected: list[str]) -> Iterator[list[tuple[str, float]]]:
+        where, args = query.where()
+        for month, table in ((m, t) for m in selected for t in TABLES):
+            rows = store.lines(month, where, args, table, fmt, redact)
+            while chunk := rows.fetchmany(CHUNK):
+                yield self._seen(chunk)
+
+    def _seen(self, chunk: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        first, last = chunk[0][1], chunk[-1][1]
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+        return chunk
+
+
+def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
+           progress: Callable[[int], Callable[[int], None]] = lambda total: lambda n: None
+           ) -> Manifest:
+    """Write the file and its manifest (``FILE.manifest.json``).  ``progress(total)``
+    gives the callback told how many rows each chunk wrote."""
+    selected = query.months_in(store.months())
+    where, args = query.where()
+    tick = progress(sum(store.count(m, where, args, t) for m in selected for t in TABLES))
+    rows = 0
+
+    def counted(n: int) -> None:
+        nonlocal rows
+        rows += n
+        tick(n)
+
+    span = _Span()
+    with path.open("wb") as out:
+        if fmt == "csv":
+            out.write(",".join(COLUMNS).encode() + b"\n")
+        for chunk in span.chunks(store, query, fmt, redact, selected):
+            out.write("\n".join([line for line, _ in chunk]).encode() + b"\n")
+            counted(len(chunk))
+    manifest = Manifest(path.name, fmt, rows, _sha256(path),
+                        {k: v for k, v in asdict(query).items()
+                         if v is not None and k not in ("since", "until")}
+                        | {"from": _iso(query.since), "to": _iso(query.until)},
+                        _iso(span.first), _iso(span.last), redact, _iso(time.time()) or "")
+    manifest_path(path).write_bytes(orjson.dumps(asdict(manifest), option=orjson.OPT_INDENT_2))
+    return manifest
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,81 @@
+"""What happened to messages after they were recorded, folded into their record's state.
+
+The journal's outcomes, receipts and ledger rows become *events* (one per journal row,
+its entries as they were written); folding a run of events in order gives each message's
+status, upstream, carrier id, times and charge.  The follower folds what it read before
+writing; ``records verify`` folds the stored events again and compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from router.model.wallets import expand
+
+# A message's state: status, upstream, upstream id, submitted at, done at, charge.
+State = list[Any]
+STATUS, UPSTREAM, UPSTREAM_ID, SUBMITTED_AT, DONE_AT, CHARGE = range(6)
+QUEUED = "queued"
+SENT = "sent"
+REFUSED = "refused"
+
+
+def initial(decision: str) -> State:
+    return [QUEUED if decision == "accepted" else REFUSED, "", "", None, None, 0]
+
+
+def outcome_event(upstream: str, entries: bytes) -> bytes:
+    return orjson.dumps([upstream, orjson.Fragment(entries)])
+
+
+def ledger_event(kind: str, entries: bytes) -> bytes:
+    return orjson.dumps([kind, orjson.Fragment(entries)])
+
+
+def _state(states: dict[int, State], message_id: int) -> State:
+    state = states.get(message_id)
+    if state is None:
+        state = states[message_id] = [None, None, None, None, None, 0]
+    return state
+
+
+def apply(states: dict[int, State], kind: str, at: float, payload: bytes) -> None:
+    """One event into ``states`` (message id -> state; None fields: unchanged)."""
+    data = orjson.loads(payload)
+    if kind == "outcome":
+        upstream, entries = data
+        for message_id, status, carrier_id, _ in entries:
+            state = _state(states, message_id)
+            if status == 0:
+                state[STATUS], state[UPSTREAM], state[UPSTREAM_ID] = SENT, upstream, carrier_id
+                state[SUBMITTED_AT] = at
+            else:
+                state[STATUS], state[DONE_AT] = f"failed 0x{status:08x}", at
+    elif kind == "receipt":
+        for message_id, stat in data:
+            state = _state(states, message_id)
+            state[STATUS], state[DONE_AT] = stat, at
+    elif kind == "ledger":
+        money, entries = data
+        if money in ("reserve", "refund"):  # reserve: -cost; refund: +cost back
+            for message_id, amount in expand(entries):
+                state = _state(states, message_id)
+                state[CHARGE] = (state[CHARGE] or 0) - amount
+
+
+def merge(base: State, change: State) -> State:
+    """``change`` (None fields unchanged, charge a difference) on top of ``base``."""
+    out = [c if c is not None else b for b, c in zip(base[:CHARGE], change[:CHARGE],
+                                                    strict=True)]
+    out.append((base[CHARGE] or 0) + (change[CHARGE] or 0))
+    return out
+
+
+def fold(events: Iterable[tuple[str, float, bytes]]) -> dict[int, State]:
+    states: dict[int, State] = {}
+    for kind, at, payload in events:
+        apply(states, kind, at, payload)
+    return states

@@ -1,0 +1,233 @@
+"""The records follower: journal rows in, record rows out, journal compacted behind it.
+
+Runs off the ack path, in a process of its own by default (another core) or a thread.
+Its position lives in the records store, written in the same transaction as the rows,
+so it can stop anywhere and a records file deleted is rebuilt from what the journal
+still holds.  Once a journal row's messages are recorded (and finished, and older than
+``journal_keep``) it is deleted, so the journal stays bounded.  On a timer it drops
+partitions past the retention and logs which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from typing import Any, Protocol
+
+import orjson
+import structlog
+
+from router.logs import LogSettings, configure, sampled
+from router.store.packing import unpack_bodies
+from router.store.records import fold, months
+from router.store.records.derive import record_of, refused_records
+from router.store.records.open import RecordStore, open_stores
+from router.store.records.settings import RecordSettings
+from router.store.records.source import Source
+from router.store.records.sqlite import Step
+from router.store.settings import StoreSettings
+
+log = structlog.get_logger("chapar.records")
+Clock = Callable[[], float]
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class Follower:
+    def __init__(self, source: Source, records: RecordStore, settings: RecordSettings,
+                 clock: Clock = time.time) -> None:
+        self._settings = settings
+        self._records = records
+        self._clock = clock
+        self._source = source
+        self._cursor = records.cursor()
+        self.written = 0
+        """Records written since start."""
+
+    def close(self) -> None:
+        self._source.close()
+
+    def step(self) -> int:
+        """One round: what the journal got since the cursor, as one records write.
+        Returns the most journal rows of one kind read (a full batch: call again)."""
+        snap = self._source.read(self._cursor, self._settings.batch_rows)
+        batches, refusals = snap.batches, snap.refusals
+        outcomes, receipts, money = snap.outcomes, snap.receipts, snap.money
+        if not (batches or refusals or outcomes or receipts or money):
+            return 0
+        step = Step(cursor=replace(self._cursor))
+        self._derive(step, batches, refusals)
+        events = step.events
+        events += [(at, "outcome", fold.outcome_event(upstream, bytes(entries)))
+                   for _, at, entries, upstream in outcomes]
+        events += [(at, "receipt", bytes(entries)) for _, at, entries in receipts]
+        events += [(at, "ledger", fold.ledger_event(kind, bytes(entries)))
+                   for _, at, kind, entries in money]
+        self._fold(step)
+        for rows, name in ((outcomes, "outcomes"), (receipts, "receipts"), (money, "ledger")):
+            if rows:
+                setattr(step.cursor, name, rows[-1][0])
+        self._records.write(step)
+        self._cursor = step.cursor
+        self.written += len(step.records)
+        return max(len(batches), len(refusals), len(outcomes), len(receipts), len(money))
+
+    def _derive(self, step: Step, batches: list[Any], refusals: list[Any]) -> None:
+        policy = self._settings.text
+        out = step.records
+        for first_id, account, at, blob, peer in batches:
+            for offset, body in enumerate(unpack_bodies(blob)):
+                record = record_of(first_id + offset, account, at, peer, body, policy)
+                out.append((record, fold.initial("accepted")))
+        if batches:
+            step.cursor.journal = batches[-1][0]
+        for seq, at, account, entries, peer in refusals:
+            out.extend((record, fold.initial("refused"))
+                       for record in refused_records(seq, at, account, peer,
+                                                     orjson.loads(entries)))
+        if refusals:
+            step.cursor.refusals = refusals[-1][0]
+
+    @staticmethod
+    def _fold(step: Step) -> None:
+        """Events of this round: on the new rows in memory, the rest as changes."""
+        changes = fold.fold((kind, at, payload) for at, kind, payload in step.events)
+        if not changes:
+            return
+        records = step.records
+        for i, (record, state) in enumerate(records):
+            change = changes.pop(record.message_id, None)
+            if change is not None:
+                records[i] = (record, fold.merge(state, change))
+        step.changes = changes
+
+    # --- keeping the journal and the records bounded ----------------------------------
+
+    def compact(self) -> int:
+        """Delete what the records hold, is finished and older than ``journal_keep``."""
+        return self._source.compact(self._cursor, self._clock() - self._settings.journal_keep)
+
+    def expire(self) -> list[str]:
+        """Drop the partitions past the retention; one log line names each."""
+        now = self._clock()
+        dropped = months.expired(self._records.months(), self._settings.retention_months, now)
+        for month in dropped:
+            rows = self._records.drop(month)
+            log.warning("records_partition_dropped", month=month, rows=rows,
+                        retention_months=self._settings.retention_months)
+        return dropped
+
+    def run(self, stop: Stop) -> None:
+        """Rounds until ``stop``; failures are logged (sampled) and the round retried."""
+        settings = self._settings
+        compact_at = retention_at = 0.0
+        failures = 0
+        while not stop.is_set():
+            try:
+                while self.step() >= settings.batch_rows and not stop.is_set():
+                    pass
+                now = time.monotonic()
+                if now >= compact_at:
+                    self.compact()
+                    compact_at = now + settings.compact_every
+                if now >= retention_at:
+                    self.expire()
+                    retention_at = now + settings.retention_check
+                failures = 0
+            except sqlite3.Error as exc:
+                failures += 1
+                if sampled(failures):
+                    log.error("records_write_failed", error=str(exc), failures=failures)
+            stop.wait(settings.interval)
+        with contextlib.suppress(sqlite3.Error):  # what the last round left
+            self.step()
+
+
+class _Orphaned:
+    """Stop when told (SIGTERM), or when the router that started this process is gone
+    (killed with -9 it cannot tell its children)."""
+
+    def __init__(self, parent: int) -> None:
+        self._stop = threading.Event()
+        self._parent = parent
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the router first
+
+    def is_set(self) -> bool:
+        return self._stop.is_set() or os.getppid() != self._parent
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout) or self.is_set()
+
+
+def _follow(store: StoreSettings, settings: RecordSettings, stop: Stop) -> None:
+    source, records = open_stores(store, settings)
+    follower = Follower(source, records, settings)
+    try:
+        follower.run(stop)
+    finally:
+        follower.close()
+        records.close()
+
+
+def main(argv: list[str]) -> None:
+    """The follower's process: ``python -m router.store.records.follower STORE RECORDS
+    LOG PARENT`` (settings as JSON)."""
+    store, settings, log_settings, parent = argv
+    configure(LogSettings(**orjson.loads(log_settings)))
+    _follow(StoreSettings(**orjson.loads(store)), RecordSettings(**orjson.loads(settings)),
+            _Orphaned(int(parent)))
+
+
+class Writer:
+    """The follower started beside the router: a process (default) or a thread."""
+
+    def __init__(self, store: StoreSettings, settings: RecordSettings,
+                 log_settings: LogSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._log = log_settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self._settings.writer == "thread":
+            self._thread = threading.Thread(target=_follow, name="chapar-records", daemon=True,
+                                            args=(self._store, self._settings, self._stop))
+            self._thread.start()
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "router.store.records.follower",
+             orjson.dumps(asdict(self._store)).decode(),
+             orjson.dumps(asdict(self._settings)).decode(),
+             orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop after a last round (the journal is closed by then: nothing is left)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,169 @@
+"""The live counters several router processes share, in Redis (issue 11 item 4): token
+buckets, quota counters and prepaid balances, each changed by one Lua script so that a
+take or a reservation is atomic however many processes ask at once.
+
+Processes never call Redis per message: they lease slices (tokens, segments, money) and
+``RedisState.exchange`` sends one tick's leases and returns of every key in one pipeline.
+The ledger in the journal stays the record of money; Redis holds, per account, what no
+process holds (``avail``) and what each store last reported: its ledger sum and what it
+holds.  Reports are absolute, so a lost reply, a crash or a Redis that lost its data is
+put right by the next report (README "Shared state through Redis").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from router.store.settings import RedisSettings
+
+__all__ = ["BucketAsk", "MoneyAsk", "QuotaAsk", "RedisError", "RedisState"]
+
+BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, size = tonumber(ARGV[1]), tonumber(ARGV[2])
+local want, give = tonumber(ARGV[3]), tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens, stamp = tonumber(b[1]), tonumber(b[2])
+if tokens == nil or stamp == nil then tokens = size; stamp = now end
+if now > stamp then tokens = math.min(size, tokens + (now - stamp) * rate); stamp = now end
+tokens = math.min(size, tokens + give)
+local take = 0
+if want > 0 and tokens >= 1 then take = math.min(want, math.floor(tokens)) end
+tokens = tokens - take
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(stamp))
+redis.call('PEXPIRE', KEYS[1], math.ceil(size / rate * 1000) + 60000)
+return take
+"""
+"""A token bucket refilled by Redis's clock: gives back ``give``, leases up to
+``want`` whole tokens; returns how many it leased."""
+
+QUOTA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
+end
+local used = tonumber(redis.call('GET', KEYS[1]))
+local give = tonumber(ARGV[3])
+if give > 0 then used = redis.call('DECRBY', KEYS[1], give) end
+if used < 0 then used = 0; redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
+local claim = tonumber(ARGV[6])
+if claim > 0 then used = redis.call('INCRBY', KEYS[1], claim) end
+local take = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)
+if take > 0 then redis.call('INCRBY', KEYS[1], take) else take = 0 end
+return {take, tonumber(ARGV[1]) - used - take}
+"""
+"""Segments of one (account, period) quota claimed by all processes: starts at the
+registry's count (``init``), gives back ``give``, counts ``claim`` (segments spent on a
+local share while Redis was unreachable), leases up to ``want`` within the limit;
+returns the lease and what is left of the limit."""
+
+MONEY = """
+local old = redis.call('HMGET', KEYS[2], ARGV[1] .. ':s', ARGV[1] .. ':h')
+local fresh = 0
+if old[1] == false then fresh = 1 end
+if redis.call('SETNX', KEYS[3], '1') == 1 then fresh = 2 end
+local s_old, h_old = tonumber(old[1]) or 0, tonumber(old[2]) or 0
+local s, h, want = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if fresh == 2 or (fresh == 1 and ARGV[5] == '1') then want = 0 end
+local avail = redis.call('INCRBY', KEYS[1], (s - s_old) - (h - h_old))
+local take = 0
+if want > 0 and avail > 0 then
+  take = math.min(want, avail)
+  avail = redis.call('DECRBY', KEYS[1], take)
+end
+redis.call('HSET', KEYS[2], ARGV[1] .. ':s', s, ARGV[1] .. ':h', h + take)
+return {take, avail, fresh}
+"""
+"""One store's report for one account: ``s`` its ledger sum, ``h`` what it holds, both
+absolute; ``avail`` (what no process holds) moves by the change since its last report,
+so Σ avail + holdings = Σ ledger sums.  Then it leases up to ``want``.  Returns the
+lease, what is left, and ``fresh``: 1 when Redis had no report of this store, 2 when
+Redis itself is new (no epoch key).  Nothing is leased when Redis is new or forgot a
+store that had reported (``rejoin``): the other stores must report first."""
+
+
+@dataclass(slots=True)
+class BucketAsk:
+    key: str
+    """``SCOPE:KEY`` as the throttle stage keys its buckets."""
+    rate: float
+    size: float
+    want: int
+    give: int
+
+
+@dataclass(slots=True)
+class QuotaAsk:
+    account: str
+    period: str
+    limit: int
+    want: int
+    give: int
+    init: int
+    """Segments the registry counted for this period (a key Redis does not have yet)."""
+    claim: int = 0
+    """Segments used beyond the leases while Redis was unreachable: counted now."""
+
+
+@dataclass(slots=True)
+class MoneyAsk:
+    account: str
+    ledger_sum: int
+    held: int
+    want: int
+    rejoin: bool = False
+    """This store reported the account before (so a missing report means lost data)."""
+
+
+QUOTA_TTL = 40 * 86400  # a month's key outlives the month
+
+
+class RedisState:
+    def __init__(self, settings: RedisSettings, store_id: str) -> None:
+        self._redis: aioredis.Redis = aioredis.from_url(
+            settings.url, socket_timeout=settings.timeout,
+            socket_connect_timeout=settings.timeout, retry_on_timeout=False)
+        self._prefix = settings.prefix
+        self.store_id = store_id
+        self._bucket = self._redis.register_script(BUCKET)
+        self._quota = self._redis.register_script(QUOTA)
+        self._money = self._redis.register_script(MONEY)
+
+    async def exchange(self, buckets: list[BucketAsk], quotas: list[QuotaAsk],
+                       money: list[MoneyAsk]) -> tuple[list[int], list[tuple[int, int]],
+                                                       list[tuple[int, int, int]]]:
+        """One round trip: every ask of a tick, answers aligned with the asks.  Raises
+        RedisError (or OSError) when Redis cannot be reached."""
+        p = self._prefix
+        pipe = self._redis.pipeline(transaction=False)
+        for b in buckets:
+            await self._bucket(keys=[f"{p}:bucket:{b.key}"],
+                               args=[b.rate, b.size, b.want, b.give], client=pipe)
+        for q in quotas:
+            await self._quota(keys=[f"{p}:quota:{q.account}:{q.period}"],
+                              args=[q.limit, q.want, q.give, q.init, QUOTA_TTL, q.claim],
+                              client=pipe)
+        for m in money:
+            await self._money(keys=[f"{p}:money:{m.account}", f"{p}:stores:{m.account}",
+                                    f"{p}:epoch"],
+                              args=[self.store_id, m.ledger_sum, m.held, m.want,
+                                    int(m.rejoin)], client=pipe)
+        if not (buckets or quotas or money):
+            await pipe.ping()
+        replies: list[Any] = await pipe.execute()
+        nb, nq = len(buckets), len(quotas)
+        return ([int(r) for r in replies[:nb]],
+                [(int(t), int(left)) for t, left in replies[nb:nb + nq]],
+                [(int(t), int(a), int(f)) for t, a, f in replies[nb + nq:nb + nq + len(money)]])
+
+    async def available(self, account: str) -> int:
+        """What no process holds of ``account``'s balance (tests, operators)."""
+        value = await self._redis.get(f"{self._prefix}:money:{account}")
+        return int(value or 0)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

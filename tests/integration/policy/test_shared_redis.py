@@ -1,0 +1,227 @@
+"""Limits and balances shared by two router processes through Redis (issue 11 item 4,
+"Done when"): two real ``chapar run`` processes with journals of their own, one registry,
+one real redis-server (pytest-redis, Debian's binary), smpplib ESMEs on real sockets.
+
+requirements.md §6: "throttling ... must hold across router instances (shared state)";
+§5: "a submit that the balance cannot cover is refused".  After every test the ledgers'
+sum is the balance: Redis's pool once both processes gave back what they held.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clients import Esme, bound
+from tests.conftest import RouterProcess, SharedRedis, free_port
+from tests.integration.policy.test_billing_policy import billing, send
+from tests.integration.policy.test_throttle_policy import MCI, read_ready, statuses
+
+ROK, THROTTLED, QUOTA, NO_MONEY = 0x00, 0x58, 0x040B, 0x040C
+PRICE = 10
+Pair = tuple[RouterProcess, RouterProcess]
+
+
+def accounts(password_hash: str, **limits: Any) -> list[dict[str, Any]]:
+    return [{"system_id": name, "password_hash": password_hash,
+             "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
+             "status_style": "vendor", **limits} for name in ("esme1", "esme2")]
+
+
+@pytest.fixture
+def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
+              shared_redis: SharedRedis) -> Iterator[Callable[..., Pair]]:
+    """Router A (``make_router``) and router B: the same config and registry, a journal
+    (and so a ledger) and ports of its own, both on the test's Redis keys."""
+    started: list[RouterProcess] = []
+
+    def make(redis: dict[str, Any] | None = None, **overrides: Any) -> Pair:
+        settings = {"url": shared_redis.url, "prefix": shared_redis.prefix, **(redis or {})}
+        a = make_router(redis=settings, **overrides)
+        workdir = tmp_path / "b"
+        workdir.mkdir()
+        cfg = copy.deepcopy(a.config)
+        cfg["listen"]["port"] = free_port()
+        cfg["admin"]["port"] = free_port()
+        cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
+        b = RouterProcess(workdir, cfg)
+        started.append(b)
+        b.start()
+        for router in (a, b):
+            router.wait_event("limits_shared")
+        return a, b
+
+    yield make
+    for router in started:
+        if router.proc is not None and router.proc.poll() is None:
+            router.stop()
+
+
+def ledger(router: RouterProcess, account: str = "esme1") -> list[tuple[float, int]]:
+    with sqlite3.connect(router.workdir / "var" / "chapar.db") as db:
+        return list(db.execute("SELECT at, amount FROM ledger WHERE account = ? "
+                               "ORDER BY seq", (account,)))
+
+
+def balance(pair: Pair) -> int:
+    """The account's balance: the sum of both ledgers (each holds its own entries)."""
+    return sum(amount for router in pair for _, amount in ledger(router))
+
+
+def never_negative(pair: Pair) -> None:
+    running = 0
+    for _, amount in sorted(row for router in pair for row in ledger(router)):
+        running += amount
+        assert running >= 0
+
+
+def stopped_and_reconciled(pair: Pair, shared: SharedRedis, expected: int) -> None:
+    """Both processes stop (giving back what they hold): Redis's pool for the account
+    is the ledgers' sum, and that is ``expected``."""
+    for router in pair:
+        assert router.stop() == 0
+    assert balance(pair) == expected
+    never_negative(pair)
+    pool = shared.client().get(f"{shared.prefix}:money:esme1")
+    assert int(pool or 0) == expected
+
+
+def in_threads(*jobs: Callable[[], None]) -> None:
+    threads = [threading.Thread(target=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert not any(t.is_alive() for t in threads)
+
+
+def pace(router: RouterProcess, seconds: float, per_second: int, out: list[int]) -> None:
+    """Offer ``per_second`` submits a second for ``seconds``; every answer into ``out``."""
+    with bound(Esme(router.port)) as esme:
+        started = time.monotonic()
+        sent = 0
+        step = 0.05
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = (int(elapsed / step) + 1) * int(per_second * step)
+            while sent < due:
+                esme.send("98100", MCI, b"x")
+                sent += 1
+            read_ready(esme)
+            time.sleep(step / 2)
+        esme.pump(lambda: len(esme.responses) >= sent)
+    out.extend(statuses(esme))
+
+
+def test_two_processes_share_one_rate(make_pair: Callable[..., Pair],
+                                      password_hash: str) -> None:
+    """requirements §6: one account's rate holds across two processes: each offered the
+    whole rate (2x together) for 8 s, accepted = burst + rate x time within 5 %."""
+    rate, burst, seconds = 100, 100, 8.0
+    pair = make_pair(policy={"stages": ["lines", "throttle"]},
+                     accounts=accounts(password_hash, rate=rate, burst=burst))
+    got: list[list[int]] = [[], []]
+    in_threads(*(lambda r=r, o=o: pace(r, seconds, rate, o)
+                 for r, o in zip(pair, got, strict=True)))
+    statuses_all = got[0] + got[1]
+    accepted = statuses_all.count(ROK)
+    expected = burst + rate * seconds
+    assert abs(accepted - expected) <= 0.05 * expected, (accepted, expected)
+    assert statuses_all.count(THROTTLED) == len(statuses_all) - accepted
+    assert min(g.count(ROK) for g in got) > 0.3 * expected, "both processes got a share"
+
+
+def test_a_daily_quota_is_shared(make_pair: Callable[..., Pair], password_hash: str) -> None:
+    """requirements §6 (quotas): 50 segments a day for the account, 40 submits at each
+    process: never more than 50 accepted together, the rest refused as quota_spent."""
+    pair = make_pair(redis={"quota_lease": 10}, policy={"stages": ["lines", "throttle"]},
+                     accounts=accounts(password_hash, daily=50))
+    got: list[list[int]] = [[], []]
+
+    def one(router: RouterProcess, out: list[int]) -> None:
+        with bound(Esme(router.port)) as esme:
+            for _ in range(8):
+                out += send(esme, 5)
+                time.sleep(0.05)
+
+    in_threads(*(lambda r=r, o=o: one(r, o) for r, o in zip(pair, got, strict=True)))
+    statuses_all = got[0] + got[1]
+    assert 50 - 2 * 10 <= statuses_all.count(ROK) <= 50
+    assert statuses_all.count(QUOTA) == len(statuses_all) - statuses_all.count(ROK)
+
+
+def spend(pair: Pair, rounds: int, out: list[int]) -> None:
+    """Two connections on each process send ``rounds`` times 5 submits, 50 ms apart."""
+    lock = threading.Lock()
+
+    def one(router: RouterProcess) -> None:
+        got = []
+        with bound(Esme(router.port)) as esme:
+            for _ in range(rounds):
+                got += send(esme, 5)
+                time.sleep(0.05)
+        with lock:
+            out.extend(got)
+
+    in_threads(*(lambda r=r: one(r) for r in (*pair, *pair)))
+
+
+def test_balance_never_negative_with_four_connections_over_two_processes(
+        make_pair: Callable[..., Pair], shared_redis: SharedRedis) -> None:
+    """requirements §5: 1,000 of balance (100 messages) and 4 x 60 submits over two
+    processes: never more than 100 accepted, the ledgers never below 0; what a process
+    held unused goes back, so a second round spends the rest."""
+    lease = 50
+    pair = make_pair(redis={"money_lease": lease, "idle_return": 0.3},
+                     policy={"stages": ["lines", "billing"], "default_price": PRICE})
+    billing(pair[0], "topup", "esme1", "1000", "--note", "test")
+    time.sleep(1.5)  # the router reads topups once a second; the next tick reports it
+    first: list[int] = []
+    spend(pair, 12, first)
+    assert len(first) == 240 and first.count(ROK) <= 100
+    assert first.count(NO_MONEY) == 240 - first.count(ROK)
+    time.sleep(1.0)  # past idle_return: the excess over a lease goes back to Redis
+    second: list[int] = []
+    spend(pair, 2, second)
+    accepted = first.count(ROK) + second.count(ROK)
+    assert 100 - 2 * lease // PRICE <= accepted <= 100, (first.count(ROK), second.count(ROK))
+    stopped_and_reconciled(pair, shared_redis, 1000 - PRICE * accepted)
+
+
+def test_redis_stopped_mid_run(make_pair: Callable[..., Pair],
+                               shared_redis: SharedRedis) -> None:
+    """Redis stops under traffic: no overspend (each process spends only what it holds),
+    the service goes on, each process says so once; Redis comes back (empty: it kept no
+    data) and the next reports put the balance right."""
+    lease = 100
+    pair = make_pair(redis={"money_lease": lease, "idle_return": 60, "retry": 0.2},
+                     policy={"stages": ["lines", "billing"], "default_price": PRICE})
+    billing(pair[0], "topup", "esme1", "1000", "--note", "test")
+    time.sleep(1.5)  # the router reads topups once a second; the next tick reports it
+    before: list[int] = []
+    spend(pair, 1, before)
+    assert before == [ROK] * 20
+    shared_redis.server.stop()
+    for router in pair:
+        router.wait_event("redis_unreachable")
+    during: list[int] = []
+    spend(pair, 4, during)
+    assert during.count(ROK) > 0, "served on what the processes held"
+    assert before.count(ROK) + during.count(ROK) <= 100, "and no more"
+    shared_redis.server.start()
+    for router in pair:
+        router.wait_event("redis_reconnected", timeout=15)
+    time.sleep(2.5)  # the settle after Redis lost its data, then leases again
+    after: list[int] = []
+    spend(pair, 4, after)
+    accepted = sum(r.count(ROK) for r in (before, during, after))
+    assert 100 - 2 * lease // PRICE <= accepted <= 100
+    for router in pair:
+        assert len([e for e in router.events() if e.get("event") == "redis_unreachable"]) == 1
+    stopped_and_reconciled(pair, shared_redis, 1000 - PRICE * accepted)

@@ -1,0 +1,163 @@
+"""The follower: journal rows become records with their outcomes, the journal is
+compacted behind it, old partitions are dropped by the clock."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+import structlog
+
+from router.model.wallets import LedgerRow
+from router.store.journal import SqliteJournal
+from router.store.records import months
+from router.store.records.follower import Follower
+from router.store.records.source import SqliteSource
+from router.store.records.sqlite import SqliteRecords
+from tests.unit.store.records.records_helpers import Setup, body, message_id
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> Setup:
+    setup = Setup(tmp_path)
+    yield setup  # type: ignore[misc]
+    setup.close()
+
+
+def test_records_follow_outcomes_receipts_and_charges(s: Setup) -> None:
+    """requirements §4: upstream connector and message ids, delivery status and times;
+    requirements §5: the charge."""
+    first = s.batch(3, line="1000", destination="98912", text=b"hi")
+    j = s.journal
+    j.add_ledger([LedgerRow(s.now, "acc", "reserve", -6, "", orjson.dumps(
+        [[first, -2, 3]]))])
+    j.add_outcomes([(first, 0, "C-1", True), (first + 1, 0x45, "", True)], "carrier-a")
+    j.commit()
+    assert s.follower.step() > 0
+    month = months.month_of_id(first)
+    rows = {r["message_id"]: r for r in s.rows(month)}
+    assert rows[first]["status"] == "sent" and rows[first]["upstream"] == "carrier-a"
+    assert rows[first]["upstream_id"] == "C-1" and rows[first]["charge"] == 2
+    assert rows[first + 1]["status"] == "failed 0x00000045" and rows[first + 1]["done_at"]
+    assert rows[first + 2]["status"] == "queued" and rows[first + 2]["peer"] == "127.0.0.7"
+    # later: the receipt and the refund, recorded on rows written in an earlier round
+    j.add_receipts([(first, "DELIVRD")])
+    j.add_ledger([LedgerRow(s.now, "acc", "refund", 2, "", orjson.dumps([[first + 1, 2]]))])
+    j.commit()
+    s.follower.step()
+    rows = {r["message_id"]: r for r in s.rows(month)}
+    assert rows[first]["status"] == "DELIVRD" and rows[first]["done_at"] is not None
+    assert rows[first]["submitted_at"] is not None and rows[first + 1]["charge"] == 0
+    assert s.records.cursor().receipts == 1
+
+
+def test_refusals_are_recorded_with_their_reason(s: Setup) -> None:
+    """requirements §4: every message gets a record, refused ones too (decision, reason)."""
+    s.journal.add_refusals("acc", [(5, "2000", "98913", "not_own_line")], s.now, "10.9.8.7")
+    s.journal.commit()
+    s.follower.step()
+    (row,) = s.rows(months.month_of(s.now), "refusals")
+    assert (row["decision"], row["reason"], row["peer"], row["line"]) == (
+        "refused", "not_own_line", "10.9.8.7", "2000")
+
+
+def test_a_round_never_records_an_outcome_before_its_message(tmp_path: Path) -> None:
+    s = Setup(tmp_path, batch_rows=2)
+    ids = [s.batch(1, at=s.now + i / 1000) for i in range(5)]
+    s.journal.add_outcomes([(i, 0, f"C{i}", True) for i in ids], "c")
+    s.journal.commit()
+    while s.follower.step():
+        pass
+    rows = s.rows(months.month_of(s.now))
+    assert [r["message_id"] for r in rows] == ids
+    assert {r["status"] for r in rows} == {"sent"}
+    s.close()
+
+
+def test_the_journal_is_compacted_behind_the_records(tmp_path: Path) -> None:
+    """The journal stays bounded: rows recorded, finished and older than journal_keep go;
+    the newest row stays (ids resume above it); recovery still finds what is in flight
+    and the carrier ids receipts may still come for (from the records)."""
+    s = Setup(tmp_path, journal_keep=60.0)
+    old = s.now - 3600
+    firsts = [s.batch(2, at=old + i) for i in range(5)]
+    s.journal.add_outcomes([(i + k, 0, f"C{i + k}", True) for i in firsts for k in (0, 1)],
+                           "c")
+    s.journal.mark_done_below(firsts[-1] + 2)
+    s.journal.commit()
+    s.follower.step()
+    assert s.follower.compact() > 0
+    remaining = [r[0] for r in s.journal._db.execute("SELECT first_id FROM journal")]
+    assert remaining == [firsts[-1]]
+    recovery = s.journal.recover()
+    assert recovery.pending == [] and recovery.last_id == firsts[-1] + 1
+    carried = s.records.carrier_ids(message_id(old - 10), s.journal.first_id())
+    assert sorted(c[0] for c in carried) == sorted(f"C{i + k}" for i in firsts[:-1]
+                                                   for k in (0, 1))
+    s.close()
+
+
+def test_unfinished_or_unrecorded_rows_are_not_compacted(tmp_path: Path) -> None:
+    s = Setup(tmp_path, journal_keep=0.0)
+    old = s.now - 3600
+    first = s.batch(2, at=old)
+    s.batch(1, at=old + 1)
+    assert s.follower.compact() == 0  # nothing recorded yet
+    s.follower.step()
+    s.journal.mark_done_below(first + 1)  # first + 1 still in flight
+    s.journal.commit()
+    s.follower.compact()
+    assert [m.id for m in s.journal.recover().pending][:1] == [first + 1]
+    s.close()
+
+
+def test_records_are_rebuilt_from_the_journal(s: Setup, tmp_path: Path) -> None:
+    """The follower can always be rebuilt: a records file deleted is written again."""
+    first = s.batch(4)
+    s.follower.step()
+    before = s.rows(months.month_of_id(first))
+    s.records.close()
+    s.follower.close()
+    Path(s.settings.path).unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(s.settings.path + suffix).unlink(missing_ok=True)
+    s.records = SqliteRecords(Path(s.settings.path))
+    s.follower = Follower(SqliteSource(s.journal.path), s.records, s.settings,
+                          clock=lambda: s.now)
+    s.follower.step()
+    assert s.rows(months.month_of_id(first)) == before
+
+
+def test_old_partitions_are_dropped_by_a_simulated_clock(tmp_path: Path) -> None:
+    """requirements §4: records in monthly partitions, kept six months; older ones are
+    dropped on a timer and a log line names each."""
+    start = months.month_start("2026-01") + 86400
+    s = Setup(tmp_path, clock=start, retention_months=6)
+    for i in range(11):  # one batch in each month, January to November
+        s.batch(1, at=months.month_start(months.shift("2026-01", i)) + 86400)
+    s.follower.step()
+    assert s.records.months()[0] == "2026-01" and len(s.records.months()) == 11
+    assert s.follower.expire() == []  # the clock says January: nothing is old
+    s.now = months.month_start("2026-11") + 10 * 86400
+    with structlog.testing.capture_logs() as logs:
+        dropped = s.follower.expire()
+    assert dropped == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert s.records.months()[0] == "2026-05"
+    assert [(e["event"], e["month"], e["rows"]) for e in logs] == [
+        ("records_partition_dropped", m, 1) for m in dropped]
+    s.close()
+
+
+def test_a_journal_from_before_records_gains_its_columns(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute("CREATE TABLE journal (first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
+               "account TEXT NOT NULL, received_at REAL NOT NULL, bodies BLOB NOT NULL)")
+    db.commit()
+    db.close()
+    j = SqliteJournal(tmp_path / "old.db")
+    j.add_batch(10, "a", [body()], 1.0, "1.2.3.4")
+    j.commit()
+    assert [m.id for m in j.recover().pending] == [10]
+    j.close()
