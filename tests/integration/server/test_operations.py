@@ -36,7 +36,7 @@ from tests.raw import (
 from tests.raw import bound as raw_bound
 
 ROK, RINVMSGID, RCANCELFAIL, RREPLACEFAIL = 0x00, 0x0C, 0x11, 0x13
-ENROUTE, DELETED, REJECTED = 1, 4, 8
+ENROUTE, DELIVERED, DELETED, REJECTED = 1, 2, 4, 8
 QUERY, CANCEL, REPLACE, MULTI, DATA, SUBMIT = 0x03, 0x08, 0x07, 0x21, 0x103, 0x04
 
 
@@ -158,9 +158,10 @@ def test_smpplib_binds_at_v5_and_relays_billing_identification(
 
 
 def test_query_sm_with_smpplib(router: RouterProcess) -> None:
-    """query_sm is answered from Chapar's state: the carrier accepted the message, so
-    it is ENROUTE (1) until its receipt; an id of another account, or one never given,
-    is ESME_RINVMSGID; the session goes on."""
+    """query_sm is answered from Chapar's state: once the carrier's receipt is in, the
+    message is DELIVERED (2) with its final date (ENROUTE before: see the cancel test);
+    an id of another account, or one never given, is ESME_RINVMSGID; the session goes
+    on."""
     answers: list[Any] = []
     with bound(Esme(router.port)) as esme, bound(Esme(router.port), system_id="esme2") as other:
         for session in (esme, other):
@@ -168,14 +169,24 @@ def test_query_sm_with_smpplib(router: RouterProcess) -> None:
         seq = esme.send("1000", "989121234567", b"to query", registered_delivery=1)
         esme.pump(lambda: seq in esme.responses and bool(esme.delivered))
         our_id = esme.responses[seq].message_id.decode()
-        for session, message_id in ((esme, our_id), (other, our_id), (esme, "ffffffffff")):
+
+        def ask(session: Esme, message_id: str) -> Any:
             before = len(answers)
             session.client.query_message(message_id=message_id, source_addr_ton=1,
                                          source_addr_npi=1, source_addr="1000")
-            session.pump(lambda n=before: len(answers) > n)
-        assert [(a.status, a.message_state) for a in answers] == [
-            (ROK, ENROUTE), (RINVMSGID, None), (RINVMSGID, None)]
-        assert answers[0].message_id.decode() == our_id
+            session.pump(lambda: len(answers) > before)
+            return answers[-1]
+
+        deadline = time.monotonic() + 10
+        mine = ask(esme, our_id)
+        while mine.message_state == ENROUTE and time.monotonic() < deadline:
+            time.sleep(0.2)  # the receipt's journal row rides a later commit
+            mine = ask(esme, our_id)
+        assert (mine.status, mine.message_state) == (ROK, DELIVERED)
+        assert mine.message_id.decode() == our_id and len(mine.final_date) == 16
+        assert [(a.status, a.message_state) for a in (ask(other, our_id),
+                                                       ask(esme, "ffffffffff"))] == [
+            (RINVMSGID, None), (RINVMSGID, None)]
 
 
 def test_query_sm_of_a_message_the_carrier_refused(
