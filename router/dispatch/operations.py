@@ -185,11 +185,15 @@ class Operations:
         refused = check(account, new, old)
         if refused:
             return refused
+        before = (message.receipt, message.expires)
         message.body = new
+        message.receipt = (pdu.registered_delivery & 3) != 0
+        message.expires = 0.0  # the validity may have changed: worked out again
         self.intake.record_replaced(wanted, new)
         if not await self._committed():
             if message.body is new:
                 message.body = old
+                message.receipt, message.expires = before
             return STORE_UNAVAILABLE
         self.replaced += 1
         return 0

@@ -155,11 +155,13 @@ CANCELLED = 0x0480
 def state_of_outcome(status: int) -> MessageState:
     """A journalled carrier outcome as query_sm_resp's message_state: accepted by the
     carrier is still en route (its receipt decides), cancelled is deleted, attempts
-    used up undeliverable, any other refusal rejected."""
+    used up undeliverable, validity passed expired, any other refusal rejected."""
     if status == 0:
         return MessageState.ENROUTE
     if status == CANCELLED:
         return MessageState.DELETED
+    if status == EXPIRED:
+        return MessageState.EXPIRED
     if status == GIVEN_UP:
         return MessageState.UNDELIVERABLE
     return MessageState.REJECTED
