@@ -127,12 +127,19 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (Linux /proc), 0.0 where unavailable."""
+    """utime + stime of a process and its live children (a --workers supervisor's
+    workers), from Linux /proc; 0.0 where unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        kids = [int(k) for k in children.read_text().split()]
+    except OSError:
+        kids = []
+    return own + sum(cpu_seconds(kid) for kid in kids)
 
 
 def cpu_busy(cpus: tuple[int, ...] = (0, 1)) -> tuple[float, float]:
@@ -221,6 +228,9 @@ class Target:
     extra: tuple[tuple[str, Any], ...] = ()
     """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
     topup: int = 0  # written to the prepaid ledger of the account before the start
+    workers: int = 0
+    """``chapar run --workers N`` (0: a plain single process); unpinned, so the workers
+    and the load share both CPUs."""
     upstreams: int = 1
     """Upstream entries, all on the sink (``sink``, ``sink2``, …; benchmarks/routing.py)."""
 
@@ -332,13 +342,16 @@ class Sut:
             path = workdir / "chapar.yaml"
             path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]
+            if target.workers:
+                cmd += ["--workers", str(target.workers)]
             if args.chapar_gc == "off":  # experiment: the same CLI with the cyclic GC off
                 cmd[1:3] = ["-c", "import gc, sys; gc.disable(); from router.cli import main; "
                             "sys.exit(main(sys.argv[1:]))"]
         self.err = workdir / f"{target.kind}.err"
         with self.err.open("wb") as err:
             # taskset execs the command: proc.pid is the Python process itself
-            self.proc = subprocess.Popen([*pin_prefix(0), *cmd], cwd=target.tree,
+            pin = [] if target.workers else pin_prefix(0)
+            self.proc = subprocess.Popen([*pin, *cmd], cwd=target.tree,
                                          env=target.env(), stdout=subprocess.DEVNULL,
                                          stderr=err)
 
@@ -390,13 +403,14 @@ def smppload(port: int, *options: str, bound_s: float) -> dict[str, Any]:
     return result
 
 
-def profile(pid: int, seconds: float, out: Path, rate: int) -> subprocess.Popen[bytes] | None:
+def profile(pid: int, seconds: float, out: Path, rate: int, form: str = "raw"
+            ) -> subprocess.Popen[bytes] | None:
     pyspy = REPO / ".venv" / "bin" / "py-spy"
     if not pyspy.exists():
         log("WARNING: py-spy not found; no profile")
         return None
     return subprocess.Popen(
-        [*pin_prefix(1), str(pyspy), "record", "--nonblocking", "--format", "raw",
+        [*pin_prefix(1), str(pyspy), "record", "--nonblocking", "--format", form,
          "--rate", str(rate), "-o", str(out), "-d", str(max(1, int(seconds))),
          "--pid", str(pid)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -515,7 +529,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
             sut.wait_ready(sink, args.upstream_connections * target.upstreams
-                           if target.is_chapar else 1)
+                           * max(1, target.workers) if target.is_chapar else 1)
             if target.kind == "admin":
                 scraper = stack.enter_context(Scraper(sut.admin_port))
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
@@ -524,9 +538,10 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             prof = None
             if args.profile is not None:
                 args.profile.mkdir(parents=True, exist_ok=True)
+                suffix = "svg" if args.profile_format == "flamegraph" else "txt"
                 prof = profile(sut.proc.pid, args.duration - 0.5,
-                               args.profile / f"{safe_name(target.name)}-round{rnd}.txt",
-                               args.profile_rate)
+                               args.profile / f"{safe_name(target.name)}-round{rnd}.{suffix}",
+                               args.profile_rate, args.profile_format)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
@@ -697,6 +712,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy record (raw) each SUT during 4x64 into DIR (perturbs figures)")
     p.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s")
+    p.add_argument("--profile-format", choices=("raw", "flamegraph"), default="raw",
+                   help="py-spy's output: collapsed stacks (benchmarks/pyspy_top.py) or an "
+                        "SVG flame graph")
     p.add_argument("--blacklist", type=int, default=1_000_000, metavar="N",
                    help="operator blacklist size loaded into Chapar (random mobiles; the "
                         "load's destination is not on it); 0 = empty")
@@ -713,6 +731,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--postgres", metavar="DSN",
                    help="measure chapar (SQLite) and chapar+pg (store.backend postgres at "
                         "DSN) in the same rounds")
+    p.add_argument("--workers", metavar="N,M",
+                   help="measure chapar run --workers N for each N (e.g. 1,2), unpinned")
     p.add_argument("--compare-without-lines", action="store_true",
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")
@@ -772,6 +792,9 @@ def main(argv: list[str] | None = None) -> int:
             targets = [Target("chapar", "chapar"),
                        Target("chapar+pg", "chapar", extra=(("store", {
                            "backend": "postgres", "dsn": args.postgres}),))]
+        if args.workers:
+            targets = [Target(f"chapar-w{n}", "chapar", workers=int(n))
+                       for n in args.workers.split(",")]
         if args.only:
             targets = [t for t in targets if t.kind == args.only]
         return run(args, targets, password_hash)
@@ -903,6 +926,10 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                     "change_msg_s_pct": change, "ratio_receipts_msg_s": compare_receipts}
     admin = admin_change(meds)
     content = content_change(meds, args)
+    w1, w2 = meds.get("chapar-w1"), meds.get("chapar-w2")
+    if w1 and w2:
+        print(f"2 workers / 1 worker msg/s (medians): {w2['msg_s'] / w1['msg_s']:.2f} "
+              "(target >= 1.5; the load generator shares the 2 CPUs)")
     warnings = [w for m in results for w in m.warnings]
     per_id = "" if args.no_per_message else " (per message id)"
     print(f"{len(warnings)} warning(s)" if warnings

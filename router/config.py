@@ -175,14 +175,28 @@ def _check_accounts(config: Config, source: str) -> None:
         if not account.password_hash.startswith("$argon2id$"):
             raise ConfigError(f"{source}: accounts[{i}].password_hash: not an argon2id hash "
                               "(make one with `chapar hash-password`)")
-        if not 0 < len(account.system_id) <= 15:
-            raise ConfigError(f"{source}: accounts[{i}].system_id: 1 to 15 characters")
+        if not 0 < len(account.system_id) <= 15 or not account.system_id.isprintable():
+            raise ConfigError(f"{source}: accounts[{i}].system_id: 1 to 15 printable "
+                              "characters")
+        _check_webhook(account, f"{source}: accounts[{i}]")
         for j, cidr in enumerate(account.allowed_ips):
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ConfigError(f"{source}: accounts[{i}].allowed_ips[{j}]: {cidr!r} is not "
                                   "an IP address or CIDR") from None
+
+
+def _check_webhook(account: AccountSettings, where: str) -> None:
+    """Receipts by webhook need where to send them and the secret to sign them with."""
+    if account.deliver_via == "smpp":
+        return
+    if not account.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.webhook_url: deliver_via {account.deliver_via} needs "
+                          "an http:// or https:// URL")
+    if len(account.webhook_secret) < 16:
+        raise ConfigError(f"{where}.webhook_secret: at least 16 characters (the receipts "
+                          "are signed with it: HMAC-SHA256)")
 
 
 def _check_lines(config: Config, source: str) -> None:

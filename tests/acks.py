@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import PASSWORD, SMPPLOAD
 
@@ -73,3 +75,21 @@ def summary(proc: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, obj
     lines = out.decode().strip().splitlines()
     result: dict[str, object] = json.loads(lines[-1]) if lines else {}
     return result
+
+
+def wait_acked(ack_file: Path, count: int, timeout: float = 20.0) -> None:
+    """Until smppload has written ``count`` acknowledged ids (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while len(read_acks(ack_file).accepted) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def wait_delivered(got: Acks, sink: Any, timeout: float = 60.0) -> tuple[list[int], int]:
+    """Until every acknowledged id reached the sink (or the timeout): (lost, duplicates)."""
+    deadline = time.monotonic() + timeout
+    lost: list[int] = list(got.accepted)
+    duplicates = 0
+    while lost and time.monotonic() < deadline:
+        time.sleep(0.5)
+        lost, duplicates = lost_and_duplicated(got, delivered(sink.records()))
+    return lost, duplicates

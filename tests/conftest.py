@@ -88,7 +88,7 @@ class RouterProcess:
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "router.log"
 
-    def start(self, timeout: float = 15.0) -> RouterProcess:
+    def start(self, timeout: float = 40.0) -> RouterProcess:
         cfg_path = self.workdir / "chapar.yaml"
         cfg_path.write_text(yaml.safe_dump(self.config))
         self.port = self.config["listen"]["port"]

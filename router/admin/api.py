@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.admin import console, list_imports, openapi, quarantine, views
+from router.admin import console, export, list_imports, openapi, quarantine, views
 from router.admin.common import SOURCES, error
 from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
@@ -119,15 +119,16 @@ _FIELDS: dict[str, tuple[type, bool]] = {
 }
 
 
-def question(body: object) -> Question:
-    """The explain request, checked field by field (ValueError names the field)."""
+def fields_of(body: object, wanted: dict[str, tuple[type, bool]]) -> dict[str, Any]:
+    """A JSON object's fields checked by name, type and presence (ValueError names the
+    field)."""
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
-    unknown = sorted(set(body) - set(_FIELDS))
+    unknown = sorted(set(body) - set(wanted))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown field")
     values: dict[str, Any] = {}
-    for name, (kind, required) in _FIELDS.items():
+    for name, (kind, required) in wanted.items():
         value = body.get(name)
         if value is None:
             if required:
@@ -136,7 +137,12 @@ def question(body: object) -> Question:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{name}: expected {'a string' if kind is str else 'an integer'}")
         values[name] = value
-    return Question(**values)
+    return values
+
+
+def question(body: object) -> Question:
+    """The explain request, checked field by field (ValueError names the field)."""
+    return Question(**fields_of(body, _FIELDS))
 
 
 @routes.post("/api/explain")
@@ -150,6 +156,46 @@ async def explain(request: web.Request) -> web.Response:
     except (ValueError, ExplainError) as exc:
         return error(400, str(exc))
     return web.json_response(answer)
+
+
+@routes.get("/api/routes")
+async def get_routes(request: web.Request) -> web.Response:
+    """The routing table in use: groups (strategy, upstreams, weights), rules in order,
+    the default group."""
+    table = _sources(request).routes()
+    if table is None:
+        return error(404, "no routing table (the router is starting)")
+    return web.json_response(views.route_table(table))
+
+
+_ROUTE_FIELDS: dict[str, tuple[type, bool]] = {
+    "account": (str, True), "from": (str, True), "to": (str, True)}
+
+
+@routes.post("/api/routes/test")
+async def test_route(request: web.Request) -> web.Response:
+    """The group a message would take now and why, rule by rule (as `chapar routes test`;
+    nothing is sent)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return error(400, "body: not valid JSON")
+    try:
+        values = fields_of(body, _ROUTE_FIELDS)
+    except ValueError as exc:
+        return error(400, str(exc))
+    s = _sources(request)
+    table = s.routes()
+    if table is None:
+        return error(404, "no routing table (the router is starting)")
+    line = s.rules.lines.get(values["from"])
+    kind = line.effective_kind if line is not None and line.account == values["account"] \
+        else ""
+    answer = table.explain(values["account"], values["from"], values["to"], kind, time.time())
+    return web.json_response({"group": answer.group or None,
+                              "rule": answer.rule.index + 1 if answer.rule else None,
+                              "rule_name": answer.rule.name if answer.rule else None,
+                              "steps": answer.steps})
 
 
 @routes.get("/api/openapi.json")
@@ -178,6 +224,7 @@ def make_app(sources: Sources, token: str, registry: CollectorRegistry | None,
     app.add_routes(routes)
     app.add_routes(quarantine.routes)
     app.add_routes(list_imports.routes)
+    app.add_routes(export.routes)
     app.add_routes(console.routes)
     if registry is not None:
         app[METRICS] = registry

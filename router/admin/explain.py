@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from router.model.limits import bucket_size
 from router.model.lines import Line, format_hours
 from router.model.numbersets import ListSnapshot
 from router.model.status import Refusal, status_for
 from router.policy.addresses import Addresses
+from router.policy.billing import BillingStage
 from router.policy.content.matcher import RuleSet
 from router.policy.line_stage import signature_of
 from router.policy.pipeline import Pipeline, StageKit
 from router.policy.rules import Rules
 from router.policy.settings import PolicySettings
+from router.policy.throttle import ThrottleStage
 from router.smpp import codec
 from router.smpp.pdu import SubmitSm
 from router.smpp.segments import split_message
@@ -32,6 +36,7 @@ from router.smpp.session import Submit
 from router.smpp.text import TextEncodeError
 from router.store.registry import Registry
 from router.store.writer import RegistryWriter
+from router.upstream.routing import RouteTable
 
 Rule = dict[str, Any]
 
@@ -79,13 +84,14 @@ def _submit(q: Question) -> tuple[Submit, dict[str, Any]]:
 
 class Explainer:
     def __init__(self, rules: Rules, addresses: Addresses, settings: PolicySettings,
-                 writer: RegistryWriter, registry: Registry, live: Pipeline | None = None
-                 ) -> None:
+                 writer: RegistryWriter, registry: Registry, live: Pipeline | None = None,
+                 routes: Callable[[], RouteTable | None] | None = None) -> None:
         """``live``: the router's pipeline, whose compiled content rules each question's
         own stages share (compiling them per question would block the loop for seconds)."""
         self._rules = rules
         self._addresses = addresses
         self._live = live
+        self._routes = routes
         # a threshold of 0 never acts: explaining a refusal must not demote a line
         self._kit = StageKit(dataclasses.replace(settings, violations_threshold=0),
                              addresses, writer)
@@ -106,6 +112,7 @@ class Explainer:
         trace += self._trace(q, self._rules.lists.snapshot(), wall)
         if pipeline.content is not None:
             trace.append(_content_rule(pipeline.content.rules, q))
+        trace += self._delivery_rules(q, pipeline, segments["count"], wall)
         for rule in trace:
             rule["decisive"] = refusal is not None and rule.get("reason") == refusal.reason
         return {
@@ -118,6 +125,39 @@ class Explainer:
             "segments": segments,
             "at": wall,
         }
+
+    def _delivery_rules(self, q: Question, pipeline: Pipeline, parts: int,
+                        wall: float) -> list[Rule]:
+        """Where it would go (the routing table in use) and what it would cost."""
+        found: list[Rule] = []
+        table = self._routes() if self._routes is not None else None
+        if table is not None:
+            line = self._rules.lines.get(q.line)
+            kind = line.effective_kind if line is not None and line.account == q.account else ""
+            answer = table.explain(q.account, q.line, q.destination, kind, wall)
+            via = answer.rule.label if answer.rule else "no rule (the default)"
+            found.append(_rule("route", "info", f"upstream group {answer.group or 'all'!r} "
+                               f"via {via}", group=answer.group or None, steps=answer.steps))
+        live = self._live
+        if live is not None:
+            found += _live_limits(live, self._rules, q, parts, wall)
+        billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
+        if billing is not None:
+            line = self._rules.lines.get(q.line)
+            kind = line.effective_kind if line is not None else ""
+            operator = self._addresses.operator_of(q.destination, q.dest_ton, q.dest_npi)
+            unit = billing.price(kind, operator)
+            found.append(_rule("price", "info", f"{parts} segment(s) x {unit} ({kind or '?'} "
+                               f"line, operator {operator or 'unknown'})",
+                               price=unit * parts, unit_price=unit))
+            if live is not None:
+                balance = live.wallets.balances.get(q.account, 0)
+                enough = balance >= unit * parts
+                found.append(_rule("balance", "pass" if enough else "fail",
+                                   f"balance {balance}, the message costs {unit * parts}",
+                                   balance=balance,
+                                   reason=None if enough else "insufficient_balance"))
+        return found
 
     def _account_rule(self, system_id: str) -> Rule:
         account = self._registry.get_account(system_id)
@@ -191,6 +231,35 @@ def _list_rules(line: Line, kind: str, number: int, lists: ListSnapshot, wall: f
                    + (f" (signature {signature})" if signature else ""),
                    reason="opted_out" if opted else None)
     return [white, blacklist, optout]
+
+
+def _live_limits(live: Pipeline, rules: Rules, q: Question, parts: int, wall: float
+                 ) -> list[Rule]:
+    """The router's own token buckets and quota now (read, never taken)."""
+    throttle = next((s for s in live.stages if isinstance(s, ThrottleStage)), None)
+    if throttle is None:
+        return []
+    limits = rules.limits
+    said: list[str] = []
+    short = False
+    for scope, key in (("account", q.account), ("line", q.line)):
+        limit = limits.by_scope(scope).get(key)
+        if limit is None or not limit.rate:
+            continue
+        bucket = throttle.buckets.get((scope, key))
+        tokens = bucket.tokens if bucket is not None else float(bucket_size(limit))
+        short = short or tokens < 1.0
+        said.append(f"{scope} {key}: {tokens:.0f} of {bucket_size(limit):.0f} tokens at "
+                    f"{limit.rate:g}/s")
+    account_limit = limits.accounts.get(q.account)
+    if account_limit is not None and (account_limit.daily or account_limit.monthly):
+        left = throttle.quotas.left(q.account, account_limit, wall)
+        short = short or left < parts
+        said.append(f"quota: {left:.0f} segments left")
+    if not said:
+        return [_rule("throttle", "pass", "no rate or quota set for the account or line")]
+    return [_rule("throttle", "fail" if short else "pass", "; ".join(said),
+                  reason="throttled" if short else None)]
 
 
 _CONTENT_RESULTS = {"reject": "fail", "quarantine": "hold", "flag": "flag"}

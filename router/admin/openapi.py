@@ -59,6 +59,20 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/jobs/{id}/report": {"get": _op("The job's rejection report (CSV)", params=(
         ("id", "path", True),), errors=("404", "409"))},
     "/api/reload": {"post": _op("Read accounts, ranges, lines and lists again")},
+    "/api/export": {"get": _op(
+        "Lawful export of message records (as chapar export), streamed; manifest row "
+        "count and SHA-256 in X-Chapar-Rows / X-Chapar-SHA256",
+        params=(("msisdn", "query", False), ("account", "query", False),
+                ("line", "query", False), ("from", "query", False), ("to", "query", False),
+                ("format", "query", False), ("redact", "query", False)),
+        errors=("400", "404", "503"))},
+    "/api/routes": {"get": _op("The routing table in use: groups, rules, default",
+                               errors=("404",))},
+    "/api/routes/test": {"post": _op(
+        "The group a message would take now and why (sends nothing)", body={
+            "type": "object", "required": ["account", "from", "to"], "properties": {
+                "account": {"type": "string"}, "from": {"type": "string"},
+                "to": {"type": "string"}}}, errors=("400", "404"))},
     "/api/explain": {"post": _op("The decision for one message, and why, without sending",
                                  body=EXPLAIN_BODY, errors=("400",))},
     "/api/openapi.json": {"get": _op("This document")},

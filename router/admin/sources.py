@@ -4,6 +4,7 @@ when asked, so scraping costs the hot path nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,8 +18,11 @@ from router.model.imports import Job, ListRequest
 from router.policy.auth import Authenticator
 from router.policy.rules import Rules
 from router.server.state import ServerState
+from router.store.records.settings import RecordSettings
 from router.store.registry import Registry
+from router.store.settings import StoreSettings
 from router.upstream.pool import Pool
+from router.upstream.routing import RouteTable
 
 
 class Reloader(Protocol):
@@ -63,3 +67,10 @@ class Sources:
     quarantine_path: Path
     """The journal database, whose quarantine table the content filter writes."""
     imports: ListImports
+    routes: Callable[[], RouteTable | None]
+    """The routing table in use (SIGHUP swaps it)."""
+    store_settings: StoreSettings
+    record_settings: RecordSettings
+    """Where the message records are (lawful export)."""
+    exports: Path
+    """Where exported files and their manifests are written."""

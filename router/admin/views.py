@@ -11,6 +11,7 @@ from router.model.lines import Line, format_hours
 from router.model.numbersets import ListSnapshot
 from router.server.esme import EsmeConnection
 from router.server.state import ServerState
+from router.upstream.routing import RouteTable
 
 
 def session_id(conn: EsmeConnection) -> str:
@@ -68,3 +69,19 @@ def membership(snapshot: ListSnapshot, number: int, line_number: str | None,
         out["whitelist_expires"] = expiry
         out["opted_out"] = snapshot.is_opted_out(line_number, number)
     return out
+
+
+def route_table(table: RouteTable) -> dict[str, Any]:
+    settings = table.settings
+    return {
+        "groups": [{"name": name, "strategy": group.strategy,
+                    "upstreams": list(group.upstreams), "weights": list(group.weights)}
+                   for name, group in table.groups.items()],
+        "rules": [{"index": rule.index + 1, "name": rule.name, "group": rule.group,
+                   "accounts": sorted(rule.accounts or ()), "sources": sorted(rule.sources or ()),
+                   "line_kinds": sorted(rule.kinds or ()), "prefixes": list(rule.prefixes),
+                   "operators": sorted(rule.operators or ()),
+                   "hours": settings.rules[rule.index].hours or None}
+                  for rule in table.rules],
+        "default": table.default,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.http_api.api import HttpSources
 from router.http_api.sending import Sender
+from router.http_api.webhooks import Webhooks
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
@@ -238,17 +240,19 @@ def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer
     return Writer(config.store, config.records, config.log)
 
 
-def admin_sources(config: Config, parts: Parts, reloader: Reloader) -> Sources:
-    """What the admin API reads and acts on."""
+def admin_sources(config: Config, parts: Parts, reloader: Reloader,
+                  routes: Callable[[], RouteTable | None]) -> Sources:
+    """What the admin API reads and acts on (``routes``: the routing table in use)."""
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
-                          policy.registry, policy.pipeline)
+                          policy.registry, policy.pipeline, routes)
     registry_path = Path(config.store.registry_path)
     imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, Path(config.store.path), imports)
+                   reloader, Path(config.store.path), imports, routes, config.store,
+                   config.records, registry_path.parent / "exports")
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:
@@ -260,4 +264,15 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     keys = ApiKeys(ApiKeyStore(registry_path))
     sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
-                       "billing" in config.policy.stages, ClientRefStore(registry_path))
+                       "billing" in config.policy.stages, ClientRefStore(registry_path),
+                       parts.services.operations)
+
+
+def webhooks(config: Config, parts: Parts) -> Webhooks | None:
+    """Receipts and MO of the accounts with ``deliver_via`` http or both go to their
+    webhooks (routed now, before anything arrives; the senders start with the app)."""
+    chosen = [(a.system_id, a.deliver_via, a.webhook_url, a.webhook_secret)
+              for a in config.accounts if a.deliver_via != "smpp"]
+    if not chosen:
+        return None
+    return Webhooks(chosen, parts.inbound, config.dispatch.receipt_ttl)

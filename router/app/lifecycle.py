@@ -32,15 +32,17 @@ from router.app.build import (
     build,
     http_sources,
     route_table,
+    webhooks,
 )
 from router.app.changes import RegistryWatcher
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
 from router.http_api.server import HttpApiServer
+from router.http_api.webhooks import Webhooks
 from router.server.esme import EsmeConnection
 from router.tls import ClientTls, ServerTls
-from router.upstream.routing import RouteError, fill_addresses
+from router.upstream.routing import RouteError, RouteTable, fill_addresses
 from router.upstream.settings import UpstreamSettings
 from router.upstream.simulator import Simulator
 
@@ -72,11 +74,17 @@ class App:
         self._shared: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
+        self.webhooks: Webhooks | None = None
+        self.routes: RouteTable | None = None
+        """The routing table in use (SIGHUP swaps it): the admin API and explain read it."""
 
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
         parts = self.parts = build(cfg)
+        self.webhooks = webhooks(cfg, parts)
+        if self.webhooks is not None:  # before the carriers: no receipt goes elsewhere
+            await self.webhooks.start()
         pool = parts.pool
         if cfg.simulator.enabled:
             self._simulator = Simulator(cfg.simulator)
@@ -85,7 +93,7 @@ class App:
                                                port=port))
         for upstream in cfg.upstreams:
             pool.add_upstream(upstream)
-        table = apply_routes(cfg, parts)
+        table = self.routes = apply_routes(cfg, parts)
         log.info("routes_loaded", rules=len(table.rules), groups=sorted(table.groups))
         pool.start()
         parts.outbound.start_sweeps()
@@ -121,7 +129,8 @@ class App:
                 connection, where, cfg.listen.tls_port, slot.tls_fds if slot else (),
                 ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
         if cfg.admin.enabled:
-            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher))
+            self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher,
+                                                              lambda: self.routes))
             await self.admin.start()
         if cfg.http_api.enabled:
             sources = http_sources(cfg, parts)
@@ -200,7 +209,7 @@ class App:
         started = []
         for upstream in new:
             started += pool.add_upstream(upstream)
-        table = apply_routes(config, parts)
+        table = self.routes = apply_routes(config, parts)
         for connector in started:
             connector.start()
         self.config = dataclasses.replace(self.config, routing=config.routing,
@@ -242,6 +251,8 @@ class App:
             await self.admin.stop()
         if self.http_api is not None:
             await self.http_api.stop()
+        if self.webhooks is not None:
+            await self.webhooks.close()
         parts = self.parts
         if parts is not None:
             parts.intake.flush()  # answer what is already accepted before unbinding

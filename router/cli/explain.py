@@ -16,6 +16,7 @@ from typing import Any
 from router.admin.explain import Explainer, ExplainError, Question
 from router.cli import common
 from router.cli.common import CliError, Subparsers
+from router.cli.routes import table_of
 from router.model.lines import LineBook
 from router.policy.addresses import Addresses
 from router.policy.lists import ListRegistry
@@ -57,8 +58,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             addresses = Addresses(config.policy, common.operators(config.policy))
             writer = RegistryWriter(Path(config.store.registry_path))
             try:
+                table = table_of(stores)
                 explainer = Explainer(rules, addresses, config.policy, writer,
-                                      stores.registry)
+                                      stores.registry, routes=lambda: table)
                 result.append(explainer.explain(Question(
                     account=args.account, line=args.line, destination=args.destination,
                     text=args.text, dest_ton=args.ton, dest_npi=args.npi,

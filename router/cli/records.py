@@ -20,7 +20,7 @@ from router.store.postgres.journal import PgJournal
 from router.store.postgres.records import PgRecords
 from router.store.postgres.schema import VERSION
 from router.store.records import export as exporting
-from router.store.records.open import open_records
+from router.store.records.open import every_store, open_records
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
 
@@ -32,15 +32,9 @@ def _records(args: argparse.Namespace) -> list[tuple[str, Store]]:
     ``--workers`` (``records.w0.db``…: one per worker journal); with PostgreSQL, one."""
     config = common.registry_config(args)
     try:
-        if config.store.backend == "postgres":
-            return [("postgres", open_records(config.store, config.records, readonly=True))]
-        base = Path(config.records.path)
-        paths = [p for p in (base, *sorted(base.parent.glob(f"{base.stem}.w*{base.suffix}")))
-                 if p.exists()]
-        if not paths:
-            raise CliError(f"records.path: {base} does not exist (has the router run with "
-                           "this config?)")
-        return [(str(p), SqliteRecords(p, readonly=True)) for p in paths]
+        return every_store(config.store, config.records)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
     except (OSError, StoreError) as exc:
         raise CliError(f"records: {exc}") from None
 

@@ -17,7 +17,7 @@ from router.policy.addresses import Addresses
 from router.upstream.routing import ALL, RouteError, RouteTable
 
 
-def _table(stores: Stores) -> RouteTable:
+def table_of(stores: Stores) -> RouteTable:
     config = stores.config
     operators = common.operators(config.policy)
     addresses = Addresses(config.policy, operators)
@@ -59,7 +59,7 @@ def _at(text: str | None, stores: Stores) -> float:
 
 
 def cmd_test(args: argparse.Namespace, stores: Stores) -> None:
-    table = _table(stores)
+    table = table_of(stores)
     line = stores.lines.get_line(args.source)
     kind = line.effective_kind if line is not None and line.account == args.account else ""
     answer = table.explain(args.account, args.source, args.destination, kind,
@@ -77,7 +77,7 @@ def cmd_test(args: argparse.Namespace, stores: Stores) -> None:
 
 
 def cmd_show(args: argparse.Namespace, stores: Stores) -> None:
-    table = _table(stores)
+    table = table_of(stores)
     for name in table.groups:
         print(f"group {_group_text(table, name)}")
     for rule in table.rules:

@@ -39,6 +39,15 @@ class Outgoing:
     at: float = 0.0
 
 
+WEBHOOK = "\x1fwebhook"
+
+
+def webhook_queue(account: str) -> str:
+    """The queue of an account's receipts and MO for its webhook: a name no system_id
+    has (they are printable, the config checks)."""
+    return account + WEBHOOK
+
+
 class Inbound:
     def __init__(self, queue_limit: int, max_attempts: int,
                  call_later: Callable[[float, Callable[[], None]], object],
@@ -66,11 +75,18 @@ class Inbound:
         """Receipts and MO handed to ESME sessions (counted per hand-over)."""
         self.acknowledged = 0
         """Receipts and MO the ESMEs answered ESME_ROK."""
+        self.routes: dict[str, tuple[str, ...]] = {}
+        """Accounts whose receipts and MO go elsewhere than (or beside) their ESME
+        sessions: account -> the queues they go to (``webhook_queue(account)``)."""
 
     def enqueue(self, account: str, bodies: list[bytes]) -> None:
         """deliver_sm bodies for the account (a carrier read's receipts, an MO, a
         receipt of our own), recorded and handed on at once as far as its sessions'
-        windows allow."""
+        windows allow; into each of its queues when it has several (``routes``)."""
+        for queue in self.routes.get(account, (account,)):
+            self._enqueue(queue, bodies)
+
+    def _enqueue(self, account: str, bodies: list[bytes]) -> None:
         at = self._clock()
         if self._store is not None:
             first = self._store.add(account, at, bodies)

@@ -120,8 +120,11 @@ class Operations:
         if finished is None:  # in flight on a carrier connection
             return QueryAnswer(0, MessageState.ENROUTE)
         state = state_of_outcome(finished.status)
-        if state is MessageState.ENROUTE:
-            return QueryAnswer(0, state)
+        if state is MessageState.ENROUTE:  # with a carrier: its receipt may have come
+            receipt = await self._off_loop(lambda: self.reader.receipt(wanted, since))
+            if receipt is None:
+                return QueryAnswer(0, state)
+            return QueryAnswer(0, receipt.status, smpp_time(receipt.at))
         return QueryAnswer(0, state, smpp_time(finished.at), finished.status & 0xFF)
 
     async def cancel(self, account: str, message_id: str, source: str,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from router.dispatch.operations import Operations
 from router.http_api import openapi
 from router.http_api.request import (
     RequestError,
@@ -29,6 +30,7 @@ from router.model.accounts import Account
 from router.model.wallets import Wallets
 from router.policy.api_keys import ApiKeys
 from router.policy.auth import UNKNOWN_API_KEY, Authenticator
+from router.smpp.pdu import MessageState
 from router.store.client_refs import PENDING, ClientRefStore
 from router.web import Handler, error, json_errors
 
@@ -44,6 +46,8 @@ class HttpSources:
     wallets: Wallets
     billing: bool
     client_refs: ClientRefStore
+    operations: Operations
+    """query_sm's answers: a message's state from Chapar's own queue and journal."""
 
 
 SOURCES = web.AppKey("sources", HttpSources)
@@ -133,6 +137,49 @@ def _answer(body: bytes, replay: bool = False) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if replay else None
     return web.Response(body=body, status=200 if accepted else 422, headers=headers,
                         content_type="application/json")
+
+
+_STATES = {int(state): state.name for state in MessageState}
+
+
+async def _status(sources: HttpSources, account: str, message_id: str) -> dict[str, Any]:
+    answer = await sources.operations.query(account, message_id, "")
+    if answer.status:
+        return {"id": message_id, "state": "UNKNOWN", "error": "no such message of this "
+                "account"}
+    found: dict[str, Any] = {"id": message_id, "state": _STATES.get(answer.state, "UNKNOWN")}
+    if answer.final_date:
+        found.update(final_date=answer.final_date, error_code=answer.error_code)
+    return found
+
+
+@routes.get("/v1/messages/{id}")
+async def message_status(request: web.Request) -> web.Response:
+    """One message (part) by the id a send answered: ENROUTE while queued or with a
+    carrier, then its final state (DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED…)."""
+    wanted = request.match_info["id"]
+    if not (wanted.isascii() and wanted.isalnum()) or len(wanted) > 20:
+        return error(400, "id: a message id as a send answered it")
+    found = await _status(request.app[SOURCES], _account(request).system_id, wanted)
+    return _json(found, status=404 if found["state"] == "UNKNOWN" else 200)
+
+
+@routes.get("/v1/messages")
+async def messages_by_ref(request: web.Request) -> web.Response:
+    """A send by its client_ref: the answer it got, each number's parts with their
+    state now."""
+    ref = request.query.get("client_ref", "")
+    if not ref or len(ref) > 64:
+        return error(400, "client_ref: required (at most 64 characters)")
+    sources = request.app[SOURCES]
+    account = _account(request).system_id
+    stored = sources.client_refs.claim(account, ref, peek=True)
+    if stored is None or stored == PENDING:
+        return error(404, f"client_ref: no answered send with {ref!r}")
+    answer = orjson.loads(stored)
+    for message in answer["messages"]:
+        message["parts"] = [await _status(sources, account, i) for i in message.get("ids", ())]
+    return _json({"client_ref": ref, **answer})
 
 
 @routes.get("/v1/balance")

@@ -44,6 +44,12 @@ PATHS: dict[str, dict[str, Any]] = {
                     "messages": {"type": "array", "items": RESULT}}}}}},
             "422": {"description": "every number refused (same body)"},
             "400": _ERR, "401": _ERR, "403": _ERR, "413": _ERR, "503": _ERR}}},
+    "/v1/messages/{id}": {"get": {
+        "summary": "One message (part) by its id: ENROUTE, then its final state",
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "ok"}, "400": _ERR, "401": _ERR, "403": _ERR,
+                      "404": _ERR}}},
     "/v1/balance": {"get": {"summary": "The account's prepaid balance",
                             "responses": {"200": {"description": "ok"}, "401": _ERR,
                                           "403": _ERR}}},
@@ -65,3 +71,11 @@ def document(version: str) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": PATHS,
     }
+
+
+PATHS["/v1/messages"]["get"] = {
+    "summary": "A send by its client_ref: the answer it got, each part's state now",
+    "parameters": [{"name": "client_ref", "in": "query", "required": True,
+                    "schema": {"type": "string", "maxLength": 64}}],
+    "responses": {"200": {"description": "ok"}, "400": _ERR, "401": _ERR, "403": _ERR,
+                  "404": _ERR}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +58,11 @@ class AccountSettings:
     validity: float = 0.0
     """Seconds its messages without a validity_period of their own are tried before
     they end EXPIRED; 0 = ``dispatch.validity``."""
+    deliver_via: Literal["smpp", "http", "both"] = "smpp"
+    """Where its receipts and MO go: its RX/TRX sessions, its webhook, or both."""
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    """Signs every webhook body (HMAC-SHA256): the receiver checks it came from us."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,18 +32,26 @@ class ClientRefStore(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA)
 
-    def claim(self, account: str, client_ref: str) -> bytes | None:
-        """None when this request is the first with the ref (now claimed); else the
-        answer stored for it, or PENDING when the first has not been answered."""
+    def claim(self, account: str, client_ref: str, peek: bool = False) -> bytes | None:
+        """None when this request is the first with the ref (now claimed; with ``peek``:
+        none has it, nothing claimed); else the answer stored for it, or PENDING when the
+        first has not been answered."""
+        if peek:
+            return self._stored(account, client_ref)
         try:
             with self._tx() as db:
                 db.execute("INSERT INTO client_refs (account, client_ref, at, answer) "
                            "VALUES (?, ?, ?, NULL)", (account, client_ref, time.time()))
         except sqlite3.IntegrityError:
-            row = self._db.execute("SELECT answer FROM client_refs WHERE account = ? AND "
-                                   "client_ref = ?", (account, client_ref)).fetchone()
-            return PENDING if row is None or row[0] is None else bytes(row[0])
+            return self._stored(account, client_ref) or PENDING
         return None
+
+    def _stored(self, account: str, client_ref: str) -> bytes | None:
+        row = self._db.execute("SELECT answer FROM client_refs WHERE account = ? AND "
+                               "client_ref = ?", (account, client_ref)).fetchone()
+        if row is None:
+            return None
+        return PENDING if row[0] is None else bytes(row[0])
 
     def answer(self, account: str, client_ref: str, answer: bytes) -> None:
         with self._tx() as db:

@@ -60,7 +60,7 @@ class Queued:
 class Pending:
     """What the next commit writes."""
 
-    added: dict[int, tuple[str, float, bytes]] = field(default_factory=dict)
+    added: dict[int, tuple[str, float, list[bytes]]] = field(default_factory=dict)
     done: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     prune_below: int | None = None
@@ -79,7 +79,7 @@ class InboxRows:
         self._pruned_below = 0
         self._done_rows_up_to = 0
         """The highest batch a done row written and not pruned yet names (0: none)."""
-        self._unwritten: dict[int, tuple[str, float, bytes]] = {}
+        self._unwritten: dict[int, tuple[str, float, list[bytes]]] = {}
         """Batches not written yet, oldest first (hand-over order is time order)."""
         self._pending = Pending()
 
@@ -95,7 +95,7 @@ class InboxRows:
         batch = self._next
         self._next = batch + 1
         self._open[batch] = len(bodies)
-        self._unwritten[batch] = (account, at, pack_bodies(bodies))
+        self._unwritten[batch] = (account, at, bodies)  # packed if ever written
         return batch << KEY_BITS
 
     def done(self, keys: list[int]) -> None:
@@ -261,8 +261,8 @@ def statements(pending: Pending) -> list[tuple[str, list[tuple[object, ...]]]]:
     out: list[tuple[str, list[tuple[object, ...]]]] = []
     if pending.added:
         out.append(("INSERT INTO inbox VALUES (?, ?, ?, ?)",
-                    [(batch, account, when, blob)
-                     for batch, (account, when, blob) in pending.added.items()]))
+                    [(batch, account, when, pack_bodies(bodies))
+                     for batch, (account, when, bodies) in pending.added.items()]))
     if pending.dropped:
         out.append(("DELETE FROM inbox WHERE batch = ?", [(b,) for b in pending.dropped]))
     done = pending.done

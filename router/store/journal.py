@@ -123,17 +123,18 @@ def wants_receipt(body: bytes) -> bool:
         return True
 
 
-def first_outcome_since(db: sqlite3.Connection, since: float) -> int:
-    """The first outcomes seq written at or after ``since``: a binary search on the
+def first_outcome_since(db: sqlite3.Connection, since: float,
+                        table: Literal["outcomes", "receipts"] = "outcomes") -> int:
+    """The first seq of ``table`` written at or after ``since``: a binary search on the
     primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-    bounds = db.execute("SELECT min(seq), max(seq) FROM outcomes").fetchone()
+    bounds = db.execute(f"SELECT min(seq), max(seq) FROM {table}").fetchone()
     if bounds[0] is None:
         return 0
     low: int = bounds[0]
     high: int = bounds[1] + 1
     while low < high:
         mid = (low + high) // 2
-        row = db.execute("SELECT seq, at FROM outcomes WHERE seq >= ? ORDER BY seq LIMIT 1",
+        row = db.execute(f"SELECT seq, at FROM {table} WHERE seq >= ? ORDER BY seq LIMIT 1",
                          (mid,)).fetchone()
         if row is None or row[1] >= since:
             high = mid

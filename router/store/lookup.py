@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import orjson
 
+from router.smpp.pdu import MessageState
 from router.store.journal import first_outcome_since
 from router.store.packing import unpack_bodies
 
@@ -33,6 +34,12 @@ class Record(NamedTuple):
 class Finished(NamedTuple):
     at: float
     status: int
+    """A carrier status; from a receipt, its message_state (FINAL_STATS)."""
+
+
+FINAL_STATS = {"DELIVRD": int(MessageState.DELIVERED), "UNDELIV": int(MessageState.UNDELIVERABLE),
+               "EXPIRED": int(MessageState.EXPIRED), "REJECTD": int(MessageState.REJECTED),
+               "DELETED": int(MessageState.DELETED)}
 
 
 class JournalReader:
@@ -77,6 +84,23 @@ class JournalReader:
                 for entry in orjson.loads(entries):
                     if entry[0] == message_id:
                         return Finished(at, entry[1])
+        return None
+
+    def receipt(self, message_id: int, since: float) -> Finished | None:
+        """The final delivery receipt matched to the message (its stat), or None: the
+        journal keeps the receipts it relayed for the message records."""
+        needle = b"[%d," % message_id
+        with self._lock:
+            db = self._conn()
+            first = first_outcome_since(db, since - MARGIN, "receipts")
+            rows = db.execute(
+                "SELECT at, entries FROM receipts WHERE seq >= ? AND seq < ? "
+                "AND instr(entries, ?) > 0 ORDER BY seq",
+                (first, first + MAX_OUTCOME_ROWS, needle))
+            for at, entries in rows:
+                for entry_id, stat in orjson.loads(entries):
+                    if entry_id == message_id and stat in FINAL_STATS:
+                        return Finished(at, FINAL_STATS[stat])
         return None
 
     def close(self) -> None:

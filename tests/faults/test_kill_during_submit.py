@@ -87,21 +87,14 @@ def test_kill_during_batched_commits_loses_no_acknowledged_id(
     ack_file = tmp_path / "acks.txt"
     load = acks.load(router.port, ack_file, "--conns", "4", "--window", "256",
                      "--duration", "4", max_time=30)
-    deadline = time.monotonic() + 20
-    while len(acks.read_acks(ack_file).accepted) < 5000 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    acks.wait_acked(ack_file, 5000)
     router.kill()
     acks.summary(load)
     got = acks.read_acks(ack_file)
     assert len(got.accepted) >= 5000, "the load never got going"
 
     router.start()
-    deadline = time.monotonic() + 60
-    lost: list[int] = list(got.accepted)
-    duplicates = 0
-    while lost and time.monotonic() < deadline:
-        time.sleep(0.5)
-        lost, duplicates = acks.lost_and_duplicated(got, acks.delivered(sink.records()))
+    lost, duplicates = acks.wait_delivered(got, sink)
     assert lost == [], f"{len(lost)} of {len(got.accepted)} acknowledged ids lost"
     print(f"kill -9: {len(got.accepted)} acknowledged, 0 lost, {duplicates} duplicates")
     router.wait_event("redispatching")

@@ -49,3 +49,19 @@ def open_stores(store: StoreSettings,
         from router.store.postgres.source import PgSource
         return PgSource(store.dsn, store.timeout), open_records(store, settings)
     return SqliteSource(Path(store.path)), open_records(store, settings)
+
+
+def every_store(store: StoreSettings, settings: RecordSettings
+                ) -> list[tuple[str, SqliteRecords | PgRecords]]:
+    """Every records store of a config, read-only, by name: with SQLite ``records.path``
+    and the files of ``--workers`` (``records.w0.db``…: one per worker journal); with
+    PostgreSQL, one.  FileNotFoundError when the router never wrote any."""
+    if store.backend == "postgres":
+        return [("postgres", open_records(store, settings, readonly=True))]
+    base = Path(settings.path)
+    paths = [p for p in (base, *sorted(base.parent.glob(f"{base.stem}.w*{base.suffix}")))
+             if p.exists()]
+    if not paths:
+        raise FileNotFoundError(f"records.path: {base} does not exist (has the router run "
+                                "with this config?)")
+    return [(str(p), SqliteRecords(p, readonly=True)) for p in paths]

@@ -119,7 +119,7 @@ def test_explain(admin: tuple[RouterProcess, int]) -> None:
     assert body["segments"]["count"] == 2
     assert [r["rule"] for r in body["rules"]] == [
         "account", "line", "line_status", "hours", "line_kind", "destination", "whitelist",
-        "blacklist", "optout"]
+        "blacklist", "optout", "route"]
     for bad, words in (({"account": "esme1"}, "line: required"),
                        ({"account": "esme1", "line": 5, "destination": "1"}, "line: expected"),
                        ({"account": "a", "line": "b", "destination": "c", "x": 1}, "unknown"),
@@ -181,3 +181,100 @@ def test_explain_uses_the_routers_content_rules_without_compiling_them(
     assert content["result"] == "pass" and content["hits"] == []
     loaded = [e for e in router.events() if e.get("event") == "content_rules_loaded"]
     assert len(loaded) == 1, loaded  # the router's own, at start
+
+
+def test_routes_and_route_test(make_router: Callable[..., RouterProcess]) -> None:
+    """requirements §6: several upstreams, rules by prefix; the admin API shows the table
+    in use and which group a message would take and why; explain names the route."""
+    router = make_router(admin={"token": TOKEN}, routing={
+        "groups": [{"name": "sim", "strategy": "failover", "upstreams": ["simulator"]}],
+        "rules": [{"name": "irancell", "prefixes": ["98935"], "group": "sim"}],
+        "default_group": "sim"})
+    port = admin_port(router.events())
+    status, table = call(port, "GET", "/api/routes")
+    assert status == 200, table
+    assert table["groups"] == [{"name": "sim", "strategy": "failover",
+                                "upstreams": ["simulator"], "weights": []}]
+    assert table["rules"][0]["name"] == "irancell" and table["default"] == "sim"
+    status, body = call(port, "POST", "/api/routes/test",
+                        {"account": "esme1", "from": "98100", "to": "989351234567"})
+    assert status == 200 and body["group"] == "sim" and body["rule_name"] == "irancell"
+    assert any("irancell" in step for step in body["steps"])
+    for bad, words in (({"account": "esme1", "from": "98100"}, "to: required"),
+                       ({"account": 1, "from": "x", "to": "y"}, "account: expected"),
+                       ([1], "JSON object")):
+        status, body = call(port, "POST", "/api/routes/test", bad)
+        assert status == 400 and words in body["error"], (bad, body)
+    status, body = call(port, "POST", "/api/explain", {
+        "account": "esme1", "line": "98100", "destination": "989351234567", "text": "hi"})
+    [route] = [r for r in body["rules"] if r["rule"] == "route"]
+    assert route["group"] == "sim" and "irancell" in route["detail"]
+
+
+def test_export_streams_records_with_their_manifest(admin: tuple[RouterProcess, int]) -> None:
+    """requirements §4: message records handed over on lawful request, by number; the
+    file's row count and SHA-256 come with it; redaction hides the text."""
+    import hashlib
+
+    router, port = admin
+    with clients.bound(clients.Esme(router.port)) as esme:
+        for _ in range(3):
+            esme.send("98100", "989121000321", b"lawful export text")
+        esme.send("98100", "989121000999", b"someone else")
+        esme.pump(lambda: len(esme.responses) == 4)
+    deadline = time.monotonic() + 10
+    while True:
+        status, text = call(port, "GET", "/api/export?msisdn=989121000321")
+        if (status == 200 and len(text.strip().splitlines()) == 4) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert status == 200, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 4 and all("989121000321" in line for line in lines[1:])
+    assert all("lawful export text" in line for line in lines[1:])
+    status, redacted = call(port, "GET", "/api/export?msisdn=989121000321&redact=1")
+    assert status == 200 and "lawful export text" not in redacted
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/export?account=esme1&format=jsonl",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+        assert resp.headers["X-Chapar-Rows"] == "4"
+        assert resp.headers["X-Chapar-SHA256"] == hashlib.sha256(body).hexdigest()
+    for bad, words in (("", "name what to export"), ("?msisdn=12a", "msisdn"),
+                       ("?account=esme1&format=xml", "format"),
+                       ("?account=esme1&from=yesterday", "from"),
+                       ("?account=esme1&colour=red", "colour")):
+        status, answer = call(port, "GET", f"/api/export{bad}")
+        assert status == 400 and words in answer["error"], (bad, answer)
+    assert call(port, "GET", "/api/export?account=esme1", token=None)[0] == 401
+
+
+def test_explain_reads_throttle_and_balance_now(make_router: Callable[..., RouterProcess],
+                                                password_hash: str) -> None:
+    """requirements §5-6: explain names the throttle state (tokens left, quota) and the
+    balance against the price, as the router holds them, without taking any."""
+    router = make_router(
+        admin={"token": TOKEN},
+        policy={"stages": ["lines", "throttle", "billing"], "default_price": 5},
+        accounts=[{"system_id": "esme1", "password_hash": password_hash,
+                   "allowed_ips": ["127.0.0.0/8"], "domestic_exempt": True,
+                   "status_style": "vendor", "rate": 0.01, "burst": 1, "daily": 100}])
+    port = admin_port(router.events())
+    question = {"account": "esme1", "line": "98100", "destination": "989121234567",
+                "text": "hi"}
+    rules = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert rules["throttle"]["result"] == "pass" and "1 of 1 tokens" in rules["throttle"][
+        "detail"] and "quota: 100 segments left" in rules["throttle"]["detail"]
+    assert rules["balance"]["result"] == "fail" and rules["balance"]["balance"] == 0
+    assert rules["price"]["price"] == 5
+    with clients.bound(clients.Esme(router.port)) as esme:
+        esme.send("98100", "989121234567", b"hi")  # refused: no money; a token spent
+        esme.pump(lambda: len(esme.responses) == 1)
+    rules = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert "of 1 tokens" in rules["throttle"]["detail"]
+    for _ in range(3):  # explaining takes nothing
+        call(port, "POST", "/api/explain", question)
+    again = {r["rule"]: r for r in call(port, "POST", "/api/explain", question)[1]["rules"]}
+    assert again["throttle"]["detail"] == rules["throttle"]["detail"]

@@ -213,3 +213,32 @@ def test_a_client_ref_sends_once(api: tuple[RouterProcess, int, Sink]) -> None:
     assert status == 409 and "client_ref" in body["error"]
     time.sleep(0.5)
     assert len(sink.records(pause=0.1)) == 2
+
+
+def test_status_by_id_and_by_client_ref(make_router: Callable[..., RouterProcess]) -> None:
+    """A message's state as query_sm answers it: ENROUTE, then DELIVERED when the carrier's
+    receipt came (the built-in simulator sends one); another account's id is unknown."""
+    router = make_router(http_api={"enabled": True, "port": 0})
+    port = api_port(router)
+    key = with_key(router)
+    status, body = call(port, "POST", "/v1/messages", {
+        "from": LINE, "to": ["989121000007", "989121000008"], "text": "track me",
+        "client_ref": "track-1"}, key=key)
+    assert status == 200, body
+    first = body["messages"][0]["id"]
+    deadline = time.monotonic() + 10
+    while True:
+        status, found = call(port, "GET", f"/v1/messages/{first}", key=key)
+        assert status == 200, found
+        if found["state"] == "DELIVERED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert found["state"] == "DELIVERED" and found["final_date"], found
+    status, tracked = call(port, "GET", "/v1/messages?client_ref=track-1", key=key)
+    assert status == 200 and tracked["accepted"] == 2
+    assert next(p["state"] for m in tracked["messages"] for p in m["parts"]) == "DELIVERED"
+    other = with_key(router, "esme2")
+    assert call(port, "GET", f"/v1/messages/{first}", key=other)[0] == 404
+    assert call(port, "GET", "/v1/messages?client_ref=track-1", key=other)[0] == 404
+    assert call(port, "GET", "/v1/messages/zz-!", key=key)[0] == 400
+    assert call(port, "GET", "/v1/messages", key=key)[0] == 400

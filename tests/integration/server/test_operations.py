@@ -36,7 +36,7 @@ from tests.raw import (
 from tests.raw import bound as raw_bound
 
 ROK, RINVMSGID, RCANCELFAIL, RREPLACEFAIL = 0x00, 0x0C, 0x11, 0x13
-ENROUTE, DELETED, REJECTED = 1, 4, 8
+ENROUTE, DELIVERED, DELETED, REJECTED = 1, 2, 4, 8
 QUERY, CANCEL, REPLACE, MULTI, DATA, SUBMIT = 0x03, 0x08, 0x07, 0x21, 0x103, 0x04
 
 
@@ -158,9 +158,9 @@ def test_smpplib_binds_at_v5_and_relays_billing_identification(
 
 
 def test_query_sm_with_smpplib(router: RouterProcess) -> None:
-    """query_sm is answered from Chapar's state: the carrier accepted the message, so
-    it is ENROUTE (1) until its receipt; an id of another account, or one never given,
-    is ESME_RINVMSGID; the session goes on."""
+    """query_sm is answered from Chapar's state: the carrier accepted the message and its
+    receipt came back (DELIVRD), so it is DELIVERED (2) with a final date; an id of
+    another account, or one never given, is ESME_RINVMSGID; the session goes on."""
     answers: list[Any] = []
     with bound(Esme(router.port)) as esme, bound(Esme(router.port), system_id="esme2") as other:
         for session in (esme, other):
@@ -174,8 +174,8 @@ def test_query_sm_with_smpplib(router: RouterProcess) -> None:
                                          source_addr_npi=1, source_addr="1000")
             session.pump(lambda n=before: len(answers) > n)
         assert [(a.status, a.message_state) for a in answers] == [
-            (ROK, ENROUTE), (RINVMSGID, None), (RINVMSGID, None)]
-        assert answers[0].message_id.decode() == our_id
+            (ROK, DELIVERED), (RINVMSGID, None), (RINVMSGID, None)]
+        assert answers[0].message_id.decode() == our_id and answers[0].final_date
 
 
 def test_query_sm_of_a_message_the_carrier_refused(

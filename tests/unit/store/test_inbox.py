@@ -99,7 +99,7 @@ def test_load_reads_only_and_reports_finished_batches(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "i.db", isolation_level=None)
     db.executescript(inbox.SCHEMA)
     pending = inbox.Pending()
-    pending.added[3] = ("acc", 1.0, inbox.pack_bodies([b"x"]))
+    pending.added[3] = ("acc", 1.0, [b"x"])
     inbox.write(db, pending)
     done = inbox.Pending()
     done.done.append(3 << KEY_BITS)

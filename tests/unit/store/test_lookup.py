@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from router.smpp.pdu import MessageState
 from router.store.journal import SqliteJournal
 from router.store.lookup import Finished, JournalReader, Record
 
@@ -54,3 +55,20 @@ def test_a_restart_sends_the_replaced_body(tmp_path: Path) -> None:
     j._db.close()
     pending = SqliteJournal(tmp_path / "j.db").recover().pending
     assert [(m.id, m.body) for m in pending] == [(10, b"x"), (11, b"Y")]
+
+
+def test_receipt_gives_the_final_state_of_a_message_a_carrier_took(tmp_path: Path) -> None:
+    """query_sm after the carrier's receipt: the receipt's stat, not "en route"; an
+    intermediate stat (ACCEPTD) or another id's receipt is not final for it."""
+    j = SqliteJournal(tmp_path / "j.db")
+    now = time.time()
+    j.add_batch(10, "a", [b"x"], now)
+    j.add_receipts([(100, "DELIVRD"), (10, "ACCEPTD")])
+    j.commit()
+    reader = JournalReader(j.path)
+    assert reader.receipt(10, now) is None
+    j.add_receipts([(10, "UNDELIV")])
+    j.commit()
+    found = reader.receipt(10, now)
+    assert found is not None and found.status == MessageState.UNDELIVERABLE
+    reader.close()
