@@ -51,6 +51,8 @@ def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
         cfg["listen"]["port"] = free_port()
         cfg["admin"]["port"] = free_port()
         cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
+        if "records" in cfg:  # records follow a journal: B's of its own
+            cfg["records"]["path"] = str(workdir / "var" / "records.db")
         b = RouterProcess(workdir, cfg)
         started.append(b)
         b.start(timeout=60)  # two routers and a Redis on a busy machine
