@@ -12,7 +12,7 @@ import structlog
 
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
-from router.dispatch.lanes import URGENT, priority_of
+from router.dispatch.lanes import URGENT, priority_of, source_of
 from router.dispatch.outbound import Outbound
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message
@@ -36,9 +36,11 @@ async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: 
                 continue
             released: list[Message] = []
             rejected: list[int] = []
+            urgent_lines = intake.rules.lines.priority if intake.rules else frozenset()
             for held in decided:
                 message = Message(held.message_id, held.account, held.body, 0,
-                                  wants_receipt(held.body), priority_of(held.body) >= URGENT)
+                                  wants_receipt(held.body), priority_of(held.body) >= URGENT
+                                  or source_of(held.body) in urgent_lines)
                 if held.state == "released":
                     released.append(message)
                     continue

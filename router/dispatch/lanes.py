@@ -36,6 +36,16 @@ def priority_of(body: bytes) -> int:
         return 0
 
 
+def source_of(body: bytes) -> str:
+    """submit_sm's source_addr, read from the journalled body (after service_type and
+    the source's ton and npi); "" when the body ends early."""
+    try:
+        start = body.index(0) + 3
+        return body[start:body.index(0, start)].decode("latin-1")
+    except ValueError:
+        return ""
+
+
 class Lanes:
     def __init__(self) -> None:
         self.urgent: deque[Message] = deque()

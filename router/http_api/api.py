@@ -189,7 +189,7 @@ async def balance(request: web.Request) -> web.Response:
     if not sources.billing:
         return _json({"account": account.system_id, "billing": False, "balance": None})
     return _json({"account": account.system_id, "billing": True,
-                  "balance": sources.wallets.balances.get(account.system_id, 0)})
+                  "balance": sources.wallets.balance(account.system_id)})
 
 
 @routes.get("/v1/openapi.json")

@@ -72,6 +72,9 @@ class Wallets:
         """Shared through Redis (``share``): ``balances`` is what this process holds (its
         lease) and ``offsets`` what its ledger sum has beyond that (topups it has not
         leased back, money leased to others), so ledger sum = balance + offset."""
+        self.totals: dict[str, int] = {}
+        """Shared: each account's balance over all routers (the sum of their ledgers as
+        last reported to Redis)."""
 
     # --- the stage and the intake -------------------------------------------------
 
@@ -209,6 +212,12 @@ class Wallets:
         leases; what its ledger says becomes the offset."""
         self.offsets = dict(self.balances)
         self.balances.clear()
+
+    def balance(self, account: str) -> int:
+        """The account's balance: its ledger sum here; shared, over all routers."""
+        if self.offsets is None:
+            return self.balances.get(account, 0)
+        return self.totals.get(account, self.ledger_sum(account))
 
     def ledger_sum(self, account: str) -> int:
         return self.balances.get(account, 0) + (self.offsets or {}).get(account, 0)

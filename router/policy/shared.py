@@ -257,14 +257,15 @@ class SharedLimits:
             return floor - held
         return 0
 
-    def _money_taken(self, asks: list[MoneyAsk], got: list[tuple[int, int, int]],
+    def _money_taken(self, asks: list[MoneyAsk], got: list[tuple[int, int, int, int]],
                      now: float) -> None:
         wallets = self._wallets
         if wallets is None:
             return
         fresh = False
-        for ask, (take, avail, new) in zip(asks, got, strict=True):
+        for ask, (take, avail, new, total) in zip(asks, got, strict=True):
             self._avail[ask.account] = avail
+            wallets.totals[ask.account] = total
             if take:
                 wallets.lease(ask.account, take)
             elif ask.want:

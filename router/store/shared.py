@@ -76,12 +76,18 @@ if want > 0 and avail > 0 then
   avail = redis.call('DECRBY', KEYS[1], take)
 end
 redis.call('HSET', KEYS[2], ARGV[1] .. ':s', s, ARGV[1] .. ':h', h + take)
-return {take, avail, fresh}
+local total = 0
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  if string.sub(all[i], -2) == ':s' then total = total + tonumber(all[i + 1]) end
+end
+return {take, avail, fresh, total}
 """
 """One store's report for one account: ``s`` its ledger sum, ``h`` what it holds, both
 absolute; ``avail`` (what no process holds) moves by the change since its last report,
 so Σ avail + holdings = Σ ledger sums.  Then it leases up to ``want``.  Returns the
-lease, what is left, and ``fresh``: 1 when Redis had no report of this store, 2 when
+lease, what is left, the account's balance (Σ of the stores' reported ledger sums), and
+``fresh``: 1 when Redis had no report of this store, 2 when
 Redis itself is new (no epoch key).  Nothing is leased when Redis is new or forgot a
 store that had reported (``rejoin``): the other stores must report first."""
 
@@ -135,7 +141,7 @@ class RedisState:
 
     async def exchange(self, buckets: list[BucketAsk], quotas: list[QuotaAsk],
                        money: list[MoneyAsk]) -> tuple[list[int], list[tuple[int, int]],
-                                                       list[tuple[int, int, int]]]:
+                                                       list[tuple[int, int, int, int]]]:
         """One round trip: every ask of a tick, answers aligned with the asks.  Raises
         RedisError (or OSError) when Redis cannot be reached."""
         p = self._prefix
@@ -158,7 +164,8 @@ class RedisState:
         nb, nq = len(buckets), len(quotas)
         return ([int(r) for r in replies[:nb]],
                 [(int(t), int(left)) for t, left in replies[nb:nb + nq]],
-                [(int(t), int(a), int(f)) for t, a, f in replies[nb + nq:nb + nq + len(money)]])
+                [(int(t), int(a), int(f), int(b))
+                 for t, a, f, b in replies[nb + nq:nb + nq + len(money)]])
 
     async def available(self, account: str) -> int:
         """What no process holds of ``account``'s balance (tests, operators)."""

@@ -51,17 +51,19 @@ def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
         cfg["listen"]["port"] = free_port()
         cfg["admin"]["port"] = free_port()
         cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
+        if "records" in cfg:  # records follow a journal: B's of its own
+            cfg["records"]["path"] = str(workdir / "var" / "records.db")
         b = RouterProcess(workdir, cfg)
         started.append(b)
-        b.start()
+        b.start(timeout=60)  # two routers and a Redis on a busy machine
         for router in (a, b):
-            router.wait_event("limits_shared")
+            router.wait_event("limits_shared", timeout=30)
         return a, b
 
     yield make
     for router in started:
         if router.proc is not None and router.proc.poll() is None:
-            router.stop()
+            router.stop(timeout=60)
 
 
 def ledger(router: RouterProcess, account: str = "esme1") -> list[tuple[float, int]]:
@@ -86,7 +88,7 @@ def stopped_and_reconciled(pair: Pair, shared: SharedRedis, expected: int) -> No
     """Both processes stop (giving back what they hold): Redis's pool for the account
     is the ledgers' sum, and that is ``expected``."""
     for router in pair:
-        assert router.stop() == 0
+        assert router.stop(timeout=60) == 0
     assert balance(pair) == expected
     never_negative(pair)
     pool = shared.client().get(f"{shared.prefix}:money:esme1")

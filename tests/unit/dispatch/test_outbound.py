@@ -4,7 +4,7 @@ journal's recovery starts from (design.md §3.4)."""
 
 from __future__ import annotations
 
-from router.dispatch.lanes import priority_of
+from router.dispatch.lanes import priority_of, source_of
 from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
 from router.model.messages import Message
@@ -113,6 +113,14 @@ def test_priority_flag_read_from_the_body() -> None:
     assert priority_of(submit_body(0, source=b"")) == 0
     assert priority_of(submit_body(2, destination=b"")) == 2
     assert priority_of(b"\0\x05") == 0  # truncated: no priority
+
+
+def test_source_read_from_the_body() -> None:
+    """A message released from quarantine from a line marked ``priority`` takes the
+    priority lane: its source comes from the journalled body."""
+    assert source_of(submit_body(0, source=b"3000")) == "3000"
+    assert source_of(submit_body(0, source=b"")) == ""
+    assert source_of(b"\0\x05\x0030") == ""  # truncated
 
 
 def test_a_backlog_does_not_starve_another_account_and_priority_goes_first() -> None:

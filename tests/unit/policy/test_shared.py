@@ -101,6 +101,7 @@ def test_money_invariant_through_leases_spending_and_a_crash(redis_up: SharedRed
         await b_again.limits.tick()  # B's restart: what the dead B held is back
         held = a.wallets.balances["acc"] + b_again.wallets.balances["acc"]
         assert pool(redis_up) + held == 1000 - spent
+        assert b_again.wallets.balance("acc") == 1000 - spent  # over both stores
         await a.limits.close()
         await b_again.limits.close()
         await b.limits._state.close()
