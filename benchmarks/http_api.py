@@ -116,14 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--json", type=Path)
     mine = p.parse_args(argv)
-    args = relay.parse_args(["--rounds", "1"])
-    args.rounds, args.duration, args.no_per_message = mine.rounds, mine.duration, True
-    args.concurrency = mine.concurrency
-    relay.ensure_tools()
-    sys.path.insert(0, str(relay.REPO))
-    from router.policy.auth import hash_password
-
-    password_hash = hash_password(relay.PASSWORD)
+    args, password_hash = relay.prepared(mine.rounds, mine.duration)
+    args.no_per_message, args.concurrency = True, mine.concurrency
     smpp: list[float] = []
     http: list[dict[str, Any]] = []
     for rnd in range(1, mine.rounds + 1):

@@ -753,6 +753,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def prepared(rounds: int, duration: float, profile: Path | None = None
+             ) -> tuple[argparse.Namespace, str]:
+    """For a benchmark built on this one: the relay's arguments, the instruments built,
+    the router importable, and the benchmark account's password hash."""
+    args = parse_args(["--rounds", "1"])
+    args.rounds, args.duration, args.profile = rounds, duration, profile
+    ensure_tools()
+    sys.path.insert(0, str(REPO))
+    from router.policy.auth import hash_password
+
+    return args, hash_password(PASSWORD)
+
+
 def resolve_rev(rev: str) -> str | None:
     done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
                            f"{rev}^{{commit}}"], capture_output=True, text=True, timeout=30)

@@ -66,14 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also three upstreams without a routing table")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy each router during 4x64 (raw stacks, one file a run)")
-    args = relay.parse_args(["--rounds", "1"])
     mine = p.parse_args(argv)
-    args.rounds, args.duration, args.profile = mine.rounds, mine.duration, mine.profile
-    relay.ensure_tools()
-    sys.path.insert(0, str(relay.REPO))
-    from router.policy.auth import hash_password
-
-    password_hash = hash_password(relay.PASSWORD)
+    args, password_hash = relay.prepared(mine.rounds, mine.duration, mine.profile)
     targets = [relay.Target("one", "chapar"),
                relay.Target("routing", "chapar", extra=(ROUTING,), upstreams=3)]
     if mine.three:  # where the cost is: three connections alone, no table

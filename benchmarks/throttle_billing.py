@@ -84,14 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-redis", action="store_true", help="local mode only")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="py-spy each router during 4x64 (raw stacks, one file a run)")
-    args = relay.parse_args(["--rounds", "1"])
     mine = p.parse_args(argv)
-    args.rounds, args.duration, args.profile = mine.rounds, mine.duration, mine.profile
-    relay.ensure_tools()
-    sys.path.insert(0, str(relay.REPO))
-    from router.policy.auth import hash_password
-
-    password_hash = hash_password(relay.PASSWORD)
+    args, password_hash = relay.prepared(mine.rounds, mine.duration, mine.profile)
     results = []
     with contextlib.ExitStack() as stack:
         url = None if mine.no_redis else stack.enter_context(redis_server(relay))

@@ -4,11 +4,9 @@ restart of the same router."""
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable
 
 from router.store import inbox
-from tests.conftest import RouterProcess
+from tests.conftest import RouterProcess, wait_for
 
 
 def queued_in_journal(router: RouterProcess) -> list[inbox.Queued]:
@@ -18,15 +16,6 @@ def queued_in_journal(router: RouterProcess) -> list[inbox.Queued]:
         return inbox.load(db).queued
     finally:
         db.close()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 def restart(router: RouterProcess) -> None:
