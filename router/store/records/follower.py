@@ -191,6 +191,17 @@ def main(argv: list[str]) -> None:
             _Orphaned(int(parent)))
 
 
+def _beside(pid: int) -> None:
+    """A router pinned to some cores (``taskset``) leaves its follower the others: the
+    follower would otherwise inherit the pin and take the router's own core.  Unpinned
+    (or no other core allowed): nothing changes."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or a cpuset refuses
+        mine = os.sched_getaffinity(0)
+        others = set(range(os.cpu_count() or 1)) - mine
+        if others:
+            os.sched_setaffinity(pid, others)
+
+
 class Writer:
     """The follower started beside the router: a process (default) or a thread."""
 
@@ -214,6 +225,7 @@ class Writer:
              orjson.dumps(asdict(self._store)).decode(),
              orjson.dumps(asdict(self._settings)).decode(),
              orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
+        _beside(self._process.pid)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop after a last round (the journal is closed by then: nothing is left)."""
