@@ -29,7 +29,7 @@ from router.dispatch.reports import Reports
 from router.dlr.book import ReceiptBook
 from router.http_api.api import HttpSources
 from router.http_api.sending import Sender
-from router.http_api.webhooks import Webhooks
+from router.http_api.webhooks import Endpoint, Webhooks
 from router.model.lines import LineBook
 from router.model.wallets import Wallets
 from router.policy.addresses import Addresses
@@ -49,7 +49,7 @@ from router.store.api_keys import ApiKeyStore
 from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.interface import Journal
-from router.store.journal import Recovery, SqliteJournal
+from router.store.journal import SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
@@ -57,6 +57,7 @@ from router.store.lookup import JournalReader
 from router.store.postgres.journal import PgJournal
 from router.store.records.follower import Writer
 from router.store.records.open import open_records
+from router.store.recovery import Recovery
 from router.store.registry import Registry
 from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
@@ -271,7 +272,7 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
 def webhooks(config: Config, parts: Parts) -> Webhooks | None:
     """Receipts and MO of the accounts with ``deliver_via`` http or both go to their
     webhooks (routed now, before anything arrives; the senders start with the app)."""
-    chosen = [(a.system_id, a.deliver_via, a.webhook_url, a.webhook_secret)
+    chosen = [Endpoint(a.system_id, a.deliver_via, a.webhook_url, a.webhook_secret)
               for a in config.accounts if a.deliver_via != "smpp"]
     if not chosen:
         return None

@@ -17,17 +17,13 @@ from pathlib import Path
 
 import structlog
 
+from router.app.build import Policy
 from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot, NumberSet
 from router.policy.api_keys import ApiKeys
-from router.policy.auth import Authenticator
 from router.policy.lists import ListRegistry
-from router.policy.pipeline import Pipeline
-from router.policy.rules import Rules
 from router.server.state import ServerState
-from router.store.limits import LimitStore
 from router.store.lines import LineStore
-from router.store.registry import Registry
 
 log = structlog.get_logger("chapar.changes")
 
@@ -46,17 +42,11 @@ def _load_optouts(path: Path, line: str) -> NumberSet:
 
 
 class RegistryWatcher:
-    def __init__(self, registry: Registry, auth: Authenticator, state: ServerState,
-                 lines: LineStore, rules: Rules, pipeline: Pipeline, limits: LimitStore,
-                 interval: float = 0.2) -> None:
-        self._registry = registry
-        self._auth = auth
+    def __init__(self, policy: Policy, state: ServerState, interval: float = 0.2) -> None:
+        self._policy = policy
         self._state = state
-        self._lines = lines
-        self._rules = rules
-        self._pipeline = pipeline
-        self._limits = limits
         self._interval = interval
+        registry = self._registry = policy.registry
         self._version = registry.data_version()
         self._seq = registry.last_change()
         self._lists_task: asyncio.Task[None] | None = None
@@ -73,14 +63,14 @@ class RegistryWatcher:
             ticks += 1
             try:
                 self.poll()
-                self._pipeline.tick()
+                self._policy.pipeline.tick()
                 if ticks % 25 == 0:
-                    self._pipeline.flush()
+                    self._policy.pipeline.flush()
                 if ticks % 50 == 0:
-                    self._auth.sweep()
+                    self._policy.auth.sweep()
                 if time.time() - last_purge > PURGE_EVERY:
                     last_purge = time.time()
-                    purged = self._rules.lists.purge_expired(last_purge)
+                    purged = self._policy.rules.lists.purge_expired(last_purge)
                     log.info("whitelists_purged", entries=purged)
             except sqlite3.Error as exc:  # e.g. a locked registry: try again next tick
                 log.warning("registry_watch_failed", error=str(exc))
@@ -96,20 +86,20 @@ class RegistryWatcher:
 
     def apply(self, kind: str, key: str) -> None:
         if kind == "account":
-            account = self._auth.reload_account(key)
+            account = self._policy.auth.reload_account(key)
             status = account.status if account else "deleted"
             log.info("account_changed", system_id=key, status=status)
             if status != "active":
                 for conn in list(self._state.bound.get(key, ())):
                     conn.cut_off(f"account {status}")
         elif kind == "ranges":
-            self._auth.reload_ranges()
+            self._policy.auth.reload_ranges()
         elif kind == "unlock":
-            self._auth.lockout.unlock(key)
+            self._policy.auth.lockout.unlock(key)
             log.info("lockout_cleared", key=key)
         elif kind == "line":
-            line = self._lines.get_line(key)
-            self._rules.lines = self._rules.lines.replaced(line, key)
+            line = self._policy.lines.get_line(key)
+            self._policy.rules.lines = self._policy.rules.lines.replaced(line, key)
             log.info("line_changed", line=key, status=line.status if line else "deleted",
                      kind=line.effective_kind if line else None)
         elif kind == "optout":  # one line's opt-outs: no need to reload the blacklist
@@ -119,7 +109,7 @@ class RegistryWatcher:
         elif kind == "list":
             self._reload_lists()
         elif kind == "limits":  # a few rows: the whole book is read and swapped
-            self._rules.limits = self._limits.book()
+            self._policy.rules.limits = self._policy.limits.book()
             log.info("limits_changed", key=key)
         elif kind == "api_key" and self.api_keys is not None:
             self.api_keys.reload()
@@ -130,16 +120,16 @@ class RegistryWatcher:
         accounts = self._registry.accounts()
         for account in accounts:
             self.apply("account", account.system_id)
-        self._auth.reload_ranges()
-        self._rules.lines = LineBook(self._lines.lines())
+        self._policy.auth.reload_ranges()
+        self._policy.rules.lines = LineBook(self._policy.lines.lines())
         self._reload_lists()
-        log.info("reloaded", accounts=len(accounts), lines=len(self._rules.lines.by_number))
-        return {"accounts": len(accounts), "lines": len(self._rules.lines.by_number)}
+        log.info("reloaded", accounts=len(accounts), lines=len(self._policy.rules.lines.by_number))
+        return {"accounts": len(accounts), "lines": len(self._policy.rules.lines.by_number)}
 
     async def _reload_optouts(self, line: str) -> None:
         loop = asyncio.get_running_loop()
-        optouts = await loop.run_in_executor(None, _load_optouts, self._lines.path, line)
-        self._rules.lists.replace_optouts(line, optouts)
+        optouts = await loop.run_in_executor(None, _load_optouts, self._policy.lines.path, line)
+        self._policy.rules.lists.replace_optouts(line, optouts)
         log.info("optouts_loaded", line=line, count=len(optouts))
 
     def _reload_lists(self) -> None:
@@ -154,8 +144,8 @@ class RegistryWatcher:
         while True:
             self._lists_again = False
             started = time.monotonic()
-            snapshot = await loop.run_in_executor(None, _load_snapshot, self._lines.path)
-            self._rules.lists = ListRegistry(snapshot)
+            snapshot = await loop.run_in_executor(None, _load_snapshot, self._policy.lines.path)
+            self._policy.rules.lists = ListRegistry(snapshot)
             log.info("lists_loaded", blacklist=len(snapshot.blacklist),
                      whitelists=len(snapshot.whitelists),
                      seconds=round(time.monotonic() - started, 3))

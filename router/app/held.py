@@ -17,8 +17,8 @@ from router.dispatch.outbound import Outbound
 from router.dlr.book import ReceiptBook
 from router.model.messages import Message
 from router.model.status import REFUSALS
-from router.store.journal import wants_receipt
 from router.store.quarantine import QuarantineStore
+from router.store.recovery import wants_receipt
 from router.upstream.routing import fill_addresses
 
 log = structlog.get_logger("chapar.content")

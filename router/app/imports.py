@@ -118,8 +118,7 @@ class ImportJobs:
         self.folder = folder
         self._policy = policy
         self._operators = operators
-        self._waiting = waiting
-        self._kept = kept
+        self._waiting, self._kept = waiting, kept  # queued jobs at most; finished ones kept
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="list-import")
         self._jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)

@@ -104,8 +104,7 @@ class App:
             fill_addresses(parts.recovery.pending)
             parts.outbound.put(parts.recovery.pending)
         policy = parts.policy
-        watcher = RegistryWatcher(policy.registry, policy.auth, parts.state, policy.lines,
-                                  policy.rules, policy.pipeline, policy.limits)
+        watcher = RegistryWatcher(policy, parts.state)
         self._watcher = loop.create_task(watcher.run())
         if policy.shared is not None:
             await policy.shared.tick()  # lease before the first bind when Redis is up

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -78,20 +79,27 @@ def payload(account: str, body: bytes) -> dict[str, Any]:
             "received_at": time.time()}
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where one account's receipts and MO are POSTed, and how (``deliver_via``)."""
+
+    account: str
+    via: str
+    url: str
+    secret: str
+
+
 class Webhook:
     """The durable queue's receiver for one account's webhook."""
 
-    def __init__(self, account: str, queue: str, url: str, secret: str, inbound: Inbound,
-                 session: aiohttp.ClientSession, ttl: float, concurrency: int = 16) -> None:
-        self._account = account
-        self._queue = queue
-        self._url = url
-        self._secret = secret
+    def __init__(self, endpoint: Endpoint, inbound: Inbound, session: aiohttp.ClientSession,
+                 ttl: float, concurrency: int = 16) -> None:
+        self._endpoint = endpoint
+        self._queue = webhook_queue(endpoint.account)
         self._inbound = inbound
         self._session = session
         self._ttl = ttl
-        self._slots = concurrency
-        self._busy = 0
+        self._slots, self._busy = concurrency, 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.failures = 0
@@ -115,17 +123,17 @@ class Webhook:
         delay = BACKOFF_FIRST
         status = GIVEN_UP
         try:
-            body = orjson.dumps(payload(self._account, item.body))
+            body = orjson.dumps(payload(self._endpoint.account, item.body))
         except Exception:  # a body that does not decode: give it up, say so
-            log.exception("webhook_body_undecodable", account=self._account)
+            log.exception("webhook_body_undecodable", account=self._endpoint.account)
             body = b""
         while body:
             if await self._post(body):
                 status = 0
                 break
             if self._ttl > 0 and item.at < time.time() - self._ttl:
-                log.error("webhook_given_up", account=self._account, url=self._url,
-                          ttl=self._ttl)
+                log.error("webhook_given_up", account=self._endpoint.account,
+                          url=self._endpoint.url, ttl=self._ttl)
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
@@ -135,9 +143,9 @@ class Webhook:
 
     async def _post(self, body: bytes) -> bool:
         headers = {"Content-Type": "application/json",
-                   SIGNATURE: signature(self._secret, int(time.time()), body)}
+                   SIGNATURE: signature(self._endpoint.secret, int(time.time()), body)}
         try:
-            async with self._session.post(self._url, data=body, headers=headers) as resp:
+            async with self._session.post(self._endpoint.url, data=body, headers=headers) as resp:
                 await resp.read()
                 ok = 200 <= resp.status < 300
                 problem = f"status {resp.status}"
@@ -148,7 +156,7 @@ class Webhook:
             return True
         self.failures += 1
         if sampled(self.failures):
-            log.warning("webhook_failed", account=self._account, url=self._url,
+            log.warning("webhook_failed", account=self._endpoint.account, url=self._endpoint.url,
                         problem=problem, failures=self.failures)
         return False
 
@@ -161,31 +169,32 @@ class Webhook:
 class Webhooks:
     """Every account's webhook, on one HTTP client session (connections kept alive)."""
 
-    def __init__(self, accounts: Sequence[tuple[str, str, str, str]], inbound: Inbound,
-                 ttl: float, timeout: float = 10.0) -> None:
-        """``accounts``: (system_id, deliver_via, url, secret) of those not smpp-only;
-        their receipts and MO are routed to the webhook queues at once (before any
-        arrives), the senders start with ``start``."""
-        self._accounts = accounts
+    def __init__(self, endpoints: Sequence[Endpoint], inbound: Inbound, ttl: float,
+                 timeout: float = 10.0) -> None:
+        """``endpoints``: of the accounts not smpp-only; their receipts and MO are routed
+        to the webhook queues at once (before any arrives), the senders start with
+        ``start``."""
+        self._endpoints = endpoints
         self._inbound = inbound
         self._ttl = ttl
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self.hooks: list[Webhook] = []
-        for system_id, via, _, _ in accounts:
-            queue = webhook_queue(system_id)
-            inbound.routes[system_id] = (queue,) if via == "http" else (system_id, queue)
+        for endpoint in endpoints:
+            queue = webhook_queue(endpoint.account)
+            inbound.routes[endpoint.account] = ((queue,) if endpoint.via == "http"
+                                                else (endpoint.account, queue))
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._timeout),
             headers={"User-Agent": "chapar-webhooks"})
-        for system_id, via, url, secret in self._accounts:
-            hook = Webhook(system_id, webhook_queue(system_id), url, secret, self._inbound,
-                           self._session, self._ttl)
+        for endpoint in self._endpoints:
+            hook = Webhook(endpoint, self._inbound, self._session, self._ttl)
             self.hooks.append(hook)
             self._inbound.attach(hook)
-            log.info("webhook_started", account=system_id, deliver_via=via, url=url)
+            log.info("webhook_started", account=endpoint.account, deliver_via=endpoint.via,
+                     url=endpoint.url)
 
     async def close(self) -> None:
         for hook in self.hooks:

@@ -101,9 +101,11 @@ class AuthSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignatureSettings:
-    account: str
+    """Chinese rules: an account's messages must open with one of its signatures."""
+
     signatures: tuple[str, ...]
     """The account's registered 【signatures】 (without the brackets)."""
+    account: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,10 @@ decided; the peer does not read its answers (the transport's write buffer is ove
 ``write_buffer_limit``: ``pause_writing``); the dispatch queue is full; or the session
 holds PDUs past ``max_pdus_per_read``, which are processed on the next loop turn
 (``call_soon``) so that one connection cannot hold the loop.
+
+Over 400 lines on purpose: it is one ``asyncio.Protocol`` whose read, bind, answer and
+delivery paths share the reading state above; split across modules, every one of them
+would reach back into the others' attributes.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Protocol
 from router.model.messages import Outcome
 from router.model.wallets import LedgerRow
 from router.store import inbox, quarantine
-from router.store.journal import Recovery
+from router.store.recovery import Recovery
 
 
 class Journal(Protocol):

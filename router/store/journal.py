@@ -9,12 +9,10 @@ off the ack path, and the rows are enough to rebuild what is still to be sent.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -22,15 +20,15 @@ import orjson
 import structlog
 
 from router.logs import sampled
-from router.model.messages import Message, Outcome
+from router.model.messages import Outcome
 from router.model.wallets import LedgerRow
-from router.smpp.codec import scan_submit
-from router.smpp.pdu import DecodeError
 from router.store import inbox, ledger, quarantine
+from router.store import recovery as recovery_rows
 from router.store.errors import StoreError
-from router.store.packing import pack_bodies, unpack_bodies
+from router.store.packing import pack_bodies
+from router.store.recovery import Recovery
 
-__all__ = ["Recovery", "SqliteJournal", "StoreError"]
+__all__ = ["SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
 RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
@@ -74,21 +72,6 @@ CREATE TABLE IF NOT EXISTS marks (
     value       INTEGER NOT NULL      -- done_below: every message id below it is finished
 );
 """
-@dataclass(slots=True)
-class Recovery:
-    pending: list[Message] = field(default_factory=list)
-    last_id: int = 0
-    delivered_to_carrier: list[tuple[str, int, str]] = field(default_factory=list)
-    """(upstream id, our id, account) of messages a carrier accepted."""
-    receipted: list[int] = field(default_factory=list)
-    """Recent messages whose final receipt was already queued for the ESME."""
-    inbox: list[inbox.Queued] = field(default_factory=list)
-    """Receipts and MO that were waiting for an ESME (key order)."""
-    parts: list[tuple[int, str, float, bytes, str]] = field(default_factory=list)
-    """(our id, account, arrived at, body, group) of parts of concatenated messages
-    journalled while the rest was awaited: the content stage takes them back."""
-
-
 def _add_columns(db: sqlite3.Connection) -> None:
     """Journals written before records existed lack the columns records read."""
     for table, column in (("journal", "peer"), ("refusals", "peer"), ("outcomes", "upstream")):
@@ -114,33 +97,6 @@ def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
     if receipted:
         rows[0] = (at, rows[0][1], orjson.dumps(receipted), rows[0][3])
     return rows
-
-
-def wants_receipt(body: bytes) -> bool:
-    try:
-        return (scan_submit(0, body).registered_delivery & 3) != 0
-    except DecodeError:
-        return True
-
-
-def first_outcome_since(db: sqlite3.Connection, since: float,
-                        table: Literal["outcomes", "receipts"] = "outcomes") -> int:
-    """The first seq of ``table`` written at or after ``since``: a binary search on the
-    primary key (``at`` grows with ``seq``), instead of an index on ``at``."""
-    bounds = db.execute(f"SELECT min(seq), max(seq) FROM {table}").fetchone()
-    if bounds[0] is None:
-        return 0
-    low: int = bounds[0]
-    high: int = bounds[1] + 1
-    while low < high:
-        mid = (low + high) // 2
-        row = db.execute(f"SELECT seq, at FROM {table} WHERE seq >= ? ORDER BY seq LIMIT 1",
-                         (mid,)).fetchone()
-        if row is None or row[1] >= since:
-            high = mid
-        else:
-            low = row[0] + 1
-    return low
 
 
 class SqliteJournal:
@@ -319,101 +275,16 @@ class SqliteJournal:
             self._done_below = done_below
 
     def recover(self, receipt_window: float = 3 * 86400.0) -> Recovery:
-        """What the last run left: messages no carrier has finally answered, and the
-        carrier ids of recent messages whose receipts may still come.
-
-        Reads the journal from the ``done_below`` mark on and the outcomes written since
-        the oldest of those (or since ``receipt_window``), through primary keys only: a
-        restart costs what is in flight, not the journal's history, and the commit path
-        maintains no secondary index (one cost ~20 µs a commit at low load).
-        """
-        db = self._db
-        recovery = Recovery()
-        last = db.execute("SELECT first_id + count - 1 FROM journal "
-                          "ORDER BY first_id DESC LIMIT 1").fetchone()
-        recovery.last_id = last[0] if last else 0
-        mark = db.execute("SELECT value FROM marks WHERE name = 'done_below'").fetchone()
-        done_below = mark[0] if mark else 0
-        start = self._row_holding(done_below)
-        oldest = db.execute("SELECT received_at FROM journal WHERE first_id >= ? "
-                            "ORDER BY first_id LIMIT 1", (start,)).fetchone()
-        now = time.time()
-        receipts_since = now - receipt_window
-        # outcomes are written after their message's journal row: a minute of margin
-        # covers clock adjustments
-        since = min(receipts_since, oldest[0] - 60.0) if oldest else receipts_since
-        # held or rejected in quarantine: never sent by a restart; released ones are sent
-        # again until a carrier outcome shows, even below the mark (it passed them while held)
-        skip = {row[0] for row in db.execute(
-            "SELECT message_id FROM quarantine WHERE state != 'released'")}
-        released = db.execute("SELECT message_id, account, body, decided_at FROM quarantine "
-                              "WHERE state = 'released' AND decided_at >= ?",
-                              (receipts_since,)).fetchall()
-        if released:
-            since = min(since, min(row[3] for row in released) - 60.0)
-        finished: set[int] = set()
-        wanted: list[tuple[str, int]] = []
-        for at, entries, receipted in db.execute(
-                "SELECT at, entries, receipted FROM outcomes WHERE seq >= ?",
-                (first_outcome_since(self._db, since),)):
-            for message_id, status, carrier_id, receipt in orjson.loads(entries):
-                finished.add(message_id)
-                if at >= receipts_since and status == 0 and receipt and carrier_id:
-                    wanted.append((carrier_id, message_id))
-            if receipted is not None:
-                recovery.receipted.extend(orjson.loads(receipted))
-        replaced = dict(db.execute("SELECT message_id, body FROM replaced "
-                                   "WHERE message_id >= ?", (start,)).fetchall())
-        rows = db.execute("SELECT first_id, account, bodies FROM journal WHERE first_id >= ? "
-                          "ORDER BY first_id", (start,))
-        for first_id, account, blob in rows:
-            for offset, body in enumerate(unpack_bodies(blob)):
-                message_id = first_id + offset
-                if (message_id >= done_below and message_id not in finished
-                        and message_id not in skip):
-                    body = replaced.get(message_id, body)
-                    recovery.pending.append(Message(message_id, account, body, 0,
-                                                    wants_receipt(body)))
-        recovery.pending += [Message(i, account, body, 0, wants_receipt(body))
-                             for i, account, body, _ in released
-                             if i < done_below and i not in finished]
-        recovery.delivered_to_carrier = self._with_accounts(wanted)
-        loaded = inbox.load(db)
-        inbox.clean(db, loaded.finished)
-        recovery.inbox = loaded.queued
+        """What the last run left (see ``recovery.read``); the receipt queue's counters
+        resume where they stood."""
+        recovery, loaded = recovery_rows.read(self._db, receipt_window)
         self.inbox.resume(loaded.counts, loaded.last_batch, loaded.done_up_to)
-        recovery.parts = db.execute("SELECT message_id, account, at, body, grp FROM quarantine "
-                                    "WHERE state = 'part' ORDER BY message_id").fetchall()
         return recovery
 
     def first_id(self) -> int:
         """The lowest message id the journal still holds (older rows are compacted)."""
         row = self._db.execute("SELECT min(first_id) FROM journal").fetchone()
         return int(row[0]) if row[0] is not None else 0
-
-    def _row_holding(self, message_id: int) -> int:
-        """first_id of the journal row holding ``message_id`` (or of the next row)."""
-        row = self._db.execute("SELECT first_id FROM journal WHERE first_id <= ? "
-                               "ORDER BY first_id DESC LIMIT 1", (message_id,)).fetchone()
-        return row[0] if row else message_id
-
-    def _with_accounts(self, wanted: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
-        """(carrier id, our id, account) for (carrier id, our id) pairs."""
-        if not wanted:
-            return []
-        starts: list[int] = []
-        owners: list[tuple[int, str]] = []
-        for first_id, count, account in self._db.execute(
-                "SELECT first_id, count, account FROM journal WHERE first_id >= ? "
-                "ORDER BY first_id", (self._row_holding(min(m for _, m in wanted)),)):
-            starts.append(first_id)
-            owners.append((first_id + count, account))
-        out = []
-        for carrier_id, message_id in wanted:
-            i = bisect.bisect_right(starts, message_id) - 1
-            if i >= 0 and message_id < owners[i][0]:
-                out.append((carrier_id, message_id, owners[i][1]))
-        return out
 
     def start_checkpoints(self, interval: float = 0.25) -> None:
         """Copy the WAL into the database from a thread, on its own connection.

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import orjson
 
 from router.smpp.pdu import MessageState
-from router.store.journal import first_outcome_since
 from router.store.packing import unpack_bodies
+from router.store.recovery import first_outcome_since
 
 MAX_OUTCOME_ROWS = 200_000
 """Outcome rows (one per carrier read batch) scanned at most for one message."""

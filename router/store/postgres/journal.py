@@ -19,11 +19,11 @@ from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
 from router.store import inbox, quarantine
 from router.store.errors import StoreError
-from router.store.journal import Recovery, wants_receipt
 from router.store.packing import pack_bodies, unpack_bodies
 from router.store.postgres.link import PgLink, describe
 from router.store.postgres.schema import migrate
 from router.store.records import months
+from router.store.recovery import Recovery, wants_receipt
 
 _JOURNAL_COLUMNS = ("first_id", "count", "account", "received_at", "bodies", "peer")
 

@@ -12,11 +12,11 @@ from router.store.records.derive import TextPolicy
 class RecordSettings:
     enabled: bool = True
     path: str = "./var/records.db"
+    writer: Literal["process", "thread"] = "process"
+    """``process``: the follower runs on another core; ``thread``: in the router's."""
     retention_months: int = 6
     """Never below six (requirements §4); the config refuses a lower value."""
     text: TextPolicy = "full"
-    writer: Literal["process", "thread"] = "process"
-    """``process``: the follower runs on another core; ``thread``: in the router's."""
     interval: float = 0.2
     """Seconds between follower rounds when it has caught up with the journal."""
     batch_rows: int = 256

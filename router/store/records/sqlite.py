@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
@@ -79,11 +80,14 @@ class Step:
     cursor: Cursor = field(default_factory=Cursor)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """What ``chapar records verify`` found in one month."""
+
     month: str
     rows: int
+    """Records whose chain was checked."""
     events: int
+    """Status events (outcomes, receipts) whose chain was checked."""
     problem: str = ""
     """Empty when the month is intact; else the first bad row, named."""
 

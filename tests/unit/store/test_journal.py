@@ -10,8 +10,9 @@ import pytest
 
 from router.model.messages import format_id
 from router.store.ids import MessageIds
-from router.store.journal import SqliteJournal, StoreError, first_outcome_since
+from router.store.journal import SqliteJournal, StoreError
 from router.store.packing import pack_bodies, unpack_bodies
+from router.store.recovery import first_outcome_since
 
 
 def test_bodies_round_trip() -> None:
