@@ -21,7 +21,7 @@ from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.ports import MoRouting
 from router.dlr.book import ReceiptBook, Routed
-from router.dlr.receipt import RECEIPT_ESM_MASK, stat_of
+from router.dlr.receipt import RECEIPT_ESM_MASK
 from router.logs import sampled
 from router.model.messages import Message, Outcome
 from router.model.status import (
@@ -121,16 +121,14 @@ class Reports:
 
     def _receipts(self, receipts: list[Deliver]) -> None:
         wallets = self._wallets
-        matched: list[tuple[int, Deliver]] = []
+        matched: list[tuple[int, str]] = []
         try:
             routed = self._book.from_carrier(receipts, matched)
         except Exception:  # a bug: find the receipt that raises, relay the others
             routed = self._each_receipt(receipts)
         if matched:
             # the records follow delivery status: one journal entry per read
-            self._intake.record_receipts([(message_id, stat_of(d.short_message,
-                                                               d.message_state))
-                                          for message_id, d in matched])
+            self._intake.record_receipts(matched)
             if wallets is not None and wallets.open:
                 self._settle_receipts(matched)
         if routed.finals:
@@ -168,13 +166,13 @@ class Reports:
                           source=deliver.source_addr.decode("latin-1"),
                           esm_class=deliver.esm_class, total=self.failed_delivers)
 
-    def _settle_receipts(self, matched: list[tuple[int, Deliver]]) -> None:
+    def _settle_receipts(self, matched: list[tuple[int, str]]) -> None:
         """DELIVRD commits a reservation waiting for it; REJECTD, UNDELIV, EXPIRED
         refund it."""
         assert self._wallets is not None
         on_receipt = self._wallets.on_receipt
-        for message_id, deliver in matched:
-            on_receipt(message_id, stat_of(deliver.short_message, deliver.message_state))
+        for message_id, stat in matched:
+            on_receipt(message_id, stat)
         self._intake.record_ledger()
 
     def on_no_answer(self, messages: list[Message], reason: str, cause: RetryClass) -> None:

@@ -35,9 +35,6 @@ log = structlog.get_logger("chapar.dlr")
 Bodies = dict[str, list[bytes]]
 """Per account, deliver_sm bodies ready to send (a sequence number is all they lack)."""
 
-FINAL_STATES = frozenset({2, 3, 4, 5, 8})
-"""message_state values that end a message: DELIVERED, EXPIRED, DELETED, UNDELIVERABLE,
-REJECTED (ENROUTE, ACCEPTED, UNKNOWN are intermediate)."""
 FINAL_STATS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
 
 
@@ -129,12 +126,12 @@ class ReceiptBook:
             self.early_expired += 1
 
     def from_carrier(self, batch: Iterable[Deliver],
-                     matched: list[tuple[int, Deliver]] | None = None) -> Routed:
+                     matched: list[tuple[int, str]] | None = None) -> Routed:
         """A carrier read's receipts made ours, per account; those matching nothing are
         counted, logged (sampled) and held a while (their submit_sm_resp may be late);
         a repeated final receipt is counted and dropped.  The TLV id wins over the
-        text's.  ``matched``, when given, gets (our id, receipt) of each one matched
-        (billing settles on them)."""
+        text's.  ``matched``, when given, gets (our id, stat) of each one matched (the
+        records' delivery status; billing settles on them)."""
         routed = Routed()
         bodies = routed.bodies
         finals = routed.finals
@@ -145,6 +142,7 @@ class ReceiptBook:
         unmatched = duplicates = 0
         last_unmatched = ""
         lookup = self.ids.lookup
+        stat_of = receipt.stat_of
         for deliver in batch:
             text, carrier_id = deliver[10], deliver[11]  # short_message, receipted_message_id
             if not carrier_id:
@@ -159,14 +157,13 @@ class ReceiptBook:
             if message_id in young or message_id in old:
                 duplicates += 1
                 continue
-            state = deliver[12]  # message_state, else the text's stat
-            final = (state in FINAL_STATES if state is not None
-                     else receipt.stat_of(text, None) in FINAL_STATS)
+            stat = stat_of(text, deliver[12])  # message_state, else the text's stat
+            final = stat in FINAL_STATS
             if final:  # closed at once: the same read may repeat it
                 finals.append(message_id)
                 close(message_id)
             if matched is not None:
-                matched.append((message_id, deliver))
+                matched.append((message_id, stat))
             if folding and account in folding and folds.folding(message_id):
                 folded = self._fold(message_id, final, deliver)
                 if folded is None:

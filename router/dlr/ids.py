@@ -61,11 +61,10 @@ class IdMap:
     def remember_many(self, entries: list[tuple[str, int, str]]) -> None:
         """(carrier id, our id, account) of a read's submit_sm_resp, in one call."""
         ids = self._ids
-        for carrier_id, message_id, account in entries:
-            ids[carrier_id.strip().lstrip("0").upper() or "0"] = (message_id, account)
-            if len(ids) >= self._generation:
-                self._old, self._ids = ids, {}
-                ids = self._ids
+        ids.update({carrier_id.strip().lstrip("0").upper() or "0": (message_id, account)
+                    for carrier_id, message_id, account in entries})
+        if len(ids) >= self._generation:  # a read's worth past half the limit at most
+            self._old, self._ids = ids, {}
 
     def lookup(self, carrier_id: str) -> tuple[int, str] | None:
         """(our message id, account) for a carrier id in any of its forms."""

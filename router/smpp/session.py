@@ -95,6 +95,8 @@ _SUBMIT_SM = int(C.SUBMIT_SM)
 _SUBMIT_SM_RESP = int(C.SUBMIT_SM_RESP)
 _DELIVER_SM = int(C.DELIVER_SM)
 _DELIVER_SM_RESP = int(C.DELIVER_SM_RESP)
+_INLINE_ANSWERS = {_SUBMIT_SM_RESP: _SUBMIT_SM, _DELIVER_SM_RESP: _DELIVER_SM}
+"""Answers matched to their request in ``_process`` itself: one per message each way."""
 V50 = 0x50
 """interface_version of SMPP 5.0 (node-smpp binds with it by default)."""
 
@@ -199,6 +201,8 @@ class LocalProtocolError(Exception):
 
 class Session:
     __slots__ = (
+        "_allowed",
+        "_allowed_in",
         "_enquiring",
         "_errors",
         "_held",
@@ -212,6 +216,7 @@ class Session:
         "_pdu_started",
         "_reader",
         "_reading",
+        "_sendable",
         "_unbind_sent_at",
         "config",
         "interface_version",
@@ -245,6 +250,12 @@ class Session:
         self._unbind_sent_at = 0.0
         self._pdu_started: float | None = None
         self._reading = True
+        self._allowed_in: State | None = None
+        """The state ``_allowed`` and ``_sendable`` (the requests it takes and may send)
+        were looked up for: hashing the (role, state) key runs two Python-level
+        ``Enum.__hash__`` calls, now once per state instead of per read and batch."""
+        self._allowed: frozenset[int] = frozenset()
+        self._sendable: frozenset[int] = frozenset()
 
     # --- inspection -----------------------------------------------------------------
 
@@ -258,7 +269,7 @@ class Session:
 
     @property
     def can_submit(self) -> bool:
-        return (self.role, self.state) in ALLOWED_SENDS
+        return bool(self._sends_allowed())  # no state allows an empty set of sends
 
     @property
     def window_free(self) -> int:
@@ -321,18 +332,22 @@ class Session:
                  ) -> list[Event]:
         events: list[Event] = []
         add = events.append
-        allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
+        allowed = self._requests_allowed()
         outstanding = self._outstanding
         late = self._late
         inbound_window = self.config.inbound_window
         for index, (command_id, status, seq, body) in enumerate(frames):
-            if command_id == _SUBMIT_SM_RESP:  # the carrier side's hot path, inline
+            sent = _INLINE_ANSWERS.get(command_id)
+            if sent is not None:  # submit_sm_resp, deliver_sm_resp: the hot answers, inline
                 entry = outstanding.get(seq) or late.get(seq)  # late: past its timeout
-                if entry is not None and entry[1] == _SUBMIT_SM:
+                if entry is not None and entry[1] == sent:
                     del (outstanding if seq in outstanding else late)[seq]
-                    end = body.find(0)
-                    add(_new_tuple(Submitted, (
-                        entry[2], status, (body[:end] if end >= 0 else body).decode("latin-1"))))
+                    if sent == _SUBMIT_SM:
+                        end = body.find(0)
+                        add(_new_tuple(Submitted, (entry[2], status, (
+                            body[:end] if end >= 0 else body).decode("latin-1"))))
+                    else:  # our receipts and MO: no PDU built per answer
+                        add(_new_tuple(Delivered, (entry[2], status)))
                     continue
             elif command_id in allowed and command_id in _SCANNERS:  # submit_sm, deliver_sm
                 if self._inbound >= inbound_window:
@@ -341,8 +356,7 @@ class Session:
                 try:
                     event = _SCANNERS[command_id](seq, body)
                 except DecodeError as exc:
-                    if self._error(command_id, seq, exc.status):
-                        add(MustClose(f"repeated malformed PDUs: {exc}"))
+                    if self._malformed(command_id, seq, exc, events):
                         break
                     continue
                 self._errors = 0
@@ -353,13 +367,32 @@ class Session:
                 if self._on_response(command_id, status, seq, body, events):
                     break
                 # a bind_resp may have changed the state: what follows may be allowed now
-                allowed = ALLOWED_REQUESTS.get((self.role, self.state), frozenset())
+                allowed = self._requests_allowed()
                 continue
             if self._on_request(command_id, status, seq, body, command_id in allowed, events):
-                if self.state is State.BIND_PENDING:
-                    self._held = frames[index + 1:]
+                self._hold_behind_bind(frames, index)
                 break
         return events
+
+    def _hold_behind_bind(self, frames: list[tuple[int, int, int, bytes]], index: int
+                          ) -> None:
+        """Reading stopped at ``frames[index]``: behind a bind, the rest wait for it."""
+        if self.state is State.BIND_PENDING:
+            self._held = frames[index + 1:]
+
+    def _requests_allowed(self) -> frozenset[int]:
+        state = self.state
+        if state is not self._allowed_in:
+            self._allowed_in = state
+            key = (self.role, state)
+            self._allowed = ALLOWED_REQUESTS.get(key, frozenset())
+            self._sendable = ALLOWED_SENDS.get(key, frozenset())
+        return self._allowed
+
+    def _sends_allowed(self) -> frozenset[int]:
+        if self.state is not self._allowed_in:
+            self._requests_allowed()
+        return self._sendable
 
     def _on_request(self, command_id: int, status: int, seq: int, body: bytes,
                     allowed: bool, events: list[Event]) -> bool:
@@ -372,10 +405,7 @@ class Session:
             try:
                 pdu = codec.decode(command_id, status, seq, body)
             except DecodeError as exc:
-                if self._error(command_id, seq, exc.status):
-                    events.append(MustClose(f"repeated malformed PDUs: {exc}"))
-                    return True
-                return False
+                return self._malformed(command_id, seq, exc, events)
             self._errors = 0
             events.append(pdu)
             if command_id in _BINDS:
@@ -418,9 +448,6 @@ class Session:
             return False
         _, sent_id, context = entry
         del table[seq]
-        if command_id == _DELIVER_SM_RESP:  # our receipts and MO: no PDU built per answer
-            events.append(_new_tuple(Delivered, (context, status)))
-            return False
         try:
             pdu = codec.decode(command_id, status, seq, body)
         except DecodeError:
@@ -435,6 +462,14 @@ class Session:
             events.append(Unbound(by_peer=False))
             return True
         events.append(Answered(context, pdu))
+        return False
+
+    def _malformed(self, command_id: int, seq: int, exc: DecodeError, events: list[Event]
+                   ) -> bool:
+        """A request that does not decode; True (and a MustClose) after too many."""
+        if self._error(command_id, seq, exc.status):
+            events.append(MustClose(f"repeated malformed PDUs: {exc}"))
+            return True
         return False
 
     def _error(self, command_id: int, seq: int, status: int) -> bool:
@@ -490,7 +525,7 @@ class Session:
 
     def send_request(self, pdu: Pdu, now: float, context: object = None) -> int:
         """Queue a request; returns its sequence number.  Check ``window_free`` first."""
-        if pdu.command_id not in ALLOWED_SENDS.get((self.role, self.state), ()):
+        if pdu.command_id not in self._sends_allowed():
             raise LocalProtocolError(f"{pdu.command_id.name} not allowed in {self.state.value}")
         return self._send(pdu, now, context)
 
@@ -501,7 +536,7 @@ class Session:
     def send_frames(self, command_id: int, bodies: Sequence[bytes],
                     contexts: Sequence[object], now: float) -> int:
         """Many requests with encoded bodies, one context each; the first sequence."""
-        if command_id not in ALLOWED_SENDS.get((self.role, self.state), ()):
+        if command_id not in self._sends_allowed():
             raise LocalProtocolError(f"0x{command_id:08x} not allowed in {self.state.value}")
         first = seq = self._next_seq
         outstanding = self._outstanding
