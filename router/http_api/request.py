@@ -121,21 +121,18 @@ def relative_validity(seconds: int) -> str:
 
 
 def submits(request: SendRequest) -> list[list[Submit]]:
-    """Each recipient's submits (sequence numbers unique in the request; a reference of
-    its own for a long message), built and scanned as an ESME's would be."""
+    """Each recipient's submits (sequence numbers unique in the request), built and
+    scanned as an ESME's would be.  The text is split once: a long message's parts carry
+    one reference for every recipient (handsets join parts per sender and reference)."""
     validity = relative_validity(request.validity) if request.validity else ""
-    out: list[list[Submit]] = []
-    sequence = 0
-    for number in request.recipients:
-        mine = []
-        for part in _split(request.text, secrets.randbelow(256)):
-            sequence += 1
-            pdu = SubmitSm(sequence=sequence, source_addr_ton=1, source_addr_npi=1,
-                           source_addr=request.source, dest_addr_ton=1, dest_addr_npi=1,
-                           destination_addr=number, esm_class=0x40 if part.esm_class_udhi
-                           else 0, priority_flag=request.priority,
-                           validity_period=validity, registered_delivery=1,
-                           data_coding=part.data_coding, short_message=part.short_message)
-            mine.append(scan_submit(sequence, codec.encode_body(pdu)))
-        out.append(mine)
-    return out
+    parts = _split(request.text, secrets.randbelow(256))
+    per_part = [codec.submit_bodies(SubmitSm(
+        source_addr_ton=1, source_addr_npi=1, source_addr=request.source, dest_addr_ton=1,
+        dest_addr_npi=1, esm_class=0x40 if part.esm_class_udhi else 0,
+        priority_flag=request.priority, validity_period=validity, registered_delivery=1,
+        data_coding=part.data_coding, short_message=part.short_message),
+        request.recipients) for part in parts]
+    count = len(parts)
+    return [[scan_submit(index * count + n + 1, bodies[index])
+             for n, bodies in enumerate(per_part)]
+            for index in range(len(request.recipients))]
