@@ -77,11 +77,14 @@ class Sender:
                 ) -> dict[str, Any]:
         ids = [submitter.ids[s.sequence] for s in group if s.sequence in submitter.ids]
         result: dict[str, Any] = {"to": number, "segments": len(group)}
-        refusal = next((reasons[s.sequence] for s in group if s.sequence in reasons), None)
+        # most batches have neither refusals nor failures: no search then
+        refusal = next((reasons[s.sequence] for s in group if s.sequence in reasons),
+                       None) if reasons else None
         failed = next((submitter.failed[s.sequence] for s in group
-                       if s.sequence in submitter.failed), None)
+                       if s.sequence in submitter.failed), None) if submitter.failed else None
         if ids:
-            result.update(id=format_id(ids[0]), ids=[format_id(i) for i in ids])
+            formatted = [format_id(i) for i in ids]
+            result.update(id=formatted[0], ids=formatted)
             if price is not None:  # what the billing stage reserved: segments x unit price
                 result["price"] = price * len(ids)
         if refusal is not None:
