@@ -73,17 +73,15 @@ _SUBMIT_SM = int(CommandId.SUBMIT_SM)
 _SUBMIT_SM_RESP = int(CommandId.SUBMIT_SM_RESP)
 
 
-_RECEIPT_ANSWERS = frozenset({Delivered, Answered, TimedOut})
+_RECEIPT_ANSWERS = frozenset({Answered, TimedOut})
 
 
-def _answer(event: Delivered | Answered | TimedOut) -> tuple[Outgoing, int] | None:
-    """The ESME's answer to a deliver_sm of ours: taken (0), refused, nacked or never
-    answered (the queue forgets it only after ESME_ROK)."""
+def _answer(event: Answered | TimedOut) -> tuple[Outgoing, int] | None:
+    """The ESME's nack of a deliver_sm of ours, or none at all (a ``Delivered`` answer
+    is already the (item, status) pair): the queue forgets an item only after ESME_ROK."""
     context = event.context
     if type(context) is not Outgoing:
         return None
-    if type(event) is Delivered:
-        return context, event.status
     if type(event) is Answered:  # a generic_nack: it could not take it, whatever its status
         return context, event.response.status or ESME_NACKED
     return context, ESME_NACKED  # TimedOut
@@ -240,6 +238,8 @@ class EsmeConnection(asyncio.Protocol):
         for event in events:
             if type(event) is Submit:
                 submits.append(event)
+            elif type(event) is Delivered:  # (item, status): every deliver_sm is an item's
+                answers.append(event)  # type: ignore[arg-type]
             elif type(event) in _RECEIPT_ANSWERS:
                 answer = _answer(event)  # type: ignore[arg-type]
                 if answer is not None:
