@@ -180,6 +180,7 @@ def build(config: Config) -> Parts:
     inbound = Inbound(settings.receipt_queue_limit, settings.max_attempts, loop.call_later,
                       journal.inbox, settings.receipt_ttl, limits)
     inbound.wake = intake.commit_soon
+    intake.after_each_commit(inbound.on_committed)  # carriers' receipts answered when safe
     replayed = inbound.restore((q.key, q.account, q.at, q.body) for q in recovery.inbox)
     if replayed:
         log.info("receipts_replayed", queued=replayed, note="receipts and MO the last run "

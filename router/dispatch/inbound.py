@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -41,6 +42,13 @@ class Outgoing(NamedTuple):
 
 
 _new = tuple.__new__
+
+
+@dataclass(slots=True)
+class _Waiter:
+    batches: set[int]
+    """The hand-overs it still waits for."""
+    answer: Callable[[], None]
 
 
 WEBHOOK = "\x1fwebhook"
@@ -79,21 +87,27 @@ class Inbound:
         """Receipts and MO handed to ESME sessions (counted per hand-over)."""
         self.acknowledged = 0
         """Receipts and MO the ESMEs answered ESME_ROK."""
+        self._waiting: dict[int, list[_Waiter]] = {}
+        """Hand-overs not safe yet -> the answers waiting for them (``when_safe``)."""
         self.routes: dict[str, tuple[str, ...]] = {}
         """Accounts whose receipts and MO go elsewhere than (or beside) their ESME
         sessions: account -> the queues they go to (``webhook_queue(account)``)."""
 
-    def enqueue(self, account: str, bodies: list[bytes]) -> None:
+    def enqueue(self, account: str, bodies: list[bytes]) -> list[int]:
         """deliver_sm bodies for the account (a carrier read's receipts, an MO, a
         receipt of our own), recorded and handed on at once as far as its sessions'
-        windows allow; into each of its queues when it has several (``routes``)."""
-        for queue in self.routes.get(account, (account,)):
-            self._enqueue(queue, bodies)
+        windows allow; into each of its queues when it has several (``routes``).  The
+        store's hand-overs made (their first keys; none without a store), for
+        ``when_safe``."""
+        firsts = [self._enqueue(queue, bodies) for queue in self.routes.get(account, (account,))]
+        return firsts if self._store is not None else []
 
-    def _enqueue(self, account: str, bodies: list[bytes]) -> None:
+    def _enqueue(self, account: str, bodies: list[bytes]) -> int:
         at = self._clock()
+        first = -1
         if self._store is not None:
-            first = self._store.add(account, at, bodies)
+            first = self._store.add(account, at, bodies,
+                                    waits=bool(self._receivers.get(account)))
             items = [_new(Outgoing, (account, body, 0, first + i, at))
                      for i, body in enumerate(bodies)]
             self.wake()
@@ -102,6 +116,35 @@ class Inbound:
         self._queue(account).extend(items)
         self._bound(account)
         self.pump(account)
+        return first
+
+    def when_safe(self, batches: list[int], answer: Callable[[], None]) -> None:
+        """``answer()`` once none of ``batches`` (hand-overs, by their first keys) could
+        be lost by a crash: each stored by
+        a commit or gone from the queue (taken by an ESME, given up).  A carrier's
+        deliver_sm is answered so: usually when the ESME took the receipt, else after
+        the commit ``receipt_write_delay`` later."""
+        unsafe = self._store.unsafe(batches) if self._store is not None and batches else []
+        if not unsafe:
+            answer()
+            return
+        waiter = _Waiter(set(unsafe), answer)
+        for batch in unsafe:
+            self._waiting.setdefault(batch, []).append(waiter)
+
+    def on_committed(self) -> None:
+        """A commit succeeded: the hand-overs it stored are safe now."""
+        if self._waiting and self._store is not None:
+            waiting = list(self._waiting)
+            unsafe = set(self._store.unsafe(waiting))
+            self._settle([batch for batch in waiting if batch not in unsafe])
+
+    def _settle(self, batches: Iterable[int]) -> None:
+        for batch in batches:
+            for waiter in self._waiting.pop(batch, ()):
+                waiter.batches.discard(batch)
+                if not waiter.batches:
+                    waiter.answer()
 
     def restore(self, items: Iterable[tuple[int, str, float, bytes]]) -> int:
         """(key, account, queued at, body) the last run left, in key order: queued again
@@ -140,7 +183,9 @@ class Inbound:
         if self._store is not None:
             keys = [item.key for item in items if item.key >= 0]
             if keys:
-                self._store.done(keys)
+                closed = self._store.done(keys)
+                if self._waiting and closed:
+                    self._settle(closed)
                 self.wake()
 
     def attach(self, receiver: Receiver) -> None:

@@ -57,6 +57,7 @@ class Intake:
         self._loop = asyncio.get_running_loop()
         self._waiting: list[tuple[Submitter, str, int, list[Submit]]] = []
         self._hooks: list[Callable[[bool], None]] = []
+        self._listeners: list[Callable[[], None]] = []
         """Called after the next commit with whether it worked (cancel, replace)."""
         self._scheduled = False
         self.failed_commits = 0
@@ -194,6 +195,9 @@ class Intake:
         self._hooks.append(hook)
         self._schedule()
 
+    def after_each_commit(self, listener: Callable[[], None]) -> None:
+        """``listener()`` after every commit that succeeds (it asks for none itself)."""
+        self._listeners.append(listener)
 
     def record_outcomes(self, outcomes: list[Outcome], upstream: str = "") -> None:
         self._journal.add_outcomes(outcomes, upstream)
@@ -258,6 +262,8 @@ class Intake:
             self._inbox_later()
         self._reserved = []
         _call(hooks, True)
+        for listener in self._listeners:
+            listener()
         if self._failing:
             log.warning("journal_commit_recovered", failed_commits=self._failing,
                         refused_messages=self._refused_since)

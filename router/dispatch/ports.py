@@ -6,6 +6,7 @@ talks to dispatch/, and dispatch/ knows them only through these shapes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from router.model.messages import Message
@@ -62,8 +63,10 @@ class CarrierReports(Protocol):
     def on_results(self, results: list[tuple[Message, int, str]], upstream: str = "") -> None:
         """submit_sm_resp: (message, carrier status, carrier message id)."""
 
-    def on_deliver(self, delivers: list[Deliver]) -> None:
-        """deliver_sm from a carrier (scanned, not decoded): receipts and MO."""
+    def on_deliver(self, delivers: list[Deliver], answer: Callable[[], None]) -> None:
+        """deliver_sm from a carrier (scanned, not decoded): receipts and MO.
+        ``answer()`` when the carrier may be told ESME_ROK: at once, or once what they
+        became is stored or taken by an ESME (a crash must not lose an answered one)."""
 
     def on_no_answer(self, messages: list[Message], reason: str, cause: RetryClass) -> None:
         """Sent but never answered (connection lost, carrier silent): to be sent again,
@@ -87,11 +90,17 @@ class InboxLog(Protocol):
     """The store's record of the receipt and MO queue (rows ride the journal's group
     commit; SQLite today, PostgreSQL later)."""
 
-    def add(self, account: str, at: float, bodies: list[bytes]) -> int:
-        """A hand-over to be kept: the key of its first item (the others follow)."""
+    def add(self, account: str, at: float, bodies: list[bytes], *, waits: bool = True
+            ) -> int:
+        """A hand-over to be kept: the key of its first item (the others follow).
+        ``waits``: it may wait a moment to be written (an ESME is bound to take it)."""
 
-    def done(self, keys: list[int]) -> None:
-        """Items that left the queue for good."""
+    def done(self, keys: list[int]) -> list[int]:
+        """Items that left the queue for good; the hand-overs now gone whole (their
+        first keys)."""
+
+    def unsafe(self, firsts: list[int]) -> list[int]:
+        """Those hand-overs (by ``add``'s first keys) still queued and not yet stored."""
 
 
 class MoRouting(Protocol):

@@ -14,6 +14,8 @@ that came before it is held by the book and released here when it comes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from router.dispatch.inbound import Inbound
@@ -105,21 +107,24 @@ class Reports:
         if early:
             self._receipts(early)
 
-    def on_deliver(self, delivers: list[Deliver]) -> None:
+    def on_deliver(self, delivers: list[Deliver], answer: Callable[[], None]) -> None:
         """A carrier read's receipts as one batch (one hand-over per account), MO one by
-        one through policy.  One that cannot be handled is counted and logged (sampled)
-        and the carrier still gets ESME_ROK: it would fail the same way every time the
-        carrier sent it again, and raising would drop the connection and all in flight."""
+        one through policy; ``answer()`` once what they became is safe from a crash
+        (``Inbound.when_safe``).  One that cannot be handled is counted and logged
+        (sampled) and the carrier still gets ESME_ROK: it would fail the same way every
+        time the carrier sent it again, and raising would drop the connection and all in
+        flight.  Receipts held for a late submit_sm_resp, and repeats, are answered at
+        once (held in memory, they are the one thing a crash in that minute loses)."""
         self.delivers += len(delivers)
-        receipts = [d for d in delivers if d.esm_class & RECEIPT_ESM_MASK]
-        if receipts:
-            self._receipts(receipts)
+        receipts = [d for d in delivers if d[2] & RECEIPT_ESM_MASK]  # esm_class
+        handed = self._receipts(receipts) if receipts else []
         if len(receipts) < len(delivers):
             for deliver in delivers:
-                if not deliver.esm_class & RECEIPT_ESM_MASK:
-                    self._mo_one(deliver)
+                if not deliver[2] & RECEIPT_ESM_MASK:
+                    handed += self._mo_one(deliver)
+        self._inbound.when_safe(handed, answer)
 
-    def _receipts(self, receipts: list[Deliver]) -> None:
+    def _receipts(self, receipts: list[Deliver]) -> list[int]:
         wallets = self._wallets
         matched: list[tuple[int, str]] = []
         try:
@@ -134,8 +139,10 @@ class Reports:
         if routed.finals:
             self._intake.record_receipted(routed.finals)
         enqueue = self._inbound.enqueue
+        handed: list[int] = []
         for account, bodies in routed.bodies.items():
-            enqueue(account, bodies)
+            handed += enqueue(account, bodies)
+        return handed
 
     def _each_receipt(self, receipts: list[Deliver]) -> Routed:
         routed = Routed()
@@ -150,14 +157,15 @@ class Reports:
             routed.finals.extend(one.finals)
         return routed
 
-    def _mo_one(self, deliver: Deliver) -> None:
+    def _mo_one(self, deliver: Deliver) -> list[int]:
         try:
             routed = self._mo.on_mo(deliver.decode())
             if routed is not None:
                 account, pdu = routed
-                self._inbound.enqueue(account, [codec.encode_body(pdu)])
+                return self._inbound.enqueue(account, [codec.encode_body(pdu)])
         except Exception:
             self._failed(deliver)
+        return []
 
     def _failed(self, deliver: Deliver) -> None:
         self.failed_delivers += 1

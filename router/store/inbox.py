@@ -82,6 +82,8 @@ class InboxRows:
         self._unwritten: dict[int, tuple[str, float, list[bytes]]] = {}
         """Batches not written yet, oldest first (hand-over order is time order)."""
         self._pending = Pending()
+        self._now: list[int] = []
+        """Batches the next commit writes whatever their age (``add(waits=False)``)."""
 
     def resume(self, batches: dict[int, int], last_batch: int, done_up_to: int = 0) -> None:
         """After a restart: the batches still open, the largest batch number used, and
@@ -90,19 +92,26 @@ class InboxRows:
         self._next = max(self._next, last_batch + 1)
         self._done_rows_up_to = done_up_to
 
-    def add(self, account: str, at: float, bodies: list[bytes]) -> int:
-        """A hand-over of ``bodies``: its first key (the others follow it)."""
+    def add(self, account: str, at: float, bodies: list[bytes], *, waits: bool = True
+            ) -> int:
+        """A hand-over of ``bodies``: its first key (the others follow it).  Without
+        ``waits`` (nobody bound to take it) the next commit writes it: waiting ``delay``
+        could save nothing, and its carrier is answered only once it is written."""
         batch = self._next
         self._next = batch + 1
         self._open[batch] = len(bodies)
         self._unwritten[batch] = (account, at, bodies)  # packed if ever written
+        if not waits:
+            self._now.append(batch)
         return batch << KEY_BITS
 
-    def done(self, keys: list[int]) -> None:
-        """Items that left the queue for good (ESME_ROK, given up, expired, dropped)."""
+    def done(self, keys: list[int]) -> list[int]:
+        """Items that left the queue for good (ESME_ROK, given up, expired, dropped);
+        the hand-overs now gone whole (their first keys)."""
         pending = self._pending
         opened = self._open
         still_open: set[int] = set()
+        closed: list[int] = []
         # counted per batch in C (an ESME read's answers are mostly of one or two)
         for batch, count in Counter([key >> KEY_BITS for key in keys]).items():
             left = opened.get(batch)
@@ -113,10 +122,19 @@ class InboxRows:
                 still_open.add(batch)
                 continue
             del opened[batch]
+            closed.append(batch << KEY_BITS)
             if self._unwritten.pop(batch, None) is None:  # else it was never written
                 pending.dropped.append(batch)
         if still_open:  # a closed batch needs no keys: its row goes whole
             pending.done.extend([key for key in keys if key >> KEY_BITS in still_open])
+        return closed
+
+    def unsafe(self, firsts: list[int]) -> list[int]:
+        """Those of the hand-overs (``add``'s first keys) a crash now would lose: still
+        queued, not written by a commit yet (a failed commit puts its batches back)."""
+        opened, unwritten = self._open, self._unwritten
+        return [first for first in firsts
+                if first >> KEY_BITS in opened and first >> KEY_BITS in unwritten]
 
     @property
     def dirty(self) -> bool:
@@ -156,6 +174,7 @@ class InboxRows:
         """Batches handed over ``delay`` ago or more (by the wall clock; one from the
         future counts as due) go into this commit, oldest first; the rest wait."""
         unwritten = self._unwritten
+        now_too, self._now = self._now, []
         if everything or self.delay <= 0:
             pending.added, self._unwritten = unwritten, {}
             return
@@ -164,6 +183,10 @@ class InboxRows:
             if 0.0 <= now - row[1] < self.delay:
                 break
             added[batch] = row
+        for batch in now_too:
+            kept = unwritten.get(batch)
+            if kept is not None:
+                added[batch] = kept
         for batch in added:
             del unwritten[batch]
 
@@ -177,6 +200,7 @@ class InboxRows:
         """A commit failed: its writes ride the next one."""
         later = self._pending
         self._unwritten = {**pending.added, **self._unwritten}
+        self._now[:0] = pending.added  # they were due: the next commit writes them
         later.done[:0] = pending.done
         later.dropped[:0] = pending.dropped
         if later.prune_below is None:

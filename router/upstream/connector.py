@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from functools import partial
 from typing import Protocol, cast
 
 import structlog
@@ -76,6 +77,7 @@ class Connector(asyncio.Protocol):
         self._lost: asyncio.Future[None] | None = None
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
+        self._reading = False
         self._pacer = Pacer(config.throttle_min_rate, config.throttle_recovery,
                             self._loop.time())
         self._pace_handle: asyncio.TimerHandle | None = None
@@ -159,6 +161,7 @@ class Connector(asyncio.Protocol):
         cfg = self.config
         now = self._loop.time()
         self.session = Session(Role.ESME, cfg, now=now)
+        self._reading = False  # a read that raised (a bug) must not hold later answers
         bind_cls = BindTransceiver if cfg.bind == "trx" else BindTransmitter
         self.session.bind(bind_cls(0, 0, cfg.system_id, cfg.password, cfg.system_type),
                           now, "bind")
@@ -167,6 +170,7 @@ class Connector(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         session = self.session
         assert session is not None
+        self._reading = True  # answers given meanwhile go out with this read's flush
         now = self._loop.time()
         results: list[tuple[Message, int, str]] = []
         add = results.append
@@ -192,11 +196,12 @@ class Connector(asyncio.Protocol):
             self._pace(accepted, congested, now)
             self._reports.on_results(results, self.name)
         if delivered:
-            self._reports.on_deliver(delivered)
-            session.respond_frames(codec.response_frames(
-                CommandId.DELIVER_SM, [(d.sequence, 0) for d in delivered], b"\0"))
+            self._reports.on_deliver(delivered, partial(self._answer, session, (
+                codec.response_frames(CommandId.DELIVER_SM,
+                                      [(d.sequence, 0) for d in delivered], b"\0"))))
         if data_sms:  # after the results too: a receipt may follow its submit_sm_resp
             self._relay_data_sm(data_sms)
+        self._reading = False
         self._flush()
         self._feeder.pump()
 
@@ -226,6 +231,15 @@ class Connector(asyncio.Protocol):
             self._close(event.reason)
         elif type(event) is Unbound:
             self._close("unbound by the carrier" if event.by_peer else "unbound")
+
+    def _answer(self, session: Session, frames: list[bytes]) -> None:
+        """The carrier's deliver_sm (or data_sm) answered ESME_ROK, now that what it
+        brought is safe (at once, or from a later commit or ESME answer: then written
+        here).  A session gone meanwhile answers nothing: the carrier sends them again."""
+        if session is self.session:
+            session.respond_frames(frames)
+            if not self._reading:
+                self._flush()
 
     def _pace(self, accepted: int, congested: bool, now: float) -> None:
         pacer = self._pacer
@@ -261,9 +275,8 @@ class Connector(asyncio.Protocol):
             except DecodeError as exc:
                 self.session.respond(DataSmResp(pdu.sequence, exc.status))
         if delivers:
-            self._reports.on_deliver(delivers)
-            for deliver in delivers:
-                self.session.respond(DataSmResp(deliver.sequence, 0))
+            self._reports.on_deliver(delivers, partial(self._answer, self.session, [
+                codec.encode(DataSmResp(deliver.sequence, 0)) for deliver in delivers]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session

@@ -5,10 +5,13 @@ submit_sm_resp still reaches the ESME, once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from tests import raw
 from tests.carrier import FakeCarrier, mo, receipt
 from tests.clients import Esme, bound
 from tests.conftest import LINES, RouterProcess
@@ -25,13 +28,72 @@ def carrier() -> Iterator[FakeCarrier]:
     fake.stop()
 
 
-def fake_router(make_router: Callable[..., RouterProcess], carrier: FakeCarrier
-                ) -> RouterProcess:
+def fake_router(make_router: Callable[..., RouterProcess], carrier: FakeCarrier,
+                **overrides: Any) -> RouterProcess:
     router = make_router(simulator={"enabled": False},
                          upstreams=[{"name": "fake", "port": carrier.port,
-                                     "reconnect_min": 0.1, "reconnect_max": 0.3}])
+                                     "reconnect_min": 0.1, "reconnect_max": 0.3}],
+                         **overrides)
     carrier.wait(lambda c: c.binds >= 1)
     return router
+
+
+def test_the_carrier_hears_rok_only_once_what_it_sent_is_stored(
+        carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
+    """A message acknowledged with ESME_ROK is never lost (the brief), a carrier's too:
+    its deliver_sm is answered once the MO it carried is stored or taken.  Here the
+    owner's session takes the MO and never answers it, so the MO is stored by the commit
+    ``receipt_write_delay`` (1 s) later and only then does the carrier hear ESME_ROK; a
+    kill -9 at once after that loses nothing.  (It used to be answered at once: a kill
+    in that second lost the MO.)"""
+    router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 1.0})
+    line, subscriber = LINES["esme1"][0], "989121000079"
+    silent = raw.bound(router)  # a transceiver that reads and never answers
+    sent = time.monotonic()
+    carrier.deliver(mo(subscriber, line, b"kept across kill -9"))
+    assert raw.read_pdu(silent)[0] == 0x00000005  # the MO reached the session
+    carrier.wait(lambda c: len(c.deliver_resps) == 1)
+    assert time.monotonic() - sent >= 0.9, "the carrier was answered before the store"
+    assert set(carrier.deliver_resps.values()) == {ROK}
+    router.kill()
+    silent.close()
+    restart(router)
+    with bound(Esme(router.port), "receiver") as rx:
+        rx.pump(lambda: len(rx.delivered) >= 1)
+    assert [pdu.short_message for pdu in rx.delivered] == [b"kept across kill -9"]
+
+
+def test_with_nobody_bound_the_carrier_is_answered_after_the_next_commit(
+        carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
+    """No session to take it: waiting the write delay would save nothing, so the next
+    commit stores the MO and the carrier is answered then; a kill -9 right after the
+    answer loses nothing."""
+    router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 5.0})
+    line, subscriber = LINES["esme1"][0], "989121000081"
+    sent = time.monotonic()
+    carrier.deliver(mo(subscriber, line, b"stored at once"))
+    carrier.wait(lambda c: len(c.deliver_resps) == 1)
+    assert time.monotonic() - sent < 4.0, "the carrier waited for the write delay"
+    router.kill()
+    restart(router)
+    with bound(Esme(router.port), "receiver") as rx:
+        rx.pump(lambda: len(rx.delivered) >= 1)
+    assert [pdu.short_message for pdu in rx.delivered] == [b"stored at once"]
+
+
+def test_with_the_owner_bound_the_carrier_is_answered_when_the_esme_took_it(
+        carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
+    """The usual case costs no write: the ESME answers the MO's deliver_sm ESME_ROK long
+    before ``receipt_write_delay``, and that answer is what releases the carrier's."""
+    router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 5.0})
+    line, subscriber = LINES["esme1"][0], "989121000080"
+    with bound(Esme(router.port), "receiver") as rx:
+        sent = time.monotonic()
+        carrier.deliver(mo(subscriber, line, b"taken at once"))
+        rx.pump(lambda: len(rx.delivered) >= 1)
+        carrier.wait(lambda c: len(c.deliver_resps) == 1)
+        assert time.monotonic() - sent < 4.0, "the carrier waited for the write delay"
+    assert set(carrier.deliver_resps.values()) == {ROK}
 
 
 def test_mo_for_an_offline_owner_survives_a_restart_and_opt_out_still_applies(

@@ -196,3 +196,71 @@ def test_restored_items_are_queued_again_not_recorded_again() -> None:
     assert [o.body for o in rx.got] == [b"old1", b"old2"]
     inbound.on_answers([(item, 0) for item in rx.got])
     assert rows.open_batches == 0 and rows.take(0.0).dropped == [5]
+
+
+# --- a carrier's deliver_sm answered only when what it brought is safe ----------------
+
+
+def test_a_carriers_answer_waits_until_the_esme_took_every_item() -> None:
+    """requirements §3 (never lose an acknowledged message): the carrier hears ESME_ROK
+    for its receipts when the ESME has answered ROK to each of them (nothing was stored:
+    the usual case, a crash before that makes the carrier send them again)."""
+    inbound, rows, _, _ = durable()
+    rx = FakeReceiver("acc", 10)
+    inbound.attach(rx)
+    answered: list[int] = []
+    inbound.when_safe(inbound.enqueue("acc", [body(1), body(2)]), lambda: answered.append(1))
+    assert answered == []
+    first, second = rx.got
+    inbound.on_answers([(first, 0)])
+    assert answered == []
+    inbound.on_answers([(second, 0x58)])  # offered again later: still in the queue
+    assert answered == []
+    inbound.on_answers([(second, 0)])
+    assert answered == [1]
+    assert not rows.take(0.0).added  # never written
+
+
+def test_a_carriers_answer_waits_for_the_commit_that_stores_its_items() -> None:
+    """An ESME bound but not answering: the items are written by the first commit after
+    the write delay, and the carrier is answered after that commit, not before (nor
+    after a commit that failed)."""
+    inbound, rows, _, clock = durable()
+    rows.delay = 0.05
+    inbound.attach(FakeReceiver("acc", 10))
+    inbound.attach(FakeReceiver("other", 10))
+    answered: list[int] = []
+    handed = inbound.enqueue("acc", [body(1)]) + inbound.enqueue("other", [body(2)])
+    inbound.when_safe(handed, lambda: answered.append(1))
+    rows.take(clock.now)  # a commit inside the delay writes nothing
+    inbound.on_committed()
+    assert answered == []
+    pending = rows.take(clock.now + 1.0)  # the delay passed: both written
+    assert sorted(pending.added) == [first >> KEY_BITS for first in handed]
+    rows.keep(pending)  # ... but that commit failed: the carrier still waits
+    inbound.on_committed()
+    assert answered == []
+    assert sorted(rows.take(clock.now + 1.0).added) == [f >> KEY_BITS for f in handed]
+    inbound.on_committed()
+    assert answered == [1]
+
+
+def test_with_nobody_bound_the_next_commit_writes_them_without_waiting() -> None:
+    """No RX/TRX session for the account: waiting the delay could save no write, and the
+    carrier waits for it; the next commit writes the items (the answer follows it)."""
+    inbound, rows, _, clock = durable()
+    rows.delay = 5.0
+    answered: list[int] = []
+    inbound.when_safe(inbound.enqueue("acc", [body(1)]), lambda: answered.append(1))
+    assert len(rows.take(clock.now).added) == 1
+    inbound.on_committed()
+    assert answered == [1]
+
+
+def test_without_a_store_or_anything_queued_the_carrier_is_answered_at_once() -> None:
+    answered: list[int] = []
+    plain = Inbound(10, 3, Timers().call_later)
+    plain.when_safe(plain.enqueue("acc", [body(1)]), lambda: answered.append(1))
+    inbound, _, _, _ = durable()
+    inbound.when_safe([], lambda: answered.append(2))  # e.g. only repeats in that read
+    assert answered == [1, 2]

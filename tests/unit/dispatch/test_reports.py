@@ -21,6 +21,10 @@ from router.smpp.pdu import CommandStatus as S
 from tests.fakes import Readers, Timers, long_ago
 
 
+def _nothing() -> None:
+    """A carrier read's answer the test does not look at."""
+
+
 class Carriers:
     """Takes nothing unless told to: the queue's content is what the test inspects."""
     def __init__(self) -> None:
@@ -119,7 +123,7 @@ def test_results_then_receipts_of_one_read() -> None:
     rx = Receiver("acc")
     inbound.attach(rx)
     rep.on_results([(Message(0x10 + i, "acc", b""), 0, f"C{i}") for i in range(5)])
-    rep.on_deliver([deliver(f"C{i}", seq=i) for i in range(5)])
+    rep.on_deliver([deliver(f"C{i}", seq=i) for i in range(5)], _nothing)
     assert len(intake.outcomes) == 5
     assert len(rx.batches) == 1
     texts = [o.body for o in rx.batches[0]]
@@ -127,7 +131,7 @@ def test_results_then_receipts_of_one_read() -> None:
 def test_receipts_queued_while_no_receiver_is_bound() -> None:
     rep, inbound, _, _ = reports()
     rep.on_results([(Message(1, "acc", b""), 0, "C1")])
-    rep.on_deliver([deliver("C1")])
+    rep.on_deliver([deliver("C1")], _nothing)
     assert inbound.queued("acc") == 1
     rx = Receiver("acc")
     inbound.attach(rx)
@@ -135,7 +139,7 @@ def test_receipts_queued_while_no_receiver_is_bound() -> None:
 def test_mo_goes_through_policy_one_by_one_beside_receipts() -> None:
     rep, inbound, _, mo = reports()
     rep.on_results([(Message(1, "acc", b""), 0, "C1")])
-    rep.on_deliver([deliver("C1"), deliver("", esm_class=0), deliver("nope")])
+    rep.on_deliver([deliver("C1"), deliver("", esm_class=0), deliver("nope")], _nothing)
     assert len(mo.seen) == 1 and mo.seen[0].esm_class == 0
     assert inbound.queued("acc") == 2
     assert rep._book.unmatched == 1
@@ -146,7 +150,7 @@ def test_throttled_receipt_is_offered_again_later() -> None:
     rx = Receiver("acc")
     inbound.attach(rx)
     rep.on_results([(Message(1, "acc", b""), 0, "C1")])
-    rep.on_deliver([deliver("C1")])
+    rep.on_deliver([deliver("C1")], _nothing)
     (item,) = rx.batches.pop()
     inbound.on_answers([(item, 0x58)])
     assert len(later) == 1 and later[0][0] == 2.0
@@ -196,7 +200,7 @@ def test_a_receipt_ahead_of_its_submit_sm_resp_goes_out_when_the_response_comes(
     rep, inbound, intake, _ = reports()
     rx = Receiver("acc")
     inbound.attach(rx)
-    rep.on_deliver([deliver("C9")])
+    rep.on_deliver([deliver("C9")], _nothing)
     assert rx.batches == [] and rep._book.unmatched == 1
     rep.on_results([(Message(0x9, "acc", b"", receipt=True), 0, "C9")])
     assert [b"id:9 " in o.body for o in rx.batches[0]] == [True]

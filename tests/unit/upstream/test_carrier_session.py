@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from typing import Any, cast
 
 from router.dispatch.settings import DispatchSettings
@@ -50,7 +51,8 @@ class Reports:
         if back:
             self.outbound.put(back, front=True)
 
-    def on_deliver(self, pdus: list[Any]) -> None: ...
+    def on_deliver(self, pdus: list[Any], answer: Callable[[], None]) -> None:
+        answer()
 
     def on_no_answer(self, messages: list[Message], reason: str, cause: object) -> None:
         self.no_answer.extend(messages)

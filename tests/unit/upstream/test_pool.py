@@ -4,6 +4,7 @@ sockets: each connector gets an in-memory transport and a bind_resp fed as bytes
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 from router.dispatch.outbound import Outbound
@@ -17,7 +18,8 @@ from tests.fakes import HEADER, Readers, Transport
 class Reports:
     def on_results(self, results: list[Any], upstream: str = "") -> None: ...
 
-    def on_deliver(self, pdus: list[Any]) -> None: ...
+    def on_deliver(self, pdus: list[Any], answer: Callable[[], None]) -> None:
+        answer()
 
     def on_no_answer(self, messages: list[Any], reason: str, cause: object) -> None: ...
 
