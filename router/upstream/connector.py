@@ -61,6 +61,10 @@ class Pump(Protocol):
     def pump(self) -> None: ...
 
 
+ANSWER_WAIT = 0.005
+"""Seconds answers to a carrier's deliver_sm wait for the connection's next write."""
+
+
 class Connector(asyncio.Protocol):
     def __init__(self, name: str, config: UpstreamSettings, reports: CarrierReports,
                  feeder: Pump, tls: ClientTls | None = None) -> None:
@@ -78,6 +82,7 @@ class Connector(asyncio.Protocol):
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._stopping = False
         self._reading = False
+        self._answers_soon = False
         self._pacer = Pacer(config.throttle_min_rate, config.throttle_recovery,
                             self._loop.time())
         self._pace_handle: asyncio.TimerHandle | None = None
@@ -238,8 +243,18 @@ class Connector(asyncio.Protocol):
         here).  A session gone meanwhile answers nothing: the carrier sends them again."""
         if session is self.session:
             session.respond_frames(frames)
-            if not self._reading:
-                self._flush()
+            if not self._reading and not self._answers_soon:
+                # they ride the connection's next write (a read's, a send's); a write of
+                # their own comes only when none came for ANSWER_WAIT.  Measured: writes
+                # of their own, at moments unrelated to reading, met a carrier that had
+                # just closed (EPIPE), which aborted the transport with its last
+                # submit_sm_resp unread: those messages went out again
+                self._answers_soon = True
+                self._loop.call_later(ANSWER_WAIT, self._flush_answers)
+
+    def _flush_answers(self) -> None:
+        self._answers_soon = False
+        self._flush()  # writes nothing when another write took them
 
     def _pace(self, accepted: int, congested: bool, now: float) -> None:
         pacer = self._pacer
