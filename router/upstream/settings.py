@@ -32,6 +32,10 @@ class UpstreamSettings(SessionConfig):
     answer still counts) and checks the carrier with an enquire_link at once; only a
     session that ends sends it again."""
     enquire_link_interval: float = 15.0
+    inbound_window: int = 16384
+    """A carrier's deliver_sm held unanswered at most (then ESME_RMSGQFUL): each is
+    answered once what it brought is safe (an ESME took it, or a commit stored it), so at
+    80 k receipts/s an ESME answering 10 ms late holds 800; 1,024 turned some away."""
     inactivity_timeout: float = 0.0
     """A carrier may stay silent while we have nothing to send: enquire_link keeps the
     session checked instead."""
