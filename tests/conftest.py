@@ -46,18 +46,25 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-def free_port() -> int:
-    """A port free on both 127.0.0.1 and ::1 (tests listen on both)."""
+def free_port(span: int = 1) -> int:
+    """A port free on both 127.0.0.1 and ::1 (tests listen on both), and the ``span`` - 1
+    after it too (``--workers`` puts worker i's admin API on ``admin.port + i``)."""
     while True:
         with socket.socket() as v4:
             v4.bind(("127.0.0.1", 0))
             port: int = v4.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET6) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
+        if all(_free(port + offset) for offset in range(span)):
             return port
+
+
+def _free(port: int) -> bool:
+    try:
+        with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6:
+            v4.bind(("127.0.0.1", port))
+            v6.bind(("::1", port))
+    except OSError:
+        return False
+    return True
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

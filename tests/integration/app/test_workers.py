@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests import acks, clients
-from tests.conftest import LINES, RouterProcess, Sink
+from tests.conftest import LINES, RouterProcess, Sink, free_port
 from tests.integration.admin.support import TOKEN, call
 
 WORKERS = ("--workers", "2")
@@ -39,7 +39,7 @@ def sessions_per_worker(router: RouterProcess) -> list[int]:
 def test_workers_share_the_port_and_drain_on_sigterm(
         make_router: Callable[..., RouterProcess], share: str) -> None:
     router = make_router(cli_args=(*WORKERS, "--share", share), ready=2,
-                         admin={"token": TOKEN})
+                         admin={"token": TOKEN, "port": free_port(span=2)})
     esmes = [clients.Esme(router.port) for _ in range(12)]
     for esme in esmes:
         assert esme.bind().status == 0
@@ -69,7 +69,7 @@ def test_a_killed_worker_restarts_and_replays_its_journal(
     the supervisor starts it again on its own journal, which it replays."""
     sink = make_sink("--resp-delay-ms", "30", record=True)
     router = make_router(cli_args=WORKERS, ready=2, simulator={"enabled": False},
-                         log={"level": "info"},
+                         log={"level": "info"}, admin={"port": free_port(span=2)},
                          upstreams=[{"name": "sink", "port": sink.port, "window": 256}])
     ack_file = tmp_path / "acks.txt"
     load = acks.load(router.port, ack_file, "--conns", "8", "--window", "64",
