@@ -13,7 +13,6 @@ traditional Chinese only when CJK is present.  ASCII texts take a fast path.
 
 from __future__ import annotations
 
-import operator
 import re
 import unicodedata
 from collections.abc import Callable
@@ -68,7 +67,11 @@ _CONFUSABLES = str.maketrans(_LOOKALIKES)
 # "ت ج م ع", "f-r-e-e"; a word of its own before and after (Persian "و" alone is kept)
 _SPREAD = re.compile(r"(?<!\w)\w(?:[\s.\-_*+·•,|/\\~]+\w(?!\w)){2,}")
 _SEPARATORS = re.compile(r"[\s.\-_*+·•,|/\\~]+")
-_REPEATS = re.compile(r"([^\W\d_])\1+")  # letters only: amounts keep their zeros
+# A letter removed where the same letter follows (letters only: amounts keep their
+# zeros): "ییییک" -> "یک".  The same as ``([^\W\d_])\1+`` -> ``\1``, but the empty
+# replacement needs no call per match (0.45 against 0.72 µs a 30-char ASCII text in a
+# batch, 2.6 against 2.9 a 70-char Persian one).
+_REPEATS = re.compile(r"([^\W\d_])(?=\1)")
 # Cheap necessary conditions, so the two steps above (~4 and ~9 µs per 160 Persian
 # characters) run only on texts they can change.  A spread of three or more letters has a
 # middle letter with a separator before it and a separator and a lone letter after it;
@@ -76,7 +79,7 @@ _REPEATS = re.compile(r"([^\W\d_])\1+")  # letters only: amounts keep their zero
 # letter is a repeated \w: "(\w)\1" costs a third of the letters-only class.
 _SPREAD_HINT = re.compile(r"[\s.\-_*+·•,|/\\~]\w[\s.\-_*+·•,|/\\~]+\w(?!\w)")
 _REPEAT_HINT = re.compile(r"(\w)\1")
-_ASCII_REPEATS = re.compile(r"([a-zA-Z])\1+")  # _REPEATS on an ASCII text, cheaper
+_ASCII_REPEATS = re.compile(r"([a-zA-Z])(?=\1)")  # _REPEATS on an ASCII text, cheaper
 
 
 def _wide_hints() -> re2._Regexp:
@@ -119,7 +122,6 @@ class _Search:
 
 
 _has_scripts, _has_digits_or_scripts = _Search(_SCRIPTS), _Search(_DIGITS_OR_SCRIPTS)
-_FIRST: Callable[[re.Match[str]], str] = operator.itemgetter(1)
 """The replacement "\\1" as a C-level callable: a template string costs 1.7 µs a call."""
 
 
@@ -221,5 +223,5 @@ class Normaliser:
         if s.spread and _SPREAD_HINT.search(text):
             text = _SPREAD.sub(_join_spread, text)
         if s.repeats and repeat_hint.search(text):
-            text = repeats.sub(_FIRST, text)
+            text = repeats.sub("", text)
         return text

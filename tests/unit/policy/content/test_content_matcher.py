@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -49,20 +50,24 @@ def test_regexes_still_hit_through_the_prefilter(regexes: tuple[str, ...], text:
     assert (rules.verdict(text, "acc", "3000") is not None) is hit
 
 
+_COLLAPSED = re.compile(r"([^\W\d_])\1+")
+"""The repeats step as defined: a run of one letter becomes that letter (the router's
+pattern removes each letter the same letter follows: the same result, faster)."""
+
+
 def test_the_precheck_skips_change_no_normalised_text() -> None:
     rng = random.Random(13)
     alphabet = "ab ج.-_ 1 *و  ccدد\t|"
     norm = Normaliser()
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
-        full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
-                                                                    text))
+        full = _COLLAPSED.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread, text))
         assert norm._tail(text) == full, text
     letters = "abAB .-_1 1 *c|x\t"
     for _ in range(20_000):
         text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 14)))
-        full = normalise._REPEATS.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
-                                                                    text.lower()))
+        full = _COLLAPSED.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread,
+                                                            text.lower()))
         assert norm.normalise(text) == full, text
 
 
@@ -78,8 +83,7 @@ def test_the_wide_precheck_skips_change_no_normalised_text() -> None:
     for _ in range(30_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
         pre = before_tail.normalise(text)
-        expected = normalise._REPEATS.sub(
-            r"\1", normalise._SPREAD.sub(normalise._join_spread, pre))
+        expected = _COLLAPSED.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread, pre))
         assert full.normalise(text) == expected, text
 
 
