@@ -258,6 +258,7 @@ class App:
             carriers_from = deadline - min(timeout * CARRIER_SHARE, CARRIER_SHARE_MAX)
             await asyncio.gather(self._unbind_esmes(parts, began + timeout * ESME_SHARE),
                                  self._drain_queue(parts, carriers_from))
+            parts.intake.store_queued()  # their carriers are answered before the unbind
             await self._unbind_carriers(parts, deadline)
             parts.intake.close()
             await self._give_back(parts)

@@ -80,6 +80,13 @@ class Intake:
         self._schedule()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
 
+    def store_queued(self) -> None:
+        """Stopping: the receipt queue written now, not ``receipt_write_delay`` later, so
+        carriers still waiting for an answer to a receipt or MO get it before they are
+        unbound."""
+        self._journal.inbox.delay = 0.0
+        self.flush()
+
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
         self._ticker.cancel()

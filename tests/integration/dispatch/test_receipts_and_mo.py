@@ -63,6 +63,25 @@ def test_the_carrier_hears_rok_only_once_what_it_sent_is_stored(
     assert [pdu.short_message for pdu in rx.delivered] == [b"kept across kill -9"]
 
 
+def test_sigterm_answers_the_carrier_before_unbinding_it(
+        carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
+    """A clean stop stores what ESMEs had not taken yet and answers its carriers before
+    unbinding them (else they would send it all again after the restart)."""
+    router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 30.0})
+    line, subscriber = LINES["esme1"][0], "989121000082"
+    silent = raw.bound(router)  # takes the MO, never answers: it waits 30 s to be written
+    carrier.deliver(mo(subscriber, line, b"answered on stop"))
+    assert raw.read_pdu(silent)[0] == 0x00000005
+    assert carrier.deliver_resps == {}
+    assert router.stop() == 0
+    assert set(carrier.deliver_resps.values()) == {ROK}
+    silent.close()
+    restart(router)
+    with bound(Esme(router.port), "receiver") as rx:
+        rx.pump(lambda: len(rx.delivered) >= 1)
+    assert [pdu.short_message for pdu in rx.delivered] == [b"answered on stop"]
+
+
 def test_with_nobody_bound_the_carrier_is_answered_after_the_next_commit(
         carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
     """No session to take it: waiting the write delay would save nothing, so the next
