@@ -665,6 +665,18 @@ COLUMNS = ("sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cp
            "others%", "load cpu%", "acked", "sink rx")
 
 
+def measure_in_turn(order: list[Target], rnd: int, args: argparse.Namespace,
+                    password_hash: str, results: list[Measurement]) -> None:
+    """Each target once in round ``rnd``, in ``order``: its row and warnings printed as
+    it ends (the scripts built on this one)."""
+    for target in order:
+        m = measure(target, rnd, args, password_hash)
+        results.append(m)
+        print(row(fmt(m)), flush=True)
+        for w in m.warnings:
+            print(f"WARNING: {w}")
+
+
 def row(values: list[str], first: int = 10) -> str:
     """Right-aligned columns; the first (the SUT's name) is FIRST wide."""
     return "  ".join(v.rjust(first if i == 0 else 10) for i, v in enumerate(values))

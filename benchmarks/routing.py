@@ -75,13 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rnd in range(1, args.rounds + 1):
         shift = (rnd - 1) % len(targets)
-        order = targets[shift:] + targets[:shift]
-        for target in order:
-            m = relay.measure(target, rnd, args, password_hash)
-            results.append(m)
-            print(relay.row(relay.fmt(m)), flush=True)
-            for w in m.warnings:
-                print(f"WARNING: {w}")
+        relay.measure_in_turn(targets[shift:] + targets[:shift], rnd, args, password_hash,
+                              results)
     meds = {t.name: relay.medians(results, t.name) for t in targets}
     ratio = relay.msg_s_ratio(meds["routing"], meds["one"])
     if "three" in meds:

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from router.smpp import codec  # noqa: E402
 from router.smpp.pdu import SubmitSm  # noqa: E402
+from router.store.interface import Journal  # noqa: E402
 from router.store.journal import SqliteJournal  # noqa: E402
 from router.store.records.derive import Record  # noqa: E402
 from router.store.records.follower import Follower  # noqa: E402
@@ -55,11 +56,12 @@ def _body(i: int) -> bytes:
                                       registered_delivery=1))
 
 
-def fill_journal(path: Path, count: int) -> None:
-    journal = SqliteJournal(path)
+def fill_journal(journal: Journal, count: int, base: int = 0) -> None:
+    """``count`` messages in read batches, with their outcomes and half their receipts,
+    one commit a batch; ``base`` keeps the ids of different runs apart."""
     bodies = [_body(i) for i in range(BATCH)]
     now = time.time()
-    base = int(now * 1000) << 16
+    base += int(now * 1000) << 16
     for n in range(0, count, BATCH):
         first = base + n
         journal.add_batch(first, f"acc{n // BATCH % 4}", bodies, now, "10.0.0.1")
@@ -72,7 +74,7 @@ def fill_journal(path: Path, count: int) -> None:
 
 def records_rate(tmp: Path, count: int) -> float:
     journal = tmp / "journal.db"
-    fill_journal(journal, count)
+    fill_journal(SqliteJournal(journal), count)
     settings = RecordSettings(path=str(tmp / "records.db"))
     records = SqliteRecords(Path(settings.path))
     follower = Follower(SqliteSource(journal), records, settings)
@@ -140,18 +142,7 @@ def records_rate_pg(tmp: Path, dsn: str, count: int) -> float:
     from router.store.records.open import open_records
     from router.store.settings import StoreSettings
 
-    journal = PgJournal(dsn)
-    bodies = [_body(i) for i in range(BATCH)]
-    now = time.time()
-    base = (int(now * 1000) << 16) + (int(tmp.name[1:]) << 40)  # rounds never collide
-    for n in range(0, count, BATCH):
-        first = base + n
-        journal.add_batch(first, f"acc{n // BATCH % 4}", bodies, now, "10.0.0.1")
-        journal.add_outcomes([(first + i, 0, f"C{first + i:x}", True) for i in range(BATCH)],
-                             "carrier#0")
-        journal.add_receipts([(first + i, "DELIVRD") for i in range(0, BATCH, 2)])
-        journal.commit()
-    journal.close()
+    fill_journal(PgJournal(dsn), count, int(tmp.name[1:]) << 40)  # rounds never collide
     store = StoreSettings(backend="postgres", dsn=dsn)
     settings = RecordSettings()
     records = open_records(store, settings)

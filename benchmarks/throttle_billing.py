@@ -99,13 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 shared = ("redis", {"url": url, "prefix": f"bench{rnd}-{time.time_ns()}"})
                 targets.append(relay.Target("redis", "chapar", extra=(*STAGES, shared),
                                             topup=10**15))
-            order = targets if rnd % 2 else targets[::-1]
-            for target in order:
-                m = relay.measure(target, rnd, args, password_hash)
-                results.append(m)
-                print(relay.row(relay.fmt(m)), flush=True)
-                for w in m.warnings:
-                    print(f"WARNING: {w}")
+            relay.measure_in_turn(targets if rnd % 2 else targets[::-1], rnd, args,
+                                  password_hash, results)
     meds = {name: relay.medians(results, name) for name in names}
     losses: dict[str, float | None] = {}
     for name, target_pct in (("stages", 8), ("redis", 15)):

@@ -84,6 +84,18 @@ def wait_acked(ack_file: Path, count: int, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def killed_under_load(router: Any, ack_file: Path, least: int, *options: str) -> Acks:
+    """smppload with ``options`` until ``least`` ids are acknowledged, then kill -9 the
+    router mid-run: what it had acknowledged by then."""
+    running = load(router.port, ack_file, *options, max_time=30)
+    wait_acked(ack_file, least)
+    router.kill()
+    summary(running)
+    got = read_acks(ack_file)
+    assert len(got.accepted) >= least, "the load never got going"
+    return got
+
+
 def wait_delivered(got: Acks, sink: Any, timeout: float = 60.0) -> tuple[list[int], int]:
     """Until every acknowledged id reached the sink (or the timeout): (lost, duplicates)."""
     deadline = time.monotonic() + timeout

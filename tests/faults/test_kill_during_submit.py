@@ -84,14 +84,8 @@ def test_kill_during_batched_commits_loses_no_acknowledged_id(
     router = make_router(simulator={"enabled": False}, log={"level": "info"},
                          upstreams=[{"name": "sink", "port": sink.port, "window": 256}],
                          store=store_backend)
-    ack_file = tmp_path / "acks.txt"
-    load = acks.load(router.port, ack_file, "--conns", "4", "--window", "256",
-                     "--duration", "4", max_time=30)
-    acks.wait_acked(ack_file, 5000)
-    router.kill()
-    acks.summary(load)
-    got = acks.read_acks(ack_file)
-    assert len(got.accepted) >= 5000, "the load never got going"
+    got = acks.killed_under_load(router, tmp_path / "acks.txt", 5000,
+                                 "--conns", "4", "--window", "256", "--duration", "4")
 
     router.start()
     lost, duplicates = acks.wait_delivered(got, sink)

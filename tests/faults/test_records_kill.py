@@ -53,14 +53,8 @@ def test_every_acknowledged_message_is_recorded_after_sigkill(
     while not _followers(router.proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     (follower,) = _followers(router.proc.pid)
-    ack_file = tmp_path / "acks.txt"
-    load = acks.load(router.port, ack_file, "--conns", "4", "--window", "64",
-                     "--duration", "4", max_time=30)
-    acks.wait_acked(ack_file, 3000)
-    router.kill()
-    acks.summary(load)
-    got = acks.read_acks(ack_file)
-    assert len(got.accepted) >= 3000, "the load never got going"
+    got = acks.killed_under_load(router, tmp_path / "acks.txt", 3000,
+                                 "--conns", "4", "--window", "64", "--duration", "4")
     deadline = time.monotonic() + 5
     while _alive(follower) and time.monotonic() < deadline:
         time.sleep(0.05)

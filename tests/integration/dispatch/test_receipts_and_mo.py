@@ -5,6 +5,7 @@ submit_sm_resp still reaches the ESME, once."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,6 +39,23 @@ def fake_router(make_router: Callable[..., RouterProcess], carrier: FakeCarrier,
     return router
 
 
+def mo_to_a_silent_owner(router: RouterProcess, carrier: FakeCarrier, subscriber: str,
+                         text: bytes) -> socket.socket:
+    """The line owner bound as a transceiver that reads the MO and never answers it."""
+    silent = raw.bound(router)
+    carrier.deliver(mo(subscriber, LINES["esme1"][0], text))
+    assert raw.read_pdu(silent)[0] == 0x00000005  # the MO reached the session
+    return silent
+
+
+def replayed(router: RouterProcess) -> list[bytes]:
+    """Start the stopped router again: what its queue hands the line owner."""
+    restart(router)
+    with bound(Esme(router.port), "receiver") as rx:
+        rx.pump(lambda: len(rx.delivered) >= 1)
+    return [pdu.short_message for pdu in rx.delivered]
+
+
 def test_the_carrier_hears_rok_only_once_what_it_sent_is_stored(
         carrier: FakeCarrier, make_router: Callable[..., RouterProcess]) -> None:
     """A message acknowledged with ESME_ROK is never lost (the brief), a carrier's too:
@@ -47,20 +65,14 @@ def test_the_carrier_hears_rok_only_once_what_it_sent_is_stored(
     kill -9 at once after that loses nothing.  (It used to be answered at once: a kill
     in that second lost the MO.)"""
     router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 1.0})
-    line, subscriber = LINES["esme1"][0], "989121000079"
-    silent = raw.bound(router)  # a transceiver that reads and never answers
     sent = time.monotonic()
-    carrier.deliver(mo(subscriber, line, b"kept across kill -9"))
-    assert raw.read_pdu(silent)[0] == 0x00000005  # the MO reached the session
+    silent = mo_to_a_silent_owner(router, carrier, "989121000079", b"kept across kill -9")
     carrier.wait(lambda c: len(c.deliver_resps) == 1)
     assert time.monotonic() - sent >= 0.9, "the carrier was answered before the store"
     assert set(carrier.deliver_resps.values()) == {ROK}
     router.kill()
     silent.close()
-    restart(router)
-    with bound(Esme(router.port), "receiver") as rx:
-        rx.pump(lambda: len(rx.delivered) >= 1)
-    assert [pdu.short_message for pdu in rx.delivered] == [b"kept across kill -9"]
+    assert replayed(router) == [b"kept across kill -9"]
 
 
 def test_sigterm_answers_the_carrier_before_unbinding_it(
@@ -68,18 +80,12 @@ def test_sigterm_answers_the_carrier_before_unbinding_it(
     """A clean stop stores what ESMEs had not taken yet and answers its carriers before
     unbinding them (else they would send it all again after the restart)."""
     router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 30.0})
-    line, subscriber = LINES["esme1"][0], "989121000082"
-    silent = raw.bound(router)  # takes the MO, never answers: it waits 30 s to be written
-    carrier.deliver(mo(subscriber, line, b"answered on stop"))
-    assert raw.read_pdu(silent)[0] == 0x00000005
-    assert carrier.deliver_resps == {}
+    silent = mo_to_a_silent_owner(router, carrier, "989121000082", b"answered on stop")
+    assert carrier.deliver_resps == {}  # it waits 30 s to be written
     assert router.stop() == 0
     assert set(carrier.deliver_resps.values()) == {ROK}
     silent.close()
-    restart(router)
-    with bound(Esme(router.port), "receiver") as rx:
-        rx.pump(lambda: len(rx.delivered) >= 1)
-    assert [pdu.short_message for pdu in rx.delivered] == [b"answered on stop"]
+    assert replayed(router) == [b"answered on stop"]
 
 
 def test_with_nobody_bound_the_carrier_is_answered_after_the_next_commit(
@@ -88,16 +94,12 @@ def test_with_nobody_bound_the_carrier_is_answered_after_the_next_commit(
     commit stores the MO and the carrier is answered then; a kill -9 right after the
     answer loses nothing."""
     router = fake_router(make_router, carrier, dispatch={"receipt_write_delay": 5.0})
-    line, subscriber = LINES["esme1"][0], "989121000081"
     sent = time.monotonic()
-    carrier.deliver(mo(subscriber, line, b"stored at once"))
+    carrier.deliver(mo("989121000081", LINES["esme1"][0], b"stored at once"))
     carrier.wait(lambda c: len(c.deliver_resps) == 1)
     assert time.monotonic() - sent < 4.0, "the carrier waited for the write delay"
     router.kill()
-    restart(router)
-    with bound(Esme(router.port), "receiver") as rx:
-        rx.pump(lambda: len(rx.delivered) >= 1)
-    assert [pdu.short_message for pdu in rx.delivered] == [b"stored at once"]
+    assert replayed(router) == [b"stored at once"]
 
 
 def test_with_the_owner_bound_the_carrier_is_answered_when_the_esme_took_it(
