@@ -120,10 +120,9 @@ class Inbound:
 
     def when_safe(self, batches: list[int], answer: Callable[[], None]) -> None:
         """``answer()`` once none of ``batches`` (hand-overs, by their first keys) could
-        be lost by a crash: each stored by
-        a commit or gone from the queue (taken by an ESME, given up).  A carrier's
-        deliver_sm is answered so: usually when the ESME took the receipt, else after
-        the commit ``receipt_write_delay`` later."""
+        be lost by a crash: each stored by a commit or gone from the queue (taken by an
+        ESME, given up).  A carrier's deliver_sm is answered so: usually when the ESME
+        took the receipt, else after the commit ``receipt_write_delay`` later."""
         unsafe = self._store.unsafe(batches) if self._store is not None and batches else []
         if not unsafe:
             answer()

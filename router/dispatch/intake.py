@@ -84,8 +84,7 @@ class Intake:
         """Stopping: the receipt queue written now, not ``receipt_write_delay`` later, so
         carriers still waiting for an answer to a receipt or MO get it before they are
         unbound."""
-        self._journal.inbox.delay = 0.0
-        self.flush()
+        self.flush(everything=True)
 
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
@@ -234,7 +233,9 @@ class Intake:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
-    def flush(self) -> None:
+    def flush(self, everything: bool = False) -> None:
+        """One group commit (``everything``: receipt queue rows younger than their
+        write delay too), then the answers and hand-overs it makes safe."""
         self._scheduled = False
         waiting, self._waiting = self._waiting, []
         now = self._loop.time()
@@ -254,7 +255,7 @@ class Intake:
         hooks, self._hooks = self._hooks, []
         started = time.perf_counter()
         try:
-            self._journal.commit()
+            self._journal.commit(everything)
         except StoreError as exc:
             for part in parts:
                 part.message_id = -1  # answered ESME_RSYSERR: never journalled
