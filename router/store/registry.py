@@ -138,12 +138,21 @@ class Registry(SqliteStore):
         return updated
 
     def seed_accounts(self, accounts: Iterable[Account]) -> list[str]:
-        """Insert the YAML accounts the registry does not know; returns their ids."""
+        """Insert the YAML accounts the registry does not know; returns their ids.  With
+        ``--workers`` each worker seeds the shared registry at start: one that lost the
+        race for an account finds it there and goes on (it died at start and was
+        restarted)."""
         added = []
         for account in accounts:
-            if self.get_account(account.system_id) is None:
+            if self.get_account(account.system_id) is not None:
+                continue
+            try:
                 self.add_account(account)
-                added.append(account.system_id)
+            except RegistryError:
+                if self.get_account(account.system_id) is None:
+                    raise
+                continue
+            added.append(account.system_id)
         return added
 
     # --- domestic ranges ------------------------------------------------------------

@@ -46,6 +46,31 @@ def test_seed_does_not_overwrite(tmp_path: Path) -> None:
     assert got is not None and got.password_hash == "h2"
 
 
+class _LateToLook(Registry):
+    """A worker that looked before another worker's insert and inserts after it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.looked = False
+
+    def get_account(self, system_id: str) -> Account | None:
+        if not self.looked:
+            self.looked = True
+            return None
+        return super().get_account(system_id)
+
+
+def test_two_workers_seeding_at_once_both_start(tmp_path: Path) -> None:
+    """--workers: each worker seeds the shared registry at start; the one that loses the
+    race for an account finds it seeded and goes on (it raised "exists already" and died)."""
+    first = Registry(tmp_path / "r.db")
+    late = _LateToLook(tmp_path / "r.db")
+    assert first.seed_accounts([Account(system_id="a", password_hash="h1")]) == ["a"]
+    assert late.seed_accounts([Account(system_id="a", password_hash="h1")]) == []
+    with pytest.raises(RegistryError, match="exists already"):
+        first.add_account(Account(system_id="a", password_hash="h1"))  # still an error
+
+
 def test_locks_and_audit(tmp_path: Path) -> None:
     reg = Registry(tmp_path / "r.db")
     reg.set_lock("ip:1.2.3.4", 200.0, "5 failures")
