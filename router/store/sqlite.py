@@ -23,6 +23,25 @@ CREATE TABLE IF NOT EXISTS changes (
 """
 
 
+WAL_WAIT = 5.0
+"""Seconds a connection retries switching a file to WAL while another holds it."""
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """WAL mode.  The switch does not wait on the busy timeout: processes opening one
+    fresh file at once (``--workers`` and their shared registry) got "database is
+    locked" now and then (2 of 400 opens, 4 threads a file) and a worker died at start."""
+    deadline = time.monotonic() + WAL_WAIT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore:
     """One connection of its own to ``path``, with ``schema`` created if missing."""
 
@@ -32,7 +51,7 @@ class SqliteStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=5.0)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(schema + CHANGES_SCHEMA)
 
