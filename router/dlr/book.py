@@ -50,11 +50,15 @@ class Routed:
 
 class ReceiptBook:
     def __init__(self, map_limit: int = 2_000_000, early_limit: int = 10_000,
-                 early_wait: float = 60.0, per_message: frozenset[str] = frozenset()) -> None:
+                 early_wait: float = 60.0, per_message: frozenset[str] = frozenset(),
+                 ended_limit: int = 200_000) -> None:
         self.ids = IdMap(map_limit)
         self.folds = Folds(per_message)
         """Accounts with ``receipts: per_message``: one receipt per long message."""
-        self.finished = IdSet(map_limit)
+        self.finished: IdSet[int] = IdSet(map_limit)
+        self.ended: IdSet[str] = IdSet(min(map_limit, ended_limit))
+        """Normalised carrier ids of the final receipts taken out of ``ids``: a carrier
+        repeating one is told from a receipt that matches nothing."""
         self.unmatched = 0
         self.duplicates = 0
         """Final receipts repeated by a carrier (or after one of our own): dropped."""
@@ -98,6 +102,15 @@ class ReceiptBook:
         """Messages whose final receipt is already queued (journalled at start)."""
         self.finished.add_many(message_ids)
 
+    def _repeated_or_held(self, norm: str, carrier_id: str | None, deliver: Deliver
+                          ) -> bool:
+        """A receipt whose id is not (or no longer) in the map: True when it repeats a
+        final receipt already taken, else it is held a while (``_hold_early``)."""
+        if norm and norm in self.ended:
+            return True
+        self._hold_early(carrier_id, deliver)
+        return False
+
     def _hold_early(self, carrier_id: str | None, deliver: Deliver) -> None:
         """An unmatched receipt may be ahead of its submit_sm_resp: keep it a while."""
         if not carrier_id:
@@ -137,33 +150,44 @@ class ReceiptBook:
         finals = routed.finals
         young, old = self.finished.generations()
         close = young.add
+        end = self.ended.generations()[0].add
         folds = self.folds
         folding = folds.accounts
         unmatched = duplicates = 0
         last_unmatched = ""
-        lookup = self.ids.lookup
+        take = self.ids.take
+        record = (matched if matched is not None else []).append
         stat_of = receipt.stat_of
         for deliver in batch:
             text, carrier_id = deliver[10], deliver[11]  # short_message, receipted_message_id
             if not carrier_id:
                 carrier_id = text_id(text)
-            found = lookup(carrier_id) if carrier_id else None
+            if carrier_id:
+                norm = carrier_id.strip().lstrip("0").upper() or "0"  # normalise, inline
+                found = take(norm)
+            else:
+                norm, found = "", None
             if found is None:
-                unmatched += 1
-                last_unmatched = carrier_id or ""
-                self._hold_early(carrier_id, deliver)
+                if self._repeated_or_held(norm, carrier_id, deliver):
+                    duplicates += 1
+                else:
+                    unmatched += 1
+                    last_unmatched = carrier_id or ""
                 continue
             message_id, account = found
-            if message_id in young or message_id in old:
+            if message_id in young or message_id in old:  # ended (another copy, or by us)
                 duplicates += 1
+                end(norm)
                 continue
             stat = stat_of(text, deliver[12])  # message_state, else the text's stat
             final = stat in FINAL_STATS
             if final:  # closed at once: the same read may repeat it
                 finals.append(message_id)
                 close(message_id)
-            if matched is not None:
-                matched.append((message_id, stat))
+                end(norm)
+            else:
+                self.ids.put(norm, found)
+            record((message_id, stat))
             if folding and account in folding and folds.folding(message_id):
                 folded = self._fold(message_id, final, deliver)
                 if folded is None:
@@ -178,10 +202,9 @@ class ReceiptBook:
             else:
                 per_account.append(body)
         self.finished.rotate()
-        if unmatched:
-            self._count_unmatched(unmatched, last_unmatched)
-        if duplicates:
-            self._count_duplicates(duplicates)
+        self.ended.rotate()
+        if unmatched or duplicates:
+            self._count(unmatched, last_unmatched, duplicates)
         return routed
 
     def _fold(self, message_id: int, final: bool, deliver: Deliver) -> bytes | None:
@@ -197,6 +220,12 @@ class ReceiptBook:
             return _own(folded.message_id, folded.stat, 0, folded.addresses)
         our_id = b"%x" % folded.message_id
         return rebuild(folded.receipt, rewrite(folded.receipt[10], our_id), our_id)
+
+    def _count(self, unmatched: int, last_unmatched: str, duplicates: int) -> None:
+        if unmatched:
+            self._count_unmatched(unmatched, last_unmatched)
+        if duplicates:
+            self._count_duplicates(duplicates)
 
     def _count_duplicates(self, count: int) -> None:
         before = self.duplicates

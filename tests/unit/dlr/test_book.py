@@ -123,6 +123,22 @@ def test_a_repeated_final_receipt_is_dropped_and_counted() -> None:
         again = book.from_carrier([carrier("0AB", "0ab"), text_only("ab")])
     assert again.bodies == {} and again.finals == [] and book.duplicates == 2
     assert [e["total"] for e in logs if e["event"] == "receipt_duplicate_dropped"] == [2]
+    assert book.unmatched == 0
+
+
+def test_the_map_keeps_only_messages_waiting_for_their_final_receipt() -> None:
+    """An intermediate receipt leaves the message waiting; the final one takes it out of
+    the map (it holds what is pending, not everything ever sent); a repeat in another
+    base is still a duplicate, not an unmatched receipt."""
+    book = ReceiptBook()
+    book.remember("AB", 0x10, "acc")
+    book.remember("CD", 0x11, "acc")
+    book.from_carrier([text_only("171", ENROUTE)])  # decimal for hex AB
+    assert len(book.ids) == 2
+    book.from_carrier([carrier("AB", "ab")])
+    assert len(book.ids) == 1 and 0x10 in book.finished
+    again = book.from_carrier([carrier("AB", "00ab")])
+    assert again.bodies == {} and book.duplicates == 1 and book.unmatched == 0
 
 
 def test_a_message_sent_twice_gets_one_receipt() -> None:
