@@ -245,7 +245,7 @@ class Intake:
             if waiting:  # ids taken, committed now, handed to the outbound queue just after
                 floor = min(floor, min(first_id for _, _, first_id, _ in waiting))
             self._journal.mark_done_below(floor)
-        if self._wallets is not None and self._wallets.rows:
+        if self._wallets is not None and self._wallets.unwritten:
             self._journal.add_ledger(self._wallets.take_rows())
         settled = self._settle()
         if not waiting and not self._journal.dirty and not self._hooks:

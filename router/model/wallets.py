@@ -6,10 +6,13 @@ The balance of an account is the sum of its ledger entries: topups (+), reservat
 on a final failure).  The billing stage reserves; the intake writes the reservation row
 with the batch's ids in the batch's commit; carrier answers and receipts settle: commit
 on carrier acceptance or on DELIVRD (``charge_on: delivery``), refund on a final
-refusal, REJECTD, UNDELIV or EXPIRED.  One ledger row per batch and kind, its entries
+refusal, REJECTD, UNDELIV or EXPIRED.  One reserve row per batch, its entries
 ``[[message_id, amount], ...]``; a run of consecutive ids with one amount is written
 ``[first_id, amount, count]`` (a batch at one price: one entry, not 64), and ``expand``
-gives the pairs back.
+gives the pairs back.  Commits gather per account until the journal commit takes the
+rows: one commit row per account a commit, its ids sorted into runs (carrier answers
+come interleaved, a few per read: a row of ``[id, 0]`` pairs per read made the ledger
+the largest write of the relay with billing on).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter, neg
 from typing import NamedTuple
 
@@ -54,6 +57,23 @@ def expand(entries: list[list[int]]) -> list[tuple[int, int]]:
     return pairs
 
 
+def _runs(ids: list[int]) -> list[Entry]:
+    """Charged ids as ``[first_id, 0, count]`` runs (sorted in place first)."""
+    ids.sort()
+    first = ids[0]
+    if ids[-1] - first + 1 == len(ids):  # no gap (ids are distinct): one run, in C
+        return [(first, 0, len(ids))]
+    entries: list[Entry] = []
+    previous = first
+    for message_id in islice(ids, 1, None):
+        if message_id != previous + 1:
+            entries.append((first, 0, previous - first + 1))
+            first = message_id
+        previous = message_id
+    entries.append((first, 0, previous - first + 1))
+    return entries
+
+
 REFUND_STATS = frozenset({"REJECTD", "UNDELIV", "EXPIRED"})
 
 
@@ -67,7 +87,9 @@ class Wallets:
         """Message id -> (account, reserved cost, settled by its receipt)."""
         self._staged: tuple[list[Submit], list[int]] | None = None
         self.rows: list[LedgerRow] = []
-        """Rows for the next journal commit."""
+        """Rows for the next journal commit (commits are added by ``take_rows``)."""
+        self._committed: dict[str, list[int]] = {}
+        """Per account, the ids charged since the last ``take_rows``."""
         self.offsets: dict[str, int] | None = None
         """Shared through Redis (``share``): ``balances`` is what this process holds (its
         lease) and ``offsets`` what its ledger sum has beyond that (topups it has not
@@ -133,32 +155,37 @@ class Wallets:
 
     # --- settling -------------------------------------------------------------------
 
+    @property
+    def unwritten(self) -> bool:
+        """Rows or charges wait for the next journal commit."""
+        return bool(self.rows or self._committed)
+
     def settle(self, accepted: list[int], failed: list[int]) -> None:
         """Carrier answers: ``accepted`` ids are charged now unless their receipt
         decides; ``failed`` ids (final refusals) are refunded."""
-        commits: dict[str, list[Entry]] = defaultdict(list)
-        refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if accepted and self.open:
-            self._commit(accepted, commits)
-        for message_id in failed:
-            self._refund(message_id, refunds)
-        if commits or refunds:
-            self._rows(commits, refunds)
+            self._commit(accepted)
+        if failed:
+            refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for message_id in failed:
+                self._refund(message_id, refunds)
+            self._refund_rows(refunds)
 
-    def _commit(self, accepted: list[int], commits: dict[str, list[Entry]]
-                ) -> None:
+    def _commit(self, accepted: list[int]) -> None:
         """Close the reservations of ``accepted`` (one ``pop`` each, in C); those
         settled by their receipt stay open."""
         open_ = self.open
         popped = list(map(open_.pop, accepted, repeat(None)))
+        committed = self._committed
         if not self.on_delivery and None not in popped:
             accounts = set(map(itemgetter(0), popped))  # type: ignore[arg-type]
             if len(accounts) == 1:
-                first = accepted[0]
-                commits[accounts.pop()] = (
-                    [(first, 0, len(accepted))]
-                    if accepted == list(range(first, first + len(accepted)))
-                    else list(zip(accepted, repeat(0))))
+                account = accounts.pop()
+                ids = committed.get(account)
+                if ids is None:
+                    committed[account] = list(accepted)
+                else:
+                    ids += accepted
                 return
         for message_id, entry in zip(accepted, popped, strict=True):
             if entry is None:
@@ -166,20 +193,19 @@ class Wallets:
             if entry[2]:
                 open_[message_id] = entry
             else:
-                commits[entry[0]].append((message_id, 0))
+                committed.setdefault(entry[0], []).append(message_id)
 
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)
         if entry is None:
             return
-        commits: dict[str, list[Entry]] = defaultdict(list)
-        refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
         if stat == "DELIVRD":
             del self.open[message_id]
-            commits[entry[0]].append((message_id, 0))
+            self._committed.setdefault(entry[0], []).append(message_id)
         elif stat in REFUND_STATS:
+            refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
             self._refund(message_id, refunds)
-        self._rows(commits, refunds)
+            self._refund_rows(refunds)
 
     def _refund(self, message_id: int, refunds: dict[str, list[tuple[int, int]]]) -> None:
         entry = self.open.pop(message_id, None)
@@ -188,17 +214,21 @@ class Wallets:
             self.balances[account] += cost
             refunds[account].append((message_id, cost))
 
-    def _rows(self, commits: dict[str, list[Entry]],
-              refunds: dict[str, list[tuple[int, int]]]) -> None:
+    def _refund_rows(self, refunds: dict[str, list[tuple[int, int]]]) -> None:
         now = time.time()
-        for account, entries in commits.items():
-            self.rows.append(LedgerRow(now, account, "commit", 0, "", orjson.dumps(entries)))
         for account, refunded in refunds.items():
             self.rows.append(LedgerRow(now, account, "refund", sum(a for _, a in refunded),
                                        "", orjson.dumps(refunded)))
 
     def take_rows(self) -> list[LedgerRow]:
+        """The rows for this journal commit: what is waiting, then a commit row per
+        account charged since the last one."""
         rows, self.rows = self.rows, []
+        if self._committed:
+            now = time.time()
+            committed, self._committed = self._committed, {}
+            rows += [LedgerRow(now, account, "commit", 0, "", orjson.dumps(_runs(ids)))
+                     for account, ids in committed.items()]
         return rows
 
     def topped_up(self, account: str, amount: int) -> None:

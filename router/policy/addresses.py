@@ -8,13 +8,17 @@ enough: it accepts characters such as ``²`` that ``int`` refuses.
 
 from __future__ import annotations
 
+import re
+from operator import itemgetter
+
 from router.policy.numbers import Invalid, normalise
 from router.policy.plans import Operators
 from router.policy.settings import PolicySettings
 
 
 class Addresses:
-    __slots__ = ("_by_head", "_country", "_head", "_operators", "e164_length", "heads")
+    __slots__ = ("_all_canonical", "_by_head", "_country", "_head", "_head_of", "_operators",
+                 "e164_length", "heads")
 
     def __init__(self, settings: PolicySettings, operators: Operators) -> None:
         self._country = settings.default_country
@@ -27,6 +31,11 @@ class Addresses:
         self._head = max(map(len, operators.prefixes()), default=0)
         """Digits of a canonical number that decide its operator (the longest prefix)."""
         self._by_head: dict[str, str] = {}
+        self._head_of = itemgetter(slice(0, self._head))
+        rest = [f"{re.escape(h)}[0-9]{{{self.e164_length - len(h)}}}" for h in self.heads]
+        self._all_canonical = re.compile(f"(?:(?:{'|'.join(rest)})\n)*") if rest else None
+        """A read batch's destinations, each followed by a newline, all canonical home
+        mobile numbers: one match for the batch instead of four tests a number."""
 
     @property
     def operators(self) -> Operators:
@@ -42,6 +51,30 @@ class Addresses:
         result = normalise(address, default_country=self._country, ton=ton, npi=npi,
                            operators=self._operators)
         return None if isinstance(result, Invalid) else int(result.e164)
+
+    def canonical_operators(self, destinations: list[str]) -> list[str] | None:
+        """The operators of a batch's destinations (TON 0 or 1) when all are canonical
+        home mobile numbers (the usual batch: ~0.05 µs a number against ~0.4 through
+        ``operator_of`` one by one), else None."""
+        canonical = self._all_canonical
+        lines = "\n".join(destinations) + "\n"
+        # the length says no destination holds a newline of its own
+        if (canonical is None or len(lines) != len(destinations) * (self.e164_length + 1)
+                or canonical.fullmatch(lines) is None):
+            return None
+        by_head = self._by_head
+        heads = list(map(self._head_of, destinations))
+        found = list(map(by_head.get, heads))
+        if None in found:  # heads not seen yet: the prefix table once each
+            if len(by_head) > 100_000:
+                by_head.clear()
+            for i, head in enumerate(heads):
+                if found[i] is None:
+                    op = by_head.get(head)
+                    if op is None:
+                        op = by_head[head] = self._operators.operator_of(destinations[i]) or ""
+                    found[i] = op
+        return found  # type: ignore[return-value]  # no None left
 
     def operator_of(self, address: str, ton: int, npi: int | None = None) -> str:
         """The operator a destination belongs to (prefix tables), "" when unknown."""

@@ -48,8 +48,13 @@ class BatchFacts:
         """The destination operator of each submit ("" when unknown), aligned."""
         if submits is self._for_ops:
             return self._operators
-        keys = list(zip(map(_destination, submits), map(_ton, submits), map(_npi, submits),
-                        strict=True))
+        destinations = list(map(_destination, submits))
+        if submits and max(map(_ton, submits)) < 2:
+            found = addresses.canonical_operators(destinations)
+            if found is not None:
+                self._for_ops, self._operators = submits, found
+                return found
+        keys = list(zip(destinations, map(_ton, submits), map(_npi, submits), strict=True))
         table = dict.fromkeys(keys, "")
         operator_of = addresses.operator_of
         for key in table:

@@ -24,9 +24,11 @@ def test_accept_charged_on_carrier_acceptance_refunded_on_refusal() -> None:
     wallets.reserved("a", 1000, [10, 10, 10], submits(False, True, False))
     wallets.settle([1000, 1001], [1002])
     assert wallets.balances["a"] == 80 and total(wallets, 100) == 80
-    assert [r.kind for r in wallets.rows] == ["reserve", "commit", "refund"]
-    assert orjson.loads(wallets.rows[-1].entries) == [[1002, 10]]
-    assert wallets.open == {}
+    rows = wallets.take_rows()
+    assert [r.kind for r in rows] == ["reserve", "refund", "commit"]
+    assert orjson.loads(rows[1].entries) == [[1002, 10]]
+    assert orjson.loads(rows[2].entries) == [[1000, 0, 2]]
+    assert wallets.open == {} and not wallets.unwritten
 
 
 def test_delivery_charged_accounts_wait_for_the_receipt() -> None:
@@ -56,8 +58,29 @@ def test_a_batch_at_one_price_is_one_run_entry() -> None:
     wallets.balances["c"] -= 30
     wallets.reserved("c", 500, [10, 10, 10], submits(False, False, False))
     wallets.settle([500, 501, 502], [])
-    reserve, commit = (orjson.loads(row.entries) for row in wallets.rows)
+    rows = wallets.take_rows()
+    reserve, commit = (orjson.loads(row.entries) for row in rows)
     assert reserve == [[500, -10, 3]] and commit == [[500, 0, 3]]
     assert expand(reserve) == [(500, -10), (501, -10), (502, -10)]
     assert expand([[7, 5], [9, 1, 2]]) == [(7, 5), (9, 1), (10, 1)]
-    assert total(wallets, 100) == 70 and wallets.open == {}
+    assert 100 + sum(row.amount for row in rows) == 70 and wallets.open == {}
+
+
+def test_charges_of_many_carrier_reads_are_one_row_of_runs() -> None:
+    """Carrier answers come interleaved over connections, a few per read: the commit
+    writes one commit row per account with the ids sorted into runs, and ``expand``
+    gives every charged id back once."""
+    wallets = Wallets({"d": 1000, "e": 1000})
+    for account, first in (("d", 100), ("e", 200)):
+        wallets.balances[account] -= 100
+        wallets.reserved(account, first, [10] * 10, submits(*[False] * 10))
+    wallets.take_rows()
+    for read in ([101, 100, 104], [103, 102], [200, 201], [107, 105], [106, 109]):
+        wallets.settle(read, [])
+    rows = wallets.take_rows()
+    assert [(r.account, r.kind) for r in rows] == [("d", "commit"), ("e", "commit")]
+    assert orjson.loads(rows[0].entries) == [[100, 0, 8], [109, 0, 1]]
+    assert sorted(i for i, _ in expand(orjson.loads(rows[0].entries))) == [
+        *range(100, 108), 109]
+    assert orjson.loads(rows[1].entries) == [[200, 0, 2]]
+    assert set(wallets.open) == {108, 202, 203, 204, 205, 206, 207, 208, 209}
