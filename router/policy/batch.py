@@ -50,7 +50,11 @@ class BatchFacts:
             return self._operators
         destinations = list(map(_destination, submits))
         if submits and max(map(_ton, submits)) < 2:
-            found = addresses.canonical_operators(destinations)
+            if destinations.count(destinations[0]) == len(destinations):  # one number
+                found = addresses.canonical_operators(destinations[:1])
+                found = found * len(destinations) if found is not None else None
+            else:
+                found = addresses.canonical_operators(destinations)
             if found is not None:
                 self._for_ops, self._operators = submits, found
                 return found
