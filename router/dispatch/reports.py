@@ -171,7 +171,7 @@ class Reports:
         self.failed_delivers += 1
         if sampled(self.failed_delivers):
             log.exception("carrier_deliver_failed",
-                          source=deliver.source_addr.decode("latin-1"),
+                          source=deliver.fields().source_addr.decode("latin-1"),
                           esm_class=deliver.esm_class, total=self.failed_delivers)
 
     def _settle_receipts(self, matched: list[tuple[int, str]]) -> None:

@@ -159,7 +159,7 @@ class ReceiptBook:
         record = (matched if matched is not None else []).append
         stat_of = receipt.stat_of
         for deliver in batch:
-            text, carrier_id = deliver[10], deliver[11]  # short_message, receipted_message_id
+            text, carrier_id = deliver[3], deliver[4]  # short_message, receipted_message_id
             if not carrier_id:
                 carrier_id = text_id(text)
             if carrier_id:
@@ -179,7 +179,7 @@ class ReceiptBook:
                 duplicates += 1
                 end(norm)
                 continue
-            stat = stat_of(text, deliver[12])  # message_state, else the text's stat
+            stat = stat_of(text, deliver[5])  # message_state, else the text's stat
             final = stat in FINAL_STATS
             if final:  # closed at once: the same read may repeat it
                 finals.append(message_id)
@@ -212,14 +212,14 @@ class ReceiptBook:
         it is the last part's final one, else None (held, or intermediate: dropped)."""
         if not final:
             return None
-        folded = self.folds.on_final(message_id, receipt.stat_of(deliver[10], deliver[12]),
+        folded = self.folds.on_final(message_id, receipt.stat_of(deliver[3], deliver[5]),
                                      deliver)
         if folded is None:
             return None
         if folded.receipt is None:
             return _own(folded.message_id, folded.stat, 0, folded.addresses)
         our_id = b"%x" % folded.message_id
-        return rebuild(folded.receipt, rewrite(folded.receipt[10], our_id), our_id)
+        return rebuild(folded.receipt, rewrite(folded.receipt[3], our_id), our_id)
 
     def _count(self, unmatched: int, last_unmatched: str, duplicates: int) -> None:
         if unmatched:
@@ -269,7 +269,7 @@ class ReceiptBook:
                     return None
                 if folded.receipt is not None:
                     our_id = b"%x" % folded.message_id
-                    return rebuild(folded.receipt, rewrite(folded.receipt[10], our_id),
+                    return rebuild(folded.receipt, rewrite(folded.receipt[3], our_id),
                                    our_id)
                 return _own(folded.message_id, folded.stat, status, folded.addresses)
         return _own(message.id, stat, status, (

@@ -36,23 +36,18 @@ _LAYOUT = re.compile(
 # The usual receipt TLVs, receipted_message_id then message_state (checked: the id's
 # length octet covers exactly its C string); any other TLV list takes the walk.
 _USUAL_TLVS = re.compile(rb"\x00\x1e\x00(.)([^\0]*)\0\x04\x27\x00\x01(.)", re.DOTALL)
-# The usual receipt whole: the layout, a text without NUL, then those two TLVs; taken
-# when sm_length and the id's length octet agree with what matched (one match, not two).
-_USUAL = re.compile(_LAYOUT.pattern + rb"([^\0]*)" + _USUAL_TLVS.pattern, re.DOTALL)
+# The usual receipt whole: the layout of _LAYOUT capturing only what the receipt path
+# reads (esm_class, sm_length), a text without NUL, then those two TLVs; taken when
+# sm_length and the id's length octet agree with what matched (one match, not two).
+# Capturing the addresses too cost ~0.25 µs a receipt that almost never reads them.
+_USUAL = re.compile(
+    rb"[^\0]{0,5}\0..[^\0]{0,20}\0..[^\0]{0,20}\0(.)..[^\0]{0,16}\0[^\0]{0,16}\0"
+    rb"....(.)([^\0]*)" + _USUAL_TLVS.pattern, re.DOTALL)
 
 
-class Deliver(NamedTuple):
-    """A peer's deliver_sm, validated but not decoded into a ``DeliverSm``.
+class Fields(NamedTuple):
+    """A deliver_sm's leading fields that ``Deliver`` leaves in the body."""
 
-    ``sm_start``/``sm_end`` delimit short_message in ``body`` (the bytes before
-    ``sm_start - 1`` are the leading fields, copied as they are into a rebuilt body);
-    ``rmi_start``/``rmi_end`` delimit the receipted_message_id TLV, header included
-    (both 0 without one).  Addresses stay bytes: the receipt path copies them as they
-    are (``decode()`` gives the strings).
-    """
-
-    sequence: int
-    body: bytes
     esm_class: int
     source_addr_ton: int
     source_addr_npi: int
@@ -61,6 +56,21 @@ class Deliver(NamedTuple):
     dest_addr_npi: int
     destination_addr: bytes
     data_coding: int
+
+
+class Deliver(NamedTuple):
+    """A peer's deliver_sm, validated but not decoded into a ``DeliverSm``.
+
+    ``sm_start``/``sm_end`` delimit short_message in ``body`` (the bytes before
+    ``sm_start - 1`` are the leading fields, copied as they are into a rebuilt body);
+    ``rmi_start``/``rmi_end`` delimit the receipted_message_id TLV, header included
+    (both 0 without one).  The addresses and data_coding stay in the body until asked
+    for (``fields()``, as bytes; ``decode()`` gives the strings).
+    """
+
+    sequence: int
+    body: bytes
+    esm_class: int
     short_message: bytes
     receipted_message_id: str | None
     message_state: int | None
@@ -68,6 +78,11 @@ class Deliver(NamedTuple):
     sm_end: int
     rmi_start: int
     rmi_end: int
+
+    def fields(self) -> Fields:
+        """The addresses and data_coding, read from the body now (the receipt path
+        never needs them: it copies them as bytes)."""
+        return Fields._make(_fields(self.body)[0])
 
     def decode(self) -> DeliverSm:
         pdu = codec.decode(_DELIVER_SM, 0, self.sequence, self.body)
@@ -80,19 +95,17 @@ def scan_deliver(sequence: int, body: bytes) -> Deliver:
     and pick out what the receipt path needs."""
     usual = _USUAL.fullmatch(body)
     if usual is not None:
-        (src_ton_b, src_npi_b, source, dst_ton_b, dst_npi_b, destination, esm_b, coding_b,
-         length_b, text, rmi_length_b, receipted_b, state_b) = usual.groups()
+        esm_b, length_b, text, rmi_length_b, receipted_b, state_b = usual.groups()
         rmi_length = rmi_length_b[0]
         if length_b[0] == len(text) and rmi_length == len(receipted_b) + 1:
-            sm_end = usual.end(10)
+            sm_end = usual.end(3)
             return _new_tuple(Deliver, (
-                sequence, body, esm_b[0], src_ton_b[0], src_npi_b[0], source, dst_ton_b[0],
-                dst_npi_b[0], destination, coding_b[0], text, receipted_b.decode("latin-1"),
-                state_b[0], sm_end - length_b[0], sm_end, sm_end, sm_end + 4 + rmi_length))
+                sequence, body, esm_b[0], text, receipted_b.decode("latin-1"), state_b[0],
+                sm_end - length_b[0], sm_end, sm_end, sm_end + 4 + rmi_length))
     fields, sm_start, sm_end = _fields(body)
     receipted, state, rmi_start, rmi_end = _receipt_tlvs(body, sm_end)
     return _new_tuple(Deliver, (
-        sequence, body, *fields, body[sm_start:sm_end], receipted, state, sm_start, sm_end,
+        sequence, body, fields[0], body[sm_start:sm_end], receipted, state, sm_start, sm_end,
         rmi_start, rmi_end))
 
 
@@ -156,7 +169,7 @@ def rebuild(deliver: Deliver, short_message: bytes, receipted_id: bytes) -> byte
     (``receipted_id`` without its NUL) first among the TLVs; every other field and TLV
     is copied as bytes."""
     body = deliver[1]
-    sm_start, sm_end, rmi_start, rmi_end = deliver[13:17]
+    sm_start, sm_end, rmi_start, rmi_end = deliver[6:10]
     rest = body[sm_end:rmi_start] + body[rmi_end:] if rmi_start else body[sm_end:]
     return b"".join((body[:sm_start - 1], _LENGTH[len(short_message)], short_message,
                      _RMI_TAG, _pack_u16(len(receipted_id) + 1), receipted_id, b"\0", rest))

@@ -58,10 +58,11 @@ def test_scan_deliver_agrees_with_decode(body: bytes) -> None:
         return
     assert isinstance(pdu, DeliverSm)
     d = scan_deliver(7, body)
-    assert (d.sequence, d.esm_class, d.source_addr_ton, d.source_addr_npi, d.source_addr,
-            d.dest_addr_ton, d.dest_addr_npi, d.destination_addr, d.data_coding,
-            d.short_message) == (
-        7, pdu.esm_class, pdu.source_addr_ton, pdu.source_addr_npi,
+    f = d.fields()
+    assert (d.sequence, d.esm_class, f.esm_class, f.source_addr_ton, f.source_addr_npi,
+            f.source_addr, f.dest_addr_ton, f.dest_addr_npi, f.destination_addr,
+            f.data_coding, d.short_message) == (
+        7, pdu.esm_class, pdu.esm_class, pdu.source_addr_ton, pdu.source_addr_npi,
         pdu.source_addr.encode("latin-1"), pdu.dest_addr_ton, pdu.dest_addr_npi,
         pdu.destination_addr.encode("latin-1"), pdu.data_coding,
         pdu.short_message)
@@ -95,7 +96,8 @@ def test_scan_of_a_sink_style_receipt() -> None:
     assert d.receipted_message_id == "0123456789abcdef"
     assert d.message_state == 2
     assert d.esm_class == 0x04 and d.short_message == text
-    assert (d.source_addr, d.destination_addr) == (b"989120000000", b"12345")
+    assert (d.fields().source_addr, d.fields().destination_addr) == (b"989120000000",
+                                                                    b"12345")
 
 
 def test_session_hands_back_deliver_and_nacks_malformed_ones() -> None:
