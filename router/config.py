@@ -110,11 +110,6 @@ def _check_store(config: Config, source: str) -> None:
     if not store.dsn.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"{source}: store.dsn: backend postgres needs a DSN "
                           "(postgresql://user:password@host:port/database)")
-    kept = [stage for stage in config.policy.stages if stage in ("content", "billing")]
-    if kept:
-        raise ConfigError(f"{source}: policy.stages: {kept[0]} keeps its state (quarantine, "
-                          "ledger) in the SQLite journal; with store.backend postgres it is "
-                          "not available yet")
 
 
 def _check_records(records: RecordSettings, source: str) -> None:

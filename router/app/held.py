@@ -6,7 +6,6 @@ second from the quarantine table `chapar quarantine release|reject` writes."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import structlog
 
@@ -19,12 +18,13 @@ from router.model.messages import Message
 from router.model.status import REFUSALS
 from router.store.quarantine import QuarantineStore
 from router.store.recovery import wants_receipt
+from router.store.settings import Place
 from router.upstream.routing import fill_addresses
 
 log = structlog.get_logger("chapar.content")
 
 
-async def apply_decisions(path: Path, intake: Intake, outbound: Outbound, book: ReceiptBook,
+async def apply_decisions(path: Place, intake: Intake, outbound: Outbound, book: ReceiptBook,
                           inbound: Inbound, interval: float = 0.5) -> None:
     store = QuarantineStore(path)
     status = REFUSALS["content_rejected"].vendor

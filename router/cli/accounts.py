@@ -12,7 +12,6 @@ import getpass
 import ipaddress
 import sys
 import time
-from pathlib import Path
 
 from router.cli import api_keys, common
 from router.cli.common import Stores, warn_long_password, when
@@ -20,6 +19,7 @@ from router.model.accounts import BIND_TYPES, Account
 from router.model.limits import operator_key
 from router.store.limits import LimitStore
 from router.store.registry import Registry, RegistryError
+from router.store.settings import Place
 
 _STATUS_OF = {"suspend": "suspended", "resume": "active", "terminate": "terminated"}
 
@@ -141,7 +141,7 @@ def _unlock(args: argparse.Namespace, stores: Stores) -> None:
     print(f"{key}: {'unlocked' if cleared else 'was not locked'}")
 
 
-def set_limits(path: Path, scope: str, key: str, args: argparse.Namespace,
+def set_limits(path: Place, scope: str, key: str, args: argparse.Namespace,
                fields: tuple[str, ...]) -> str:
     """Apply the limit options given (0 = no limit); the limit as now stored, shown."""
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class Postgres:
+    """A PostgreSQL database the small stores (registry, ledger, quarantine) open, as
+    they open a SQLite file at a Path."""
+
+    dsn: str
+    timeout: float = 5.0
+
+
+Place: TypeAlias = Path | Postgres
+"""Where a store lives: a SQLite file, or a PostgreSQL database."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreSettings:
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    """Journal and records: SQLite files (embedded default) or PostgreSQL (``dsn``)."""
+    """Every store (journal, records, registry, ledger, quarantine): SQLite files (the
+    embedded default) or PostgreSQL (``dsn``)."""
     dsn: str = ""
     """postgresql://user:password@host:port/database (backend postgres)."""
     timeout: float = 5.0
@@ -17,6 +32,18 @@ class StoreSettings:
     path: str = "./var/chapar.db"
     durability: Literal["process", "power"] = "process"
     registry_path: str = "./var/registry.db"
+
+    def registry(self) -> Place:
+        """Accounts, lines, lists, limits and keys: the registry file, or PostgreSQL."""
+        if self.backend == "postgres":
+            return Postgres(self.dsn, self.timeout)
+        return Path(self.registry_path)
+
+    def journal(self) -> Place:
+        """The ledger and the quarantine: beside the journal (they commit with it)."""
+        if self.backend == "postgres":
+            return Postgres(self.dsn, self.timeout)
+        return Path(self.path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from router.store.errors import StoreError
+from router.store.errors import Conflict, StoreError
 
 log = structlog.get_logger("chapar.postgres")
 T = TypeVar("T")
@@ -65,6 +65,8 @@ class PgLink:
         except _LOST as exc:
             self._lost(exc)
             raise StoreError(f"postgres: connection lost: {exc}") from exc
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise Conflict(f"postgres: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"postgres: {exc}") from exc
 

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 
 from router.store.postgres.link import PgLink
+from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
@@ -35,12 +36,6 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::
 WHERE r.message_id = u.id AND r.message_id >= $8 AND r.message_id < $9
 """
 CHUNK = 4096
-
-
-def _numbered(where: str) -> str:
-    """``?`` placeholders (the export's) as $1, $2, …"""
-    parts = where.split("?")
-    return "".join(f"{p}${i}" if i < len(parts) else p for i, p in enumerate(parts, 1))
 
 
 def _table(table: Table) -> str:
@@ -133,7 +128,7 @@ class PgRecords:
     def count(self, month: str, where: str, args: tuple[object, ...],
               table: Table = "records") -> int:
         sql = (f"SELECT count(*) FROM {_table(table)} WHERE {_month_terms(month, table)}"
-               + (f" AND {_numbered(where)}" if where else ""))
+               + (f" AND {numbered(where)}" if where else ""))
         return int(self._link.call(lambda c: c.fetchval(sql, *args)))
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[tuple[object, ...]]:
@@ -162,7 +157,7 @@ class PgRecords:
                table: Table = "records", columns: str = _LIST) -> Iterator[tuple[object, ...]]:
         return self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
                           f"{_month_terms(month, table)}"
-                          + (f" AND {_numbered(where)}" if where else "")
+                          + (f" AND {numbered(where)}" if where else "")
                           + " ORDER BY message_id", args)
 
     def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:
