@@ -60,6 +60,7 @@ from router.store.records.follower import Writer
 from router.store.records.open import open_records
 from router.store.recovery import Recovery
 from router.store.registry import Registry
+from router.store.settings import Place
 from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -189,7 +190,8 @@ def build(config: Config) -> Parts:
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    services = Services(Operations(outbound, intake, journal_reader(config), book, inbound),
+    services = Services(Operations(outbound, intake, journal_reader(config.store.journal()),
+                                   book, inbound),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
                  services, records)
@@ -225,9 +227,8 @@ def open_journal(config: Config) -> Journal:
     return SqliteJournal(Path(store.path), store.durability)
 
 
-def journal_reader(config: Config) -> Reader:
+def journal_reader(place: Place) -> Reader:
     """What query_sm, cancel_sm and replace_sm read messages back from: the journal."""
-    place = config.store.journal()
     if isinstance(place, Path):
         return JournalReader(place)
     return PgReader(place)
