@@ -3,9 +3,12 @@ group commit and recovery, and records derived from it, exported and verified.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
@@ -136,10 +139,20 @@ def test_old_partitions_are_dropped_on_both_backends(tmp_path: Path,
     journal.close()
 
 
+async def _tables(dsn: str) -> set[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {r[0] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    finally:
+        await conn.close()
+
+
 def test_chapar_migrate_creates_the_schema(tmp_path: Path,
                                            store_backend: dict[str, Any]) -> None:
     """`chapar migrate` creates (and, run again, keeps) the schema: PostgreSQL gets its
-    tables and this month's partitions with two ahead."""
+    tables (journal, records, registry, ledger, quarantine) and this month's partitions
+    with two ahead."""
     import yaml
 
     from tests.integration.cli.support import chapar
@@ -154,7 +167,10 @@ def test_chapar_migrate_creates_the_schema(tmp_path: Path,
         assert run.returncode == 0, run.stderr
     now = months.month_of(time.time())
     if store_backend:
-        assert "schema version 1" in run.stdout
+        assert "schema version 2" in run.stdout
         assert all(m in run.stdout for m in (now, months.shift(now, 2))), run.stdout
+        tables = asyncio.run(_tables(store_backend["dsn"]))
+        assert {"journal", "accounts", "lines", "number_lists", "limits", "changes",
+                "change_version", "ledger", "quarantine", "flags"} <= tables
     else:
         assert (tmp_path / "j.db").exists() and (tmp_path / "r.db").exists()
