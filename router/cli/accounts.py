@@ -1,8 +1,9 @@
 """``chapar accounts …``: ESME accounts in the registry.
 
-They write to the registry file named by the config (``store.registry_path``); a running
-router picks the change up within a fraction of a second.  Passwords are read from a
-prompt or stdin, never from the command line (where ``ps`` would show them).
+They write to the registry the config names (the file ``store.registry_path``, or
+PostgreSQL with ``store.backend: postgres``); a running router picks the change up
+within a fraction of a second.  Passwords are read from a prompt or stdin, never from the
+command line (where ``ps`` would show them).
 """
 
 from __future__ import annotations
