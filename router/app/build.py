@@ -223,7 +223,7 @@ def open_journal(config: Config) -> Journal:
     """The journal the config names: SQLite (embedded default) or PostgreSQL."""
     store = config.store
     if store.backend == "postgres":
-        return PgJournal(store.dsn, store.timeout)
+        return PgJournal(store.dsn, store.timeout, store.journal_schema)
     return SqliteJournal(Path(store.path), store.durability)
 
 

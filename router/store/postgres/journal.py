@@ -31,13 +31,14 @@ _JOURNAL_COLUMNS = ("first_id", "count", "account", "received_at", "bodies", "pe
 
 
 class PgJournal:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        """``schema``: the router's own (StoreSettings.journal_schema), else the default."""
         try:
-            self._link = PgLink(dsn, timeout, name="journal")
+            self._link = PgLink(dsn, timeout, name="journal", schema=schema)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise StoreError(f"cannot reach the journal {describe(dsn)}: {exc}") from exc
-        self.path = describe(dsn)
-        self._link.call(lambda conn: migrate(conn, months.month_of(time.time())))
+        self.path = describe(dsn) + (f" schema {schema}" if schema else "")
+        self._link.call(lambda conn: migrate(conn, months.month_of(time.time()), schema))
         self._batches: list[tuple[int, int, str, float, bytes, str]] = []
         self._outcomes: list[tuple[float, bytes, str]] = []
         self._outcome_count = 0

@@ -28,7 +28,7 @@ _FOUND = ("SELECT at, entries FROM {} WHERE at >= $1 AND position($2::bytea IN e
 
 class PgReader:
     def __init__(self, place: Postgres) -> None:
-        self._link = PgLink(place.dsn, place.timeout, name="lookup")
+        self._link = PgLink(place.dsn, place.timeout, name="lookup", schema=place.schema)
 
     def record(self, message_id: int) -> Record | None:
         async def read(conn: asyncpg.Connection) -> Record | None:

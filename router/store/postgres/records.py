@@ -51,14 +51,21 @@ def _month_terms(month: str, table: Table) -> str:
 
 
 class PgRecords:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
-        self._link = PgLink(dsn, timeout * 6, name="records")
-        self._link.call(lambda conn: migrate(conn, months.month_of(time.time())))
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        self._link = PgLink(dsn, timeout * 6, name="records", schema=schema)
+        self._link.call(lambda conn: migrate(conn, months.month_of(time.time()), schema))
         self._cursors = 0
         self._known: set[str] = set(self.months())
 
     def close(self) -> None:
         self._link.close()
+
+    def schemas_like(self, prefix: str) -> list[str]:
+        """Schemas named ``prefix`` and a number (the journals of ``--workers``)."""
+        rows = self._link.call(lambda c: c.fetch(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) "
+            "ORDER BY nspname", prefix))
+        return [r[0] for r in rows if r[0][len(prefix):].isdigit()]
 
     def months(self) -> list[str]:
         rows = self._link.call(lambda c: c.fetch("SELECT month FROM heads ORDER BY month"))

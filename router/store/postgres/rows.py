@@ -54,22 +54,23 @@ class PgCursor:
         return iter(self._rows)
 
 
-async def _ensure_schema(conn: asyncpg.Connection) -> None:
+async def _ensure_schema(conn: asyncpg.Connection, schema: str) -> None:
     """``chapar migrate``'s work when it was not run (or an older version was)."""
-    if await conn.fetchval("SELECT to_regclass('schema_version')") is not None:
-        version = await conn.fetchval("SELECT max(version) FROM schema_version")
+    table = f"{schema}.schema_version" if schema else "schema_version"
+    if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
+        version = await conn.fetchval(f"SELECT max(version) FROM {table}")
         if version is not None and version >= VERSION:
             return
-    await migrate(conn, months.month_of(time.time()))
+    await migrate(conn, months.month_of(time.time()), schema)
 
 
 class PgRows:
     """One connection (a PgLink of its own) with the face of a SQLite connection."""
 
     def __init__(self, place: Postgres, name: str) -> None:
-        self._link = PgLink(place.dsn, place.timeout, name=name)
+        self._link = PgLink(place.dsn, place.timeout, name=name, schema=place.schema)
         self._lock = threading.RLock()
-        self._link.call(_ensure_schema)
+        self._link.call(lambda conn: _ensure_schema(conn, place.schema))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         query = numbered(sql)

@@ -154,13 +154,17 @@ INSERT INTO heads VALUES ('{month}', 0, '\\x{genesis.hex()}', 0, '\\x{genesis.he
 """
 
 
-async def migrate(conn: asyncpg.Connection, now_month: str) -> int:
+async def migrate(conn: asyncpg.Connection, now_month: str, schema: str = "") -> int:
     """Create what is missing (journal, records, partitions from ``now_month`` to AHEAD
-    months on); the schema version it leaves."""
+    months on, ledger, quarantine, registry); the schema version it leaves.  With
+    ``schema`` (a router's own journal, first in the connection's search_path) the
+    schema and its tables but not the registry, which stays in the default one."""
     from router.store.records.chain import GENESIS
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(7317)")  # one migrator at a time
-        await conn.execute(JOURNAL + RECORDS + MONEY + REGISTRY)
+        if schema:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(JOURNAL + RECORDS + MONEY + ("" if schema else REGISTRY))
         for i in range(AHEAD + 1):
             await conn.execute(partition_ddl(months.shift(now_month, i), GENESIS))
         version = await conn.fetchval("SELECT max(version) FROM schema_version")

@@ -19,8 +19,8 @@ from router.store.records.source import (
 
 
 class PgSource:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
-        self._link = PgLink(dsn, timeout, name="records-source")
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        self._link = PgLink(dsn, timeout, name="records-source", schema=schema)
 
     def close(self) -> None:
         self._link.close()

@@ -10,13 +10,15 @@ from typing import Any
 
 import asyncpg
 
+from router.app.workers import for_worker
+from router.config import Config
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
 from router.store.postgres.journal import PgJournal
 from router.store.records import months
-from router.store.records.export import Query, export
+from router.store.records.export import Combined, Query, export
 from router.store.records.follower import Follower
-from router.store.records.open import open_stores
+from router.store.records.open import every_store, open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.verify import verify
 from router.store.settings import StoreSettings
@@ -29,8 +31,40 @@ def _store(tmp_path: Path, backend: dict[str, Any]) -> StoreSettings:
 
 def _journal(store: StoreSettings) -> Journal:
     if store.backend == "postgres":
-        return PgJournal(store.dsn)
+        return PgJournal(store.dsn, schema=store.journal_schema)
     return SqliteJournal(Path(store.path))
+
+
+def test_workers_journals_and_records_are_their_own_and_read_together(
+        tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    """--workers: each worker writes a journal and records of its own (files, or the
+    PostgreSQL schemas chapar_w0 and chapar_w1), so the same message id in two workers
+    meets nothing; the lawful export reads every worker's records."""
+    base = _store(tmp_path, store_backend)
+    base_records = RecordSettings(path=str(tmp_path / "records.db"))
+    now = time.time()
+    first = message_id(now)
+    for index in range(2):
+        config = for_worker(Config(store=base, records=base_records), index)
+        journal = _journal(config.store)
+        journal.add_batch(first, f"acc{index}", [body(destination="98912")], now)
+        journal.commit()
+        journal.close()
+        source, records = open_stores(config.store, config.records)
+        follower = Follower(source, records, config.records)
+        while follower.step():
+            pass
+        follower.close()
+        records.close()
+    stores = every_store(base, base_records)
+    names = [name for name, _ in stores]
+    manifest = export(Combined([r for _, r in stores]), Query(msisdn="98912"),
+                      tmp_path / "x.jsonl", "jsonl", False)
+    for _, records in stores:
+        records.close()
+    assert manifest.rows == 2, names
+    lines = (tmp_path / "x.jsonl").read_text()
+    assert '"acc0"' in lines and '"acc1"' in lines
 
 
 def test_journal_commits_and_recovers(tmp_path: Path, store_backend: dict[str, Any]) -> None:
