@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol, Self
 
@@ -91,7 +91,7 @@ class RowStore:
             raise
         db.execute("COMMIT")
 
-    def _read(self) -> Any:
+    def _read(self) -> AbstractContextManager[Rows]:
         """A read transaction: several SELECTs see one state of the store."""
         return self._tx(write=False)
 
