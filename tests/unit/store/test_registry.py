@@ -3,6 +3,8 @@ real PostgreSQL: ``registry_place``)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from router.model.accounts import Account, AuditEntry
@@ -79,3 +81,31 @@ def test_locks_and_audit(registry_place: Place) -> None:
     reg.audit([AuditEntry(1.0, "127.0.0.1:5", "a", "trx", "refused", "wrong password",
                           0x0D, "v1")])
     assert [e.reason for e in reg.audit_log(5)] == ["wrong password"]
+
+
+def test_a_change_committed_late_is_not_skipped(registry_place: Place) -> None:
+    """Change seqs become visible in commit order: while one writer's transaction holds
+    its change, another writer waits, so a watcher that read up to seq N never sees a
+    smaller seq commit after it (PostgreSQL: the change_version row's lock; SQLite: its
+    one writer at a time)."""
+    first, second, watcher = (Registry(registry_place) for _ in range(3))
+    first.add_account(Account(system_id="a", password_hash="h"))
+    first.add_account(Account(system_id="b", password_hash="h"))
+    seen = watcher.last_change()
+    done = threading.Event()
+
+    def later() -> None:
+        second.update_account("b", status="suspended")
+        done.set()
+
+    with first._tx() as db:
+        first._changed(db, "account", "a")
+        thread = threading.Thread(target=later)
+        thread.start()
+        assert not done.wait(0.5)  # waits for the first transaction
+        assert watcher.changes_since(seen) == []
+    thread.join(10)
+    assert done.is_set()
+    assert [key for _, _, key in watcher.changes_since(seen)] == ["a", "b"]
+    for reg in (first, second, watcher):
+        reg.close()
