@@ -1,12 +1,12 @@
 """The registry, the ledger and the quarantine end to end on each backend (issue #14:
 SQLite, then a real PostgreSQL through ``store_backend``): a real ``chapar run`` with the
 content, throttle and billing stages, an smpplib ESME, the C sink as the carrier, and
-the CLI changing things under the running router.
+the CLI changing things under the running router (limits, a line, a list import).
 
 requirements.md §5: a message reserves its cost when accepted and the charge is kept on
-success; §3: a held message waits for an operator and goes out once released; §6 and
-the registry's promise: a limit changed with ``chapar accounts set`` applies live,
-within a second.
+success; §3: a held message waits for an operator and goes out once released; §2 and §6
+and the registry's promise: a line suspended, a blacklist imported and a limit changed
+with ``chapar accounts set`` apply live, within a second.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 
 from tests.clients import Esme, bound
 from tests.conftest import LINES, ROOT, RouterProcess, Sink
+from tests.integration.cli.support import write_csv
 
 SOURCE = LINES["esme1"][0]
 MCI = "989121234567"
-ROK, THROTTLED = 0x00, 0x58
+ROK, THROTTLED, LINE_SUSPENDED, BLACKLISTED = 0x00, 0x58, 0x0401, 0x0404
 HELD_TEXT = "تبریک! شما برنده جایزه شدید".encode("utf-16-be")  # the starter rules hold it
 
 
@@ -46,6 +47,13 @@ def sent_texts(sink: Sink, count: int, timeout: float = 10.0) -> list[bytes]:
     while len(records := sink.records()) < count and time.monotonic() < deadline:
         time.sleep(0.1)
     return [bytes.fromhex(r["short_message"]) for r in records]
+
+
+def statuses(esme: Esme, *sends: tuple[str, str]) -> list[int]:
+    """Each (source, destination) submitted, the answers' statuses in order."""
+    seqs = [esme.send(source, destination, b"x") for source, destination in sends]
+    esme.pump(lambda: all(s in esme.responses for s in seqs))
+    return [esme.responses[s].status for s in seqs]
 
 
 def applied_within_a_second(router: RouterProcess, event: str, *args: str) -> None:
@@ -85,11 +93,15 @@ def test_charged_held_released_and_limited_live(
         router.wait_event("quarantine_applied", where=lambda e: e.get("released") == 1)
         assert HELD_TEXT in sent_texts(sink, 2)
         balance_becomes(router, 80)  # the carrier took it: the charge is kept
+        applied_within_a_second(router, "line_changed", "lines", "suspend", "1000")
+        blacklist = write_csv(router.workdir / "black.csv", [["09121111111"]])
+        applied_within_a_second(router, "lists_loaded", "lists", "import", "blacklist",
+                                str(blacklist))
+        assert statuses(esme, ("1000", MCI), (SOURCE, "989121111111")) == [
+            LINE_SUSPENDED, BLACKLISTED]  # refusals are not charged
         applied_within_a_second(router, "limits_changed", "accounts", "set", "esme1",
                                 "--rate", "0.01", "--burst", "1")
-        first, second = esme.send(SOURCE, MCI, b"a"), esme.send(SOURCE, MCI, b"b")
-        esme.pump(lambda: first in esme.responses and second in esme.responses)
-        assert [esme.responses[s].status for s in (first, second)] == [ROK, THROTTLED]
+        assert statuses(esme, (SOURCE, MCI), (SOURCE, MCI)) == [ROK, THROTTLED]
     balance_becomes(router, 70)
     assert "e2e" in chapar(router, "billing", "ledger", "esme1")
     files = {p.name for p in (router.workdir / "var").iterdir()}
