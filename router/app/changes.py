@@ -77,13 +77,17 @@ class RegistryWatcher:
                 log.warning("registry_watch_failed", error=str(exc))
 
     def poll(self) -> None:
+        """The changes since the last applied one.  The version is taken as seen, and a
+        change as applied, only once done: a registry that stops answering half-way
+        (PostgreSQL away, SQLite locked) leaves the rest, that change included, to the
+        next poll (they are reloads: applying one again is harmless)."""
         version = self._registry.data_version()
         if version == self._version:
             return
-        self._version = version
         for seq, kind, key in self._registry.changes_since(self._seq):
-            self._seq = seq
             self.apply(kind, key)
+            self._seq = seq
+        self._version = version
 
     def apply(self, kind: str, key: str) -> None:
         if kind == "account":
