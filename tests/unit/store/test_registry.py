@@ -3,11 +3,13 @@ real PostgreSQL: ``registry_place``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 
 import pytest
 
 from router.model.accounts import Account, AuditEntry
+from router.model.ranges import ParsedFile
 from router.store.registry import Registry, RegistryError
 from router.store.settings import Place
 
@@ -109,3 +111,22 @@ def test_a_change_committed_late_is_not_skipped(registry_place: Place) -> None:
     assert [key for _, _, key in watcher.changes_since(seen)] == ["a", "b"]
     for reg in (first, second, watcher):
         reg.close()
+
+
+def test_domestic_ranges_versions(registry_place: Place) -> None:
+    """Each import is a new version, the newest in use; its change reaches the router."""
+    reg = Registry(registry_place)
+    assert reg.current_ranges() is None
+    seen = reg.last_change()
+    lo, hi = (int(ipaddress.IPv4Address(ip)) for ip in ("5.0.0.0", "5.0.0.255"))
+    files = [ParsedFile("delegated-ripencc", "ripencc", "20261130", "", [(lo, hi)], [])]
+    version = reg.save_ranges(files, ["IR"])
+    again = reg.save_ranges(files, ["IR"])  # within the same second: replaced, not two
+    ranges = reg.current_ranges()
+    assert ranges is not None and ranges.version == again
+    assert "5.0.0.7" in ranges and "5.0.1.7" not in ranges
+    assert [(v, c, n4, n6) for v, _, c, n4, n6 in reg.ranges_versions()] == [
+        (v, "IR", 1, 0) for v in dict.fromkeys([version, again])]
+    assert [(k, key) for _, k, key in reg.changes_since(seen)] == [
+        ("ranges", version), ("ranges", again)]
+    reg.close()
