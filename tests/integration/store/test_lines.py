@@ -1,4 +1,5 @@
-"""router.store.lines: lines, lists, opt-outs and violations in the registry file."""
+"""router.store.lines: lines, lists, opt-outs and violations in the registry, on each
+backend (a SQLite file, and a real PostgreSQL: ``registry_place``)."""
 
 from __future__ import annotations
 
