@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -110,11 +111,10 @@ def _check_store(config: Config, source: str) -> None:
     if not store.dsn.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"{source}: store.dsn: backend postgres needs a DSN "
                           "(postgresql://user:password@host:port/database)")
-    kept = [stage for stage in config.policy.stages if stage in ("content", "billing")]
-    if kept:
-        raise ConfigError(f"{source}: policy.stages: {kept[0]} keeps its state (quarantine, "
-                          "ledger) in the SQLite journal; with store.backend postgres it is "
-                          "not available yet")
+    if store.journal_schema and not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}",
+                                                 store.journal_schema):
+        raise ConfigError(f"{source}: store.journal_schema: {store.journal_schema!r} is not "
+                          "a plain PostgreSQL name (lower-case letters, digits, _)")
 
 
 def _check_records(records: RecordSettings, source: str) -> None:

@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 from pytest_redis import factories
+
+from router.store.settings import Postgres
 
 # tests/clients.py asserts too: let pytest explain its failures as it does the tests'.
 pytest.register_assert_rewrite("tests.clients")
@@ -297,9 +299,12 @@ def make_sink(tmp_path: Path) -> Iterator[Callable[..., Sink]]:
             sink.proc.wait()
 
 
-def seed_registry(path: Path) -> Path:
-    """A registry file at ``path`` with accounts ``acme`` and ``bank`` (placeholder
-    hashes: nothing binds), for the line and list tests."""
+P = TypeVar("P", bound="Path | Postgres")
+
+
+def seed_registry(path: P) -> P:
+    """A registry at ``path`` (a file, or PostgreSQL) with accounts ``acme`` and ``bank``
+    (placeholder hashes: nothing binds), for the line and list tests."""
     from router.model.accounts import Account
     from router.store.registry import Registry
 
@@ -327,15 +332,17 @@ def check_report(path: Path, expected: list[tuple[int, str, str]]) -> None:
 
 
 from tests.postgres import (  # noqa: E402
+    journal_place,
     pg_dsn,
     pg_outage,
     postgresql_cluster,
     postgresql_outage_cluster,
+    registry_place,
     store_backend,
 )
 
-__all__ = ["pg_dsn", "pg_outage", "postgresql_cluster", "postgresql_outage_cluster",
-           "store_backend"]
+__all__ = ["journal_place", "pg_dsn", "pg_outage", "postgresql_cluster",
+           "postgresql_outage_cluster", "registry_place", "store_backend"]
 
 
 @dataclass

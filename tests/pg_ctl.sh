@@ -12,7 +12,9 @@ for arg in "$@"; do
     case "$arg" in --pgdata=*) data="${arg#--pgdata=}" ;; esac
     prev="$arg"
 done
-if [ -n "$data" ]; then
+# Not on stop: the server is still writing there (a file it removes while chown -R walks
+# the folder made chown, so the stop, fail now and then at the end of a session).
+if [ -n "$data" ] && [ "${1:-}" != stop ]; then
     folder=$(dirname "$data")
     mkdir -p "$folder"
     chown -R postgres: "$folder"

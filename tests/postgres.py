@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 from pytest_postgresql import factories
 
+from router.store.settings import Place, StoreSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 HAVE_POSTGRES = bool(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
@@ -69,3 +71,21 @@ def store_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "sqlite":
         return {}
     return {"backend": "postgres", "dsn": request.getfixturevalue("pg_dsn")}
+
+
+def _settings(tmp_path: Path, backend: dict[str, Any]) -> StoreSettings:
+    return StoreSettings(path=str(tmp_path / "journal.db"),
+                         registry_path=str(tmp_path / "registry.db"), **backend)
+
+
+@pytest.fixture
+def registry_place(tmp_path: Path, store_backend: dict[str, Any]) -> Place:
+    """Where the registry is on each backend in turn (``store_backend``): a file, or
+    the test's PostgreSQL database."""
+    return _settings(tmp_path, store_backend).registry()
+
+
+@pytest.fixture
+def journal_place(tmp_path: Path, store_backend: dict[str, Any]) -> Place:
+    """Where the ledger and the quarantine are on each backend in turn."""
+    return _settings(tmp_path, store_backend).journal()

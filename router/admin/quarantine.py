@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,11 +12,12 @@ from aiohttp import web
 from router.admin.common import error, sources
 from router.admin.held import STATES, held_json, parse_id
 from router.store.quarantine import Held, QuarantineStore
+from router.store.settings import Place
 
 routes = web.RouteTableDef()
 
 
-def _listing(path: Path, state: str, limit: int) -> list[dict[str, Any]]:
+def _listing(path: Place, state: str, limit: int) -> list[dict[str, Any]]:
     store = QuarantineStore(path)
     try:
         return [held_json(h) for h in store.held(None if state == "all" else state, limit)]
@@ -25,7 +25,7 @@ def _listing(path: Path, state: str, limit: int) -> list[dict[str, Any]]:
         store.close()
 
 
-def _decide(path: Path, message_id: int, state: str) -> tuple[bool, Held | None]:
+def _decide(path: Place, message_id: int, state: str) -> tuple[bool, Held | None]:
     """Whether it was decided now, and the message (None when there is none)."""
     store = QuarantineStore(path)
     try:

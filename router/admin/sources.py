@@ -20,7 +20,7 @@ from router.policy.rules import Rules
 from router.server.state import ServerState
 from router.store.records.settings import RecordSettings
 from router.store.registry import Registry
-from router.store.settings import StoreSettings
+from router.store.settings import Place, StoreSettings
 from router.upstream.pool import Pool
 from router.upstream.routing import RouteTable
 
@@ -64,8 +64,8 @@ class Sources:
     pool: Pool
     explainer: Explainer
     reloader: Reloader
-    quarantine_path: Path
-    """The journal database, whose quarantine table the content filter writes."""
+    quarantine_path: Place
+    """The journal's store, whose quarantine table the content filter writes."""
     imports: ListImports
     routes: Callable[[], RouteTable | None]
     """The routing table in use (SIGHUP swaps it)."""

@@ -53,12 +53,14 @@ from router.store.journal import SqliteJournal
 from router.store.ledger import Ledger
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
-from router.store.lookup import JournalReader
+from router.store.lookup import JournalReader, Reader
 from router.store.postgres.journal import PgJournal
+from router.store.postgres.lookup import PgReader
 from router.store.records.follower import Writer
 from router.store.records.open import open_records
 from router.store.recovery import Recovery
 from router.store.registry import Registry
+from router.store.settings import Place
 from router.store.shared import RedisState
 from router.store.writer import RegistryWriter
 from router.upstream.pool import Pool
@@ -100,7 +102,7 @@ class Parts:
 
 def build_policy(config: Config, state: ServerState) -> Policy:
     """Accounts, ranges, lines and lists from the registry; the deciders built on them."""
-    path = Path(config.store.registry_path)
+    path = config.store.registry()
     registry = Registry(path)
     lines = LineStore(path)
     seed_registry(config, registry, lines)
@@ -119,7 +121,7 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot), limits.book())
     addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
-    ledger = Ledger(Path(config.store.path)) if "billing" in config.policy.stages else None
+    ledger = Ledger(config.store.journal()) if "billing" in config.policy.stages else None
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
     shared = bool(config.redis.url)
     wallets = Wallets(on_delivery=on_delivery)
@@ -188,9 +190,7 @@ def build(config: Config) -> Parts:
     reports = Reports(intake, outbound, inbound, book, policy.mo, wallets)
     outbound.attach_finals(reports)
     pool = Pool(outbound, reports)
-    # query/cancel/replace read messages back from the SQLite journal; with PostgreSQL
-    # the file is absent and a lookup of a message no longer queued answers ESME_RSYSERR
-    services = Services(Operations(outbound, intake, JournalReader(Path(config.store.path)),
+    services = Services(Operations(outbound, intake, journal_reader(config.store.journal()),
                                    book, inbound),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
@@ -223,8 +223,15 @@ def open_journal(config: Config) -> Journal:
     """The journal the config names: SQLite (embedded default) or PostgreSQL."""
     store = config.store
     if store.backend == "postgres":
-        return PgJournal(store.dsn, store.timeout)
+        return PgJournal(store.dsn, store.timeout, store.journal_schema)
     return SqliteJournal(Path(store.path), store.durability)
+
+
+def journal_reader(place: Place) -> Reader:
+    """What query_sm, cancel_sm and replace_sm read messages back from: the journal."""
+    if isinstance(place, Path):
+        return JournalReader(place)
+    return PgReader(place)
 
 
 def build_records(config: Config, journal: Journal, book: ReceiptBook) -> Writer | None:
@@ -248,13 +255,13 @@ def admin_sources(config: Config, parts: Parts, reloader: Reloader,
     policy = parts.policy
     explainer = Explainer(policy.rules, policy.addresses, config.policy, policy.writer,
                           policy.registry, policy.pipeline, routes)
-    registry_path = Path(config.store.registry_path)
-    imports = ImportJobs(registry_path, registry_path.parent / "imports", config.policy,
+    folder = Path(config.store.registry_path).parent
+    imports = ImportJobs(config.store.registry(), folder / "imports", config.policy,
                          policy.addresses.operators, config.admin.import_max_bytes)
     return Sources(parts.state, policy.registry, policy.auth, policy.rules, parts.intake,
                    parts.outbound, parts.inbound, parts.reports, parts.pool, explainer,
-                   reloader, Path(config.store.path), imports, routes, config.store,
-                   config.records, registry_path.parent / "exports")
+                   reloader, config.store.journal(), imports, routes, config.store,
+                   config.records, folder / "exports")
 
 
 def http_sources(config: Config, parts: Parts) -> HttpSources:
@@ -262,11 +269,11 @@ def http_sources(config: Config, parts: Parts) -> HttpSources:
     the ESME connections."""
     policy = parts.policy
     pipeline = policy.pipeline
-    registry_path = Path(config.store.registry_path)
-    keys = ApiKeys(ApiKeyStore(registry_path))
+    registry = config.store.registry()
+    keys = ApiKeys(ApiKeyStore(registry))
     sender = Sender(pipeline, parts.intake, policy.rules, policy.addresses)
     return HttpSources(config.http_api, policy.auth, keys, sender, pipeline.wallets,
-                       "billing" in config.policy.stages, ClientRefStore(registry_path),
+                       "billing" in config.policy.stages, ClientRefStore(registry),
                        parts.services.operations)
 
 

@@ -1,8 +1,9 @@
 """Operator changes reach the running router through the registry.
 
-The CLI commits a row to ``changes`` with every write; this watcher polls SQLite's
-``PRAGMA data_version`` (it moves only when another connection commits, and costs no
-table read), reads the new change rows and applies them: reload an account and cut off
+The CLI commits a row to ``changes`` with every write; this watcher polls the registry's
+``data_version`` (SQLite's ``PRAGMA data_version`` moves only when another connection
+commits and costs no table read; PostgreSQL's is a one-row counter, router/store/rows.py),
+reads the new change rows and applies them: reload an account and cut off
 its sessions when it is no longer active, reload the domestic ranges, clear a lock,
 reload a line, swap in new number lists (loaded off the event loop).  With a 0.2 s poll a
 suspension closes live sessions well within the 1 s requirement.
@@ -11,9 +12,7 @@ suspension closes live sessions well within the 1 s requirement.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from pathlib import Path
 
 import structlog
 
@@ -24,19 +23,21 @@ from router.policy.api_keys import ApiKeys
 from router.policy.lists import ListRegistry
 from router.server.state import ServerState
 from router.store.lines import LineStore
+from router.store.rows import DB_ERRORS
+from router.store.settings import Place
 
 log = structlog.get_logger("chapar.changes")
 
 PURGE_EVERY = 86400.0  # expired whitelist entries stop counting at once; memory is purged daily
 
 
-def _load_snapshot(path: Path) -> ListSnapshot:
+def _load_snapshot(path: Place) -> ListSnapshot:
     """In a worker thread, on a connection of its own."""
     with LineStore(path) as store:
         return store.load_snapshot()
 
 
-def _load_optouts(path: Path, line: str) -> NumberSet:
+def _load_optouts(path: Place, line: str) -> NumberSet:
     with LineStore(path) as store:
         return store.optouts(line)
 
@@ -72,17 +73,21 @@ class RegistryWatcher:
                     last_purge = time.time()
                     purged = self._policy.rules.lists.purge_expired(last_purge)
                     log.info("whitelists_purged", entries=purged)
-            except sqlite3.Error as exc:  # e.g. a locked registry: try again next tick
+            except DB_ERRORS as exc:  # a locked or unreachable registry: again next tick
                 log.warning("registry_watch_failed", error=str(exc))
 
     def poll(self) -> None:
+        """The changes since the last applied one.  The version is taken as seen, and a
+        change as applied, only once done: a registry that stops answering half-way
+        (PostgreSQL away, SQLite locked) leaves the rest, that change included, to the
+        next poll (they are reloads: applying one again is harmless)."""
         version = self._registry.data_version()
         if version == self._version:
             return
-        self._version = version
         for seq, kind, key in self._registry.changes_since(self._seq):
-            self._seq = seq
             self.apply(kind, key)
+            self._seq = seq
+        self._version = version
 
     def apply(self, kind: str, key: str) -> None:
         if kind == "account":

@@ -25,6 +25,7 @@ from router.model.imports import NO_OPERATOR, Job, ListImportError, ListRequest
 from router.policy.plans import Operators
 from router.policy.settings import PolicySettings
 from router.store.lines import LineError, LineStore
+from router.store.settings import Place
 
 log = structlog.get_logger("chapar.imports")
 
@@ -110,7 +111,7 @@ def nothing_accepted(request: ListRequest, result: ImportResult) -> bool:
 class ImportJobs:
     """The admin API's list imports: at most ``waiting`` queued behind the running one."""
 
-    def __init__(self, registry_path: Path, folder: Path, policy: PolicySettings,
+    def __init__(self, registry_path: Place, folder: Path, policy: PolicySettings,
                  operators: Operators, max_bytes: int, waiting: int = 4, kept: int = 100
                  ) -> None:
         self.max_bytes = max_bytes

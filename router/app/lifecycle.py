@@ -109,9 +109,8 @@ class App:
         if policy.shared is not None:
             await policy.shared.tick()  # lease before the first bind when Redis is up
             self._shared = loop.create_task(policy.shared.run())
-        if cfg.store.backend == "sqlite":  # the quarantine lives in the journal's file
-            self._held = loop.create_task(apply_decisions(
-                Path(cfg.store.path), parts.intake, parts.outbound, parts.book, parts.inbound))
+        self._held = loop.create_task(apply_decisions(
+            cfg.store.journal(), parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
         where = hosts if len(hosts) > 1 else hosts[0]
 

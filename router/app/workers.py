@@ -9,9 +9,10 @@ The ports are shared one of two ways (``--share``): ``reuseport`` (default), eac
 binds the port itself with SO_REUSEPORT and the kernel spreads new connections over the
 workers by a hash of the peer's address and port; ``inherit``, the supervisor binds and
 listens and the workers accept from the one inherited socket (whichever wakes first).
-Each worker has a journal of its own (``chapar.w0.db``, ``chapar.w1.db``…; a restarted
-worker replays its own) and its admin API on ``admin.port + index``; the registry is
-shared (SQLite in WAL mode: a change made by the CLI reaches every worker).
+Each worker has a journal of its own (``chapar.w0.db``, ``chapar.w1.db``…, or with
+PostgreSQL the schema ``chapar_w0``, ``chapar_w1``…; a restarted worker replays its own)
+and its admin API on ``admin.port + index``; the registry is shared (SQLite in WAL mode,
+or PostgreSQL's default schema: a change made by the CLI reaches every worker).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Literal
 import structlog
 
 from router.config import Config
+from router.store.settings import worker_schema
 
 log = structlog.get_logger("chapar.workers")
 
@@ -64,9 +66,11 @@ class WorkerSlot:
 
 
 def for_worker(config: Config, index: int) -> Config:
-    """Worker ``index``'s config: its own journal and records files and admin port (a
-    records file follows one journal: its cursor is that journal's)."""
-    store = dataclasses.replace(config.store, path=worker_path(config.store.path, index))
+    """Worker ``index``'s config: its own journal and records (files, or a PostgreSQL
+    schema) and admin port (records follow one journal: their cursor is that journal's)."""
+    store = dataclasses.replace(config.store, path=worker_path(config.store.path, index),
+                                journal_schema=worker_schema(config.store.journal_schema,
+                                                             index))
     records = dataclasses.replace(config.records,
                                   path=worker_path(config.records.path, index))
     admin = dataclasses.replace(config.admin, port=config.admin.port + index

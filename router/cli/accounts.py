@@ -1,8 +1,9 @@
 """``chapar accounts …``: ESME accounts in the registry.
 
-They write to the registry file named by the config (``store.registry_path``); a running
-router picks the change up within a fraction of a second.  Passwords are read from a
-prompt or stdin, never from the command line (where ``ps`` would show them).
+They write to the registry the config names (the file ``store.registry_path``, or
+PostgreSQL with ``store.backend: postgres``); a running router picks the change up
+within a fraction of a second.  Passwords are read from a prompt or stdin, never from the
+command line (where ``ps`` would show them).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import getpass
 import ipaddress
 import sys
 import time
-from pathlib import Path
 
 from router.cli import api_keys, common
 from router.cli.common import Stores, warn_long_password, when
@@ -20,6 +20,7 @@ from router.model.accounts import BIND_TYPES, Account
 from router.model.limits import operator_key
 from router.store.limits import LimitStore
 from router.store.registry import Registry, RegistryError
+from router.store.settings import Place
 
 _STATUS_OF = {"suspend": "suspended", "resume": "active", "terminate": "terminated"}
 
@@ -141,7 +142,7 @@ def _unlock(args: argparse.Namespace, stores: Stores) -> None:
     print(f"{key}: {'unlocked' if cleared else 'was not locked'}")
 
 
-def set_limits(path: Path, scope: str, key: str, args: argparse.Namespace,
+def set_limits(path: Place, scope: str, key: str, args: argparse.Namespace,
                fields: tuple[str, ...]) -> str:
     """Apply the limit options given (0 = no limit); the limit as now stored, shown."""
     changes = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from router.cli.common import Stores, when
 from router.store.api_keys import ApiKeyStore
@@ -14,7 +13,7 @@ from router.store.registry import RegistryError
 
 
 def run(args: argparse.Namespace, stores: Stores) -> None:
-    store = ApiKeyStore(Path(stores.config.store.registry_path))
+    store = ApiKeyStore(stores.config.store.registry())
     try:
         if args.op == "add":
             if not args.target:

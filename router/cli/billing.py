@@ -1,12 +1,11 @@
-"""``chapar billing …``: prepaid balances (the ledger in the journal's file,
-``store.path``).  A topup is one appended row; a running router reads it within a second.
-Amounts are integers in the ledger's unit (e.g. Rial)."""
+"""``chapar billing …``: prepaid balances (the ledger beside the journal: its file,
+``store.path``, or PostgreSQL).  A topup is one appended row; a running router reads it
+within a second.  Amounts are integers in the ledger's unit (e.g. Rial)."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from pathlib import Path
 
 from router.cli import common
 from router.cli.common import CliError, Stores, when
@@ -16,7 +15,7 @@ from router.store.ledger import Ledger
 def _ledger(stores: Stores, system_id: str) -> Ledger:
     if stores.registry.get_account(system_id) is None:
         raise CliError(f"no account {system_id!r}")
-    return Ledger(Path(stores.config.store.path))
+    return Ledger(stores.config.store.journal())
 
 
 def _topup(args: argparse.Namespace, stores: Stores) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +22,7 @@ from router.policy.ranges import RangesError
 from router.policy.settings import PolicySettings
 from router.store.lines import LineStore
 from router.store.registry import Registry, RegistryError
+from router.store.rows import DB_ERRORS
 from router.upstream.settings import SimulatorSettings
 
 EXIT_OK = 0
@@ -103,7 +103,7 @@ def seeded_registry(args: argparse.Namespace) -> Iterator[Stores]:
 
     config = registry_config(args)
     logs.configure(LogSettings(level="warning", format="console"))  # warnings to stderr
-    path = Path(config.store.registry_path)
+    path = config.store.registry()
     registry = Registry(path)
     lines = LineStore(path)
     try:
@@ -136,7 +136,7 @@ def run_refusing(body: Callable[[], None]) -> int:
         body()
     except REFUSALS as exc:
         return fail(exc)
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         return fail(f"registry: {exc}")
     return EXIT_OK
 

@@ -6,7 +6,6 @@ router dispatches a released one and sends a REJECTD receipt for a rejected one)
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from router.admin.held import decoded, parse_id
 from router.cli import common
@@ -42,7 +41,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _store(stores: Stores) -> QuarantineStore:
-    return QuarantineStore(Path(stores.config.store.path))
+    return QuarantineStore(stores.config.store.journal())
 
 
 def _text(body: bytes) -> str:

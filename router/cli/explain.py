@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from router.admin.explain import Explainer, ExplainError, Question
@@ -56,7 +55,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             rules = Rules(LineBook(stores.lines.lines()),
                           ListRegistry(stores.lines.load_snapshot()))
             addresses = Addresses(config.policy, common.operators(config.policy))
-            writer = RegistryWriter(Path(config.store.registry_path))
+            writer = RegistryWriter(config.store.registry())
             try:
                 table = table_of(stores)
                 explainer = Explainer(rules, addresses, config.policy, writer,

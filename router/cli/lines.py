@@ -1,6 +1,7 @@
 """``chapar lines …``: sender lines (service / advertising) of the accounts.
 
-They write to the registry file named by the config (``store.registry_path``) through
+They write to the registry the config names (the file ``store.registry_path``, or
+PostgreSQL with ``store.backend: postgres``) through
 :class:`~router.store.lines.LineStore`; a running router picks a change up from the
 ``changes`` table within a fraction of a second.  The registry is seeded from the config
 first, so a line can be added to an account the YAML names before the router ever ran.

@@ -29,7 +29,8 @@ Store = SqliteRecords | PgRecords
 
 def _records(args: argparse.Namespace) -> list[tuple[str, Store]]:
     """Every records store of the config: with SQLite, ``records.path`` and the files of
-    ``--workers`` (``records.w0.db``…: one per worker journal); with PostgreSQL, one."""
+    ``--workers`` (``records.w0.db``…: one per worker journal); with PostgreSQL, the
+    journal schema's and those of ``--workers`` (``chapar_w0``…)."""
     config = common.registry_config(args)
     try:
         return every_store(config.store, config.records)

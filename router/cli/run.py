@@ -52,10 +52,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"chapar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if count > 1 and config.store.backend == "postgres":
-        print("chapar: --workers: store.backend postgres takes one worker for now (the "
-              "workers' message ids would meet in the one journal)", file=sys.stderr)
-        return EXIT_CONFIG
     if count > 1 and args.worker is None:
         try:
             return workers.run_supervisor(config, args.config, count, args.share)

@@ -1,8 +1,9 @@
 """query_sm, cancel_sm and replace_sm, answered from Chapar's own state.
 
 A message still waiting for a carrier (queued, or waiting to be sent again) is found in
-the outbound queue; any other is read back from the journal (``store.lookup``, on a
-thread of its own: the loop never waits for SQLite scans).  An ESME sees only its own
+the outbound queue; any other is read back from the journal (``store.lookup`` for
+SQLite, ``store.postgres.lookup`` for PostgreSQL, on a thread of its own: the loop never
+waits for those scans).  An ESME sees only its own
 account's messages: another account's id is answered like an unknown one.  A cancel or
 replace is answered only after the commit that makes it durable (the cancel's outcome,
 the new body), like ESME_ROK for a submit.
@@ -34,7 +35,7 @@ from router.model.status import (
 from router.smpp import convert
 from router.smpp.codec import scan_submit
 from router.smpp.pdu import DecodeError, MessageState, ReplaceSm
-from router.store.lookup import JournalReader
+from router.store.lookup import Reader
 
 T = TypeVar("T")
 CheckReplacement = Callable[[str, bytes, bytes], int]
@@ -72,7 +73,7 @@ def _addresses(body: bytes) -> tuple[str, str]:
 class Operations:
     outbound: Outbound
     intake: Intake
-    reader: JournalReader
+    reader: Reader
     book: ReceiptBook
     """Makes the stat:DELETED receipt of a cancelled message that asked for one."""
     inbound: Inbound

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import structlog
 from aiohttp import web
 
 from router.http_api.api import HttpSources, make_app
+from router.store.rows import DB_ERRORS
 from router.tls import ServerTls
 from router.web import start_site
 
@@ -38,7 +38,7 @@ class HttpApiServer:
         while True:
             try:
                 purged = refs.purge(time.time() - ttl)
-            except sqlite3.Error as exc:  # a locked registry: next time
+            except DB_ERRORS as exc:  # a locked or unreachable registry: next time
                 log.warning("client_refs_purge_failed", error=str(exc))
             else:
                 if purged:

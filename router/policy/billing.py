@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from operator import mul
 
+import structlog
+
+from router.logs import sampled
 from router.model.lines import LineBook
 from router.model.status import REFUSALS
 from router.model.wallets import Wallets
@@ -21,9 +24,11 @@ from router.policy.settings import PolicySettings
 from router.policy.stage import Refused, Snapshot
 from router.smpp.session import Submit
 from router.store.ledger import Ledger
+from router.store.rows import DB_ERRORS
 
 _NO_MONEY = REFUSALS["insufficient_balance"]
 POLL_EVERY = 1.0  # seconds between looks for topups
+log = structlog.get_logger("chapar.billing")
 
 
 class BillingStage:
@@ -38,6 +43,7 @@ class BillingStage:
         self._default = settings.default_price
         self._by_operator = any(p.operator for p in settings.prices)
         self._seen_topup = 0
+        self._unread = 0
         self.reopened: dict[int, tuple[str, int]] = {}
         if ledger is not None:
             balances, self._seen_topup = ledger.balances()
@@ -124,10 +130,20 @@ class BillingStage:
         self.poll()
 
     def poll(self) -> None:
-        """Topups written by the CLI since the last look."""
+        """Topups written by the CLI since the last look.  A ledger that cannot answer
+        now (PostgreSQL away, SQLite locked) is asked again at the next look: the decision
+        it rides on must not fail for it."""
         if self._ledger is None:
             return
-        for seq, account, amount in self._ledger.topups_since(self._seen_topup):
+        try:
+            topups = self._ledger.topups_since(self._seen_topup)
+        except DB_ERRORS as exc:
+            self._unread += 1
+            if sampled(self._unread):
+                log.warning("topups_unread", error=str(exc), failures=self._unread)
+            return
+        self._unread = 0
+        for seq, account, amount in topups:
             self._seen_topup = seq
             self._wallets.topped_up(account, amount)
 

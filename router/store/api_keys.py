@@ -1,15 +1,15 @@
-"""API keys in the registry's SQLite file (``chapar accounts api-key``); every write
+"""API keys in the registry (SQLite or PostgreSQL) (``chapar accounts api-key``); every write
 appends an ``api_key`` change row, so a running router reloads its keys within its
 poll interval (a revoked key stops working within a second)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from router.model.apikeys import ApiKey, new_key
 from router.store.registry import RegistryError
-from router.store.sqlite import SqliteStore
+from router.store.rows import RowStore
+from router.store.settings import Place
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -24,8 +24,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 _COLUMNS = "key_id, system_id, digest, created_at, note, revoked_at"
 
 
-class ApiKeyStore(SqliteStore):
-    def __init__(self, path: Path) -> None:
+class ApiKeyStore(RowStore):
+    def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA)
 
     def add(self, system_id: str, note: str = "") -> tuple[ApiKey, str]:

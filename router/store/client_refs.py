@@ -1,4 +1,4 @@
-"""The HTTP API's idempotency keys (``client_ref``) in the registry's SQLite file, so
+"""The HTTP API's idempotency keys (``client_ref``) in the registry (SQLite or PostgreSQL), so
 every worker and every restart sees them.
 
 A request's row is written **before** its messages go to the pipeline (state
@@ -10,11 +10,10 @@ not known here), never sent a second time.  Rows older than the TTL are purged.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from pathlib import Path
 
-from router.store.sqlite import SqliteStore
+from router.store.rows import CONFLICTS, RowStore
+from router.store.settings import Place
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS client_refs (
@@ -28,8 +27,8 @@ CREATE TABLE IF NOT EXISTS client_refs (
 PENDING = b""
 
 
-class ClientRefStore(SqliteStore):
-    def __init__(self, path: Path) -> None:
+class ClientRefStore(RowStore):
+    def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA)
 
     def claim(self, account: str, client_ref: str, peek: bool = False) -> bytes | None:
@@ -42,7 +41,7 @@ class ClientRefStore(SqliteStore):
             with self._tx() as db:
                 db.execute("INSERT INTO client_refs (account, client_ref, at, answer) "
                            "VALUES (?, ?, ?, NULL)", (account, client_ref, time.time()))
-        except sqlite3.IntegrityError:
+        except CONFLICTS:
             return self._stored(account, client_ref) or PENDING
         return None
 

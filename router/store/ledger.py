@@ -1,5 +1,6 @@
-"""The prepaid ledger: append-only rows in the journal's SQLite file, so a batch's
-reservation commits with the batch itself (one row per batch, design §3.3).
+"""The prepaid ledger: append-only rows beside the journal (its SQLite file, or its
+PostgreSQL database), so a batch's reservation commits with the batch itself (one row
+per batch, design §3.3).
 
 The balance of an account is the sum of its rows' amounts.  The router appends
 reserve / commit / refund rows through the journal's group commit; ``chapar billing
@@ -13,12 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import time
-from pathlib import Path
 
 import orjson
 
 from router.model.wallets import LedgerRow, expand
-from router.store.sqlite import SqliteStore
+from router.store.rows import RowStore
+from router.store.settings import Place
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -36,16 +37,17 @@ INSERT = ("INSERT INTO ledger (at, account, kind, amount, note, entries) "
           "VALUES (?, ?, ?, ?, ?, ?)")
 
 
-class Ledger(SqliteStore):
-    """A connection of its own to the journal file (the CLI, and the router's reads)."""
+class Ledger(RowStore):
+    """A connection of its own to the journal's store (the CLI, and the router's reads).
+    Sums are turned into ints: PostgreSQL's sum of BIGINTs is a NUMERIC."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Place) -> None:
         super().__init__(path, SCHEMA)
 
     def balances(self) -> tuple[dict[str, int], int]:
         """Every account's balance, and the last topup seq seen (one read)."""
         with self._read() as db:
-            sums = {a: n for a, n in db.execute(
+            sums = {a: int(n) for a, n in db.execute(
                 "SELECT account, SUM(amount) FROM ledger GROUP BY account")}
             last = db.execute("SELECT max(seq) FROM ledger WHERE kind = 'topup'").fetchone()
         return sums, last[0] or 0
@@ -72,22 +74,30 @@ class Ledger(SqliteStore):
         return int(row[0] or 0)
 
     def topup(self, account: str, amount: int, note: str = "") -> int:
+        """One topup row.  PostgreSQL: under a lock on the ledger that writers of rows
+        wait for (and it for them), so topups commit in the order of their seqs and the
+        router, reading those above the last it saw, misses none (SQLite has one writer
+        at a time anyway).  Topups are rare; a commit waits for one at most a moment."""
         with self._tx() as db:
+            if self._sqlite is None:
+                db.execute("LOCK TABLE ledger IN SHARE ROW EXCLUSIVE MODE")
             db.execute(INSERT, LedgerRow(time.time(), account, "topup", amount, note, b"[]"))
         return self.balance(account)
 
     def topups_since(self, seq: int) -> list[tuple[int, str, int]]:
-        return list(self._db.execute("SELECT seq, account, amount FROM ledger "
-                                     "WHERE kind = 'topup' AND seq > ? ORDER BY seq", (seq,)))
+        return [(r[0], r[1], r[2]) for r in self._db.execute(
+            "SELECT seq, account, amount FROM ledger WHERE kind = 'topup' AND seq > ? "
+            "ORDER BY seq", (seq,))]
 
     def rows(self, account: str, since: float = 0.0, until: float = float("inf"),
              limit: int = -1) -> list[tuple[int, float, str, int, str, list[tuple[int, int]]]]:
         """Entries as (message id, amount) pairs, runs spelled out."""
+        most = f" LIMIT {int(limit)}" if limit >= 0 else ""
         return [(seq, at, kind, amount, note, expand(orjson.loads(entries)))
                 for seq, at, kind, amount, note, entries in self._db.execute(
                     "SELECT seq, at, kind, amount, note, entries FROM ledger "
-                    "WHERE account = ? AND at >= ? AND at < ? ORDER BY seq LIMIT ?",
-                    (account, since, until, limit))]
+                    f"WHERE account = ? AND at >= ? AND at < ? ORDER BY seq{most}",
+                    (account, since, until))]
 
     def statement(self, account: str, since: float, until: float) -> str:
         """CSV, one line per message step: time, kind, message id, amount, balance."""

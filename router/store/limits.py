@@ -1,4 +1,4 @@
-"""Sending limits and quota usage, in the registry's SQLite file.
+"""Sending limits and quota usage, in the registry (SQLite or PostgreSQL).
 
 ``limits`` rows are configuration (``chapar accounts set``, ``chapar lines set``, YAML
 seeds): every write appends a ``limits`` change row in the same transaction, and a
@@ -10,11 +10,11 @@ added by its writer thread every few seconds, so a restart keeps the counts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from router.model.limits import SCOPES, Limit, LimitBook, is_empty
 from router.store.registry import RegistryError
-from router.store.sqlite import SqliteStore
+from router.store.rows import RowStore
+from router.store.settings import Place
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS limits (
@@ -36,8 +36,8 @@ CREATE TABLE IF NOT EXISTS usage (
 FIELDS = ("rate", "burst", "daily", "monthly")
 
 
-class LimitStore(SqliteStore):
-    def __init__(self, path: Path) -> None:
+class LimitStore(RowStore):
+    def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA)
 
     def get(self, scope: str, key: str) -> Limit:
@@ -59,7 +59,9 @@ class LimitStore(SqliteStore):
             values.update(changes)
             limit = Limit(float(values["rate"]), int(values["burst"]), int(values["daily"]),
                           int(values["monthly"]))
-            db.execute("INSERT OR REPLACE INTO limits VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO limits VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) "
+                       "DO UPDATE SET rate = excluded.rate, burst = excluded.burst, "
+                       "daily = excluded.daily, monthly = excluded.monthly",
                        (scope, key, limit.rate, limit.burst, limit.daily, limit.monthly))
             self._changed(db, "limits", f"{scope}:{key}")
         return limit
@@ -71,8 +73,9 @@ class LimitStore(SqliteStore):
             for scope, key, limit in rows:
                 if is_empty(limit):
                     continue
-                cur = db.execute("INSERT OR IGNORE INTO limits VALUES (?, ?, ?, ?, ?, ?)",
-                                 (scope, key, limit.rate, limit.burst, limit.daily,
+                cur = db.execute("INSERT INTO limits VALUES (?, ?, ?, ?, ?, ?) "
+                                 "ON CONFLICT DO NOTHING",
+                                 (scope, key, float(limit.rate), limit.burst, limit.daily,
                                   limit.monthly))
                 added += cur.rowcount
             if added:
@@ -91,10 +94,12 @@ class LimitStore(SqliteStore):
         """(account, period, segments) counted since the last call."""
         with self._tx() as db:
             db.executemany("INSERT INTO usage VALUES (?, ?, ?) ON CONFLICT (account, period) "
-                           "DO UPDATE SET segments = segments + excluded.segments", rows)
+                           "DO UPDATE SET segments = usage.segments + excluded.segments", rows)
 
     def usage(self, periods: Iterable[str]) -> dict[tuple[str, str], int]:
         wanted = list(periods)
         marks = ",".join("?" * len(wanted))
+        if not wanted:
+            return {}
         return {(a, p): n for a, p, n in self._db.execute(
             f"SELECT account, period, segments FROM usage WHERE period IN ({marks})", wanted)}

@@ -1,7 +1,8 @@
-"""Lines, number lists, opt-outs and violations, in the registry's SQLite file.
+"""Lines, number lists, opt-outs and violations, in the registry (its SQLite file, or
+PostgreSQL).
 
-Why the registry file: a running router already watches it (``PRAGMA data_version`` and
-the ``changes`` table, see :mod:`router.store.registry`).  Every write here appends its
+Why the registry: a running router already watches it (``data_version`` and the
+``changes`` table, see :mod:`router.store.registry`).  Every write here appends its
 change row in the same transaction, so the router reloads a line or a list as soon as
 the CLI commits, and never sees a change without its row (or the reverse):
 
@@ -22,11 +23,9 @@ are not configuration, so they add no change row.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Final
 
 from router.model.lines import (
@@ -39,6 +38,9 @@ from router.model.lines import (
     parse_hours,
 )
 from router.store.lists import LIST_SCHEMA, LineError, ListTables
+from router.store.rows import CONFLICTS
+from router.store.settings import Place
+from router.store.sqlite import columns
 
 __all__ = ["MAX_LINE_LENGTH", "LineError", "LineStore"]
 
@@ -73,7 +75,7 @@ CREATE INDEX IF NOT EXISTS violations_at ON violations (at);
 """
 
 
-def _line(row: sqlite3.Row) -> Line:
+def _line(row: Any) -> Line:
     return Line(
         number=row["number"],
         account=row["account"],
@@ -121,17 +123,18 @@ def _check_line(line: Line) -> None:
 
 
 class LineStore(ListTables):
-    """Lines and their lists on the registry SQLite file; one connection of its own.
+    """Lines and their lists in the registry; one connection of its own.
 
     Safe to create before or after :class:`~router.store.registry.Registry` on the same
     file (both create their tables if missing; the ``changes`` table is identical).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA + LIST_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(lines)")}
-        if "priority" not in columns:  # a registry from before priority lines
-            self._db.execute("ALTER TABLE lines ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        db = self._sqlite
+        if db is not None and "priority" not in columns(db, "lines"):
+            # a registry from before priority lines
+            db.execute("ALTER TABLE lines ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
 
     # --- lines ----------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class LineStore(ListTables):
                         int(line.priority),
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except CONFLICTS:
                 raise LineError(f"line {line.number!r} exists already") from None
             self._changed(db, "line", line.number)
         return line

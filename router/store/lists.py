@@ -1,18 +1,17 @@
-"""Number lists on the registry SQLite file: the blacklist and the whitelists as blobs,
+"""Number lists in the registry (SQLite or PostgreSQL): the blacklist and the whitelists as blobs,
 opt-outs as rows (see router/store/lines.py for why, and for the change rows every write
 appends).  ``LineStore`` is these tables plus the lines themselves."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import time
 from types import MappingProxyType
 from typing import Final, Literal
 
 from router.model.numbersets import ExpiringNumberSet, ListSnapshot, NumberSet, signature_key
 from router.store.registry import RegistryError
-from router.store.sqlite import SqliteStore
+from router.store.rows import Rows, RowStore
 
 ListKind = Literal["blacklist", "whitelist", "optout"]
 ListCount = tuple[ListKind, str, str, int, float]
@@ -50,26 +49,28 @@ def _sig(signature: str | None) -> str:
     return "" if signature is None else signature_key(signature)
 
 
-class ListTables(SqliteStore):
+class ListTables(RowStore):
     """The list half of :class:`~router.store.lines.LineStore`."""
 
-    def _require_line(self, db: sqlite3.Connection, number: str) -> None:
+    def _require_line(self, db: Rows, number: str) -> None:
         if db.execute("SELECT 1 FROM lines WHERE number = ?", (number,)).fetchone() is None:
             raise LineError(f"no line {number!r}")
 
     # --- blacklist and whitelists (blobs) ---------------------------------------------
 
-    def _blob(self, db: sqlite3.Connection, kind: str, line: str) -> bytes | None:
+    def _blob(self, db: Rows, kind: str, line: str) -> bytes | None:
         row = db.execute(
             "SELECT data FROM number_lists WHERE kind = ? AND line = ?", (kind, line)
         ).fetchone()
         return None if row is None else bytes(row["data"])
 
     def _put_blob(
-        self, db: sqlite3.Connection, kind: str, line: str, data: bytes, count: int
+        self, db: Rows, kind: str, line: str, data: bytes, count: int
     ) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO number_lists VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO number_lists VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, line) DO "
+            "UPDATE SET data = excluded.data, count = excluded.count, "
+            "updated_at = excluded.updated_at",
             (kind, line, data, count, time.time()),
         )
         self._changed(db, "list", _BLACKLIST if kind == _BLACKLIST else f"{_WHITELIST}:{line}")
@@ -146,14 +147,14 @@ class ListTables(SqliteStore):
             if not append:
                 db.execute("DELETE FROM optouts WHERE line = ? AND signature = ?", (line, sig))
             db.executemany(
-                "INSERT OR IGNORE INTO optouts VALUES (?, ?, ?, ?)",
+                "INSERT INTO optouts VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 ((line, sig, number, now) for number in numbers),
             )
             self._changed(db, "optout", line)
             stored = self._optouts(db, line, sig)
         return stored
 
-    def _optouts(self, db: sqlite3.Connection, line: str, sig: str) -> NumberSet:
+    def _optouts(self, db: Rows, line: str, sig: str) -> NumberSet:
         rows = db.execute(
             "SELECT number FROM optouts WHERE line = ? AND signature = ?", (line, sig)
         )
@@ -167,7 +168,7 @@ class ListTables(SqliteStore):
         with self._tx() as db:
             added = (
                 db.execute(
-                    "INSERT OR IGNORE INTO optouts VALUES (?, ?, ?, ?)",
+                    "INSERT INTO optouts VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (line, _sig(signature), number, time.time()),
                 ).rowcount
                 > 0

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -42,6 +43,47 @@ FINAL_STATS = {"DELIVRD": int(MessageState.DELIVERED), "UNDELIV": int(MessageSta
                "DELETED": int(MessageState.DELETED)}
 
 
+class Reader(Protocol):
+    """What query_sm, cancel_sm and replace_sm read (SQLite's JournalReader, or
+    router/store/postgres/lookup.py's PgReader)."""
+
+    def record(self, message_id: int) -> Record | None: ...
+
+    def outcome(self, message_id: int, since: float) -> Finished | None: ...
+
+    def receipt(self, message_id: int, since: float) -> Finished | None: ...
+
+    def close(self) -> None: ...
+
+
+def record_of(message_id: int, row: Any, replaced: bytes | None) -> Record | None:
+    """The message from its batch's journal row (first_id, count, account, received_at,
+    bodies), or its body a replace_sm wrote."""
+    if row is None or message_id >= row[0] + row[1]:
+        return None
+    first_id, _, account, received_at, blob = row
+    body = replaced if replaced is not None else unpack_bodies(blob)[message_id - first_id]
+    return Record(account, received_at, body)
+
+
+def first_outcome(message_id: int, rows: Iterable[Any]) -> Finished | None:
+    """The message's first carrier outcome in outcome rows (at, entries)."""
+    for at, entries in rows:
+        for entry in orjson.loads(entries):
+            if entry[0] == message_id:
+                return Finished(at, entry[1])
+    return None
+
+
+def final_receipt(message_id: int, rows: Iterable[Any]) -> Finished | None:
+    """The message's final receipt in receipt rows (at, entries)."""
+    for at, entries in rows:
+        for entry_id, stat in orjson.loads(entries):
+            if entry_id == message_id and stat in FINAL_STATS:
+                return Finished(at, FINAL_STATS[stat])
+    return None
+
+
 class JournalReader:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -61,13 +103,9 @@ class JournalReader:
             row = db.execute("SELECT first_id, count, account, received_at, bodies FROM journal "
                              "WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1",
                              (message_id,)).fetchone()
-            if row is None or message_id >= row[0] + row[1]:
-                return None
-            first_id, _, account, received_at, blob = row
             replaced = db.execute("SELECT body FROM replaced WHERE message_id = ?",
                                   (message_id,)).fetchone()
-            body = replaced[0] if replaced else unpack_bodies(blob)[message_id - first_id]
-            return Record(account, received_at, body)
+            return record_of(message_id, row, replaced[0] if replaced else None)
 
     def outcome(self, message_id: int, since: float) -> Finished | None:
         """The first carrier outcome journalled for the message (``since``: when it
@@ -80,11 +118,7 @@ class JournalReader:
                 "SELECT at, entries FROM outcomes WHERE seq >= ? AND seq < ? "
                 "AND instr(entries, ?) > 0 ORDER BY seq",
                 (first, first + MAX_OUTCOME_ROWS, needle))
-            for at, entries in rows:
-                for entry in orjson.loads(entries):
-                    if entry[0] == message_id:
-                        return Finished(at, entry[1])
-        return None
+            return first_outcome(message_id, rows)
 
     def receipt(self, message_id: int, since: float) -> Finished | None:
         """The final delivery receipt matched to the message (its stat), or None: the
@@ -97,11 +131,7 @@ class JournalReader:
                 "SELECT at, entries FROM receipts WHERE seq >= ? AND seq < ? "
                 "AND instr(entries, ?) > 0 ORDER BY seq",
                 (first, first + MAX_OUTCOME_ROWS, needle))
-            for at, entries in rows:
-                for entry_id, stat in orjson.loads(entries):
-                    if entry_id == message_id and stat in FINAL_STATS:
-                        return Finished(at, FINAL_STATS[stat])
-        return None
+            return final_receipt(message_id, rows)
 
     def close(self) -> None:
         with self._lock:

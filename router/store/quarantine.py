@@ -1,4 +1,5 @@
-"""Held messages (content quarantine) in the journal database: written by the journal's
+"""Held messages (content quarantine) beside the journal (its SQLite file, or its
+PostgreSQL database): written by the journal's
 group commit together with the batch they arrived in, read and decided by
 `chapar quarantine`, released or rejected by the running router.
 
@@ -15,7 +16,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from router.store.rows import RowStore
+from router.store.settings import Place
+from router.store.sqlite import columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -38,11 +42,17 @@ CREATE TABLE IF NOT EXISTS flags (
     categories  TEXT NOT NULL       -- every category that hit and applied, comma-separated
 );
 """
-FLAG = "INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?, ?)"
+FLAG = ("INSERT INTO flags VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+        "account = excluded.account, at = excluded.at, category = excluded.category, "
+        "categories = excluded.categories")
 FlagRow = tuple[int, str, float, str, str]
 """A message sent but flagged by the content filter, written with its batch's commit."""
-INSERT = ("INSERT OR REPLACE INTO quarantine (message_id, account, at, category, reason, body,"
-          " state, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT = ("INSERT INTO quarantine (message_id, account, at, category, reason, body, state, "
+          "grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+          "account = excluded.account, at = excluded.at, category = excluded.category, "
+          "reason = excluded.reason, body = excluded.body, state = excluded.state, "
+          "decided_at = NULL, dispatched = 0, grp = excluded.grp")
+"""A held row, or a part awaiting its message (a replay writes it again, undecided)."""
 HeldRow = tuple[int, str, float, str, str, bytes, str, str]
 SETTLE = ("UPDATE quarantine SET state = ?, category = ?, reason = ?, decided_at = ?, "
           "dispatched = ?, grp = ? WHERE message_id = ? AND state = 'part'")
@@ -51,8 +61,7 @@ SettleRow = tuple[str, str, str, float, int, str, int]
 
 def migrate(db: sqlite3.Connection) -> None:
     """Add ``grp`` to a quarantine table made before it existed."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(quarantine)")}
-    if "grp" not in columns:
+    if "grp" not in columns(db, "quarantine"):
         db.execute("ALTER TABLE quarantine ADD COLUMN grp TEXT NOT NULL DEFAULT ''")
 
 
@@ -83,19 +92,13 @@ def _held(row: tuple[object, ...]) -> Held:
                 bool(dispatched), str(grp))
 
 
-class QuarantineStore:
+class QuarantineStore(RowStore):
     """The quarantine table on its own connection (the CLI, and the router's poll)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=5.0,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        migrate(self._db)
-
-    def close(self) -> None:
-        self._db.close()
+    def __init__(self, path: Place) -> None:
+        super().__init__(path, SCHEMA)
+        if self._sqlite is not None:
+            migrate(self._sqlite)
 
     def held(self, state: str | None = "held", limit: int = 1000) -> list[Held]:
         if state is None:

@@ -1,10 +1,11 @@
-"""The registry: accounts, domestic ranges, lockouts and the bind audit, in SQLite.
+"""The registry: accounts, domestic ranges, lockouts and the bind audit, in SQLite (the
+registry file) or PostgreSQL (``store.backend: postgres``).
 
 It is the source of truth; YAML only seeds accounts that do not exist yet.  Every write
 made by the CLI also appends a row to ``changes`` in the same transaction; a running
-router watches ``PRAGMA data_version`` (cheap: no table read) and applies the changes
-it finds, so operators change accounts without a restart.  PostgreSQL will implement
-the same interface with LISTEN/NOTIFY.
+router watches ``data_version`` (cheap: SQLite's ``PRAGMA data_version``, PostgreSQL's
+one-row counter, see router/store/rows.py) and applies the changes it finds, so
+operators change accounts without a restart.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from router.model.accounts import Account, AuditEntry
 from router.model.ranges import DomesticRanges, ParsedFile
-from router.store.sqlite import SqliteStore
+from router.store.rows import CONFLICTS, RowStore
+from router.store.settings import Place
+from router.store.sqlite import columns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -68,7 +70,7 @@ class RegistryError(Exception):
     """An operator request the registry cannot honour; the message says why."""
 
 
-def _account(row: sqlite3.Row) -> Account:
+def _account(row: Any) -> Account:
     return Account(
         system_id=row["system_id"], password_hash=row["password_hash"],
         status=row["status"], bind_types=tuple(filter(None, row["bind_types"].split(","))),
@@ -78,14 +80,15 @@ def _account(row: sqlite3.Row) -> Account:
         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
-class Registry(SqliteStore):
-    def __init__(self, path: Path) -> None:
+class Registry(RowStore):
+    def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA)
-        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(accounts)")}
-        if "id_lockout" not in columns:  # a registry from before the column existed
+        db = self._sqlite
+        if db is not None and "id_lockout" not in columns(db, "accounts"):
+            # a registry from before the column existed
             with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                self._db.execute("ALTER TABLE accounts ADD COLUMN "
-                                 "id_lockout INTEGER NOT NULL DEFAULT 1")
+                db.execute("ALTER TABLE accounts ADD COLUMN "
+                           "id_lockout INTEGER NOT NULL DEFAULT 1")
 
     # --- accounts -------------------------------------------------------------------
 
@@ -105,7 +108,7 @@ class Registry(SqliteStore):
                      account.status_style, int(account.demo), now, now,
                      int(account.id_lockout)))
                 self._changed(db, "account", account.system_id)
-        except sqlite3.IntegrityError:
+        except CONFLICTS:
             raise RegistryError(f"account {account.system_id!r} exists already") from None
         return account
 
@@ -165,7 +168,10 @@ class Registry(SqliteStore):
         v4 = [iv for f in files for iv in f.v4]
         v6 = [iv for f in files for iv in f.v6]
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO ranges VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO ranges VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (version) "
+                       "DO UPDATE SET imported_at = excluded.imported_at, sources = "
+                       "excluded.sources, countries = excluded.countries, v4 = excluded.v4, "
+                       "v6 = excluded.v6",
                        (version, now, json.dumps([f.source for f in files]),
                         ",".join(countries), json.dumps(v4), json.dumps(v6)))
             self._changed(db, "ranges", version)
@@ -188,7 +194,9 @@ class Registry(SqliteStore):
 
     def set_lock(self, key: str, until: float, reason: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO lockouts VALUES (?, ?, ?)", (key, until, reason))
+            db.execute("INSERT INTO lockouts VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+                       "SET until = excluded.until, reason = excluded.reason",
+                       (key, until, reason))
 
     def clear_lock(self, key: str) -> bool:
         with self._tx() as db:
@@ -215,10 +223,6 @@ class Registry(SqliteStore):
                            r["reason"], r["status"], r["ranges_version"]) for r in rows]
 
     # --- change feed ----------------------------------------------------------------
-
-    def data_version(self) -> int:
-        version: int = self._db.execute("PRAGMA data_version").fetchone()[0]
-        return version
 
     def last_change(self) -> int:
         seq: int | None = self._db.execute("SELECT max(seq) FROM changes").fetchone()[0]

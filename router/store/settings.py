@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class Postgres:
+    """A PostgreSQL database the small stores (registry, ledger, quarantine) open, as
+    they open a SQLite file at a Path."""
+
+    dsn: str
+    timeout: float = 5.0
+    schema: str = ""
+    """The schema of a journal's tables (``StoreSettings.journal_schema``); "" = the
+    database's default."""
+
+
+Place: TypeAlias = Path | Postgres
+"""Where a store lives: a SQLite file, or a PostgreSQL database."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreSettings:
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    """Journal and records: SQLite files (embedded default) or PostgreSQL (``dsn``)."""
+    """Every store (journal, records, registry, ledger, quarantine): SQLite files (the
+    embedded default) or PostgreSQL (``dsn``)."""
     dsn: str = ""
     """postgresql://user:password@host:port/database (backend postgres)."""
     timeout: float = 5.0
@@ -17,6 +35,23 @@ class StoreSettings:
     path: str = "./var/chapar.db"
     durability: Literal["process", "power"] = "process"
     registry_path: str = "./var/registry.db"
+    journal_schema: str = ""
+    """PostgreSQL: the schema of this router's journal, records, ledger and quarantine
+    ("" = the database's default; the registry is always there).  Each router process
+    on one database needs one of its own, as each has its own journal file with SQLite:
+    ``--workers`` gives worker I ``chapar_wI`` (``<journal_schema>_wI``)."""
+
+    def registry(self) -> Place:
+        """Accounts, lines, lists, limits and keys: the registry file, or PostgreSQL."""
+        if self.backend == "postgres":
+            return Postgres(self.dsn, self.timeout)
+        return Path(self.registry_path)
+
+    def journal(self) -> Place:
+        """The ledger and the quarantine: beside the journal (they commit with it)."""
+        if self.backend == "postgres":
+            return Postgres(self.dsn, self.timeout, self.journal_schema)
+        return Path(self.path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,3 +81,9 @@ class RedisSettings:
     money and quotas: only what the process already holds."""
     retry: float = 0.5
     """Seconds between tries while Redis is unreachable."""
+
+
+def worker_schema(schema: str, index: int) -> str:
+    """PostgreSQL: worker ``index``'s journal schema: ``""`` -> ``chapar_w0``, ``node2``
+    -> ``node2_w0`` (``chapar run --workers``)."""
+    return f"{schema or 'chapar'}_w{index}"

@@ -1,17 +1,12 @@
-"""What the registry's stores share: a WAL connection, transactions, the change feed.
-
-Every store on the registry file appends to ``changes`` in the transaction of each
-write; a running router watches that table (router/server/changes.py).
+"""Opening a SQLite file for the small stores (router/store/rows.py): WAL, the schema and
+the ``changes`` table every registry write appends to (router/app/changes.py watches it).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Self
 
 CHANGES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -42,53 +37,17 @@ def _wal(db: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
-class SqliteStore:
-    """One connection of its own to ``path``, with ``schema`` created if missing."""
+def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
+    """A connection of its own to ``path``, with ``schema`` created if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    db.row_factory = sqlite3.Row
+    _wal(db)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema + CHANGES_SCHEMA)
+    return db
 
-    def __init__(self, path: Path, schema: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=5.0)
-        self._db.row_factory = sqlite3.Row
-        _wal(self._db)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(schema + CHANGES_SCHEMA)
 
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _tx(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        """A write transaction: the write lock is taken at BEGIN, not half-way."""
-        db = self._db
-        db.execute(begin)
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A read transaction: several SELECTs see one state of the file (WAL)."""
-        return self._tx("BEGIN")
-
-    def _account_exists(self, db: sqlite3.Connection, account: str) -> bool:
-        try:
-            row = db.execute("SELECT 1 FROM accounts WHERE system_id = ?", (account,)).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return False  # no registry tables yet: no accounts
-            raise
-        return row is not None
-
-    def _changed(self, db: sqlite3.Connection, kind: str, key: str) -> None:
-        db.execute("INSERT INTO changes (at, kind, key) VALUES (?, ?, ?)",
-                   (time.time(), kind, key))
+def columns(db: sqlite3.Connection, table: str) -> set[str]:
+    """The columns ``table`` has (a file from before a column existed lacks it)."""
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}

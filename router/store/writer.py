@@ -9,18 +9,18 @@ a failure is logged and retried later (the next job still runs).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.registry import Registry, RegistryError
+from router.store.rows import DB_ERRORS
+from router.store.settings import Place
 
 log = structlog.get_logger("chapar.writer")
 
@@ -38,7 +38,7 @@ Job = Callable[[Stores], object]
 
 
 class RegistryWriter:
-    def __init__(self, path: Path, retries: int = 5, retry_delay: float = 1.0) -> None:
+    def __init__(self, path: Place, retries: int = 5, retry_delay: float = 1.0) -> None:
         self._path = path
         self._retries = retries
         self._retry_delay = retry_delay
@@ -58,7 +58,7 @@ class RegistryWriter:
             except RegistryError as exc:  # the request itself is wrong: no retry helps
                 log.warning("registry_write_refused", what=what, error=str(exc))
                 return None
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:
                 log.warning("registry_write_failed", what=what, error=str(exc),
                             attempt=attempt)
                 time.sleep(self._retry_delay)

@@ -1,9 +1,10 @@
 """The journal in PostgreSQL: the same group commit as SQLite's, over asyncpg.
 
 One transaction per commit: the read batches by binary COPY (one row per read batch, the
-bodies in one blob), outcomes, receipts and refusals as rows, the ``done_below`` mark,
-the receipt queue's rows (store/inbox.py), replaced bodies and the ids whose final
-receipt was queued.
+bodies in one blob), the held, settled and flagged messages and the ledger rows of those
+batches (with SQLite's statements: store/quarantine.py, store/ledger.py), outcomes,
+receipts and refusals as rows, the ``done_below`` mark, the receipt queue's rows
+(store/inbox.py), replaced bodies and the ids whose final receipt was queued.
 ESME_ROK follows only its return, as with SQLite; when the server is gone the commit
 fails at once (ESME_RSYSERR to the ESMEs) and the link reconnects by itself.
 """
@@ -17,10 +18,11 @@ import orjson
 
 from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
-from router.store import inbox, quarantine
+from router.store import inbox, ledger, quarantine
 from router.store.errors import StoreError
 from router.store.packing import pack_bodies, unpack_bodies
 from router.store.postgres.link import PgLink, describe
+from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate
 from router.store.records import months
 from router.store.recovery import Recovery, wants_receipt
@@ -29,13 +31,14 @@ _JOURNAL_COLUMNS = ("first_id", "count", "account", "received_at", "bodies", "pe
 
 
 class PgJournal:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        """``schema``: the router's own (StoreSettings.journal_schema), else the default."""
         try:
-            self._link = PgLink(dsn, timeout, name="journal")
+            self._link = PgLink(dsn, timeout, name="journal", schema=schema)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise StoreError(f"cannot reach the journal {describe(dsn)}: {exc}") from exc
-        self.path = describe(dsn)
-        self._link.call(lambda conn: migrate(conn, months.month_of(time.time())))
+        self.path = describe(dsn) + (f" schema {schema}" if schema else "")
+        self._link.call(lambda conn: migrate(conn, months.month_of(time.time()), schema))
         self._batches: list[tuple[int, int, str, float, bytes, str]] = []
         self._outcomes: list[tuple[float, bytes, str]] = []
         self._outcome_count = 0
@@ -46,6 +49,10 @@ class PgJournal:
         """Receipts and MO queued for ESMEs: their rows ride every commit."""
         self._receipted: list[int] = []
         self._replaced: list[tuple[int, bytes]] = []
+        self._held: list[quarantine.HeldRow] = []
+        self._settled: list[quarantine.SettleRow] = []
+        self._flags: list[quarantine.FlagRow] = []
+        self._ledger: list[LedgerRow] = []
 
     # --- what the intake adds (as SqliteJournal) ------------------------------------
 
@@ -74,16 +81,16 @@ class PgJournal:
         self._replaced.append((message_id, body))
 
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
-        raise StoreError("quarantine is not kept in PostgreSQL yet (config refuses it)")
+        self._held.extend(rows)
 
     def add_settled(self, rows: list[quarantine.SettleRow]) -> None:
-        raise StoreError("quarantine is not kept in PostgreSQL yet (config refuses it)")
+        self._settled.extend(rows)
 
     def add_flags(self, rows: list[quarantine.FlagRow]) -> None:
-        raise StoreError("content flags are not kept in PostgreSQL yet (config refuses it)")
+        self._flags.extend(rows)
 
     def add_ledger(self, rows: list[LedgerRow]) -> None:
-        raise StoreError("the ledger is not kept in PostgreSQL yet (config refuses billing)")
+        self._ledger.extend(rows)
 
     @property
     def pending_outcomes(self) -> int:
@@ -93,7 +100,7 @@ class PgJournal:
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._receipts
                     or self._receipted or self._replaced or self.inbox.dirty
-                    or self._done_below is not None)
+                    or self._settled or self._ledger or self._done_below is not None)
 
     def commit(self, everything: bool = False) -> None:
         queued = self.inbox.take(time.time(), everything)
@@ -105,33 +112,34 @@ class PgJournal:
         receipts, self._receipts = self._receipts, []
         refusals, self._refusals = self._refusals, []
         done_below, self._done_below = self._done_below, None
+        held, self._held = self._held, []
+        settled, self._settled = self._settled, []
+        flags, self._flags = self._flags, []  # a failed commit refuses their batches
+        money, self._ledger = self._ledger, []
+        now = time.time()
+        statements = (  # in this order: settlements follow the inserts they change
+            (quarantine.INSERT, held), (quarantine.SETTLE, settled), (quarantine.FLAG, flags),
+            (ledger.INSERT, money),
+            ("INSERT INTO outcomes (at, entries, upstream) VALUES (?, ?, ?)", outcomes),
+            ("INSERT INTO receipts (at, entries) VALUES (?, ?)",
+             [(now, orjson.dumps(receipts))] if receipts else []),
+            ("INSERT INTO refusals (at, account, entries, peer) VALUES (?, ?, ?, ?)", refusals),
+            ("INSERT INTO marks VALUES ('done_below', ?) ON CONFLICT (name) DO UPDATE SET "
+             "value = excluded.value", [] if done_below is None else [(done_below,)]),
+            ("INSERT INTO outcomes (at, entries, upstream, receipted) VALUES (?, '[]', '', ?)",
+             [(now, orjson.dumps(receipted))] if receipted else []),
+            ("INSERT INTO replaced VALUES (?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+             "body = excluded.body", replaced),
+            *inbox.statements(queued))
 
         async def write(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
                 if batches:
                     await conn.copy_records_to_table("journal", records=batches,
                                                      columns=_JOURNAL_COLUMNS)
-                if outcomes:
-                    await conn.executemany("INSERT INTO outcomes (at, entries, upstream) "
-                                           "VALUES ($1, $2, $3)", outcomes)
-                if receipts:
-                    await conn.execute("INSERT INTO receipts (at, entries) VALUES ($1, $2)",
-                                       time.time(), orjson.dumps(receipts))
-                if refusals:
-                    await conn.executemany("INSERT INTO refusals (at, account, entries, peer) "
-                                           "VALUES ($1, $2, $3, $4)", refusals)
-                if done_below is not None:
-                    await conn.execute("INSERT INTO marks VALUES ('done_below', $1) ON "
-                                       "CONFLICT (name) DO UPDATE SET value = $1", done_below)
-                if receipted:
-                    await conn.execute("INSERT INTO outcomes (at, entries, upstream, receipted) "
-                                       "VALUES ($1, '[]', '', $2)", time.time(),
-                                       orjson.dumps(receipted))
-                if replaced:
-                    await conn.executemany("INSERT INTO replaced VALUES ($1, $2) ON CONFLICT "
-                                           "(message_id) DO UPDATE SET body = $2", replaced)
-                for sql, rows in inbox.statements(queued):
-                    await conn.executemany(_numbered(sql), rows)
+                for sql, rows in statements:
+                    if rows:
+                        await conn.executemany(numbered(sql), rows)
 
         try:
             self._link.call(write)
@@ -143,6 +151,8 @@ class PgJournal:
             self._refusals[:0] = refusals[-10_000:]
             self.inbox.keep(queued)  # receipts already handed to ESMEs: rows still owed
             self._receipted[:0] = receipted
+            # reservations belong to the refused batches; settlements stand (as SQLite)
+            self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             if self._done_below is None:
                 self._done_below = done_below
             raise
@@ -174,12 +184,6 @@ class PgJournal:
             problem = str(exc)
         self._link.close()
         return problem
-
-
-def _numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1``, ``$2``…"""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 async def _load_inbox(conn: asyncpg.Connection) -> inbox.Loaded:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from router.store.errors import StoreError
+from router.store.errors import Conflict, StoreError
 
 log = structlog.get_logger("chapar.postgres")
 T = TypeVar("T")
@@ -30,8 +30,11 @@ _LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
 
 class PgLink:
     def __init__(self, dsn: str, timeout: float = 5.0, retry: float = 0.5,
-                 name: str = "postgres") -> None:
+                 name: str = "postgres", schema: str = "") -> None:
+        """``schema``: searched first (a journal of its own, StoreSettings.journal_schema);
+        tables not there (the registry's) are found in the default ones."""
         self.dsn = dsn
+        self._settings = {"search_path": f'{schema}, "$user", public'} if schema else {}
         self._timeout = timeout
         self._retry = retry
         self._loop = asyncio.new_event_loop()
@@ -44,7 +47,8 @@ class PgLink:
         self.run(self._connect_now())  # at start: fail loudly if the server is not there
 
     async def _connect_now(self) -> None:
-        self._conn = await asyncpg.connect(self.dsn, timeout=self._timeout)
+        self._conn = await asyncpg.connect(self.dsn, timeout=self._timeout,
+                                           server_settings=self._settings)
 
     def call(self, work: Work[T]) -> T:
         """``work(connection)`` on the link's loop; StoreError when it cannot be done."""
@@ -65,6 +69,8 @@ class PgLink:
         except _LOST as exc:
             self._lost(exc)
             raise StoreError(f"postgres: connection lost: {exc}") from exc
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise Conflict(f"postgres: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"postgres: {exc}") from exc
 

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 
 from router.store.postgres.link import PgLink
+from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
@@ -37,12 +38,6 @@ WHERE r.message_id = u.id AND r.message_id >= $8 AND r.message_id < $9
 CHUNK = 4096
 
 
-def _numbered(where: str) -> str:
-    """``?`` placeholders (the export's) as $1, $2, …"""
-    parts = where.split("?")
-    return "".join(f"{p}${i}" if i < len(parts) else p for i, p in enumerate(parts, 1))
-
-
 def _table(table: Table) -> str:
     return "records" if table == "records" else "refusals_records"
 
@@ -56,14 +51,21 @@ def _month_terms(month: str, table: Table) -> str:
 
 
 class PgRecords:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
-        self._link = PgLink(dsn, timeout * 6, name="records")
-        self._link.call(lambda conn: migrate(conn, months.month_of(time.time())))
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        self._link = PgLink(dsn, timeout * 6, name="records", schema=schema)
+        self._link.call(lambda conn: migrate(conn, months.month_of(time.time()), schema))
         self._cursors = 0
         self._known: set[str] = set(self.months())
 
     def close(self) -> None:
         self._link.close()
+
+    def schemas_like(self, prefix: str) -> list[str]:
+        """Schemas named ``prefix`` and a number (the journals of ``--workers``)."""
+        rows = self._link.call(lambda c: c.fetch(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) "
+            "ORDER BY nspname", prefix))
+        return [r[0] for r in rows if r[0][len(prefix):].isdigit()]
 
     def months(self) -> list[str]:
         rows = self._link.call(lambda c: c.fetch("SELECT month FROM heads ORDER BY month"))
@@ -133,7 +135,7 @@ class PgRecords:
     def count(self, month: str, where: str, args: tuple[object, ...],
               table: Table = "records") -> int:
         sql = (f"SELECT count(*) FROM {_table(table)} WHERE {_month_terms(month, table)}"
-               + (f" AND {_numbered(where)}" if where else ""))
+               + (f" AND {numbered(where)}" if where else ""))
         return int(self._link.call(lambda c: c.fetchval(sql, *args)))
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[tuple[object, ...]]:
@@ -162,7 +164,7 @@ class PgRecords:
                table: Table = "records", columns: str = _LIST) -> Iterator[tuple[object, ...]]:
         return self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
                           f"{_month_terms(month, table)}"
-                          + (f" AND {_numbered(where)}" if where else "")
+                          + (f" AND {numbered(where)}" if where else "")
                           + " ORDER BY message_id", args)
 
     def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:

@@ -19,8 +19,8 @@ from router.store.records.source import (
 
 
 class PgSource:
-    def __init__(self, dsn: str, timeout: float = 5.0) -> None:
-        self._link = PgLink(dsn, timeout, name="records-source")
+    def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
+        self._link = PgLink(dsn, timeout, name="records-source", schema=schema)
 
     def close(self) -> None:
         self._link.close()
@@ -30,8 +30,6 @@ class PgSource:
             snap = Snapshot()
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 for name, sql, position in READS:
-                    if name == "money":
-                        break  # the ledger is not in PostgreSQL
                     if name == "outcomes" and len(snap.batches) >= limit:
                         break
                     setattr(snap, name, await conn.fetch(sql.format("$1", "$2"),

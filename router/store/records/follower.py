@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from router.store.records.open import RecordStore, open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.source import Source
 from router.store.records.sqlite import Step
+from router.store.rows import DB_ERRORS
 from router.store.settings import StoreSettings
 
 log = structlog.get_logger("chapar.records")
@@ -146,12 +146,12 @@ class Follower:
                     self.expire()
                     retention_at = now + settings.retention_check
                 failures = 0
-            except sqlite3.Error as exc:
+            except DB_ERRORS as exc:  # PostgreSQL away, SQLite locked: the next round
                 failures += 1
                 if sampled(failures):
                     log.error("records_write_failed", error=str(exc), failures=failures)
             stop.wait(settings.interval)
-        with contextlib.suppress(sqlite3.Error):  # what the last round left
+        with contextlib.suppress(*DB_ERRORS):  # what the last round left
             self.step()
 
 

@@ -11,7 +11,7 @@ from router.store.records.columns import Cursor, Table
 from router.store.records.settings import RecordSettings
 from router.store.records.source import Source, SqliteSource
 from router.store.records.sqlite import SqliteRecords, Step
-from router.store.settings import StoreSettings
+from router.store.settings import StoreSettings, worker_schema
 
 
 class RecordStore(Protocol):
@@ -39,7 +39,7 @@ class RecordStore(Protocol):
 def open_records(store: StoreSettings, settings: RecordSettings,
                  readonly: bool = False) -> SqliteRecords | PgRecords:
     if store.backend == "postgres":
-        return PgRecords(store.dsn, store.timeout)
+        return PgRecords(store.dsn, store.timeout, store.journal_schema)
     return SqliteRecords(Path(settings.path), readonly)
 
 
@@ -47,7 +47,8 @@ def open_stores(store: StoreSettings,
                 settings: RecordSettings) -> tuple[Source, SqliteRecords | PgRecords]:
     if store.backend == "postgres":
         from router.store.postgres.source import PgSource
-        return PgSource(store.dsn, store.timeout), open_records(store, settings)
+        return (PgSource(store.dsn, store.timeout, store.journal_schema),
+                open_records(store, settings))
     return SqliteSource(Path(store.path)), open_records(store, settings)
 
 
@@ -55,9 +56,14 @@ def every_store(store: StoreSettings, settings: RecordSettings
                 ) -> list[tuple[str, SqliteRecords | PgRecords]]:
     """Every records store of a config, read-only, by name: with SQLite ``records.path``
     and the files of ``--workers`` (``records.w0.db``…: one per worker journal); with
-    PostgreSQL, one.  FileNotFoundError when the router never wrote any."""
+    PostgreSQL, the journal schema's and those of ``--workers`` (``chapar_w0``…).
+    FileNotFoundError when the router never wrote any."""
     if store.backend == "postgres":
-        return [("postgres", open_records(store, settings, readonly=True))]
+        own = PgRecords(store.dsn, store.timeout, store.journal_schema)
+        found: list[tuple[str, SqliteRecords | PgRecords]] = [("postgres", own)]
+        for schema in own.schemas_like(worker_schema(store.journal_schema, 0)[:-1]):
+            found.append((f"postgres {schema}", PgRecords(store.dsn, store.timeout, schema)))
+        return found
     base = Path(settings.path)
     paths = [p for p in (base, *sorted(base.parent.glob(f"{base.stem}.w*{base.suffix}")))
              if p.exists()]

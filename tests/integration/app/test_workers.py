@@ -4,12 +4,14 @@ worker killed with SIGKILL under load is started again and replays its own journ
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests import acks, clients
@@ -64,11 +66,13 @@ def test_workers_share_the_port_and_drain_on_sigterm(
 
 def test_a_killed_worker_restarts_and_replays_its_journal(
         make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink],
-        tmp_path: Path) -> None:
+        tmp_path: Path, store_backend: dict[str, Any]) -> None:
     """requirements §1: nothing acknowledged is lost, also when one worker of several dies:
-    the supervisor starts it again on its own journal, which it replays."""
+    the supervisor starts it again on its own journal, which it replays (on PostgreSQL
+    each worker's journal is a schema of its own, chapar_w0 and chapar_w1)."""
     sink = make_sink("--resp-delay-ms", "30", record=True)
     router = make_router(cli_args=WORKERS, ready=2, simulator={"enabled": False},
+                         store=store_backend,
                          log={"level": "info"}, admin={"port": free_port(span=2)},
                          upstreams=[{"name": "sink", "port": sink.port, "window": 256}])
     ack_file = tmp_path / "acks.txt"
@@ -92,3 +96,17 @@ def test_a_killed_worker_restarts_and_replays_its_journal(
     print(f"worker kill -9: {len(got.accepted)} acknowledged, 0 lost, {duplicates} "
           f"duplicates, restarted as pid {restarted['pid']}, replayed {replayed}")
     assert router.stop() == 0
+    if store_backend:
+        batches = asyncio.run(_journal_rows(store_backend["dsn"]))
+        assert batches["chapar_w0"] > 0 and batches["chapar_w1"] > 0, batches
+        assert batches["public"] == 0, batches  # the registry's schema keeps no journal
+
+
+async def _journal_rows(dsn: str) -> dict[str, int]:
+    """Journal rows (read batches) in each schema."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {schema: await conn.fetchval(f"SELECT count(*) FROM {schema}.journal")
+                for schema in ("public", "chapar_w0", "chapar_w1")}
+    finally:
+        await conn.close()

@@ -307,7 +307,7 @@ def test_progress_bar_is_throttled() -> None:
     assert silent.getvalue() == ""
 
 
-def test_policy_settings_errors(tmp_path: Path, registry_path: Path) -> None:
+def test_policy_settings_errors(tmp_path: Path, registry_path: Path, config: Path) -> None:
     ok_csv = write_csv(tmp_path / "n.csv", [["09121234567"]])
     for policy, words in (
         ({"prefixes_dir": str(tmp_path / "nowhere")}, "no prefix tables"),
@@ -317,7 +317,7 @@ def test_policy_settings_errors(tmp_path: Path, registry_path: Path) -> None:
         path.write_text(
             yaml.safe_dump(
                 {
-                    "store": {"registry_path": str(registry_path)},
+                    "store": yaml.safe_load(config.read_text())["store"],
                     "simulator": {"enabled": True},
                     "policy": policy,
                 }

@@ -157,11 +157,12 @@ def test_smpplib_binds_at_v5_and_relays_billing_identification(
 # --- query_sm -----------------------------------------------------------------------
 
 
-def test_query_sm_with_smpplib(router: RouterProcess) -> None:
+def test_query_sm_with_smpplib(router_each_store: RouterProcess) -> None:
     """query_sm is answered from Chapar's state: once the carrier's receipt is in, the
     message is DELIVERED (2) with its final date (ENROUTE before: see the cancel test);
     an id of another account, or one never given, is ESME_RINVMSGID; the session goes
-    on."""
+    on.  On both store backends: a message no longer queued is read from the journal."""
+    router = router_each_store
     answers: list[Any] = []
     with bound(Esme(router.port)) as esme, bound(Esme(router.port), system_id="esme2") as other:
         for session in (esme, other):
@@ -190,11 +191,13 @@ def test_query_sm_with_smpplib(router: RouterProcess) -> None:
 
 
 def test_query_sm_of_a_message_the_carrier_refused(
-        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink]) -> None:
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink],
+        store_backend: dict[str, Any]) -> None:
     """A carrier's final refusal is REJECTED (8) with its final date (16 characters,
-    SMPP absolute time) and the carrier status's low octet as error_code."""
+    SMPP absolute time) and the carrier status's low octet as error_code (both store
+    backends: the outcome is read from the journal)."""
     sink = make_sink("--error-rate", "1", "--error-status", "0x45")
-    router = make_router(simulator={"enabled": False},
+    router = make_router(simulator={"enabled": False}, store=store_backend,
                          upstreams=[{"name": "sink", "port": sink.port}])
     router.wait_event("upstream_bound")
     s = raw_bound(router)

@@ -3,17 +3,22 @@ group commit and recovery, and records derived from it, exported and verified.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from router.app.workers import for_worker
+from router.config import Config
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
 from router.store.postgres.journal import PgJournal
 from router.store.records import months
-from router.store.records.export import Query, export
+from router.store.records.export import Combined, Query, export
 from router.store.records.follower import Follower
-from router.store.records.open import open_stores
+from router.store.records.open import every_store, open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.verify import verify
 from router.store.settings import StoreSettings
@@ -26,8 +31,40 @@ def _store(tmp_path: Path, backend: dict[str, Any]) -> StoreSettings:
 
 def _journal(store: StoreSettings) -> Journal:
     if store.backend == "postgres":
-        return PgJournal(store.dsn)
+        return PgJournal(store.dsn, schema=store.journal_schema)
     return SqliteJournal(Path(store.path))
+
+
+def test_workers_journals_and_records_are_their_own_and_read_together(
+        tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    """--workers: each worker writes a journal and records of its own (files, or the
+    PostgreSQL schemas chapar_w0 and chapar_w1), so the same message id in two workers
+    meets nothing; the lawful export reads every worker's records."""
+    base = _store(tmp_path, store_backend)
+    base_records = RecordSettings(path=str(tmp_path / "records.db"))
+    now = time.time()
+    first = message_id(now)
+    for index in range(2):
+        config = for_worker(Config(store=base, records=base_records), index)
+        journal = _journal(config.store)
+        journal.add_batch(first, f"acc{index}", [body(destination="98912")], now)
+        journal.commit()
+        journal.close()
+        source, records = open_stores(config.store, config.records)
+        follower = Follower(source, records, config.records)
+        while follower.step():
+            pass
+        follower.close()
+        records.close()
+    stores = every_store(base, base_records)
+    names = [name for name, _ in stores]
+    manifest = export(Combined([r for _, r in stores]), Query(msisdn="98912"),
+                      tmp_path / "x.jsonl", "jsonl", False)
+    for _, records in stores:
+        records.close()
+    assert manifest.rows == 2, names
+    lines = (tmp_path / "x.jsonl").read_text()
+    assert '"acc0"' in lines and '"acc1"' in lines
 
 
 def test_journal_commits_and_recovers(tmp_path: Path, store_backend: dict[str, Any]) -> None:
@@ -136,10 +173,20 @@ def test_old_partitions_are_dropped_on_both_backends(tmp_path: Path,
     journal.close()
 
 
+async def _tables(dsn: str) -> set[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {r[0] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    finally:
+        await conn.close()
+
+
 def test_chapar_migrate_creates_the_schema(tmp_path: Path,
                                            store_backend: dict[str, Any]) -> None:
     """`chapar migrate` creates (and, run again, keeps) the schema: PostgreSQL gets its
-    tables and this month's partitions with two ahead."""
+    tables (journal, records, registry, ledger, quarantine) and this month's partitions
+    with two ahead."""
     import yaml
 
     from tests.integration.cli.support import chapar
@@ -154,7 +201,10 @@ def test_chapar_migrate_creates_the_schema(tmp_path: Path,
         assert run.returncode == 0, run.stderr
     now = months.month_of(time.time())
     if store_backend:
-        assert "schema version 1" in run.stdout
+        assert "schema version 2" in run.stdout
         assert all(m in run.stdout for m in (now, months.shift(now, 2))), run.stdout
+        tables = asyncio.run(_tables(store_backend["dsn"]))
+        assert {"journal", "accounts", "lines", "number_lists", "limits", "changes",
+                "change_version", "ledger", "quarantine", "flags"} <= tables
     else:
         assert (tmp_path / "j.db").exists() and (tmp_path / "r.db").exists()

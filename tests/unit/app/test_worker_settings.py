@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from router.app.workers import FDS_ENV, WorkerSlot, count_of, for_worker
-from router.config import Config
+from router.config import Config, ConfigError, parse
+from router.store.settings import Postgres
 
 
 def test_each_worker_has_its_journal_and_admin_port() -> None:
@@ -23,6 +24,24 @@ def test_each_worker_has_its_journal_and_admin_port() -> None:
     assert for_worker(free, 3).admin.port == 0  # a free port each
     # a records file follows one journal (its cursor is that journal's)
     assert one.records.path == "var/records.w1.db"
+
+
+def test_on_postgresql_each_worker_has_a_journal_schema_and_shares_the_registry() -> None:
+    """As each worker has its journal file with SQLite: worker I's journal, records,
+    ledger and quarantine are in the schema chapar_wI (or <journal_schema>_wI); the
+    registry stays where the CLI writes it."""
+    base = parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d"},
+                  "simulator": {"enabled": True}}, "c.yaml")
+    one = for_worker(base, 1)
+    assert one.store.journal() == Postgres("postgresql://u@h/d", 5.0, "chapar_w1")
+    assert one.store.registry() == base.store.registry() == Postgres("postgresql://u@h/d")
+    node = dataclasses.replace(base, store=dataclasses.replace(base.store,
+                                                               journal_schema="node2"))
+    assert for_worker(node, 0).store.journal_schema == "node2_w0"
+    with pytest.raises(ConfigError, match=r"store\.journal_schema: 'a;drop' is not"):
+        parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d",
+                         "journal_schema": "a;drop"}, "simulator": {"enabled": True}},
+              "c.yaml")
 
 
 def test_worker_count() -> None:

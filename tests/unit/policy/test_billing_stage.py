@@ -5,6 +5,8 @@ submit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from router.model.lines import LineBook
 from router.model.numbersets import ListSnapshot
 from router.model.status import REFUSALS
@@ -14,6 +16,8 @@ from router.policy.billing import BillingStage
 from router.policy.plans import Operators
 from router.policy.settings import PolicySettings, PriceSettings
 from router.policy.stage import Snapshot
+from router.store.errors import StoreError
+from router.store.ledger import Ledger
 from tests.unit.policy.test_throttle import IRANCELL, MCI, PREFIXES, WALL, submit
 
 
@@ -45,3 +49,34 @@ def test_an_uncovered_batch_is_decided_submit_by_submit() -> None:
     assert [r for _, r in refused] == [REFUSALS["insufficient_balance"]] * 2
     assert wallets.take_staged(accepted) == [2, 5] and wallets.balances["acc"] == 0
     assert stage.decide([], snap) == ([], [])
+
+
+class _Away(Ledger):
+    """A ledger whose database is away after the start (PostgreSQL down)."""
+
+    away = False
+
+    def topups_since(self, seq: int) -> list[tuple[int, str, int]]:
+        if self.away:
+            raise StoreError("postgres: not connected (reconnecting)")
+        return super().topups_since(seq)
+
+
+def test_a_ledger_away_delays_topups_never_a_decision(tmp_path: Path) -> None:
+    """The topups' poll rides a decision: a ledger that cannot answer is asked again at
+    the next poll, and the batch is decided on the balance held meanwhile."""
+    ledger = _Away(tmp_path / "journal.db")
+    ledger.topup("acc", 13)
+    settings = PolicySettings(prefixes_dir=str(PREFIXES), default_price=5,
+                              prices=[PriceSettings(price=2, operator="IR-MCI")])
+    wallets = Wallets()
+    stage = BillingStage(settings, Addresses(settings, Operators.load(PREFIXES)), wallets,
+                         ledger)
+    ledger.topup("acc", 7)
+    ledger.away = True
+    snap = Snapshot("acc", WALL, LineBook(), ListSnapshot())
+    assert stage.decide(BATCH, snap)[0] is BATCH  # the 13 it read at start
+    ledger.away = False
+    stage.poll()
+    assert wallets.balances["acc"] == 7  # the topup came with the next poll
+    ledger.close()

@@ -22,10 +22,10 @@ def test_longer_retention_and_a_text_policy_are_taken() -> None:
         parse({"records": {"text": "some"}, "simulator": {"enabled": True}}, "c.yaml")
 
 
-def test_postgres_needs_a_dsn_and_refuses_what_it_cannot_keep_yet() -> None:
+def test_postgres_needs_a_dsn_and_keeps_content_and_billing_too() -> None:
     with pytest.raises(ConfigError, match=r"store\.dsn: backend postgres needs a DSN"):
         parse({"store": {"backend": "postgres"}, "simulator": {"enabled": True}}, "c.yaml")
-    with pytest.raises(ConfigError, match=r"policy\.stages: billing keeps its state"):
-        parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d"},
-               "policy": {"stages": ["lines", "billing"]}, "simulator": {"enabled": True}},
-              "c.yaml")
+    config = parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d"},
+                    "policy": {"stages": ["lines", "content", "billing"]},
+                    "simulator": {"enabled": True}}, "c.yaml")
+    assert config.policy.stages[-2:] == ("content", "billing")

@@ -1,8 +1,10 @@
-"""router.store.lines: lines, lists, opt-outs and violations in the registry file."""
+"""router.store.lines: lines, lists, opt-outs and violations in the registry, on each
+backend (a SQLite file, and a real PostgreSQL: ``registry_place``)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,22 +15,31 @@ from router.model.lines import Line, LineBook
 from router.model.numbersets import ExpiringNumberSet, NumberSet
 from router.store.lines import LineError, LineStore
 from router.store.registry import Registry, RegistryError
+from router.store.settings import Place
 from tests.conftest import seed_registry
 
 A, B, C, D = 989121234567, 989121234568, 989121234569, 989121234570
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(registry_place: Place) -> Place:
+    """The registry on each backend in turn (SQLite, a real PostgreSQL)."""
+    return seed_registry(registry_place)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
+    """A registry file, for what only SQLite has (WAL, files from older versions)."""
     return seed_registry(tmp_path / "registry.db")
 
 
 @pytest.fixture
-def store(db: Path) -> LineStore:
-    return LineStore(db)
+def store(db: Place) -> Iterator[LineStore]:
+    with LineStore(db) as store:
+        yield store
 
 
-def changes(path: Path, after: int = 0) -> list[tuple[str, str]]:
+def changes(path: Place, after: int = 0) -> list[tuple[str, str]]:
     reg = Registry(path)
     try:
         return [(kind, key) for _, kind, key in reg.changes_since(after)]
@@ -36,7 +47,7 @@ def changes(path: Path, after: int = 0) -> list[tuple[str, str]]:
         reg.close()
 
 
-def last_seq(path: Path) -> int:
+def last_seq(path: Place) -> int:
     reg = Registry(path)
     try:
         return reg.last_change()
@@ -47,7 +58,7 @@ def last_seq(path: Path) -> int:
 # --- lines ---------------------------------------------------------------------------
 
 
-def test_line_round_trip_and_change_rows(db: Path, store: LineStore) -> None:
+def test_line_round_trip_and_change_rows(db: Place, store: LineStore) -> None:
     before = last_seq(db)
     added = store.add_line(
         Line(
@@ -80,7 +91,7 @@ def test_overnight_hours_survive(store: LineStore) -> None:
     assert got is not None and got.hours == (1320, 360) and got.open_at(23 * 60)
 
 
-def test_add_line_refusals(db: Path, store: LineStore) -> None:
+def test_add_line_refusals(db: Place, store: LineStore) -> None:
     store.add_line(Line(number="3000", account="acme"))
     before = last_seq(db)
     with pytest.raises(LineError, match="exists"):
@@ -136,7 +147,7 @@ def test_lines_by_account_and_update_refusals(store: LineStore) -> None:
 # --- lists -----------------------------------------------------------------------------
 
 
-def test_blacklist_replace_and_append(db: Path, store: LineStore) -> None:
+def test_blacklist_replace_and_append(db: Place, store: LineStore) -> None:
     before = last_seq(db)
     assert store.blacklist() == NumberSet()
     assert store.save_blacklist(NumberSet([A, B])) == NumberSet([A, B])
@@ -154,7 +165,7 @@ def test_big_blacklist_is_one_blob(store: LineStore) -> None:
     assert not snap.is_blacklisted(989120000001)
 
 
-def test_whitelist_with_expiry(db: Path, store: LineStore) -> None:
+def test_whitelist_with_expiry(db: Place, store: LineStore) -> None:
     store.add_line(Line(number="3000", account="acme", kind="service"))
     with pytest.raises(LineError, match="no line"):
         store.save_whitelist("9999", ExpiringNumberSet([A]))
@@ -177,7 +188,7 @@ def test_whitelist_with_expiry(db: Path, store: LineStore) -> None:
     assert changes(db, before) == [("list", "whitelist:3000")] * 3
 
 
-def test_purge_expired(db: Path, store: LineStore) -> None:
+def test_purge_expired(db: Place, store: LineStore) -> None:
     for line in ("3000", "3001"):
         store.add_line(Line(number=line, account="acme", kind="service"))
     store.save_whitelist("3000", ExpiringNumberSet([A], {B: 100.0, C: 300.0}))
@@ -190,7 +201,7 @@ def test_purge_expired(db: Path, store: LineStore) -> None:
     assert store.purge_expired(200.0) == 0
 
 
-def test_optouts_rows(db: Path, store: LineStore) -> None:
+def test_optouts_rows(db: Place, store: LineStore) -> None:
     store.add_line(Line(number="3000", account="acme"))
     store.add_line(Line(number="3001", account="acme"))
     before = last_seq(db)
@@ -209,7 +220,7 @@ def test_optouts_rows(db: Path, store: LineStore) -> None:
     assert not snap.is_opted_out("3000", B, "Other")
 
 
-def test_save_optouts_replace_and_append(db: Path, store: LineStore) -> None:
+def test_save_optouts_replace_and_append(db: Place, store: LineStore) -> None:
     store.add_line(Line(number="3000", account="acme"))
     with pytest.raises(LineError, match="no line"):
         store.save_optouts("9999", NumberSet([A]))
@@ -248,7 +259,7 @@ def test_snapshot_contents_and_counts(store: LineStore) -> None:
     assert all(at > 0 for *_, at in store.list_counts())
 
 
-def test_violations(db: Path, store: LineStore) -> None:
+def test_violations(db: Place, store: LineStore) -> None:
     before = last_seq(db)
     store.record_violations([("3000", 100.0, "989121234567"), ("3000", 200.0, "989121234568")])
     store.record_violations([("3001", 150.0, "989121234569")])
@@ -261,7 +272,7 @@ def test_violations(db: Path, store: LineStore) -> None:
     assert store.violation_counts(0.0) == {"3000": 1, "3001": 1}
 
 
-def test_failed_write_leaves_nothing(db: Path, store: LineStore) -> None:
+def test_failed_write_leaves_nothing(db: Place, store: LineStore) -> None:
     store.add_line(Line(number="3000", account="acme"))
     store.save_optouts("3000", NumberSet([A]))
     before = last_seq(db)
@@ -278,19 +289,20 @@ def test_failed_write_leaves_nothing(db: Path, store: LineStore) -> None:
     assert store.add_optout("3000", C)
 
 
-def test_tables_share_the_registry_file(db: Path, store: LineStore) -> None:
-    tables = {
-        r[0]
-        for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")
-    }
+def test_tables_share_the_registry_file(sqlite_db: Path) -> None:
+    LineStore(sqlite_db).close()
+    raw = sqlite3.connect(sqlite_db)
+    tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"accounts", "changes", "lines", "number_lists", "optouts", "violations"} <= tables
-    mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
+    mode = raw.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 
-def test_priority_mark_round_trips_and_older_registries_gain_the_column(db: Path) -> None:
+def test_priority_mark_round_trips_and_older_registries_gain_the_column(sqlite_db: Path
+                                                                          ) -> None:
     """A line marked ``priority`` keeps the mark through the store and the line book;
     a registry made before the column existed gets it (off) when opened."""
+    db = sqlite_db
     with sqlite3.connect(db) as raw:
         raw.execute("CREATE TABLE lines (number TEXT PRIMARY KEY, account TEXT NOT NULL, "
                     "kind TEXT NOT NULL, exemption TEXT NOT NULL DEFAULT '', status TEXT "

@@ -1,0 +1,93 @@
+"""The ledger and the quarantine beside the journal, on each backend (SQLite, and a real
+PostgreSQL: ``journal_place``): rows the journal's commit writes, read and decided by
+the stores the CLI and the running router open."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+
+from router.model.wallets import LedgerRow
+from router.store.interface import Journal
+from router.store.journal import SqliteJournal
+from router.store.ledger import Ledger
+from router.store.postgres.journal import PgJournal
+from router.store.quarantine import QuarantineStore
+from router.store.settings import Place
+
+
+def journal(place: Place) -> Journal:
+    return SqliteJournal(place) if isinstance(place, Path) else PgJournal(place.dsn)
+
+
+def test_balances_follow_topups_and_the_journal_rows(journal_place: Place) -> None:
+    """requirements §5: reserve on accept, charge kept on success, refund on failure;
+    a topup from another process (the CLI) is seen by its seq."""
+    ledger = Ledger(journal_place)
+    assert ledger.balances() == ({}, 0)
+    assert ledger.topup("acme", 1_000, "invoice 7") == 1_000
+    sums, seen = ledger.balances()
+    assert sums == {"acme": 1_000} and seen > 0
+    j = journal(journal_place)
+    j.add_batch(500, "acme", [b"x", b"y", b"z"], time.time())
+    j.add_ledger([LedgerRow(time.time(), "acme", "reserve", -30, "",
+                            orjson.dumps([[500, -10, 3]]))])
+    j.commit()
+    assert ledger.balance("acme") == 970
+    assert ledger.open_reservations() == {500: ("acme", 10), 501: ("acme", 10),
+                                          502: ("acme", 10)}
+    j.add_ledger([LedgerRow(time.time(), "acme", "commit", 0, "", orjson.dumps([[500, 0]])),
+                  LedgerRow(time.time(), "acme", "refund", 10, "", orjson.dumps([[501, 10]]))])
+    j.commit()
+    assert ledger.balance("acme") == 980
+    assert ledger.open_reservations() == {502: ("acme", 10)}
+    assert ledger.topups_since(0) == [(seen, "acme", 1_000)] and ledger.topups_since(seen) == []
+    ledger.topup("acme", -80, "correction")
+    assert [(a, n) for _, a, n in ledger.topups_since(seen)] == [("acme", -80)]
+    assert ledger.balances()[0] == {"acme": 900}
+    kinds = [row[2] for row in ledger.rows("acme")]
+    assert kinds == ["topup", "reserve", "commit", "refund", "topup"]
+    assert [row[2] for row in ledger.rows("acme", limit=2)] == ["topup", "reserve"]
+    statement = ledger.statement("acme", 0.0, float("inf")).splitlines()
+    assert statement[0] == "at,kind,message_id,amount,balance"
+    assert statement[-1].endswith(",topup correction,,-80,900")
+    j.close()
+    ledger.close()
+
+
+def test_held_messages_are_decided_and_dispatched_once(journal_place: Place) -> None:
+    """requirements §3: a held message waits for an operator; a release or a reject
+    reaches the router's poll once, a long message's parts decided together."""
+    j = journal(journal_place)
+    now = time.time()
+    j.add_batch(100, "acme", [b"a", b"b", b"c", b"d"], now)
+    j.add_held([(100, "acme", now, "protest", "phrase", b"a", "held", ""),
+                (101, "acme", now, "", "", b"b", "part", ""),
+                (102, "acme", now, "", "", b"c", "part", "")])
+    j.add_flags([(103, "acme", now, "ads", "ads,spam")])
+    j.commit()
+    j.add_settled([("held", "fraud", "regex", now, 0, "g1", 101),
+                   ("held", "fraud", "regex", now, 0, "g1", 102)])
+    j.commit()
+    store = QuarantineStore(journal_place)
+    held = store.held()
+    assert [(h.message_id, h.category, h.group) for h in held] == [
+        (100, "protest", ""), (101, "fraud", "g1"), (102, "fraud", "g1")]
+    assert held[0].body == b"a" and held[0].decided_at is None and not held[0].dispatched
+    assert store.flags() == [(103, "acme", now, "ads", "ads,spam")]
+    assert store.decide(101, "rejected") == 2  # the whole long message
+    assert store.decide(101, "released") == 0  # decided already
+    assert store.decide(100, "released") == 1
+    assert store.decide(999, "released") == 0
+    decided = store.undispatched()
+    assert [(h.message_id, h.state) for h in decided] == [
+        (100, "released"), (101, "rejected"), (102, "rejected")]
+    store.mark_dispatched([h.message_id for h in decided])
+    assert store.undispatched() == [] and store.held() == []
+    got = store.get(100)
+    assert got is not None and got.dispatched and got.decided_at is not None
+    assert [h.message_id for h in store.held(None)] == [100, 101, 102]
+    store.close()
+    j.close()
