@@ -36,6 +36,7 @@ from router.policy.addresses import Addresses
 from router.policy.api_keys import ApiKeys
 from router.policy.auth import Authenticator
 from router.policy.billing import BillingStage
+from router.policy.binds import SharedBinds
 from router.policy.lists import ListRegistry
 from router.policy.mo import MoHandler
 from router.policy.pipeline import Pipeline, StageKit
@@ -127,7 +128,7 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     wallets = Wallets(on_delivery=on_delivery)
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
                                         wallets=wallets, ledger=ledger, shared=shared))
-    limits_shared = _shared(config, registry, rules, pipeline, usage) if shared else None
+    limits_shared = _shared(config, registry, rules, pipeline, usage, auth) if shared else None
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))
     mo = MoHandler(rules, addresses, config.policy, writer)
@@ -136,18 +137,21 @@ def build_policy(config: Config, state: ServerState) -> Policy:
 
 
 def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline,
-            usage: dict[tuple[str, str], int]) -> SharedLimits:
-    """Buckets, quotas and balances in Redis: the wallets hold only what they lease; the
-    store is named by host and journal path, so a restarted process reports as itself."""
+            usage: dict[tuple[str, str], int], auth: Authenticator) -> SharedLimits:
+    """Buckets, quotas, balances and binds in Redis: the wallets hold only what they
+    lease; the store is named by host and journal path, so a restarted process reports
+    as itself."""
     store_id = f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
     billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
     if billing is not None:
         pipeline.wallets.share()
-    shared = SharedLimits(config.redis, RedisState(config.redis, store_id), rules,
-                          pipeline.wallets if billing else None, usage,
-                          [a.system_id for a in registry.accounts()])
+    state = RedisState(config.redis, store_id)
+    shared = SharedLimits(config.redis, state, rules, pipeline.wallets if billing else None,
+                          usage, [a.system_id for a in registry.accounts()])
     shared.throttle = next((s for s in pipeline.stages if isinstance(s, ThrottleStage)), None)
     shared.billing = billing
+    shared.binds = auth.shared_binds = SharedBinds(state, config.redis.local_share,
+                                                   config.redis.bind_ttl)
     log.info("limits_shared", redis=config.redis.url.rpartition("@")[2], store=store_id)
     return shared
 

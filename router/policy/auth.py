@@ -33,6 +33,7 @@ from router.model.accounts import Account, AuditEntry
 from router.model.apikeys import ApiKey
 from router.model.ranges import DomesticRanges, parse_address
 from router.model.status import BIND_REFUSED, UNKNOWN_SYSTEM_ID, WRONG_PASSWORD
+from router.policy.binds import SharedBinds
 from router.policy.lockout import Lockout, LockoutPolicy, ip_key, system_id_key
 from router.policy.settings import AuthSettings
 from router.smpp.pdu import CommandId
@@ -105,6 +106,9 @@ class BindVerdict:
     status: int
     reason: str
     account: Account | None = None
+    slot: str = ""
+    """The bind's slot among its account's max_binds over every process (``binds``),
+    given back with ``Authenticator.unbound``."""
 
     @property
     def accepted(self) -> bool:
@@ -118,6 +122,8 @@ class Authenticator:
         self._writer = writer
         self._config = config
         self._live_binds = live_binds
+        self.shared_binds: SharedBinds | None = None
+        """Set when the limits are shared through Redis: max_binds over every process."""
         self._accounts = {a.system_id: a for a in registry.accounts()}
         self.ranges: DomesticRanges | None = registry.current_ranges()
         self.lockout = Lockout(LockoutPolicy(max_failures=config.lockout_failures,
@@ -235,11 +241,23 @@ class Authenticator:
         account = self._accounts.get(system_id)
         if account is None or account.status != "active":
             return BindVerdict(BIND_REFUSED, "account changed during bind")
-        if account.max_binds and self._live_binds(system_id) >= account.max_binds:
+        live = self._live_binds(system_id)
+        if account.max_binds and live >= account.max_binds:
             return BindVerdict(BIND_REFUSED, "too many binds")
+        slot = ""
+        if account.max_binds and self.shared_binds is not None:
+            taken = await self.shared_binds.take(system_id, account.max_binds, live)
+            if taken is None:
+                return BindVerdict(BIND_REFUSED, "too many binds (all processes)")
+            slot = taken
         self.lockout.succeed(ip_key(ip))
         self.lockout.succeed(system_id_key(system_id))
-        return BindVerdict(0, "ok", account)
+        return BindVerdict(0, "ok", account, slot)
+
+    def unbound(self, system_id: str, slot: str) -> None:
+        """A bind that took a shared slot ended."""
+        if slot and self.shared_binds is not None:
+            self.shared_binds.drop(system_id, slot)
 
     def _locked(self, ip: str, system_id: str, account: Account | None,
                 now: float, by_id: bool = True) -> BindVerdict | None:

@@ -23,6 +23,7 @@ import structlog
 from router.model.limits import LimitBook
 from router.model.wallets import Wallets
 from router.policy.billing import BillingStage
+from router.policy.binds import SharedBinds
 from router.policy.leases import LeasedBucket, LeasedQuotas
 from router.policy.rules import Rules
 from router.policy.throttle import ThrottleStage
@@ -68,6 +69,8 @@ class SharedLimits:
         self._clock = clock
         self.throttle: ThrottleStage | None = None
         self.billing: BillingStage | None = None
+        self.binds: SharedBinds | None = None
+        """max_binds over every process (kept alive from here)."""
         self.down_since: float | None = None
         self._buckets: dict[tuple[str, str], _Seen] = {}
         self._money: dict[str, _Seen] = {}
@@ -101,6 +104,8 @@ class SharedLimits:
 
     async def tick(self) -> None:
         now = self._clock()
+        if self.binds is not None:
+            await self.binds.keep(now)
         if self.throttle is not None and self._rules.limits is not self._book:
             self._book = self._rules.limits
             self.throttle.prepare(self._book)

@@ -103,6 +103,8 @@ class EsmeConnection(asyncio.Protocol):
         self._peer = ""
         self._peer_addr: tuple[str, int] = ("", 0)
         self._account: Account | None = None
+        self._slot = ""
+        """Its bind's slot among the account's max_binds over every process, if any."""
         self._receiver = False
         self._binding = False
         self._bind_task: asyncio.Task[None] | None = None
@@ -176,6 +178,7 @@ class EsmeConnection(asyncio.Protocol):
             self._state.heap.connection_closed(self._loop)
         if self._account is not None:
             self._state.bound.get(self._account.system_id, set()).discard(self)
+            self._auth.unbound(self._account.system_id, self._slot)
         self._timer.cancel()
         if self._continuation is not None:
             self._continuation.cancel()
@@ -341,6 +344,8 @@ class EsmeConnection(asyncio.Protocol):
                                          self._peer_addr)
         self._binding = False
         if self._transport is None or self._transport.is_closing():
+            if verdict.account is not None:
+                self._auth.unbound(verdict.account.system_id, verdict.slot)
             return
         if not verdict.accepted:
             self.session.reject_bind(bind, verdict.status)
@@ -348,6 +353,7 @@ class EsmeConnection(asyncio.Protocol):
             return
         self._account = verdict.account
         assert self._account is not None
+        self._slot = verdict.slot
         self._state.bound.setdefault(self._account.system_id, set()).add(self)
         events = self.session.accept_bind(bind, "chapar", self._loop.time())
         if self.session.state in (State.BOUND_RX, State.BOUND_TRX):

@@ -81,6 +81,9 @@ class RedisSettings:
     money and quotas: only what the process already holds."""
     retry: float = 0.5
     """Seconds between tries while Redis is unreachable."""
+    bind_ttl: float = 30.0
+    """An account's max_binds counts every process's binds: those of a process that
+    died without giving them back still count this many seconds."""
 
 
 def worker_schema(schema: str, index: int) -> str:

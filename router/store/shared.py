@@ -1,6 +1,7 @@
 """The live counters several router processes share, in Redis (issue 11 item 4): token
-buckets, quota counters and prepaid balances, each changed by one Lua script so that a
-take or a reservation is atomic however many processes ask at once.
+buckets, quota counters and prepaid balances, and the binds counted against max_binds
+(issue 16), each changed by one Lua script so that a take or a reservation is atomic
+however many processes ask at once.
 
 Processes never call Redis per message: they lease slices (tokens, segments, money) and
 ``RedisState.exchange`` sends one tick's leases and returns of every key in one pipeline.
@@ -127,6 +128,28 @@ class MoneyAsk:
 
 QUOTA_TTL = 40 * 86400  # a month's key outlives the month
 
+BIND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
+return 1
+"""
+"""One of an account's binds over all processes: a sorted set of live binds scored by
+when each lapses unless kept; a slot is given (1) while fewer than ``limit`` are live."""
+
+KEEP = """
+local t = redis.call('TIME')
+local until_ = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], until_, ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 60)
+return 0
+"""
+"""This process's binds of one account are still live: each lapses ``ARGV[1]`` s later
+(added again if Redis lost them, or they were taken while it was unreachable)."""
+
 
 class RedisState:
     def __init__(self, settings: RedisSettings, store_id: str) -> None:
@@ -138,6 +161,8 @@ class RedisState:
         self._bucket = self._redis.register_script(BUCKET)
         self._quota = self._redis.register_script(QUOTA)
         self._money = self._redis.register_script(MONEY)
+        self._bind = self._redis.register_script(BIND)
+        self._keep = self._redis.register_script(KEEP)
 
     async def exchange(self, buckets: list[BucketAsk], quotas: list[QuotaAsk],
                        money: list[MoneyAsk]) -> tuple[list[int], list[tuple[int, int]],
@@ -166,6 +191,24 @@ class RedisState:
                 [(int(t), int(left)) for t, left in replies[nb:nb + nq]],
                 [(int(t), int(a), int(f), int(b))
                  for t, a, f, b in replies[nb + nq:nb + nq + len(money)]])
+
+    async def take_bind(self, account: str, token: str, limit: int, ttl: float) -> bool:
+        """A slot among ``limit`` binds of ``account`` over every process, named
+        ``token`` and live ``ttl`` s unless kept; False when all are taken."""
+        got = await self._bind(keys=[f"{self._prefix}:binds:{account}"],
+                               args=[limit, ttl, token])
+        return bool(int(got))
+
+    async def keep_binds(self, tokens: dict[str, list[str]], ttl: float) -> None:
+        """Every live bind of this process (per account) lapses ``ttl`` s from now."""
+        pipe = self._redis.pipeline(transaction=False)
+        for account, held in tokens.items():
+            await self._keep(keys=[f"{self._prefix}:binds:{account}"], args=[ttl, *held],
+                             client=pipe)
+        await pipe.execute()
+
+    async def drop_bind(self, account: str, token: str) -> None:
+        await self._redis.zrem(f"{self._prefix}:binds:{account}", token)
 
     async def available(self, account: str) -> int:
         """What no process holds of ``account``'s balance (tests, operators)."""

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from tests.clients import Esme, bound
-from tests.conftest import RouterProcess, SharedRedis, free_port
+from tests.conftest import RouterProcess, SharedRedis, free_port, wait_for
 from tests.integration.policy.test_billing_policy import billing, send
+from tests.integration.policy.test_bind_security import RBINDFAIL, SourceClient, bind_status
 from tests.integration.policy.test_throttle_policy import MCI, read_ready, statuses
 
 ROK, THROTTLED, QUOTA, NO_MONEY = 0x00, 0x58, 0x040B, 0x040C
@@ -227,3 +228,45 @@ def test_redis_stopped_mid_run(make_pair: Callable[..., Pair],
     for router in pair:
         assert len([e for e in router.events() if e.get("event") == "redis_unreachable"]) == 1
     stopped_and_reconciled(pair, shared_redis, 1000 - PRICE * accepted)
+
+
+# --- max_binds over every process (issue 16 item 2) -----------------------------------
+
+def test_max_binds_counts_the_binds_of_every_process(
+        make_pair: Callable[..., Pair], password_hash: str) -> None:
+    """requirements §1 (no more concurrent binds than the account may hold) over two
+    processes: one bind on each, a third is refused by either; when one ends, the other
+    process takes a bind again; another account keeps its own count."""
+    a, b = make_pair(accounts=accounts(password_hash, max_binds=2))
+    held: list[SourceClient] = []
+    assert bind_status(a, "127.0.0.1", "esme1", keep=held) == ROK
+    assert bind_status(b, "127.0.0.1", "esme1", keep=held) == ROK
+    assert bind_status(a, "127.0.0.1", "esme1") == RBINDFAIL
+    assert bind_status(b, "127.0.0.1", "esme1") == RBINDFAIL
+    assert bind_status(b, "127.0.0.1", "esme2") == ROK
+    held[0].unbind()
+    held[0].disconnect()
+    assert wait_for(lambda: bind_status(b, "127.0.0.1", "esme1", keep=held) == ROK, 15), \
+        "the bind given back on A stays counted"
+    assert bind_status(a, "127.0.0.1", "esme1") == RBINDFAIL
+    for client in held[1:]:
+        client.unbind()
+        client.disconnect()
+
+
+def test_binds_of_a_killed_process_lapse(make_pair: Callable[..., Pair],
+                                         password_hash: str) -> None:
+    """A process killed with SIGKILL cannot give its binds back: they count until
+    ``redis.bind_ttl`` after its last keep-alive, then the other process binds again."""
+    a, b = make_pair(redis={"bind_ttl": 2.0}, accounts=accounts(password_hash, max_binds=2))
+    held: list[SourceClient] = []
+    assert bind_status(b, "127.0.0.1", "esme1", keep=held) == ROK
+    assert bind_status(b, "127.0.0.1", "esme1", keep=held) == ROK
+    time.sleep(2.5)  # past one ttl: kept alive, the slots still count
+    assert bind_status(a, "127.0.0.1", "esme1") == RBINDFAIL
+    b.kill()
+    killed = time.monotonic()
+    assert wait_for(lambda: bind_status(a, "127.0.0.1", "esme1") == ROK, 15)
+    assert time.monotonic() - killed < 10
+    for client in held:
+        client.disconnect()
