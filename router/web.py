@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
 from aiohttp import web
 
 from router.tls import ServerTls
+
+log = structlog.get_logger("chapar.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,14 +32,28 @@ def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own 4xx/5xx (404, 405, 413…) as JSON errors too."""
+async def json_errors(request: web.Request, handler: Handler,
+                      unavailable: tuple[type[Exception], ...] = ()) -> web.StreamResponse:
+    """aiohttp's own 4xx/5xx (404, 405, 413…) as JSON errors too; ``unavailable``: the
+    errors of a store that cannot answer now (PostgreSQL away, a locked or full SQLite
+    file), answered 503, try again, not 500 (logged: the 1st, 2nd, 4th, 8th…)."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return error(exc.status, exc.reason)
+    except unavailable as exc:
+        _unavailable[0] += 1
+        count = _unavailable[0]
+        if count & (count - 1) == 0:
+            log.warning("http_store_unavailable", path=request.path, error=str(exc),
+                        total=count)
+        return error(503, "the store cannot answer now: try again")
+
+
+_unavailable = [0]
+"""Requests answered 503 for the store (since start)."""
 
 
 async def start_site(app: web.Application, settings: ListenerSettings
