@@ -133,9 +133,9 @@ def _check_redis(redis: RedisSettings, source: str) -> None:
     if not 0.0 < redis.local_share <= 1.0:
         raise ConfigError(f"{source}: redis.local_share: a fraction above 0, at most 1")
     if min(redis.timeout, redis.sync_interval, redis.lease_seconds, redis.retry,
-           redis.bind_ttl) <= 0:
+           redis.bind_ttl, redis.handoff_interval) <= 0:
         raise ConfigError(f"{source}: redis: timeout, sync_interval, lease_seconds, "
-                          "retry and bind_ttl must be above 0")
+                          "retry, bind_ttl and handoff_interval must be above 0")
     if redis.money_lease < 1 or redis.quota_lease < 1:
         raise ConfigError(f"{source}: redis: money_lease and quota_lease must be >= 1")
 

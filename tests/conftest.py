@@ -4,6 +4,7 @@ the line and list tests.  ESME clients are in tests/clients.py."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -373,3 +374,37 @@ def shared_redis(request: pytest.FixtureRequest) -> Iterator[SharedRedis]:
     yield shared
     if not server.running():
         server.start()
+
+
+Pair = tuple[RouterProcess, RouterProcess]
+
+
+@pytest.fixture
+def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
+              shared_redis: SharedRedis) -> Iterator[Callable[..., Pair]]:
+    """Router A (``make_router``) and router B: the same config and registry, a journal
+    (and so a ledger) and ports of its own, both on the test's Redis keys."""
+    started: list[RouterProcess] = []
+
+    def make(redis: dict[str, Any] | None = None, **overrides: Any) -> Pair:
+        settings = {"url": shared_redis.url, "prefix": shared_redis.prefix, **(redis or {})}
+        a = make_router(redis=settings, **overrides)
+        workdir = tmp_path / "b"
+        workdir.mkdir()
+        cfg = copy.deepcopy(a.config)
+        cfg["listen"]["port"] = free_port()
+        cfg["admin"]["port"] = free_port()
+        cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
+        if "records" in cfg:  # records follow a journal: B's of its own
+            cfg["records"]["path"] = str(workdir / "var" / "records.db")
+        b = RouterProcess(workdir, cfg)
+        started.append(b)
+        b.start(timeout=60)  # two routers and a Redis on a busy machine
+        for router in (a, b):
+            router.wait_event("limits_shared", timeout=30)
+        return a, b
+
+    yield make
+    for router in started:
+        if router.proc is not None and router.proc.poll() is None:
+            router.stop(timeout=60)

@@ -21,6 +21,7 @@ from router.admin.sources import Reloader, Sources
 from router.app.imports import ImportJobs
 from router.app.seed import seed_limits, seed_registry
 from router.config import Config
+from router.dispatch.handoff import Handoff
 from router.dispatch.inbound import Inbound
 from router.dispatch.intake import Intake
 from router.dispatch.operations import Operations
@@ -99,6 +100,8 @@ class Parts:
     book: ReceiptBook
     services: Services
     records: Writer | None = None
+    handoff: Handoff | None = None
+    """Receipts and MO for sessions bound to another router (with Redis)."""
 
 
 def build_policy(config: Config, state: ServerState) -> Policy:
@@ -141,7 +144,7 @@ def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline
     """Buckets, quotas, balances and binds in Redis: the wallets hold only what they
     lease; the store is named by host and journal path, so a restarted process reports
     as itself."""
-    store_id = f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
+    store_id = _store_id(config)
     billing = next((s for s in pipeline.stages if isinstance(s, BillingStage)), None)
     if billing is not None:
         pipeline.wallets.share()
@@ -154,6 +157,11 @@ def _shared(config: Config, registry: Registry, rules: Rules, pipeline: Pipeline
                                                    config.redis.bind_ttl)
     log.info("limits_shared", redis=config.redis.url.rpartition("@")[2], store=store_id)
     return shared
+
+
+def _store_id(config: Config) -> str:
+    """This router in Redis: its host and journal, the same after a restart."""
+    return f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
 
 
 def build(config: Config) -> Parts:
@@ -197,8 +205,12 @@ def build(config: Config) -> Parts:
     services = Services(Operations(outbound, intake, journal_reader(config.store.journal()),
                                    book, inbound),
                         Congestion.of(policy.pipeline, outbound, settings.queue_limit))
+    # a Redis link of its own: a stale pooled connection it met after a Redis restart
+    # would otherwise reach the limits' tick and tell of a second outage
+    handoff = (Handoff(RedisState(config.redis, _store_id(config)), inbound,
+                       config.redis.handoff_interval) if config.redis.url else None)
     return Parts(state, journal, recovery, policy, intake, outbound, inbound, reports, pool, book,
-                 services, records)
+                 services, records, handoff)
 
 
 def route_table(config: Config, policy: Policy, upstreams: list[str]) -> RouteTable:

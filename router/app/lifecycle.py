@@ -72,6 +72,7 @@ class App:
         self._watcher: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
         self._shared: asyncio.Task[None] | None = None
+        self._handoff: asyncio.Task[None] | None = None
         self.admin: AdminServer | None = None
         self.http_api: HttpApiServer | None = None
         self.webhooks: Webhooks | None = None
@@ -109,6 +110,8 @@ class App:
         if policy.shared is not None:
             await policy.shared.tick()  # lease before the first bind when Redis is up
             self._shared = loop.create_task(policy.shared.run())
+        if parts.handoff is not None:
+            self._handoff = loop.create_task(parts.handoff.run())
         self._held = loop.create_task(apply_decisions(
             cfg.store.journal(), parts.intake, parts.outbound, parts.book, parts.inbound))
         hosts = [h.strip() for h in cfg.listen.host.split(",") if h.strip()]
@@ -257,6 +260,7 @@ class App:
             carriers_from = deadline - min(timeout * CARRIER_SHARE, CARRIER_SHARE_MAX)
             await asyncio.gather(self._unbind_esmes(parts, began + timeout * ESME_SHARE),
                                  self._drain_queue(parts, carriers_from))
+            await self._stop_handoff(parts)  # what the ESMEs took, closed at its origin
             parts.intake.store_queued()  # their carriers are answered before the unbind
             await self._unbind_carriers(parts, deadline)
             parts.intake.close()
@@ -307,6 +311,14 @@ class App:
         the time it is given), so the carriers end by ``deadline`` however many."""
         left = max(0.0, deadline - asyncio.get_running_loop().time())
         await parts.pool.stop(left / 2)
+
+    async def _stop_handoff(self, parts: Parts) -> None:
+        if self._handoff is not None:
+            self._handoff.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handoff
+        if parts.handoff is not None:
+            await parts.handoff.close()
 
     async def _give_back(self, parts: Parts) -> None:
         """Nothing is reserved any more: what this process holds goes back to Redis."""

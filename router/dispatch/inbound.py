@@ -39,6 +39,9 @@ class Outgoing(NamedTuple):
     attempts: int = 0
     key: int = -1
     at: float = 0.0
+    remote: int = 0
+    """Not 0: another router queued it and offered it here (``Handoff``'s number for
+    it): when it leaves this queue, that router is told, not this one's store."""
 
 
 _new = tuple.__new__
@@ -87,8 +90,13 @@ class Inbound:
         """Receipts and MO handed to ESME sessions (counted per hand-over)."""
         self.acknowledged = 0
         """Receipts and MO the ESMEs answered ESME_ROK."""
+        self._remote = False
+        """Items offered by other routers were queued here (``accept_remote``)."""
         self._waiting: dict[int, list[_Waiter]] = {}
         """Hand-overs not safe yet -> the answers waiting for them (``when_safe``)."""
+        self.remote_done: Callable[[list[Outgoing]], None] = _ignore
+        """Set by the handoff: items other routers offered here that left the queue
+        (answered ESME_ROK, or given up)."""
         self.routes: dict[str, tuple[str, ...]] = {}
         """Accounts whose receipts and MO go elsewhere than (or beside) their ESME
         sessions: account -> the queues they go to (``webhook_queue(account)``)."""
@@ -108,11 +116,11 @@ class Inbound:
         if self._store is not None:
             first = self._store.add(account, at, bodies,
                                     waits=bool(self._receivers.get(account)))
-            items = [_new(Outgoing, (account, body, 0, first + i, at))
+            items = [_new(Outgoing, (account, body, 0, first + i, at, 0))
                      for i, body in enumerate(bodies)]
             self.wake()
         else:
-            items = [_new(Outgoing, (account, body, 0, -1, at)) for body in bodies]
+            items = [_new(Outgoing, (account, body, 0, -1, at, 0)) for body in bodies]
         self._queue(account).extend(items)
         self._bound(account)
         self.pump(account)
@@ -178,14 +186,59 @@ class Inbound:
                       dropped_total=after)
 
     def _forget(self, items: list[Outgoing]) -> None:
-        """Items given up or answered: out of the store's record."""
+        """Items given up or answered: out of the store's record (or, offered by
+        another router, that router told)."""
         if self._store is not None:
-            keys = [item.key for item in items if item.key >= 0]
-            if keys:
-                closed = self._store.done(keys)
-                if self._waiting and closed:
-                    self._settle(closed)
-                self.wake()
+            self.forget_keys([item.key for item in items if item.key >= 0])
+        if self._remote:
+            remote = [item for item in items if item.remote]
+            if remote:
+                self.remote_done(remote)
+
+    def forget_keys(self, keys: list[int]) -> None:
+        """Items that left the queue for good, by their keys in the store (also those
+        another router delivered for this one)."""
+        if self._store is not None and keys:
+            closed = self._store.done(keys)
+            if self._waiting and closed:
+                self._settle(closed)
+            self.wake()
+
+    # --- queues no session here takes (``Handoff``) ---------------------------------
+
+    def receiving(self) -> list[str]:
+        """Accounts with a receiving session on this router."""
+        return [account for account, receivers in self._receivers.items()
+                if receivers and WEBHOOK not in account]
+
+    def unreceived(self) -> list[str]:
+        """Accounts with queued items and no receiving session here."""
+        return [account for account, queue in self._queues.items()
+                if queue and not self._receivers.get(account) and WEBHOOK not in account]
+
+    def take(self, account: str, count: int) -> list[Outgoing]:
+        """Up to ``count`` items from the front of the account's queue, for another
+        router (they stay in the store until it says they are done)."""
+        queue = self._queues.get(account)
+        if not queue:
+            return []
+        popleft = queue.popleft
+        return [popleft() for _ in range(min(count, len(queue)))]
+
+    def give_back(self, items: list[Outgoing]) -> None:
+        """Items taken for another router that did not deliver them: queued again."""
+        for account in {item.account for item in items}:
+            self._queue(account).extendleft(
+                reversed([item for item in items if item.account == account]))
+            self.pump(account)
+
+    def accept_remote(self, items: list[Outgoing]) -> None:
+        """Items another router offered, for this router's sessions."""
+        self._remote = True
+        for account in {item.account for item in items}:
+            self._queue(account).extend(item for item in items if item.account == account)
+            self._bound(account)
+            self.pump(account)
 
     def attach(self, receiver: Receiver) -> None:
         self._receivers.setdefault(receiver.account, []).append(receiver)
@@ -275,6 +328,10 @@ class Inbound:
 
     def total_queued(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
+
+
+def _ignore(items: list[Outgoing]) -> None:
+    """No handoff: no item comes from another router."""
 
 
 def _nothing() -> None:

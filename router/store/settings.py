@@ -81,6 +81,9 @@ class RedisSettings:
     money and quotas: only what the process already holds."""
     retry: float = 0.5
     """Seconds between tries while Redis is unreachable."""
+    handoff_interval: float = 0.1
+    """Seconds between looks for receipts and MO to offer to, or take from, another
+    router (an account's receiving session bound there)."""
     bind_ttl: float = 30.0
     """An account's max_binds counts every process's binds: those of a process that
     died without giving them back still count this many seconds."""

@@ -13,15 +13,16 @@ put right by the next report (README "Shared state through Redis").
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from router.store.settings import RedisSettings
 
-__all__ = ["BucketAsk", "MoneyAsk", "QuotaAsk", "RedisError", "RedisState"]
+__all__ = ["BucketAsk", "MoneyAsk", "Offer", "QuotaAsk", "RedisError", "RedisState"]
 
 BUCKET = """
 local t = redis.call('TIME')
@@ -151,6 +152,23 @@ return 0
 (added again if Redis lost them, or they were taken while it was unreachable)."""
 
 
+STREAM_LENGTH = 100_000
+"""Entries an offer or settle stream keeps at most (older ones are trimmed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A deliver_sm another router queued for ``account`` (its ``key`` there), taken by
+    this one from the account's stream (entry ``entry``)."""
+
+    account: str
+    entry: str
+    origin: str
+    key: int
+    attempts: int
+    body: bytes
+
+
 class RedisState:
     def __init__(self, settings: RedisSettings, store_id: str) -> None:
         self._redis: aioredis.Redis = aioredis.from_url(
@@ -161,6 +179,8 @@ class RedisState:
         self._bucket = self._redis.register_script(BUCKET)
         self._quota = self._redis.register_script(QUOTA)
         self._money = self._redis.register_script(MONEY)
+        self._groups: set[str] = set()
+        """Accounts whose offer stream has this router's consumer group already."""
         self._bind = self._redis.register_script(BIND)
         self._keep = self._redis.register_script(KEEP)
 
@@ -209,6 +229,85 @@ class RedisState:
 
     async def drop_bind(self, account: str, token: str) -> None:
         await self._redis.zrem(f"{self._prefix}:binds:{account}", token)
+
+    # --- receipts and MO for a session bound to another router (issue 16) ----------
+
+    async def advertise(self, receiving: list[str], stopped: list[str], ttl: float) -> None:
+        """The accounts this router has a receiving session of (for ``ttl`` s), and
+        those it no longer has."""
+        p, until = self._prefix, time.time() + ttl
+        pipe = self._redis.pipeline(transaction=False)
+        for account in receiving:
+            pipe.zadd(f"{p}:rx:{account}", {self.store_id: until})
+            pipe.expire(f"{p}:rx:{account}", int(ttl) + 60)
+        for account in stopped:
+            pipe.zrem(f"{p}:rx:{account}", self.store_id)
+        await pipe.execute()
+
+    async def received_elsewhere(self, accounts: list[str]) -> list[str]:
+        """Those of ``accounts`` another router has a receiving session of now."""
+        p, now = self._prefix, time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for account in accounts:
+            pipe.zrangebyscore(f"{p}:rx:{account}", now, "+inf")
+        found: list[list[bytes]] = await pipe.execute()
+        me = self.store_id.encode()
+        return [account for account, routers in zip(accounts, found, strict=True)
+                if any(router != me for router in routers)]
+
+    async def offer(self, account: str, items: list[tuple[int, int, bytes]]) -> None:
+        """(key, attempts, body) of queued deliver_sm for whichever router has a
+        receiving session of ``account``."""
+        pipe = self._redis.pipeline(transaction=False)
+        for key, attempts, body in items:
+            pipe.xadd(f"{self._prefix}:out:{account}",
+                      {"o": self.store_id, "k": key, "n": attempts, "b": body},
+                      maxlen=STREAM_LENGTH, approximate=True)
+        await pipe.execute()
+
+    async def take_offers(self, accounts: list[str], count: int) -> list[Offer]:
+        """Up to ``count`` offers per account not taken by any router yet."""
+        p = self._prefix
+        taken: list[Offer] = []
+        for account in accounts:
+            stream = f"{p}:out:{account}"
+            if account not in self._groups:
+                try:
+                    await self._redis.xgroup_create(stream, "chapar", id="0", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self._groups.add(account)
+            reply: Any = await self._redis.xreadgroup("chapar", self.store_id,
+                                                      {stream: ">"}, count=count)
+            for _, entries in reply or ():
+                taken += [Offer(account, entry.decode(), fields[b"o"].decode(),
+                                int(fields[b"k"]), int(fields[b"n"]), fields[b"b"])
+                          for entry, fields in entries]
+        return taken
+
+    async def settle_offers(self, offers: list[Offer]) -> None:
+        """Offers this router delivered (or gave up): taken off the stream, and their
+        origin told, which closes them in its durable queue."""
+        p = self._prefix
+        pipe = self._redis.pipeline(transaction=False)
+        for offer in offers:
+            pipe.xack(f"{p}:out:{offer.account}", "chapar", offer.entry)
+            pipe.xadd(f"{p}:done:{offer.origin}", {"k": offer.key}, maxlen=STREAM_LENGTH,
+                      approximate=True)
+        await pipe.execute()
+
+    async def settled(self, after: str, count: int) -> tuple[list[int], str]:
+        """Keys of this router's offers that another router settled since ``after`` (a
+        stream id), and the id to read after next time."""
+        got: Any = await self._redis.xread({f"{self._prefix}:done:{self.store_id}": after},
+                                           count=count)
+        keys: list[int] = []
+        for _, entries in got or ():
+            for entry, fields in entries:
+                keys.append(int(fields[b"k"]))
+                after = entry.decode()
+        return keys, after
 
     async def available(self, account: str) -> int:
         """What no process holds of ``account``'s balance (tests, operators)."""

@@ -9,62 +9,26 @@ sum is the balance: Redis's pool once both processes gave back what they held.
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.clients import Esme, bound
-from tests.conftest import RouterProcess, SharedRedis, free_port, wait_for
+from tests.conftest import Pair, RouterProcess, SharedRedis, wait_for
 from tests.integration.policy.test_billing_policy import billing, send
 from tests.integration.policy.test_bind_security import RBINDFAIL, SourceClient, bind_status
 from tests.integration.policy.test_throttle_policy import MCI, read_ready, statuses
 
 ROK, THROTTLED, QUOTA, NO_MONEY = 0x00, 0x58, 0x040B, 0x040C
 PRICE = 10
-Pair = tuple[RouterProcess, RouterProcess]
 
 
 def accounts(password_hash: str, **limits: Any) -> list[dict[str, Any]]:
     return [{"system_id": name, "password_hash": password_hash,
              "allowed_ips": ["127.0.0.0/8", "::1"], "domestic_exempt": True,
              "status_style": "vendor", **limits} for name in ("esme1", "esme2")]
-
-
-@pytest.fixture
-def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
-              shared_redis: SharedRedis) -> Iterator[Callable[..., Pair]]:
-    """Router A (``make_router``) and router B: the same config and registry, a journal
-    (and so a ledger) and ports of its own, both on the test's Redis keys."""
-    started: list[RouterProcess] = []
-
-    def make(redis: dict[str, Any] | None = None, **overrides: Any) -> Pair:
-        settings = {"url": shared_redis.url, "prefix": shared_redis.prefix, **(redis or {})}
-        a = make_router(redis=settings, **overrides)
-        workdir = tmp_path / "b"
-        workdir.mkdir()
-        cfg = copy.deepcopy(a.config)
-        cfg["listen"]["port"] = free_port()
-        cfg["admin"]["port"] = free_port()
-        cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
-        if "records" in cfg:  # records follow a journal: B's of its own
-            cfg["records"]["path"] = str(workdir / "var" / "records.db")
-        b = RouterProcess(workdir, cfg)
-        started.append(b)
-        b.start(timeout=60)  # two routers and a Redis on a busy machine
-        for router in (a, b):
-            router.wait_event("limits_shared", timeout=30)
-        return a, b
-
-    yield make
-    for router in started:
-        if router.proc is not None and router.proc.poll() is None:
-            router.stop(timeout=60)
 
 
 def ledger(router: RouterProcess, account: str = "esme1") -> list[tuple[float, int]]:
