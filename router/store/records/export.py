@@ -5,11 +5,13 @@ beside the file: row count, time range, query, SHA-256 of the file."""
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import orjson
 
@@ -17,8 +19,11 @@ from router.store.records import months
 from router.store.records.columns import COLUMNS, TABLES, Table
 
 Format = Literal["csv", "jsonl"]
-CHUNK = 4096
+CHUNK = 16384
+AHEAD = 4
+"""Chunks read ahead of the writer at most (memory: ~AHEAD x CHUNK lines)."""
 ID_MARGIN = 60.0
+T = TypeVar("T")
 
 
 class Lines(Protocol):
@@ -156,13 +161,64 @@ class _Span:
         return chunk
 
 
+class _Done:
+    """The reader's last word: the chunks ended, or the error that ended them."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+def _ahead(chunks: Iterator[T], depth: int = AHEAD) -> Iterator[T]:
+    """``chunks`` made by a thread while the caller writes the ones before.  SQLite makes
+    the lines without the GIL, so reading and writing (join, encode, hash, write) use
+    two cores; the bounded queue keeps memory flat.  A writer that stops early (an
+    error) stops the reader too."""
+    ready: queue.Queue[T | _Done] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: T | _Done) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+        except BaseException as exc:  # handed to the writer, raised there
+            put(_Done(exc))
+        else:
+            put(_Done())
+
+    reader = threading.Thread(target=read, name="chapar-export-read", daemon=True)
+    reader.start()
+    try:
+        while not isinstance(item := ready.get(), _Done):
+            yield item
+        if item.error is not None:
+            raise item.error
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _quiet(n: int) -> None:
+    pass
+
+
 def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
-           progress: Callable[[int], Callable[[int], None]] = lambda total: lambda n: None
-           ) -> Manifest:
+           progress: Callable[[int], Callable[[int], None]] | None = None) -> Manifest:
     """Write the file and its manifest (``FILE.manifest.json``).  ``progress(total)``
-    gives the callback told how many rows each chunk wrote."""
+    gives the callback told how many rows each chunk wrote; without it the rows are not
+    counted first (a scan of its own)."""
     selected = query.months_in(store.months())
-    tick = progress(sum(store.count(m, *query.where(t), t) for m in selected for t in TABLES))
+    tick = _quiet if progress is None else progress(
+        sum(store.count(m, *query.where(t), t) for m in selected for t in TABLES))
     rows = 0
 
     def counted(n: int) -> None:
@@ -171,13 +227,18 @@ def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
         tick(n)
 
     span = _Span()
+    digest = hashlib.sha256()
     with path.open("wb") as out:
         if fmt == "csv":
-            out.write(",".join(COLUMNS).encode() + b"\n")
-        for chunk in span.chunks(store, query, fmt, redact, selected):
-            out.write("\n".join([line for line, _ in chunk]).encode() + b"\n")
+            header = ",".join(COLUMNS).encode() + b"\n"
+            digest.update(header)
+            out.write(header)
+        for chunk in _ahead(span.chunks(store, query, fmt, redact, selected)):
+            data = "\n".join([line for line, _ in chunk]).encode() + b"\n"
+            digest.update(data)  # hashed as written: the file is not read again
+            out.write(data)
             counted(len(chunk))
-    manifest = Manifest(path.name, fmt, rows, _sha256(path),
+    manifest = Manifest(path.name, fmt, rows, digest.hexdigest(),
                         {k: v for k, v in asdict(query).items()
                          if v is not None and k not in ("since", "until")}
                         | {"from": _iso(query.since), "to": _iso(query.until)},
@@ -188,11 +249,3 @@ def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
 
 def manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".manifest.json")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

@@ -25,7 +25,7 @@ from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-from router.store.records.sqlite_lines import line_sql
+from router.store.records.sqlite_lines import line_sql, register
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {table}_{m} (
@@ -132,6 +132,7 @@ class SqliteRecords:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_META)
+        register(self._db)
         self._months: set[str] = set(self.months())
         self._heads: dict[str, Head] = {}
 
