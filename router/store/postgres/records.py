@@ -21,7 +21,7 @@ from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-from router.store.records.sqlite import Head, Step, group
+from router.store.records.sqlite import Head, Step, changes_by_month, group
 
 _LIST = ", ".join(COLUMNS)
 _SET = """
@@ -253,12 +253,7 @@ async def _insert_events(conn: asyncpg.Connection, head: Head, month: str,
 async def _update(conn: asyncpg.Connection, changes: dict[int, State],
                   known: set[str]) -> None:
     from router.store.postgres.schema import id_floor
-    by_month: dict[str, list[tuple[object, ...]]] = {}
-    for message_id, state in changes.items():
-        month = months.month_of_id(message_id)
-        if month in known:
-            by_month.setdefault(month, []).append((*state, message_id))
-    for month, rows in by_month.items():
+    for month, rows in changes_by_month(changes, known).items():
         columns = list(zip(*rows, strict=True))
         await conn.execute(_SET, *columns, id_floor(month), id_floor(months.shift(month, 1)))
 
