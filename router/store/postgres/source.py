@@ -32,8 +32,6 @@ class PgSource:
                 for name, sql, position in READS:
                     if name == "money":
                         break  # the ledger is not in PostgreSQL
-                    if name == "outcomes" and len(snap.batches) >= limit:
-                        break
                     setattr(snap, name, await conn.fetch(sql.format("$1", "$2"),
                                                          getattr(cursor, position), limit))
             return snap
