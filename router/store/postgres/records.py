@@ -33,7 +33,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::
             $7::bigint[]) AS u(status, upstream, upstream_id, submitted_at, done_at, charge, id)
 WHERE r.message_id = u.id AND r.message_id >= $8 AND r.message_id < $9
 """
-CHUNK = 16384
+CHUNK = 4096
 
 
 def _numbered(where: str) -> str:

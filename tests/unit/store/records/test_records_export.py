@@ -145,32 +145,3 @@ def test_the_manifest_is_exact_over_many_chunks(tmp_path: Path,
     again = export(s.records, Query(account="acc1"), csv_out, "csv", False)
     assert again.rows == 65 and again.sha256 == hashlib.sha256(csv_out.read_bytes()).hexdigest()
     s.close()
-
-
-def test_a_failed_read_fails_the_export_and_a_failed_write_stops_the_reader() -> None:
-    """The rows are read by a thread ahead of the writer: its error reaches the export,
-    and a writer that gives up leaves no reader blocked behind it."""
-    from router.store.records.export import _ahead
-
-    def broken() -> Iterator[int]:
-        yield 1
-        raise OSError("disk gone")
-
-    got = []
-    with pytest.raises(OSError, match="disk gone"):
-        for item in _ahead(broken()):
-            got.append(item)
-    assert got == [1]
-    made = []
-
-    def endless() -> Iterator[int]:
-        n = 0
-        while True:
-            made.append(n)
-            yield n
-            n += 1
-
-    reader = _ahead(endless(), depth=2)
-    assert next(reader) == 0
-    reader.close()  # the writer stops: the thread is joined, not left blocked
-    assert len(made) <= 5
