@@ -75,10 +75,14 @@ def _time(value: str | None, default: float) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
-def _bar(enabled: bool) -> Callable[[int], Callable[[int], None]]:
+def _bar(enabled: bool) -> Callable[[int], Callable[[int], None]] | None:
+    """tqdm told once per chunk of rows; None when quiet (no count of the rows first)."""
+    if not enabled:
+        return None
+
     def start(total: int) -> Callable[[int], None]:
         bar = tqdm(total=total, unit="rows", unit_scale=True, file=sys.stderr,
-                   disable=not enabled, mininterval=0.5)
+                   mininterval=0.5)
         update: Callable[[int], None] = bar.update
         return update
     return start

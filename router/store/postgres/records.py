@@ -5,15 +5,14 @@ as SQLite's, so ``records verify`` and the export read either."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Iterator
 from dataclasses import astuple
+from typing import Any
 
 import asyncpg
-import orjson
 
+from router.store.postgres.lines import line_sql
 from router.store.postgres.link import PgLink
 from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
@@ -22,7 +21,7 @@ from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-from router.store.records.sqlite import Head, Step, group
+from router.store.records.sqlite import Head, Step, changes_by_month, group
 
 _LIST = ", ".join(COLUMNS)
 _SET = """
@@ -139,6 +138,10 @@ class PgRecords:
         return int(self._link.call(lambda c: c.fetchval(sql, *args)))
 
     def _rows(self, sql: str, args: tuple[object, ...]) -> Iterator[tuple[object, ...]]:
+        for chunk in self._chunks(sql, args):
+            yield from (tuple(row) for row in chunk)
+
+    def _chunks(self, sql: str, args: tuple[object, ...]) -> Iterator[list[Any]]:
         """A server-side cursor read in chunks (memory does not grow with the table)."""
         self._cursors += 1
         name = f"chunks_{self._cursors}"  # a FETCH statement per cursor: asyncpg caches
@@ -156,7 +159,7 @@ class PgRecords:
         self._link.call(open_)
         try:
             while chunk := self._link.call(fetch):
-                yield from (tuple(row) for row in chunk)
+                yield chunk
         finally:
             self._link.call(lambda c: c.execute("COMMIT"))
 
@@ -176,7 +179,11 @@ class PgRecords:
 
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
               fmt: str, redact: bool) -> _Lines:
-        return _Lines(self.select(month, where, args, table), fmt, redact, table)
+        """Export lines (CSV or JSON, made by PostgreSQL) with their received_at."""
+        return _Lines(self._chunks(
+            f"SELECT {line_sql(fmt, redact, table == 'refusals')} FROM {_table(table)} "
+            f"WHERE {_month_terms(month, table)}"
+            + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id", args))
 
     def carrier_ids(self, since_id: int, below_id: int) -> list[tuple[str, int, str]]:
         if below_id <= since_id:
@@ -188,41 +195,22 @@ class PgRecords:
 
 
 class _Lines:
-    """Export lines formatted here (the SQLite store has SQLite make them)."""
+    """Export lines made by PostgreSQL (``lines.line_sql``), fetched by a server-side
+    cursor in chunks as (line, received_at)."""
 
-    def __init__(self, rows: Iterator[tuple[object, ...]], fmt: str, redact: bool,
-                 table: Table) -> None:
-        self._rows = rows
-        self._fmt = fmt
-        self._redact = redact
-        self._refusal = table == "refusals"
-
-    def _values(self, row: tuple[object, ...]) -> list[object]:
-        values = list(row)
-        values[0] = None if self._refusal else f"{row[0]:x}"
-        for i in (1, 15, 16):
-            at = values[i]
-            if isinstance(at, float):
-                values[i] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + \
-                    f".{int(at * 1000) % 1000:03d}Z"
-        if self._redact:
-            values[6] = f"[redacted: {len(str(values[6]))} characters]"
-        return values
+    def __init__(self, rows: Iterator[list[Any]]) -> None:
+        self._chunks = rows
+        self._left: list[Any] = []
 
     def fetchmany(self, size: int) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        for row in self._rows:
-            values = self._values(row)
-            if self._fmt == "csv":
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="").writerow(values)
-                line = buffer.getvalue()
-            else:
-                line = orjson.dumps(dict(zip(COLUMNS, values, strict=True))).decode()
-            out.append((line, float(row[1])))  # type: ignore[arg-type]
-            if len(out) == size:
+        out = self._left
+        while len(out) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
                 break
-        return out
+            out += chunk
+        self._left = out[size:]
+        return out[:size]
 
 
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
@@ -255,12 +243,7 @@ async def _insert_events(conn: asyncpg.Connection, head: Head, month: str,
 async def _update(conn: asyncpg.Connection, changes: dict[int, State],
                   known: set[str]) -> None:
     from router.store.postgres.schema import id_floor
-    by_month: dict[str, list[tuple[object, ...]]] = {}
-    for message_id, state in changes.items():
-        month = months.month_of_id(message_id)
-        if month in known:
-            by_month.setdefault(month, []).append((*state, message_id))
-    for month, rows in by_month.items():
+    for month, rows in changes_by_month(changes, known).items():
         columns = list(zip(*rows, strict=True))
         await conn.execute(_SET, *columns, id_floor(month), id_floor(months.shift(month, 1)))
 

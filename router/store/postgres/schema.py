@@ -139,7 +139,7 @@ AHEAD = 2
 
 def id_floor(month: str) -> int:
     """The first message id of a month (ids are ms since the epoch << 16)."""
-    return int(months.month_start(month) * 1000) << 16
+    return months.first_id(month)
 
 
 def partition_ddl(month: str, genesis: bytes) -> str:

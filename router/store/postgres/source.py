@@ -30,8 +30,6 @@ class PgSource:
             snap = Snapshot()
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 for name, sql, position in READS:
-                    if name == "outcomes" and len(snap.batches) >= limit:
-                        break
                     setattr(snap, name, await conn.fetch(sql.format("$1", "$2"),
                                                          getattr(cursor, position), limit))
             return snap

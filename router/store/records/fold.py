@@ -67,11 +67,16 @@ def apply(states: dict[int, State], kind: str, at: float, payload: bytes) -> Non
 
 
 def merge(base: State, change: State) -> State:
-    """``change`` (None fields unchanged, charge a difference) on top of ``base``."""
-    out = [c if c is not None else b for b, c in zip(base[:CHARGE], change[:CHARGE],
-                                                    strict=True)]
-    out.append((base[CHARGE] or 0) + (change[CHARGE] or 0))
-    return out
+    """``change`` (None fields unchanged, charge a difference) on top of ``base``.
+    Spelled out field by field: once a record folded in a round, the slices, zip and
+    comprehension cost ~3x this."""
+    status, upstream, upstream_id, submitted_at, done_at, charge = change
+    return [base[0] if status is None else status,
+            base[1] if upstream is None else upstream,
+            base[2] if upstream_id is None else upstream_id,
+            base[3] if submitted_at is None else submitted_at,
+            base[4] if done_at is None else done_at,
+            (base[5] or 0) + (charge or 0)]
 
 
 def fold(events: Iterable[tuple[str, float, bytes]]) -> dict[int, State]:

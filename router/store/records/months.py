@@ -27,6 +27,11 @@ def month_of_id(message_id: int) -> str:
     return month_of((message_id >> 16) / 1000.0)
 
 
+def first_id(month: str) -> int:
+    """The first message id of ``month``: its ids are [first_id(m), first_id(next))."""
+    return int(month_start(month) * 1000) << 16
+
+
 def parse_month(text: str) -> tuple[int, int]:
     """``YYYY-MM`` -> (year, month); ValueError with a readable message otherwise."""
     match = _MONTH.match(text)

@@ -52,8 +52,9 @@ READS = (
               "('reserve', 'refund') ORDER BY seq LIMIT {1}", "ledger"),
 )
 """(Snapshot field, query with {0} the cursor and {1} the limit, cursor field).  The
-events (outcomes, receipts, money) are read only when the batches did not fill the
-limit: events only for messages already recorded or recorded in the same round."""
+events (outcomes, receipts, money) are always read: the follower folds those of
+messages recorded (``order.foldable``), so a round's outcomes mostly fold into its own
+new rows instead of updating them a round later."""
 DELETES = (
     ("DELETE FROM journal WHERE first_id IN (SELECT first_id FROM journal WHERE "
      "first_id < {0} AND first_id + count <= {1} AND received_at < {2} "
@@ -92,8 +93,6 @@ class SqliteSource:
         db.execute("BEGIN")
         try:
             for name, sql, position in READS:
-                if name == "outcomes" and len(snap.batches) >= limit:
-                    break
                 setattr(snap, name, db.execute(sql.format("?", "?"),
                                                (getattr(cursor, position), limit)).fetchall())
         finally:

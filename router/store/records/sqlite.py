@@ -14,18 +14,20 @@ the lawful export is a rare, offline scan of the months it names.
 
 from __future__ import annotations
 
+import functools
+import operator
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
-from router.store.records.sqlite_lines import line_sql
+from router.store.records.sqlite_lines import line_sql, register
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {table}_{m} (
@@ -50,11 +52,11 @@ CREATE TABLE IF NOT EXISTS heads (
     events INTEGER NOT NULL, events_hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-_SET = ("UPDATE records_{m} SET status = coalesce(?, status), "
-        "upstream = coalesce(?, upstream), upstream_id = coalesce(?, upstream_id), "
-        "submitted_at = coalesce(?, submitted_at), done_at = coalesce(?, done_at), "
-        "charge = charge + ? WHERE message_id = ?")
+_STATE = ("status", "upstream", "upstream_id", "submitted_at", "done_at")
 _INSERT = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_FRESH = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'','',NULL,NULL,0,?)"
+"""A row as derived (no event folded into it yet): 14 values bound instead of 19."""
+_UNTOUCHED = ["", "", None, None, 0]
 
 
 @dataclass(slots=True)
@@ -117,6 +119,34 @@ def group(rows: list[tuple[Record, State]]) -> dict[tuple[str, Table], list[tupl
     return out
 
 
+@functools.cache
+def _set(m: str, shape: tuple[bool, ...]) -> tuple[str, Callable[[Any], Any]]:
+    """The UPDATE of the state fields ``shape`` names (charge: added), and what picks
+    its values from a (*state, id) row."""
+    used = [i for i, on in enumerate(shape) if on]
+    sets = [f"{_STATE[i]} = ?" if i < len(_STATE) else "charge = charge + ?" for i in used]
+    return (f"UPDATE records_{m} SET {', '.join(sets)} WHERE message_id = ?",
+            operator.itemgetter(*used, len(shape)))
+
+
+def changes_by_month(changes: dict[int, State],
+                     known: set[str]) -> dict[str, list[tuple[object, ...]]]:
+    """(*state, id) rows of the months held, by month.  Ids come in runs of a month, so
+    the last month's id range is kept and an id in it costs two comparisons (the
+    month of each id by gmtime was a tenth of the follower's time)."""
+    by_month: dict[str, list[tuple[object, ...]]] = {}
+    low = high = 0
+    rows: list[tuple[object, ...]] | None = None
+    for message_id, state in changes.items():
+        if not low <= message_id < high:
+            month = months.month_of_id(message_id)
+            low, high = months.first_id(month), months.first_id(months.shift(month, 1))
+            rows = by_month.setdefault(month, []) if month in known else None
+        if rows is not None:
+            rows.append((*state, message_id))
+    return by_month
+
+
 class SqliteRecords:
     """The records file.  One writer (the follower); readers open their own."""
 
@@ -132,6 +162,7 @@ class SqliteRecords:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_META)
+        register(self._db)
         self._months: set[str] = set(self.months())
         self._heads: dict[str, Head] = {}
 
@@ -196,10 +227,17 @@ class SqliteRecords:
     def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
         hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
-        self._db.executemany(
-            _INSERT.format(table=table, m=months.table_suffix(month)),
-            [(*record, *state, digest)
-             for (record, state), digest in zip(rows, hashes, strict=True)])
+        fresh: list[tuple[object, ...]] = []
+        folded: list[tuple[object, ...]] = []
+        for (record, state), digest in zip(rows, hashes, strict=True):
+            if state[1:] == _UNTOUCHED:
+                fresh.append((*record, state[0], digest))
+            else:
+                folded.append((*record, *state, digest))
+        m = months.table_suffix(month)
+        self._db.executemany(_FRESH.format(table=table, m=m), fresh)
+        if folded:
+            self._db.executemany(_INSERT.format(table=table, m=m), folded)
         count = getattr(head, table) + len(rows)
         setattr(head, table, count)
         setattr(head, f"{table}_hash", last)
@@ -220,13 +258,21 @@ class SqliteRecords:
                          (head.events, last, month))
 
     def _update(self, changes: dict[int, State]) -> None:
-        by_month: dict[str, list[tuple[object, ...]]] = {}
-        for message_id, state in changes.items():
-            month = months.month_of_id(message_id)
-            if month in self._months:
-                by_month.setdefault(month, []).append((*state, message_id))
-        for month, rows in by_month.items():
-            self._db.executemany(_SET.format(m=months.table_suffix(month)), rows)
+        """One UPDATE per shape of change (the fields it sets): a receipt binds status
+        and done_at, not seven values through coalesce (~20 % of the UPDATE)."""
+        for month, rows in changes_by_month(changes, self._months).items():
+            shapes: dict[tuple[bool, ...], list[tuple[object, ...]]] = {}
+            for row in rows:
+                shape = (row[0] is not None, row[1] is not None, row[2] is not None,
+                         row[3] is not None, row[4] is not None, row[5] != 0)
+                same = shapes.get(shape)
+                if same is None:
+                    same = shapes[shape] = []
+                same.append(row)
+            for used, alike in shapes.items():
+                if any(used):  # else: nothing changes
+                    sql, pick = _set(months.table_suffix(month), used)
+                    self._db.executemany(sql, map(pick, alike))
 
     def drop(self, month: str) -> int:
         """Drop a month's partition; the rows it held."""

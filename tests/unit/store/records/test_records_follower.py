@@ -76,6 +76,47 @@ def test_a_round_never_records_an_outcome_before_its_message(tmp_path: Path) -> 
     s.close()
 
 
+def test_a_receipt_never_folds_ahead_of_its_outcome(tmp_path: Path) -> None:
+    """Catching up in rounds smaller than the backlog: a receipt waits while outcomes
+    are left unread (folded after it, an outcome would turn DELIVRD back into sent), and
+    a full round's outcomes fold into its own new rows when their messages are in it."""
+    s = Setup(tmp_path, batch_rows=2)
+    ids = [s.batch(1, at=s.now + i / 1000) for i in range(5)]
+    for i in ids:
+        s.journal.add_outcomes([(i, 0, f"C{i}", True)], "c")
+        s.journal.commit()
+    s.journal.add_receipts([(i, "DELIVRD") for i in ids])
+    s.journal.commit()
+    assert s.follower.step() == 2
+    rows = s.rows(months.month_of(s.now))
+    assert [r["status"] for r in rows] == ["sent", "sent"]  # no UPDATE needed for these
+    assert s.records.cursor().receipts == 0
+    while s.follower.step():
+        pass
+    rows = s.rows(months.month_of(s.now))
+    assert [r["message_id"] for r in rows] == ids
+    assert [r["status"] for r in rows] == ["DELIVRD"] * 5
+    assert all(r["upstream_id"] == f"C{r['message_id']}" for r in rows)
+    s.close()
+
+
+def test_events_of_messages_not_recorded_yet_wait(tmp_path: Path) -> None:
+    """An outcome row naming a message of a batch still unread stops the round's
+    outcomes there; the ledger (charges add up in any order) goes on alone."""
+    from router.store.records.order import foldable
+
+    outcomes = [(1, 0.0, b"[[10,0,\"a\",true]]", "c"), (2, 0.0, b"[[30,0,\"b\",true]]", "c"),
+                (3, 0.0, b"[[11,0,\"c\",true]]", "c")]
+    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]")]
+    money = [(1, 0.0, "reserve", b"[[10,-2,2]]"), (2, 0.0, "reserve", b"[[29,-2,2]]"),
+             (3, 0.0, "reserve", b"[[12,-2]]")]
+    got = foldable(outcomes, receipts, money, limit=8, bound=20)
+    assert got == (outcomes[:1], [], money[:1])
+    assert foldable(outcomes, receipts, money, limit=8, bound=None) == (
+        outcomes, receipts, money)
+    assert foldable(outcomes, receipts, money, limit=3, bound=None)[1] == []  # outcomes left
+
+
 def test_the_journal_is_compacted_behind_the_records(tmp_path: Path) -> None:
     """The journal stays bounded: rows recorded, finished and older than journal_keep go;
     the newest row stays (ids resume above it); recovery still finds what is in flight
@@ -161,3 +202,23 @@ def test_a_journal_from_before_records_gains_its_columns(tmp_path: Path) -> None
     j.commit()
     assert [m.id for m in j.recover().pending] == [10]
     j.close()
+
+
+def test_state_changes_of_every_shape_update_only_what_they_set(s: Setup) -> None:
+    """One UPDATE per shape of change: fields left None keep their value, the charge
+    adds up, and a change that sets nothing changes nothing."""
+    from router.store.records.sqlite import Step
+
+    first = s.batch(3)
+    s.follower.step()
+    s.records.write(Step(changes={
+        first: ["sent", "c", "C1", 5.0, None, 0],
+        first + 1: [None, None, None, None, None, -4],
+        first + 2: [None, None, None, None, None, 0]}, cursor=s.records.cursor()))
+    s.records.write(Step(changes={first: ["DELIVRD", None, None, None, 6.0, -2]},
+                         cursor=s.records.cursor()))
+    rows = s.rows(months.month_of_id(first))
+    assert [(r["status"], r["upstream"], r["upstream_id"], r["submitted_at"], r["done_at"],
+             r["charge"]) for r in rows] == [
+        ("DELIVRD", "c", "C1", 5.0, 6.0, -2), ("queued", "", "", None, None, -4),
+        ("queued", "", "", None, None, 0)]
