@@ -383,7 +383,9 @@ Pair = tuple[RouterProcess, RouterProcess]
 def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
               shared_redis: SharedRedis) -> Iterator[Callable[..., Pair]]:
     """Router A (``make_router``) and router B: the same config and registry, a journal
-    (and so a ledger) and ports of its own, both on the test's Redis keys."""
+    (and so a ledger) and ports of its own, both on the test's Redis keys.  With
+    ``store={"backend": "postgres", …}`` they are two nodes on one PostgreSQL: one
+    registry, a journal schema each."""
     started: list[RouterProcess] = []
 
     def make(redis: dict[str, Any] | None = None, **overrides: Any) -> Pair:
@@ -395,6 +397,8 @@ def make_pair(make_router: Callable[..., RouterProcess], tmp_path: Path,
         cfg["listen"]["port"] = free_port()
         cfg["admin"]["port"] = free_port()
         cfg["store"]["path"] = str(workdir / "var" / "chapar.db")
+        if cfg["store"].get("backend") == "postgres":
+            cfg["store"]["journal_schema"] = "node_b"
         if "records" in cfg:  # records follow a journal: B's of its own
             cfg["records"]["path"] = str(workdir / "var" / "records.db")
         b = RouterProcess(workdir, cfg)
