@@ -53,6 +53,9 @@ REFUSALS: dict[str, Refusal] = {r.reason: r for r in (
             "the account's daily or monthly quota of segments is spent"),
     Refusal("insufficient_balance", 0x040C, S.ESME_RSUBMITFAIL,
             "prepaid balance does not cover the message's segments"),
+    Refusal("balance_elsewhere", S.ESME_RTHROTTLED, S.ESME_RTHROTTLED,
+            "the balance is shared by several routers and this one's part is spent until "
+            "its next lease (a moment): send again"),
 )}
 """Policy refusals, answered at once and journalled with their reason."""
 

@@ -27,6 +27,7 @@ from router.store.ledger import Ledger
 from router.store.rows import DB_ERRORS
 
 _NO_MONEY = REFUSALS["insufficient_balance"]
+_ELSEWHERE = REFUSALS["balance_elsewhere"]
 POLL_EVERY = 1.0  # seconds between looks for topups
 log = structlog.get_logger("chapar.billing")
 
@@ -81,9 +82,14 @@ class BillingStage:
         accepted: list[Submit] = []
         refused: Refused = []
         kept: list[int] = []
+        # shared through Redis: money the account has on other routers or in the pool
+        # (its balance over all as last reported, less what this router holds) is a
+        # lease away, not missing
+        elsewhere = (wallets.totals.get(account, 0) - balance
+                     if wallets.offsets is not None else 0)
         for submit, cost in zip(submits, costs, strict=True):
             if cost > balance:
-                refused.append((submit, _NO_MONEY))
+                refused.append((submit, _ELSEWHERE if cost <= elsewhere else _NO_MONEY))
                 continue
             balance -= cost
             kept.append(cost)

@@ -51,6 +51,25 @@ def test_an_uncovered_batch_is_decided_submit_by_submit() -> None:
     assert stage.decide([], snap) == ([], [])
 
 
+def test_shared_money_held_elsewhere_is_a_retry_not_a_refusal() -> None:
+    """requirements §5 with the balance shared through Redis: this router's lease is
+    spent but the account has money in the pool or on another router (its balance over
+    all, last reported): 0x58, send again (a lease is a moment away), never "insufficient
+    balance"; money nowhere: insufficient balance as before."""
+    stage, wallets, snap = make(0)
+    wallets.share()
+    wallets.balances["acc"] = 7  # this router's lease
+    wallets.totals["acc"] = 1000  # the account over all routers
+    accepted, refused = stage.decide(BATCH, snap)
+    assert accepted == [BATCH[0], BATCH[1]]
+    assert [r for _, r in refused] == [REFUSALS["balance_elsewhere"]] * 2
+    assert REFUSALS["balance_elsewhere"].vendor == REFUSALS["balance_elsewhere"].standard == 0x58
+    wallets.balances["acc"] = 7
+    wallets.totals["acc"] = 9  # 2 more than held: only a 2 fits elsewhere
+    accepted, refused = stage.decide(BATCH, snap)
+    assert [r.reason for _, r in refused] == ["insufficient_balance", "balance_elsewhere"]
+
+
 class _Away(Ledger):
     """A ledger whose database is away after the start (PostgreSQL down)."""
 
