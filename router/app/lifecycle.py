@@ -313,12 +313,8 @@ class App:
         await parts.pool.stop(left / 2)
 
     async def _stop_handoff(self, parts: Parts) -> None:
-        if self._handoff is not None:
-            self._handoff.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._handoff
         if parts.handoff is not None:
-            await parts.handoff.close()
+            await parts.handoff.close(self._handoff)
 
     async def _give_back(self, parts: Parts) -> None:
         """Nothing is reserved any more: what this process holds goes back to Redis."""

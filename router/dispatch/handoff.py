@@ -19,6 +19,7 @@ logged once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ PRESENCE_TTL = 3.0
 """Seconds a router's word that it has an account's session holds."""
 BATCH = 1000
 """Items offered or taken per account a tick at most."""
+STOP_WAIT = 2.0
+"""Seconds a stop gives the last tick, and then the last report, at most."""
 
 
 class Handoff:
@@ -55,22 +58,34 @@ class Handoff:
         self._settle: list[Offer] = []
         self._after = "0-0"
         self._unreachable = False
+        self._stopping = False
         self.offered = self.taken = self.settled_here = 0
 
     async def run(self) -> None:
-        while True:
+        """Ticks until ``close``; it is never cancelled inside a Redis call (a redis-py
+        connection cancelled mid-command can leave the next call waiting)."""
+        while not self._stopping:
             await self.tick()
             await asyncio.sleep(self._interval)
 
-    async def close(self) -> None:
-        """Stopping: what this router's sessions took is reported to its origins (else
-        they would queue it again after ``timeout``); Redis is told it receives nothing."""
+    async def close(self, running: asyncio.Task[None] | None = None) -> None:
+        """Stopping: ``running`` (the ``run`` task) ends after its tick; what this
+        router's sessions took is reported to its origins (else they would queue it
+        again after ``timeout``); Redis is told it receives nothing.  Bounded: a Redis
+        that does not answer cannot hold the stop."""
+        self._stopping = True
+        if running is not None:  # past STOP_WAIT, wait_for cancels it
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(running, STOP_WAIT)
         try:
-            await self._report()
-            await self._state.advertise([], sorted(self._advertised), PRESENCE_TTL)
-        except (RedisError, OSError) as exc:
+            await asyncio.wait_for(self._last_words(), STOP_WAIT)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("receipt_handoff_unreachable", error=str(exc), stopping=True)
         await self._state.close()
+
+    async def _last_words(self) -> None:
+        await self._report()
+        await self._state.advertise([], sorted(self._advertised), PRESENCE_TTL)
 
     async def tick(self) -> None:
         now = self._clock()

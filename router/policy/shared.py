@@ -40,6 +40,8 @@ process reports again."""
 SLICE = 1000
 """A lease is at least this fraction (1/SLICE) of a quota or of the money left, so a
 burst from idle does not start from the floor."""
+GIVE_BACK_WAIT = 2.0
+"""Seconds a stopping router waits for Redis to take back what it held."""
 NO_MONEY_RETRY = 0.2
 """Seconds before asking again for an account whose pool was empty."""
 
@@ -364,8 +366,8 @@ class SharedLimits:
             for account, held in list(wallets.balances.items()):
                 wallets.lease(account, -held)
                 money.append(MoneyAsk(account, wallets.ledger_sum(account), 0, 0))
-        try:
-            await self._state.exchange(buckets, quotas, money)
-        except (RedisError, OSError) as exc:
+        try:  # bounded: a connection its cancelled tick left mid-command cannot hold the stop
+            await asyncio.wait_for(self._state.exchange(buckets, quotas, money), GIVE_BACK_WAIT)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("redis_not_given_back", error=str(exc) or type(exc).__name__)
         await self._state.close()

@@ -152,7 +152,9 @@ def test_balance_never_negative_with_four_connections_over_two_processes(
     first: list[int] = []
     spend(pair, 12, first)
     assert len(first) == 240 and first.count(ROK) <= 100
-    assert first.count(NO_MONEY) == 240 - first.count(ROK)
+    # refused: no money anywhere, or money the other process or the pool holds (send
+    # again: balance_elsewhere)
+    assert set(first) <= {ROK, NO_MONEY, THROTTLED}
     time.sleep(1.0)  # past idle_return: the excess over a lease goes back to Redis
     second: list[int] = []
     spend(pair, 2, second)
