@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from tests import acks, clients
-from tests.conftest import LINES, RouterProcess, Sink, free_port
+from tests.conftest import LINES, RouterProcess, SharedRedis, Sink, free_port
 from tests.integration.admin.support import TOKEN, call
 
 WORKERS = ("--workers", "2")
@@ -110,3 +110,36 @@ async def _journal_rows(dsn: str) -> dict[str, int]:
                 for schema in ("public", "chapar_w0", "chapar_w1")}
     finally:
         await conn.close()
+
+
+def test_receipts_reach_a_receiver_bound_to_the_other_worker(
+        make_router: Callable[..., RouterProcess], shared_redis: SharedRedis) -> None:
+    """issue 16: "receipts reach a session bound to another worker": the receiver on one
+    worker, the transmitter on the other (each worker's carrier brings the receipts of
+    what it sent); with Redis every receipt reaches the receiver once, with its id."""
+    router = make_router(cli_args=WORKERS, ready=2,
+                         admin={"token": TOKEN, "port": free_port(span=2)},
+                         redis={"url": shared_redis.url, "prefix": shared_redis.prefix})
+    rx = clients.Esme(router.port)
+    assert rx.bind("receiver").status == 0
+    receiving = sessions_per_worker(router).index(1)
+    tx = None
+    for _ in range(30):  # the kernel picks the worker: until one lands on the other
+        candidate = clients.Esme(router.port)
+        assert candidate.bind("transmitter").status == 0
+        if sessions_per_worker(router)[1 - receiving]:
+            tx = candidate
+            break
+        candidate.close()
+    assert tx is not None, "no transmitter bind reached the other worker in 30 tries"
+    line = LINES["esme1"][0]
+    sent = [tx.send(line, f"98912100{i:04d}", b"across", registered_delivery=1)
+            for i in range(10)]
+    tx.pump(lambda: all(seq in tx.responses for seq in sent))
+    ids = sorted(tx.responses[seq].message_id for seq in sent)
+    rx.pump(lambda: len(rx.delivered) >= 10, timeout=20)
+    rx.idle(0.5)
+    assert sorted(pdu.receipted_message_id for pdu in rx.delivered) == ids
+    tx.close()
+    rx.close()
+    assert router.stop() == 0
