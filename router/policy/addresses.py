@@ -62,31 +62,28 @@ class Addresses:
         if (canonical is None or len(lines) != len(destinations) * (self.e164_length + 1)
                 or canonical.fullmatch(lines) is None):
             return None
-        by_head = self._by_head
         heads = list(map(self._head_of, destinations))
-        found = list(map(by_head.get, heads))
+        found = list(map(self._by_head.get, heads))
         if None in found:  # heads not seen yet: the prefix table once each
-            if len(by_head) > 100_000:
-                by_head.clear()
             for i, head in enumerate(heads):
                 if found[i] is None:
-                    op = by_head.get(head)
-                    if op is None:
-                        op = by_head[head] = self._operators.operator_of(destinations[i]) or ""
-                    found[i] = op
+                    found[i] = self._head_operator(head, destinations[i])
         return found  # type: ignore[return-value]  # no None left
+
+    def _head_operator(self, head: str, address: str) -> str:
+        """A canonical number's operator, cached by its head."""
+        found = self._by_head.get(head)
+        if found is None:
+            if len(self._by_head) > 100_000:
+                self._by_head.clear()
+            found = self._by_head[head] = self._operators.operator_of(address) or ""
+        return found
 
     def operator_of(self, address: str, ton: int, npi: int | None = None) -> str:
         """The operator a destination belongs to (prefix tables), "" when unknown."""
         if (len(address) == self.e164_length and address.startswith(self.heads)
                 and address.isascii() and address.isdigit() and ton < 2):
-            head = address[:self._head]  # canonical: the operator is cached by its head
-            found = self._by_head.get(head)
-            if found is None:
-                if len(self._by_head) > 100_000:
-                    self._by_head.clear()
-                found = self._by_head[head] = self._operators.operator_of(address) or ""
-            return found
+            return self._head_operator(address[:self._head], address)
         number = self.number_of(address, ton, npi)
         if number is None:
             return ""

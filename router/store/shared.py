@@ -266,25 +266,26 @@ class RedisState:
         await pipe.execute()
 
     async def take_offers(self, accounts: list[str], count: int) -> list[Offer]:
-        """Up to ``count`` offers per account not taken by any router yet."""
+        """Up to ``count`` offers per account not taken by any router yet (one read
+        over every account's stream)."""
         p = self._prefix
-        taken: list[Offer] = []
         for account in accounts:
-            stream = f"{p}:out:{account}"
             if account not in self._groups:
                 try:
-                    await self._redis.xgroup_create(stream, "chapar", id="0", mkstream=True)
+                    await self._redis.xgroup_create(f"{p}:out:{account}", "chapar", id="0",
+                                                    mkstream=True)
                 except ResponseError as exc:
                     if "BUSYGROUP" not in str(exc):
                         raise
                 self._groups.add(account)
-            reply: Any = await self._redis.xreadgroup("chapar", self.store_id,
-                                                      {stream: ">"}, count=count)
-            for _, entries in reply or ():
-                taken += [Offer(account, entry.decode(), fields[b"o"].decode(),
-                                int(fields[b"k"]), int(fields[b"n"]), fields[b"b"])
-                          for entry, fields in entries]
-        return taken
+        if not accounts:
+            return []
+        reply: Any = await self._redis.xreadgroup(
+            "chapar", self.store_id, {f"{p}:out:{a}": ">" for a in accounts}, count=count)
+        head = len(f"{p}:out:")
+        return [Offer(stream.decode()[head:], entry.decode(), fields[b"o"].decode(),
+                      int(fields[b"k"]), int(fields[b"n"]), fields[b"b"])
+                for stream, entries in reply or () for entry, fields in entries]
 
     async def settle_offers(self, offers: list[Offer]) -> None:
         """Offers this router delivered (or gave up): taken off the stream, and their
