@@ -19,7 +19,7 @@ from router.admin.common import sources as _sources
 from router.admin.explain import ExplainError, Question
 from router.admin.sources import Sources
 from router.admin.token import token_matches
-from router.store.errors import STORE_UNAVAILABLE
+from router.store.rows import DB_ERRORS
 from router.web import Handler, json_errors
 
 TOKEN = web.AppKey("token", str)
@@ -39,7 +39,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if needs_token and not token_matches(request.app[TOKEN],
                                          request.headers.get("Authorization")):
         return error(401, "missing or wrong bearer token")
-    return await json_errors(request, handler, STORE_UNAVAILABLE)
+    return await json_errors(request, handler, DB_ERRORS)
 
 
 @routes.get("/api/sessions")

@@ -32,7 +32,7 @@ from router.policy.api_keys import ApiKeys
 from router.policy.auth import UNKNOWN_API_KEY, Authenticator
 from router.smpp.pdu import MessageState
 from router.store.client_refs import PENDING, ClientRefStore
-from router.store.errors import STORE_UNAVAILABLE
+from router.store.rows import DB_ERRORS
 from router.web import Handler, error, json_errors
 
 routes = web.RouteTableDef()
@@ -75,7 +75,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                 return error(401, "missing or unknown API key")
             return error(403, f"not allowed: {verdict.reason}")
         request[ACCOUNT] = verdict.account
-    return await json_errors(request, handler, STORE_UNAVAILABLE)
+    return await json_errors(request, handler, DB_ERRORS)
 
 
 def _account(request: web.Request) -> Account:

@@ -11,14 +11,15 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from router.store.errors import STORE_UNAVAILABLE, StoreError
+from router.store.errors import StoreError
+from router.store.rows import DB_ERRORS
 from router.web import Handler, json_errors
 
 
 def _app(raises: BaseException) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await json_errors(request, handler, STORE_UNAVAILABLE)
+        return await json_errors(request, handler, DB_ERRORS)
 
     async def fails(request: web.Request) -> web.Response:
         raise raises
