@@ -124,7 +124,11 @@ class Handoff:
                     self._taken.pop(item.remote, None)
             if not mine:
                 continue
-            await self._state.offer(account, [(i.key, i.attempts, i.body) for i in mine])
+            try:
+                await self._state.offer(account, [(i.key, i.attempts, i.body) for i in mine])
+            except BaseException:  # not offered: back to the front of the queue here
+                self._inbound.give_back(mine)
+                raise
             self._offered.update((item.key, (now, item)) for item in mine)
             self.offered += len(mine)
 

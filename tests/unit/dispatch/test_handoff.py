@@ -96,3 +96,23 @@ def test_nothing_is_offered_while_nobody_receives_elsewhere(shared_redis: Shared
         assert origin.inbound.queued("acc") == 1 and origin.handoff.offered == 0
 
     asyncio.run(run())
+
+
+def test_an_offer_redis_did_not_take_stays_queued_at_its_origin(
+        shared_redis: SharedRedis) -> None:
+    """Redis fails between taking the items off the queue and offering them: they go
+    back to the front of the origin's queue at once, not after the timeout."""
+    async def run() -> None:
+        origin, taker = Router(shared_redis, "a"), Router(shared_redis, "b")
+        taker.inbound.attach(Session())
+        origin.inbound.enqueue("acc", [b"r1", b"r2"])
+        await taker.handoff.tick()
+
+        async def fails(account: str, items: list[tuple[int, int, bytes]]) -> None:
+            raise ConnectionError("redis gone")
+
+        origin.handoff._state.offer = fails  # type: ignore[method-assign]
+        await origin.handoff.tick()
+        assert origin.inbound.queued("acc") == 2 and origin.handoff.offered == 0
+
+    asyncio.run(run())
