@@ -218,10 +218,10 @@ def walk_short_message(body: bytes) -> tuple[int, int, int, int, int, int]:
 
 # The submit_sm mandatory fields up to sm_length, as one C-level match (0.49 µs against
 # 0.80 µs for the field walk): service_type, source TON/NPI, (source_addr), (dest TON/NPI),
-# (destination_addr), esm_class/protocol_id/priority_flag, schedule, validity,
+# (destination_addr), (esm_class)/protocol_id/(priority_flag), schedule, validity,
 # (registered_delivery), replace/data_coding/default_msg_id, (sm_length).
 _SUBMIT_LAYOUT = re.compile(
-    rb"[^\0]{0,5}\0..([^\0]{0,20})\0(..)([^\0]{0,20})\0..(.)[^\0]{0,16}\0[^\0]{0,16}\0"
+    rb"[^\0]{0,5}\0..([^\0]{0,20})\0(..)([^\0]{0,20})\0(.).(.)[^\0]{0,16}\0[^\0]{0,16}\0"
     rb"(.)...(.)", re.DOTALL)
 
 
@@ -240,6 +240,9 @@ class Submit(NamedTuple):
     dest_addr_ton: int
     dest_addr_npi: int
     priority_flag: int = 0
+    text_at: int = -1
+    """Where short_message starts when it is the whole text (no UDH, no TLVs), so the
+    content stage reads it without the PDU; -1: ``decode()`` to find the text."""
 
     def decode(self) -> SubmitSm:
         pdu = decode(CommandId.SUBMIT_SM, 0, self.sequence, self.body)
@@ -253,22 +256,26 @@ _new_tuple = tuple.__new__  # builds a NamedTuple in C, without its Python-level
 def scan_submit(sequence: int, body: bytes) -> Submit:
     """Validate a submit_sm body without building the PDU (the hot path)."""
     match = _SUBMIT_LAYOUT.match(body)
+    text_at = -1
     if match is None:  # malformed: the field walk says which field, with its status
         e1, e2, e3, _, e5, sm_end = walk_short_message(body)
         source, dest_ton_npi, destination = body[e1 + 3:e2], body[e2 + 1:e2 + 3], body[e2 + 3:e3]
         registered = body[e5 + 1]
         priority = body[e3 + 3]
     else:
-        source, dest_ton_npi, destination, priority_b, registered_b, sm_length = match.groups()
+        (source, dest_ton_npi, destination, esm_class, priority_b, registered_b,
+         sm_length) = match.groups()
         registered, priority = registered_b[0], priority_b[0]
         sm_end = match.end() + sm_length[0]
         if sm_end > len(body):
             raise DecodeError(_LEN, "short_message runs past the PDU")
+        if sm_end == len(body) and not esm_class[0] & 0x40:
+            text_at = match.end()
     if sm_end < len(body):
         decode_tlvs(body, sm_end)
     return _new_tuple(Submit, (sequence, body, source.decode("latin-1"),
                                destination.decode("latin-1"), registered, dest_ton_npi[0],
-                               dest_ton_npi[1], priority))
+                               dest_ton_npi[1], priority, text_at))
 
 
 def _decode_short_message(cls: type[_ShortMessage], status: int, seq: int,

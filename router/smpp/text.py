@@ -22,6 +22,7 @@ __all__ = [
     "gsm7_decode",
     "gsm7_encodable",
     "gsm7_encode",
+    "gsm7_joined_ascii",
     "gsm7_pack",
     "gsm7_unpack",
     "septet_length",
@@ -158,6 +159,19 @@ def gsm7_encode(text: str) -> bytes:
 _GSM_AS_ASCII = bytes(b for b in range(0x80)
                       if b != 0x1B and chr(b).translate(_GSM_DECODE) == chr(b))
 """Septets whose GSM 03.38 character is the ASCII one (letters, digits, most signs)."""
+
+
+def gsm7_joined_ascii(texts: list[bytes], codings: list[int]) -> str | None:
+    """Texts of data_coding 0 decoded and joined by NUL in one C-level call, when every
+    septet is one whose character is the ASCII one (then NUL, GSM's "@", occurs only
+    between them); None otherwise.  A batch's texts cost ~0.05 µs each this way against
+    ~0.35 decoded one by one."""
+    if codings.count(0) != len(codings):
+        return None
+    joined = b"\0".join(texts)
+    if len(joined.translate(None, _GSM_AS_ASCII)) != len(texts) - 1:
+        return None
+    return joined.decode("ascii")
 
 
 def gsm7_decode(data: bytes) -> str:

@@ -177,17 +177,31 @@ class RuleSet:
     def verdict(self, text: str, account: str, line: str) -> Verdict | None:
         """The strictest action of the categories that hit and apply to this account
         and line, or None for a clean text."""
-        return self._judge(self.hit_categories(self.normaliser.normalise(text)), account, line)
+        return self.judge(self.hit_categories(self.normaliser.normalise(text)), account, line)
 
     def verdicts(self, texts: list[str], account: str, lines: list[str]
                  ) -> list[Verdict | None]:
-        """``verdict`` for a batch's texts, normalised and scanned as one string (the hot
-        path: each C-level call costs what a short text's whole scan does, so a batch
-        pays them once); identical results, a text holding ``SEP`` falls back to one by one.
-        """
+        """``verdict`` for each of a batch's texts (``batch_hits``)."""
+        out: list[Verdict | None] = [None] * len(texts)
+        for index, hits in self.hits_of(texts).items():
+            out[index] = self.judge(hits, account, lines[index])
+        return out
+
+    def hits_of(self, texts: list[str]) -> dict[int, set[int]]:
+        """``batch_hits`` of these texts joined, or each text's own scan when one holds
+        ``SEP``."""
         joined = SEP.join(texts)
-        if joined.count(SEP) != len(texts) - 1:
-            return [self.verdict(t, account, line) for t, line in zip(texts, lines, strict=True)]
+        if joined.count(SEP) == len(texts) - 1:
+            return self.batch_hits(joined, len(texts))
+        normalise = self.normaliser.normalise
+        return {index: hits for index, text in enumerate(texts)
+                if (hits := self.hit_categories(normalise(text)))}
+
+    def batch_hits(self, joined: str, count: int) -> dict[int, set[int]]:
+        """The categories hit by each of ``count`` texts joined by ``SEP`` (none holding
+        it), for the texts with hits: the batch normalised and scanned as one string (the
+        hot path: each C-level call costs what a short text's whole scan does, so a batch
+        pays them once); the same hits as each text's own scan."""
         normalised = self.normaliser.normalise(joined)
         found: dict[int, set[int]] = {}
         starts: list[int] = []
@@ -200,17 +214,19 @@ class RuleSet:
                     starts = _starts(normalised)
                 found.setdefault(bisect_right(starts, start) - 1, set()).update(owners[pattern])
         if self._regex_always and self._regexes is not None:
-            found.update({i: found.get(i, set()) for i in range(len(texts))})
-        out: list[Verdict | None] = [None] * len(texts)
-        for index, hits in found.items():
+            found.update({i: found.get(i, set()) for i in range(count)})
+        for index, hits in list(found.items()):
             if REGEX_LITERAL in hits or self._regex_always:
                 starts = starts or _starts(normalised)
                 end = starts[index + 1] - 1 if index + 1 < len(starts) else len(normalised)
                 self._regex_hits(normalised[starts[index]:end], hits)
-            out[index] = self._judge(hits, account, lines[index])
-        return out
+            if not hits:
+                del found[index]
+        return found
 
-    def _judge(self, hits: set[int], account: str, line: str) -> Verdict | None:
+    def judge(self, hits: set[int], account: str, line: str) -> Verdict | None:
+        """The strictest action of the categories hit that apply to this account and
+        line (per-account and per-line overrides), or None."""
         if not hits:
             return None
         categories = self.categories

@@ -1106,9 +1106,11 @@ def test_scan_submit_agrees_with_decode(body: bytes) -> None:
         assert scanned.value.status == exc.status
         return
     assert isinstance(pdu, SubmitSm)
+    one_part = not pdu.tlvs and not pdu.esm_class & 0x40
+    text_at = len(body) - len(pdu.short_message) if one_part else -1
     assert codec.scan_submit(1, body) == (1, body, pdu.source_addr, pdu.destination_addr,
                                           pdu.registered_delivery, pdu.dest_addr_ton,
-                                          pdu.dest_addr_npi, pdu.priority_flag)
+                                          pdu.dest_addr_npi, pdu.priority_flag, text_at)
 
 
 @settings(max_examples=200)
