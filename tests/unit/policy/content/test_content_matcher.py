@@ -62,8 +62,8 @@ def test_the_precheck_skips_change_no_normalised_text() -> None:
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
         full = _COLLAPSED.sub(r"\1", normalise._SPREAD.sub(normalise._join_spread, text))
-        assert norm._tail(text, normalise._SPREAD_HINT.search, normalise._REPEAT_HINT.search,
-                          normalise._REPEATS) == full, text
+        assert norm._tail(text, normalise._SPREAD_HINT.search,
+                          normalise._collapse_wide) == full, text
     letters = "abAB .-_1 1 *c|x\t\x0b\x1c"
     for low, high in ((0, 14), (200, 260)):  # ASCII: by ``re``, and a batch's length by RE2
         for _ in range(20_000 if low == 0 else 3_000):
