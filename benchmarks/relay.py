@@ -68,10 +68,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,9 @@ class Target:
     and the load share both CPUs."""
     upstreams: int = 1
     """Upstream entries, all on the sink (``sink``, ``sink2``, …; benchmarks/routing.py)."""
+    reload_rules: Path | None = None
+    """``--content-reload``: this rule folder is touched a third into 4x64, so the router
+    rebuilds every rule while the load runs."""
 
     @property
     def is_chapar(self) -> bool:
@@ -542,6 +546,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                 prof = profile(sut.proc.pid, args.duration - 0.5,
                                args.profile / f"{safe_name(target.name)}-round{rnd}.{suffix}",
                                args.profile_rate, args.profile_format)
+            if target.reload_rules is not None:
+                stack.enter_context(touched_later(target.reload_rules, args.duration / 3))
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
@@ -569,6 +575,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                                   "per-message check not done")
         loads = {"warmup": warm, "4x64": tput, "1x1": lat}
         m.raw = {**loads, "sink": sink_summary, "sut_exit": code}
+        if target.reload_rules is not None:
+            m.raw["reloads_s"] = rules_loaded_seconds(sut.err)[1:]  # the first: at start
         if scraper is not None:
             m.raw["scrapes"] = {"ok": scraper.scrapes, "failed": scraper.failures}
             if scraper.failures or not scraper.scrapes:
@@ -717,6 +725,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--content-phrases", type=int, default=0, metavar="N",
                    help="--content: also N generated phrases + 200 regexes "
                         "(benchmarks/content.py) beside the starter sets")
+    p.add_argument("--content-reload", action="store_true",
+                   help="--content: also chapar+content with every rule rebuilt a third "
+                        "into 4x64 (p99 and max during a reload, the build's seconds)")
     p.add_argument("--text", help="smppload's text for every phase")
     p.add_argument("--data-coding", type=int, default=0, choices=(0, 8),
                    help="smppload's data_coding (8: UCS2; no per-message check then)")
@@ -804,6 +815,10 @@ def main(argv: list[str] | None = None) -> int:
             targets = [Target("chapar", "chapar", extra=(("policy", {"stages": ["lines"]}),)),
                        Target("chapar+content", "chapar", extra=(("policy", {
                            "stages": ["lines", "content"], "content_dir": str(folder)}),))]
+            if args.content_reload:  # info: the log says how long each build took
+                targets.append(replace(
+                    targets[1], name="chapar+content+reload", reload_rules=folder,
+                    extra=(*targets[1].extra, ("log", {"level": "info"}))))
         if args.compare_rev and args.only in (None, "compare"):
             tree = stack.enter_context(worktree(args.compare_commit))
             targets.append(Target(f"chapar@{args.compare_rev}", "compare", tree,
@@ -844,6 +859,55 @@ def content_rules(phrases: int) -> Iterator[Path]:
             (folder / "zz_generated.yaml").write_text(
                 yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         yield folder
+
+
+@contextlib.contextmanager
+def touched_later(folder: Path, seconds: float) -> Iterator[None]:
+    """A rule file's mtime set anew after ``seconds``: the router's next look (once a
+    second) rebuilds every rule on its thread and swaps them in."""
+    def touch() -> None:
+        for path in sorted(folder.glob("*.yaml"))[:1]:
+            os.utime(path)
+
+    timer = threading.Timer(seconds, touch)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def rules_loaded_seconds(err: Path) -> list[float]:
+    """The build time of each ``content_rules_loaded`` in the router's log."""
+    out = []
+    for line in err.read_text(errors="replace").splitlines():
+        if '"content_rules_loaded"' in line:
+            with contextlib.suppress(ValueError, KeyError):
+                out.append(float(json.loads(line)["seconds"]))
+    return out
+
+
+def reload_report(results: list[Measurement]) -> dict[str, Any] | None:
+    """p99 and max at 4x64 with a reload of every rule during the run, beside the same
+    rounds without; printed."""
+    def of(name: str, key: str) -> float:
+        values = [float(m.raw.get("4x64", {}).get("latency_us", {}).get(key, 0.0))
+                  for m in results if m.sut == name]
+        return statistics.median(values) if values else 0.0
+
+    loaded = [s for m in results if m.sut == "chapar+content+reload"
+              for s in m.raw.get("reloads_s", [])]
+    if not any(m.sut == "chapar+content+reload" for m in results):
+        return None
+    report = {"reloads": len(loaded), "reload_s": loaded,
+              **{f"{key}_us{suffix}": of(name, key) for key in ("p99", "max")
+                 for name, suffix in (("chapar+content", ""),
+                                      ("chapar+content+reload", "_reload"))}}
+    print(f"rules rebuilt during 4x64: {len(loaded)} time(s), built in "
+          f"{', '.join(f'{s:.2f}' for s in loaded) or '-'} s (target <= 2 s); 4x64 p99 "
+          f"{report['p99_us_reload']:,.0f} µs, max {report['max_us_reload']:,.0f} µs with "
+          f"the reload, {report['p99_us']:,.0f} / {report['max_us']:,.0f} µs without")
+    return report
 
 
 def content_change(meds: dict[str, dict[str, float]], args: argparse.Namespace,
@@ -951,6 +1015,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
                     "change_msg_s_pct": change, "ratio_receipts_msg_s": compare_receipts}
     admin = admin_change(meds)
     content = content_change(meds, args)
+    reload = reload_report(results) if args.content_reload else None
     w1, w2 = meds.get("chapar-w1"), meds.get("chapar-w2")
     if w1 and w2:
         print(f"2 workers / 1 worker msg/s (medians): {w2['msg_s'] / w1['msg_s']:.2f} "
@@ -977,7 +1042,7 @@ def run(args: argparse.Namespace, targets: list[Target], password_hash: str) -> 
         "medians": meds, "ratio_msg_s": ratio, "compare": compared, "admin": admin,
         "receipts": args.receipts, "ratio_receipts_msg_s": receipts_ratio,
         "content": {"text": args.text, "data_coding": args.data_coding,
-                    "phrases": args.content_phrases, "loss_pct": content}
+                    "phrases": args.content_phrases, "loss_pct": content, "reload": reload}
         if args.content else None,
         "warnings": warnings, "rounds": [asdict(m) for m in results],
     }
