@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.policy.content import normalise
+from router.policy.content import matcher, normalise
 from router.policy.content.matcher import SEP, RuleSet, leading_literals
 from router.policy.content.normalise import STEPS, Normaliser, NormaliseSettings
 from router.policy.content.rules import Category, Scope
@@ -145,3 +145,16 @@ def test_a_phrase_inside_another_of_another_category_hits_both() -> None:
     verdict = rules.verdicts(["ok", "get free money now"], "acc", ["1", "1"])[1]
     assert verdict is not None and verdict.action == "reject"
     assert verdict.categories == ("long", "short")
+
+
+def test_phrases_normalised_in_chunks_equal_each_normalised() -> None:
+    """A rebuild normalises the phrases a chunk per call (less GIL held from the event
+    loop); each key is the phrase's own normalisation, across chunk boundaries and with
+    a phrase holding the separator (that chunk one by one)."""
+    rng = random.Random(7)
+    phrases = tuple("".join(rng.choice(_MIXED + "\0") for _ in range(rng.randint(1, 12)))
+                    if i % 400 == 5 else
+                    "".join(rng.choice(_MIXED) for _ in range(rng.randint(1, 12)))
+                    for i in range(2 * matcher.BUILD_CHUNK + 77))
+    assert matcher.normalised_each(_NORMALISER, phrases) == [
+        _NORMALISER.normalise(p).replace(SEP, "") for p in phrases]
