@@ -125,12 +125,15 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     rules = Rules(LineBook(lines.lines()), ListRegistry(snapshot), limits.book())
     addresses = Addresses(config.policy, Operators.load(config.policy.prefix_folder()))
     usage = limits.usage(Quotas(config.policy.timezone).periods(time.time()))
-    ledger = Ledger(config.store.journal()) if "billing" in config.policy.stages else None
+    billing = "billing" in config.policy.stages
+    ledger = Ledger(config.store.journal()) if billing else None
+    front = config.store.front_journal() if billing else None
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
     shared = bool(config.redis.url)
     wallets = Wallets(on_delivery=on_delivery)
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
-                                        wallets=wallets, ledger=ledger, shared=shared))
+                                        wallets=wallets, ledger=ledger, shared=shared,
+                                        front_ledger=Ledger(front) if front else None))
     limits_shared = _shared(config, registry, rules, pipeline, usage, auth) if shared else None
     log.info("lines_loaded", lines=len(rules.lines.by_number),
              blacklist=len(snapshot.blacklist), whitelists=len(snapshot.whitelists))

@@ -25,14 +25,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 import structlog
 
 from router.config import Config
-from router.store.settings import worker_schema
+from router.store.settings import worker_path, worker_schema
 
 log = structlog.get_logger("chapar.workers")
 
@@ -68,20 +67,16 @@ class WorkerSlot:
 def for_worker(config: Config, index: int) -> Config:
     """Worker ``index``'s config: its own journal and records (files, or a PostgreSQL
     schema) and admin port (records follow one journal: their cursor is that journal's)."""
+    own = config.store.journal_schema if config.store.backend == "postgres" else config.store.path
     store = dataclasses.replace(config.store, path=worker_path(config.store.path, index),
                                 journal_schema=worker_schema(config.store.journal_schema,
-                                                             index))
+                                                             index),
+                                front=own if index == 0 else None)
     records = dataclasses.replace(config.records,
                                   path=worker_path(config.records.path, index))
     admin = dataclasses.replace(config.admin, port=config.admin.port + index
                                 if config.admin.port else 0)
     return dataclasses.replace(config, store=store, records=records, admin=admin)
-
-
-def worker_path(path: str, index: int) -> str:
-    """``var/chapar.db`` -> ``var/chapar.w0.db``."""
-    base = Path(path)
-    return str(base.with_name(f"{base.stem}.w{index}{base.suffix}"))
 
 
 def count_of(text: str) -> int:

@@ -6,6 +6,8 @@ router dispatches a released one and sends a REJECTD receipt for a rejected one)
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from router.admin.held import decoded, parse_id
 from router.cli import common
@@ -16,6 +18,7 @@ from router.policy.content.stage import build_rules
 from router.smpp import codec
 from router.smpp.pdu import CommandId, SubmitSm
 from router.smpp.session import Submit
+from router.store.journals import journals
 from router.store.quarantine import Held, QuarantineStore
 
 
@@ -40,8 +43,33 @@ def _test(args: argparse.Namespace) -> int:
     return common.run_refusing(body)
 
 
-def _store(stores: Stores) -> QuarantineStore:
-    return QuarantineStore(stores.config.store.journal())
+@contextmanager
+def _every_store(stores: Stores) -> Iterator[list[tuple[str, QuarantineStore]]]:
+    """The quarantine of the config's own journal and of each worker's (``--workers``:
+    a worker holds what it quarantined in its own journal), by name."""
+    with ExitStack() as opened:
+        found = []
+        for name, place in journals(stores.config.store):
+            store = QuarantineStore(place)
+            opened.callback(store.close)
+            found.append((name, store))
+        yield found
+
+
+def _holding(args: argparse.Namespace, found: list[tuple[str, QuarantineStore]]
+             ) -> tuple[QuarantineStore, Held]:
+    """The quarantine holding the id (``--journal`` names it when two workers' ids
+    coincide)."""
+    message_id = _one(args)
+    holding = [(name, store, held) for name, store in found
+               if args.journal in (None, name) and (held := store.get(message_id))]
+    if not holding:
+        raise CliError(f"no held message {args.id}")
+    if len(holding) > 1:
+        names = ", ".join(name for name, _, _ in holding)
+        raise CliError(f"{args.id} is in the quarantine of {names}: "
+                       "say which with --journal NAME")
+    return holding[0][1], holding[0][2]
 
 
 def _text(body: bytes) -> str:
@@ -67,21 +95,21 @@ def _joined(rows: list[Held]) -> str:
 
 
 def _list(args: argparse.Namespace, stores: Stores) -> None:
-    """One line per held message (a long message once, by its first part's id)."""
-    store = _store(stores)
-    try:
-        seen: set[str] = set()
-        for held in store.held(None if args.state == "all" else args.state):
-            if held.group in seen:
-                continue
-            rows = store.group(held)
-            if held.group:
-                seen.add(held.group)
-            parts = f"  ({len(rows)} parts)" if len(rows) > 1 else ""
-            print(f"{held.message_id:x}  {when(held.at)}  {held.account}  {held.category}"
-                  f"  {held.state}{parts}  {_joined(rows)[:60]!r}")
-    finally:
-        store.close()
+    """One line per held message (a long message once, by its first part's id), each
+    named by its journal when the config has several."""
+    with _every_store(stores) as found:
+        for name, store in found:
+            where = f"{name:4} " if len(found) > 1 else ""
+            seen: set[str] = set()
+            for held in store.held(None if args.state == "all" else args.state):
+                if held.group in seen:
+                    continue
+                rows = store.group(held)
+                if held.group:
+                    seen.add(held.group)
+                parts = f"  ({len(rows)} parts)" if len(rows) > 1 else ""
+                print(f"{where}{held.message_id:x}  {when(held.at)}  {held.account}  "
+                      f"{held.category}  {held.state}{parts}  {_joined(rows)[:60]!r}")
 
 
 def _one(args: argparse.Namespace) -> int:
@@ -92,30 +120,23 @@ def _one(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace, stores: Stores) -> None:
-    store = _store(stores)
-    try:
-        held = store.get(_one(args))
-        if held is None:
-            raise CliError(f"no held message {args.id}")
+    with _every_store(stores) as found:
+        store, held = _holding(args, found)
         sm = decoded(held.body)[0]
         print(f"id: {held.message_id:x}\naccount: {held.account}\nheld at: {when(held.at)}\n"
               f"category: {held.category} ({held.reason})\nstate: {held.state}\n"
               f"from: {sm.source_addr}\nto: {sm.destination_addr}\n"
               f"parts: {len(store.group(held))}\ntext: {_joined(store.group(held))}")
-    finally:
-        store.close()
 
 
 def _decide(state: str) -> common.Action:
     def action(args: argparse.Namespace, stores: Stores) -> None:
-        store = _store(stores)
-        try:
-            decided = store.decide(_one(args), state)
+        with _every_store(stores) as found:
+            store, held = _holding(args, found)
+            decided = store.decide(held.message_id, state)
             if not decided:
                 raise CliError(f"{args.id} is not held (see `chapar quarantine list`)")
             print(f"{args.id} {state}" + (f" ({decided} parts)" if decided > 1 else ""))
-        finally:
-            store.close()
 
     return action
 
@@ -135,6 +156,9 @@ def add_parsers(sub: common.Subparsers) -> None:
     listing = group.action("list", "held messages")
     listing.add_argument("--state", default="held",
                          choices=("held", "released", "rejected", "all"))
-    group.action("show", "one held message, decoded", "id")
-    group.action("release", "send a held message to its carrier", "id")
-    group.action("reject", "refuse a held message (REJECTD receipt to the ESME)", "id")
+    for name, help_text in (("show", "one held message, decoded"),
+                            ("release", "send a held message to its carrier"),
+                            ("reject", "refuse a held message (REJECTD receipt to the ESME)")):
+        group.action(name, help_text, "id").add_argument(
+            "--journal", metavar="NAME", help="own, w0, w1…: the journal whose quarantine "
+            "holds the id (only needed when two workers' ids coincide)")

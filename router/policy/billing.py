@@ -36,19 +36,24 @@ class BillingStage:
     name = "billing"
 
     def __init__(self, settings: PolicySettings, addresses: Addresses, wallets: Wallets,
-                 ledger: Ledger | None) -> None:
+                 ledger: Ledger | None, front: Ledger | None = None) -> None:
+        """``front``: worker 0's second ledger, the config's own, where ``chapar billing
+        topup`` writes (``--workers``): its sums count, its topups are read."""
         self._addresses = addresses
         self._wallets = wallets
-        self._ledger = ledger
+        self._ledgers = [each for each in (ledger, front) if each is not None]
         self._prices = {(p.kind, p.operator): p.price for p in settings.prices}
         self._default = settings.default_price
         self._by_operator = any(p.operator for p in settings.prices)
-        self._seen_topup = 0
+        self._seen_topups = [0] * len(self._ledgers)
+        """Per ledger, the seq of the last topup read."""
         self._unread = 0
         self.reopened: dict[int, tuple[str, int]] = {}
+        for index, each in enumerate(self._ledgers):
+            balances, self._seen_topups[index] = each.balances()
+            for account, amount in balances.items():
+                wallets.balances[account] += amount
         if ledger is not None:
-            balances, self._seen_topup = ledger.balances()
-            wallets.balances.update(balances)
             self.reopened = ledger.open_reservations()
             """Reservations the last run left open: the app hands them to the wallets
             with what the journal's recovery knows of their receipts."""
@@ -139,19 +144,18 @@ class BillingStage:
         """Topups written by the CLI since the last look.  A ledger that cannot answer
         now (PostgreSQL away, SQLite locked) is asked again at the next look: the decision
         it rides on must not fail for it."""
-        if self._ledger is None:
-            return
-        try:
-            topups = self._ledger.topups_since(self._seen_topup)
-        except DB_ERRORS as exc:
-            self._unread += 1
-            if sampled(self._unread):
-                log.warning("topups_unread", error=str(exc), failures=self._unread)
-            return
-        self._unread = 0
-        for seq, account, amount in topups:
-            self._seen_topup = seq
-            self._wallets.topped_up(account, amount)
+        for index, ledger in enumerate(self._ledgers):
+            try:
+                topups = ledger.topups_since(self._seen_topups[index])
+            except DB_ERRORS as exc:
+                self._unread += 1
+                if sampled(self._unread):
+                    log.warning("topups_unread", error=str(exc), failures=self._unread)
+                continue
+            self._unread = 0
+            for seq, account, amount in topups:
+                self._seen_topups[index] = seq
+                self._wallets.topped_up(account, amount)
 
     def flush(self) -> None:
         self.poll()

@@ -44,6 +44,8 @@ class StageKit:
     wallets: Wallets = dataclasses.field(default_factory=Wallets)
     """Prepaid balances and reservations; the intake and the reports settle them."""
     ledger: Ledger | None = None
+    front_ledger: Ledger | None = None
+    """``--workers``: worker 0 also reads the config's own ledger (billing.py)."""
     content_rules: RuleSet | None = None
     """Compiled content rules to share (explain's stages use the router's)."""
     shared: bool = False
@@ -59,7 +61,8 @@ STAGES: dict[str, Callable[[StageKit], Stage]] = {
                       LeasedQuotas(kit.settings.timezone, kit.usage), bucket_type=LeasedBucket)
         if kit.shared else ThrottleStage(kit.settings, kit.addresses, kit.writer,
                                          Quotas(kit.settings.timezone, kit.usage))),
-    "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger),
+    "billing": lambda kit: BillingStage(kit.settings, kit.addresses, kit.wallets, kit.ledger,
+                                           kit.front_ledger),
 }
 """Every stage by the name ``policy.stages`` uses for it."""
 

@@ -99,23 +99,30 @@ class Ledger(RowStore):
                     f"WHERE account = ? AND at >= ? AND at < ? ORDER BY seq{most}",
                     (account, since, until))]
 
-    def statement(self, account: str, since: float, until: float) -> str:
-        """CSV, one line per message step: time, kind, message id, amount, balance."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["at", "kind", "message_id", "amount", "balance"])
-        before = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND "
-                                  "at < ?", (account, since)).fetchone()[0] or 0
-        balance = int(before)
-        writer.writerow([_iso(since), "opening", "", "", balance])
-        for _, at, kind, amount, note, entries in self.rows(account, since, until):
-            if kind == "topup":
-                balance += amount
-                writer.writerow([_iso(at), f"topup {note}".strip(), "", amount, balance])
-            for message_id, part in entries:
-                balance += part
-                writer.writerow([_iso(at), kind, f"{message_id:x}", part, balance])
-        return out.getvalue()
+    def sum_before(self, account: str, since: float) -> int:
+        row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND "
+                               "at < ?", (account, since)).fetchone()
+        return int(row[0] or 0)
+
+
+def statement(ledgers: list[Ledger], account: str, since: float, until: float) -> str:
+    """CSV, one line per message step: time, kind, message id, amount, balance; over
+    every ledger of the account (a router's, or each worker's of ``--workers``) in time
+    order."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["at", "kind", "message_id", "amount", "balance"])
+    balance = sum(ledger.sum_before(account, since) for ledger in ledgers)
+    writer.writerow([_iso(since), "opening", "", "", balance])
+    rows = [row for ledger in ledgers for row in ledger.rows(account, since, until)]
+    for _, at, kind, amount, note, entries in sorted(rows, key=lambda row: row[1]):
+        if kind == "topup":
+            balance += amount
+            writer.writerow([_iso(at), f"topup {note}".strip(), "", amount, balance])
+        for message_id, part in entries:
+            balance += part
+            writer.writerow([_iso(at), kind, f"{message_id:x}", part, balance])
+    return out.getvalue()
 
 
 def _iso(at: float) -> str:

@@ -40,6 +40,10 @@ class StoreSettings:
     ("" = the database's default; the registry is always there).  Each router process
     on one database needs one of its own, as each has its own journal file with SQLite:
     ``--workers`` gives worker I ``chapar_wI`` (``<journal_schema>_wI``)."""
+    front: str | None = None
+    """Not for the YAML: ``chapar run --workers`` sets it for worker 0 to the config's own
+    journal (its ``path``, or with PostgreSQL its ``journal_schema``), where ``chapar
+    billing topup`` writes: worker 0 reads the topups there besides its own ledger's."""
 
     def registry(self) -> Place:
         """Accounts, lines, lists, limits and keys: the registry file, or PostgreSQL."""
@@ -52,6 +56,14 @@ class StoreSettings:
         if self.backend == "postgres":
             return Postgres(self.dsn, self.timeout, self.journal_schema)
         return Path(self.path)
+
+    def front_journal(self) -> Place | None:
+        """Worker 0's second ledger, the config's own (``front``); None elsewhere."""
+        if self.front is None:
+            return None
+        if self.backend == "postgres":
+            return Postgres(self.dsn, self.timeout, self.front)
+        return Path(self.front)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +99,13 @@ class RedisSettings:
     bind_ttl: float = 30.0
     """An account's max_binds counts every process's binds: those of a process that
     died without giving them back still count this many seconds."""
+
+
+def worker_path(path: str, index: int) -> str:
+    """SQLite: worker ``index``'s journal file: ``var/chapar.db`` -> ``var/chapar.w0.db``
+    (``chapar run --workers``)."""
+    base = Path(path)
+    return str(base.with_name(f"{base.stem}.w{index}{base.suffix}"))
 
 
 def worker_schema(schema: str, index: int) -> str:

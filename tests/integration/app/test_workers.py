@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,3 +146,68 @@ def test_receipts_reach_a_receiver_bound_to_the_other_worker(
     tx.close()
     rx.close()
     assert router.stop() == 0
+
+
+def chapar(router: RouterProcess, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "router.cli", *args, "--config",
+                           str(router.workdir / "chapar.yaml")], cwd=router.workdir,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def one_on_each_worker(router: RouterProcess) -> list[clients.Esme]:
+    """Two transceivers, one bound to each worker (the kernel picks: bind until so)."""
+    first = clients.Esme(router.port)
+    assert first.bind().status == 0
+    taken = sessions_per_worker(router).index(1)
+    for _ in range(30):
+        candidate = clients.Esme(router.port)
+        assert candidate.bind().status == 0
+        if sessions_per_worker(router)[1 - taken]:
+            return [first, candidate]
+        candidate.close()
+    raise AssertionError("no bind reached the other worker in 30 tries")
+
+
+def test_the_cli_reaches_the_money_and_the_held_messages_of_every_worker(
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink],
+        shared_redis: SharedRedis) -> None:
+    """requirements §5 with ``--workers 2``: a `chapar billing topup` (the config's own
+    ledger, read by worker 0) pays for messages sent through either worker (the balance
+    shared through Redis), and `chapar billing balance` sums every worker's charges;
+    requirements §3: a message quarantined by either worker is listed by `chapar
+    quarantine list` with its worker's journal, and `release` sends it to the carrier."""
+    sink = make_sink(record=True)
+    router = make_router(cli_args=WORKERS, ready=2, simulator={"enabled": False},
+                         admin={"token": TOKEN, "port": free_port(span=2)},
+                         upstreams=[{"name": "sink", "port": sink.port}],
+                         policy={"stages": ["lines", "content", "billing"],
+                                 "default_price": 10},
+                         redis={"url": shared_redis.url, "prefix": shared_redis.prefix,
+                                "money_lease": 100})
+    chapar(router, "billing", "topup", "esme1", "1000", "--note", "workers")
+    time.sleep(2.5)  # worker 0 reads it within a second, reports it to Redis after
+    esmes = one_on_each_worker(router)
+    line = LINES["esme1"][0]
+    for esme in esmes:
+        sent = [esme.send(line, f"98912100{i:04d}", b"paid") for i in range(5)]
+        esme.pump(lambda e=esme, s=sent: all(q in e.responses for q in s))  # type: ignore[misc]
+        assert [esme.responses[q].status for q in sent] == [0] * 5
+    held_seq = esmes[1].send(line, "989121000099", "تبریک! شما برنده جایزه شدید"
+                             .encode("utf-16-be"), data_coding=8)
+    esmes[1].pump(lambda: held_seq in esmes[1].responses)
+    assert esmes[1].responses[held_seq].status == 0
+    held_id = esmes[1].responses[held_seq].message_id
+    held_hex = held_id.decode() if isinstance(held_id, bytes) else str(held_id)
+    listed = [line.split() for line in chapar(router, "quarantine", "list").splitlines()]
+    assert len(listed) == 1 and listed[0][0] in ("w0", "w1") and listed[0][1] == held_hex
+    chapar(router, "quarantine", "release", held_hex)
+    deadline = time.monotonic() + 10
+    while len(sink.records()) < 11 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(sink.records()) == 11, "10 paid and the released one reached the carrier"
+    for esme in esmes:
+        esme.close()
+    assert router.stop() == 0
+    assert int(chapar(router, "billing", "balance", "esme1")) == 1000 - 10 * 11

@@ -12,7 +12,7 @@ import orjson
 from router.model.wallets import LedgerRow
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
-from router.store.ledger import Ledger
+from router.store.ledger import Ledger, statement
 from router.store.postgres.journal import PgJournal
 from router.store.quarantine import QuarantineStore
 from router.store.settings import Place
@@ -50,9 +50,9 @@ def test_balances_follow_topups_and_the_journal_rows(journal_place: Place) -> No
     kinds = [row[2] for row in ledger.rows("acme")]
     assert kinds == ["topup", "reserve", "commit", "refund", "topup"]
     assert [row[2] for row in ledger.rows("acme", limit=2)] == ["topup", "reserve"]
-    statement = ledger.statement("acme", 0.0, float("inf")).splitlines()
-    assert statement[0] == "at,kind,message_id,amount,balance"
-    assert statement[-1].endswith(",topup correction,,-80,900")
+    lines = statement([ledger], "acme", 0.0, float("inf")).splitlines()
+    assert lines[0] == "at,kind,message_id,amount,balance"
+    assert lines[-1].endswith(",topup correction,,-80,900")
     j.close()
     ledger.close()
 
