@@ -16,13 +16,15 @@ from router.cli import common
 from router.cli.common import CliError
 from router.store.errors import StoreError
 from router.store.journal import SqliteJournal
+from router.store.journals import journals
 from router.store.postgres.journal import PgJournal
 from router.store.postgres.records import PgRecords
 from router.store.postgres.schema import VERSION
 from router.store.records import export as exporting
-from router.store.records.open import every_store, open_records
+from router.store.records.open import every_store
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
+from router.store.settings import Postgres, worker_path
 
 Store = SqliteRecords | PgRecords
 
@@ -46,21 +48,23 @@ def _close(stores: list[tuple[str, Store]]) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> None:
-    """Create or upgrade the schema of the journal and the records (PostgreSQL: tables,
-    the months' partitions from this one to two ahead)."""
+    """Create or upgrade the schema of every journal of the config and its records: its
+    own (``store.journal_schema`` with PostgreSQL) and each of ``--workers`` (PostgreSQL:
+    tables, the months' partitions from this one to two ahead)."""
     config = common.registry_config(args)
-    store = config.store
-    if store.backend == "postgres":
-        journal = PgJournal(store.dsn, store.timeout)  # migrates as it opens
-        journal.close()
-        records = open_records(store, config.records)
-        print(f"postgres {journal.path}: schema version {VERSION}, partitions "
-              f"{', '.join(records.months())}")
-        records.close()
-        return
-    SqliteJournal(Path(store.path)).close()
-    open_records(store, config.records).close()
-    print(f"sqlite {store.path}, {config.records.path}: schema up to date")
+    for name, place in journals(config.store):
+        if isinstance(place, Postgres):
+            PgJournal(place.dsn, place.timeout, place.schema).close()  # migrates as it opens
+            records = PgRecords(place.dsn, place.timeout, place.schema)
+            print(f"postgres {name} ({place.schema or 'default schema'}): schema version "
+                  f"{VERSION}, partitions {', '.join(records.months())}")
+            records.close()
+            continue
+        path = (config.records.path if name == "own"
+                else worker_path(config.records.path, int(name[1:])))
+        SqliteJournal(place).close()
+        SqliteRecords(Path(path)).close()
+        print(f"sqlite {name}: {place}, {path}: schema up to date")
 
 
 def _time(value: str | None, default: float) -> float:

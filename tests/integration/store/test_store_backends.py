@@ -4,6 +4,7 @@ group commit and recovery, and records derived from it, exported and verified.""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,46 @@ def test_chapar_migrate_creates_the_schema(tmp_path: Path,
                 "change_version", "ledger", "quarantine", "flags"} <= tables
     else:
         assert (tmp_path / "j.db").exists() and (tmp_path / "r.db").exists()
+
+
+async def _schema_tables(dsn: str, schema: str) -> set[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {r[0] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)}
+    finally:
+        await conn.close()
+
+
+def test_chapar_migrate_upgrades_every_journal_of_the_config(
+        tmp_path: Path, store_backend: dict[str, Any]) -> None:
+    """`chapar migrate` upgrades the config's own journal (its ``journal_schema``: a
+    node's, not the default one) and each journal ``--workers`` made, with its records."""
+    import yaml
+
+    from router.app.workers import for_worker
+    from router.config import load
+    from router.store.ledger import Ledger
+    from tests.integration.cli.support import chapar
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "simulator": {"enabled": True},
+        "store": {"path": str(tmp_path / "j.db"), **store_backend,
+                  **({"journal_schema": "node_b"} if store_backend else {})},
+        "records": {"path": str(tmp_path / "r.db")}}))
+    Ledger(for_worker(load(config), 1).store.journal()).close()  # a worker's, half made
+    run = chapar("migrate", "--config", str(config))
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[1].rstrip(":") for line in run.stdout.splitlines()] == ["own", "w1"]
+    if store_backend:
+        for schema in ("node_b", "node_b_w1"):
+            tables = asyncio.run(_schema_tables(store_backend["dsn"], schema))
+            assert {"journal", "ledger", "quarantine"} <= tables, (schema, tables)
+    else:
+        with sqlite3.connect(tmp_path / "j.w1.db") as db:
+            assert db.execute("SELECT count(*) FROM journal").fetchone() == (0,)
+        assert (tmp_path / "r.w1.db").exists()
 
 
 def test_both_backends_export_the_same_bytes(tmp_path: Path,
