@@ -9,6 +9,8 @@ applies to every part, an incomplete message is judged on what came at the timeo
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,35 @@ def test_a_run_of_one_text_is_scanned_once() -> None:
     assert slots == [0, 0, 0, 0, 1, 2, 2, 2, 2]
     assert raws == [t.encode("utf-16-be") for t in ("سلام", "hello", "سلام")]
     assert codings == [8, 8, 8]
+
+
+def _rebuilt(stage: ContentStage, before: RuleSet) -> bool:
+    """Poll (as the stage does once a second) until a rebuild ended (20 s at most)."""
+    deadline = time.monotonic() + 20
+    stage.poll()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        stage.poll()
+        if stage._building is None:
+            return stage.rules is not before
+    raise AssertionError("the rebuild did not end within 20 s")
+
+
+def test_a_changed_rule_file_is_swapped_in_and_a_bad_one_refused(tmp_path: Path) -> None:
+    """Issue 13 item 3: rules are rebuilt off the event loop when a file changes (the
+    YAML read in a child process, where libyaml cannot hold the router's GIL) and swapped
+    whole; a bad file is refused and the old rules stay."""
+    folder = tmp_path / "content"
+    shutil.copytree(SHIPPED, folder)
+    stage = ContentStage(PolicySettings(content_dir=str(folder)), Holds())
+    assert stage.rules.verdict("zebra crossing", "acc", "1000") is None
+    (folder / "zz_new.yaml").write_text("name: zoo\naction: reject\nphrases: [zebra]\n",
+                                        encoding="utf-8")
+    before = stage.rules
+    assert _rebuilt(stage, before)
+    verdict = stage.rules.verdict("zebra crossing", "acc", "1000")
+    assert verdict is not None and verdict.category == "zoo"
+    (folder / "zz_new.yaml").write_text("name: zoo\naction: explode\n", encoding="utf-8")
+    kept = stage.rules
+    assert not _rebuilt(stage, kept)
+    assert stage.rules is kept  # the old rules stay
