@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import structlog
@@ -33,7 +31,7 @@ from router.model.status import REFUSALS, Refusal
 from router.policy.content.assembly import Assembling, Assembly, Key, concat_of
 from router.policy.content.matcher import RuleSet, Verdict
 from router.policy.content.normalise import Normaliser, NormaliseSettings
-from router.policy.content.rules import Category, RuleError, load_folder
+from router.policy.content.rules import RuleError, load_folder
 from router.policy.settings import PolicySettings
 from router.policy.stage import Refused, Snapshot
 from router.smpp.codec import scan_submit
@@ -88,26 +86,13 @@ def one_part_texts(submits: list[Submit]) -> tuple[list[int], list[bytes], list[
     return slots, raws, codings
 
 
-def build_rules(settings: PolicySettings, read_apart: bool = False) -> RuleSet:
+def build_rules(settings: PolicySettings) -> RuleSet:
     """Load and compile the rule folder (raises RuleError with a readable message);
-    ``built_in``: reading the files and compiling them.  ``read_apart`` (a reload while
-    traffic flows): the YAML is parsed in a child process, since libyaml holds the GIL
-    through a file (~0.3 s for 100,000 phrases: the event loop stood still that long)."""
+    ``built_in``: reading the files and compiling them."""
     started = time.perf_counter()
     normaliser = Normaliser(NormaliseSettings.only(*settings.content_normalise))
-    folder = settings.content_folder()
-    categories = _read_apart(folder) if read_apart else load_folder(folder)
-    rules = RuleSet.build(categories, normaliser)
+    rules = RuleSet.build(load_folder(settings.content_folder()), normaliser)
     return dataclasses.replace(rules, built_in=time.perf_counter() - started)
-
-
-def _read_apart(folder: Path) -> list[Category]:
-    try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as child:
-            return child.submit(load_folder, folder).result()
-    except (BrokenProcessPool, OSError) as exc:
-        raise RuleError(f"{folder}: the rule files could not be read in a child "
-                        f"process: {exc}") from None
 
 
 def _stamp(folder: Path) -> tuple[tuple[str, float, int], ...]:
@@ -298,7 +283,7 @@ class ContentStage:
             self._stamp = stamp
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="content-rules")
-            self._building = self._pool.submit(build_rules, self._settings, True)
+            self._building = self._pool.submit(build_rules, self._settings)
 
     def flush(self) -> None:
         self.poll()
