@@ -235,8 +235,8 @@ class Target:
     upstreams: int = 1
     """Upstream entries, all on the sink (``sink``, ``sink2``, …; benchmarks/routing.py)."""
     reload_rules: Path | None = None
-    """``--content-reload``: this rule folder is touched a third into 4x64, so the router
-    rebuilds every rule while the load runs."""
+    """``--content-reload``: this rule folder is changed a third into 4x64
+    (``changed_later``), so the router rebuilds its rules while the load runs."""
 
     @property
     def is_chapar(self) -> bool:
@@ -547,7 +547,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                                args.profile / f"{safe_name(target.name)}-round{rnd}.{suffix}",
                                args.profile_rate, args.profile_format)
             if target.reload_rules is not None:
-                stack.enter_context(touched_later(target.reload_rules, args.duration / 3))
+                stack.enter_context(changed_later(target.reload_rules, args.duration / 3))
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
@@ -726,8 +726,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="--content: also N generated phrases + 200 regexes "
                         "(benchmarks/content.py) beside the starter sets")
     p.add_argument("--content-reload", action="store_true",
-                   help="--content: also chapar+content with every rule rebuilt a third "
-                        "into 4x64 (p99 and max during a reload, the build's seconds)")
+                   help="--content: also chapar+content with 1,000 of the generated phrases "
+                        "changed a third into 4x64 (p99 and max during the reload, the "
+                        "build's seconds)")
     p.add_argument("--text", help="smppload's text for every phase")
     p.add_argument("--data-coding", type=int, default=0, choices=(0, 8),
                    help="smppload's data_coding (8: UCS2; no per-message check then)")
@@ -861,15 +862,30 @@ def content_rules(phrases: int) -> Iterator[Path]:
         yield folder
 
 
-@contextlib.contextmanager
-def touched_later(folder: Path, seconds: float) -> Iterator[None]:
-    """A rule file's mtime set anew after ``seconds``: the router's next look (once a
-    second) rebuilds every rule on its thread and swaps them in."""
-    def touch() -> None:
-        for path in sorted(folder.glob("*.yaml"))[:1]:
-            os.utime(path)
+RELOAD_CHANGED = 1_000
+"""Phrases of the generated set replaced by ``--content-reload`` (an ops edit)."""
 
-    timer = threading.Timer(seconds, touch)
+
+@contextlib.contextmanager
+def changed_later(folder: Path, seconds: float) -> Iterator[None]:
+    """After ``seconds``, RELOAD_CHANGED phrases of the generated rule file replaced by
+    new ones (the shipped files only touched when there is none): the router's next look
+    (once a second) rebuilds the rules on its thread and swaps them in."""
+    import yaml
+
+    def change() -> None:
+        generated = folder / "zz_generated.yaml"
+        if not generated.exists():
+            for path in sorted(folder.glob("*.yaml"))[:1]:
+                os.utime(path)
+            return
+        data = yaml.load(generated.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        tag = time.monotonic_ns() % 10**9  # new words each time: a real change each round
+        data["phrases"][:RELOAD_CHANGED] = [f"qzx{tag}w{i}" for i in range(RELOAD_CHANGED)]
+        generated.write_text(yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True),
+                             encoding="utf-8")
+
+    timer = threading.Timer(seconds, change)
     timer.start()
     try:
         yield
@@ -903,7 +919,8 @@ def reload_report(results: list[Measurement]) -> dict[str, Any] | None:
               **{f"{key}_us{suffix}": of(name, key) for key in ("p99", "max")
                  for name, suffix in (("chapar+content", ""),
                                       ("chapar+content+reload", "_reload"))}}
-    print(f"rules rebuilt during 4x64: {len(loaded)} time(s), built in "
+    print(f"rules rebuilt during 4x64 ({RELOAD_CHANGED:,} phrases changed): {len(loaded)} "
+          f"time(s), built in "
           f"{', '.join(f'{s:.2f}' for s in loaded) or '-'} s (target <= 2 s); 4x64 p99 "
           f"{report['p99_us_reload']:,.0f} µs, max {report['max_us_reload']:,.0f} µs with "
           f"the reload, {report['p99_us']:,.0f} / {report['max_us']:,.0f} µs without")

@@ -91,16 +91,50 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Scanner:
+    """One Aho-Corasick automaton and, per pattern, its key and the categories it
+    belongs to now (REGEX_LITERAL for a literal some regex needs; none: a key the rules
+    dropped since the automaton was built)."""
+
+    automaton: ahocorasick_rs.AhoCorasick
+    keys: list[str]
+    owners: list[tuple[int, ...]]
+
+
+DELTA_MOST = 5_000
+"""Keys a reload may add or drop and keep the last automaton: the automaton library holds
+the GIL while it builds (~0.6 s for 100,000 phrases: the event loop stands still), a
+second automaton of the added keys ~30 ms; more changes rebuild it whole."""
+
+
+def scanners(owners: dict[str, tuple[int, ...]], base: Scanner | None) -> tuple[Scanner, ...]:
+    """The automata for these keys: ``base`` kept (its keys' categories as they are now)
+    plus one of the keys it lacks, when few changed since it was built; else one new."""
+    if not owners:
+        return ()
+    if base is not None:
+        known = set(base.keys)
+        added = [key for key in owners if key not in known]
+        dropped = len(known) - (len(owners) - len(added))
+        if len(added) + dropped <= DELTA_MOST:
+            kept = Scanner(base.automaton, base.keys, [owners.get(k, ()) for k in base.keys])
+            return (kept, _scanner(added, owners)) if added else (kept,)
+    return (_scanner(list(owners), owners),)
+
+
+def _scanner(keys: list[str], owners: dict[str, tuple[int, ...]]) -> Scanner:
+    return Scanner(ahocorasick_rs.AhoCorasick(keys), keys, [owners[k] for k in keys])
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     """Immutable once built; the stage holds one and swaps in the next."""
 
     categories: list[Category]
     normaliser: Normaliser
-    _automaton: ahocorasick_rs.AhoCorasick | None
-    _keys: list[str]
-    _owners: list[tuple[int, ...]]
-    """Per automaton pattern: the categories it belongs to (REGEX_LITERAL for a literal
-    some regex needs)."""
+    _scanners: tuple[Scanner, ...]
+    """The phrases' automaton, and after a reload that changed few, one of the keys it
+    lacks (``scanners``)."""
     _regexes: re2.Set | None
     _regex_owner: list[tuple[int, str]]
     _regex_always: bool
@@ -116,28 +150,28 @@ class RuleSet:
         return len(self._regex_owner)
 
     @classmethod
-    def build(cls, categories: list[Category], normaliser: Normaliser) -> RuleSet:
-        """Compile (seconds for 100,000 phrases: call it off the event loop)."""
+    def build(cls, categories: list[Category], normaliser: Normaliser,
+              previous: RuleSet | None = None) -> RuleSet:
+        """Compile (seconds for 100,000 phrases: call it off the event loop); with the
+        ``previous`` rules, keep their automaton when few keys changed (``scanners``)."""
         started = time.perf_counter()
-        automaton: ahocorasick_rs.AhoCorasick | None = None
         owners: dict[str, tuple[int, ...]] = {}
         for index, category in enumerate(categories):
             for key in normalised_each(normaliser, category.phrases):
                 if key:
-                    previous = owners.get(key, ())
-                    if index not in previous:
-                        owners[key] = (*previous, index)
+                    had = owners.get(key, ())
+                    if index not in had:
+                        owners[key] = (*had, index)
         patterns = [(i, p) for i, c in enumerate(categories) for p in c.regexes]
         always = False
         for _, pattern in patterns:
             literals = leading_literals(pattern)
             always = always or literals is None
             for literal in literals or ():
-                previous = owners.get(literal, ())
-                if REGEX_LITERAL not in previous:
-                    owners[literal] = (*previous, REGEX_LITERAL)
-        if owners:
-            automaton = ahocorasick_rs.AhoCorasick(list(owners))
+                had = owners.get(literal, ())
+                if REGEX_LITERAL not in had:
+                    owners[literal] = (*had, REGEX_LITERAL)
+        base = previous._scanners[0] if previous is not None and previous._scanners else None
         regexes: re2.Set | None = None
         regex_owner: list[tuple[int, str]] = []
         if patterns:
@@ -146,16 +180,16 @@ class RuleSet:
                 regexes.Add(pattern)
                 regex_owner.append((index, pattern))
             regexes.Compile()
-        return cls(categories, normaliser, automaton, list(owners), list(owners.values()),
-                   regexes, regex_owner, always, time.perf_counter() - started)
+        return cls(categories, normaliser, scanners(owners, base), regexes, regex_owner,
+                   always, time.perf_counter() - started)
 
     def hit_categories(self, normalised: str) -> set[int]:
         """Indices of the categories whose phrases or regexes occur."""
         hits: set[int] = set()
-        automaton = self._automaton
-        if automaton is not None:
-            owners = self._owners
-            for pattern, _, _ in automaton.find_matches_as_indexes(normalised, overlapping=True):
+        for scanner in self._scanners:
+            owners = scanner.owners
+            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
+            for pattern, _, _ in matches:
                 hits.update(owners[pattern])
         self._regex_hits(normalised, hits)
         return hits
@@ -203,10 +237,9 @@ class RuleSet:
         normalised = self.normaliser.normalise(joined)
         found: dict[int, set[int]] = {}
         starts: list[int] = []
-        automaton = self._automaton
-        if automaton is not None:
-            owners = self._owners
-            matches = automaton.find_matches_as_indexes(normalised, overlapping=True)
+        for scanner in self._scanners:
+            owners = scanner.owners
+            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
             for pattern, start, _ in matches:
                 if not starts:
                     starts = _starts(normalised)
@@ -238,12 +271,12 @@ class RuleSet:
         """Every hit with its position, for `chapar content test` (not the hot path)."""
         found: list[Hit] = []
         categories = self.categories
-        if self._automaton is not None:
-            normalise = self.normaliser.normalise
-            matches = self._automaton.find_matches_as_indexes(normalised, overlapping=True)
+        normalise = self.normaliser.normalise
+        for scanner in self._scanners:
+            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
             for pattern, start, _ in matches:
-                key = self._keys[pattern]
-                for index in self._owners[pattern]:
+                key = scanner.keys[pattern]
+                for index in scanner.owners[pattern]:
                     if index == REGEX_LITERAL:
                         continue
                     phrase = next(p for p in categories[index].phrases

@@ -86,12 +86,13 @@ def one_part_texts(submits: list[Submit]) -> tuple[list[int], list[bytes], list[
     return slots, raws, codings
 
 
-def build_rules(settings: PolicySettings) -> RuleSet:
+def build_rules(settings: PolicySettings, previous: RuleSet | None = None) -> RuleSet:
     """Load and compile the rule folder (raises RuleError with a readable message);
-    ``built_in``: reading the files and compiling them."""
+    ``built_in``: reading the files and compiling them; ``previous``: the rules in use,
+    whose automaton a reload keeps when few phrases changed."""
     started = time.perf_counter()
     normaliser = Normaliser(NormaliseSettings.only(*settings.content_normalise))
-    rules = RuleSet.build(load_folder(settings.content_folder()), normaliser)
+    rules = RuleSet.build(load_folder(settings.content_folder()), normaliser, previous)
     return dataclasses.replace(rules, built_in=time.perf_counter() - started)
 
 
@@ -283,7 +284,7 @@ class ContentStage:
             self._stamp = stamp
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="content-rules")
-            self._building = self._pool.submit(build_rules, self._settings)
+            self._building = self._pool.submit(build_rules, self._settings, self.rules)
 
     def flush(self) -> None:
         self.poll()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from dataclasses import astuple
 
 import pytest
 from hypothesis import given, settings
@@ -158,3 +159,38 @@ def test_phrases_normalised_in_chunks_equal_each_normalised() -> None:
                     for i in range(2 * matcher.BUILD_CHUNK + 77))
     assert matcher.normalised_each(_NORMALISER, phrases) == [
         _NORMALISER.normalise(p).replace(SEP, "") for p in phrases]
+
+
+_WORDS = ["spam", "free", "تجمع", "中文", "money", "bank", "سلام", "win", "prize", "ab"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=st.lists(st.lists(st.sampled_from(_WORDS), max_size=5), min_size=1, max_size=4),
+       after=st.lists(st.lists(st.sampled_from(_WORDS), max_size=5), min_size=1, max_size=4),
+       texts=st.lists(st.lists(st.sampled_from([*_WORDS, "x", "s.p.a.m", "bank-pay.top",
+                                                "spaam", "中文字"]), max_size=6)
+                      .map(" ".join), max_size=6),
+       most=st.sampled_from([0, 2, 5_000]))
+def test_a_reload_that_keeps_the_automaton_decides_as_a_fresh_build(
+        before: list[list[str]], after: list[list[str]], texts: list[str], most: int) -> None:
+    """A reload keeps the last automaton when few keys changed (a second one holds the
+    added keys; a dropped key's hits are ignored; categories renumbered): every text gets
+    the hits, verdicts and explanations of rules built afresh; more changes than
+    ``DELTA_MOST`` rebuild it whole."""
+    def rules(groups: list[list[str]], previous: RuleSet | None = None) -> RuleSet:
+        categories = [Category(f"c{i}", "reject" if i % 2 else "flag", tuple(words),
+                               (r"bank[\w-]*\.top",) if i == 0 else ())
+                      for i, words in enumerate(groups)]
+        return RuleSet.build(categories, _NORMALISER, previous)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matcher, "DELTA_MOST", most)
+        fresh, kept = rules(after), rules(after, rules(before))
+    lines = ["1000"] * len(texts)
+    assert kept.verdicts(texts, "acc", lines) == fresh.verdicts(texts, "acc", lines)
+    for text in texts:
+        normalised = _NORMALISER.normalise(text)
+        assert kept.hit_categories(normalised) == fresh.hit_categories(normalised)
+        assert sorted(map(astuple, kept.explain(normalised))) == sorted(
+            map(astuple, fresh.explain(normalised)))
+    assert len(kept._scanners) <= (2 if most else 1)
