@@ -82,11 +82,12 @@ class Follower:
         step = Step(cursor=replace(self._cursor))
         after = self._derive(step, batches, refusals)
         outcomes, receipts, money = foldable(snap.outcomes, snap.receipts, snap.money, limit,
-                                             after if len(batches) >= limit else None)
+                                             after if len(batches) >= limit else None,
+                                             self._cursor.outcomes)
         events = step.events
         events += [(at, "outcome", fold.outcome_event(upstream, bytes(entries)))
                    for _, at, entries, upstream in outcomes]
-        events += [(at, "receipt", bytes(entries)) for _, at, entries in receipts]
+        events += [(at, "receipt", bytes(entries)) for _, at, entries, _ in receipts]
         events += [(at, "ledger", fold.ledger_event(kind, bytes(entries)))
                    for _, at, kind, entries in money]
         self._fold(step)
