@@ -55,6 +55,8 @@ class Follower:
         self._clock = clock
         self._source = source
         self._cursor = records.cursor()
+        self._reread = False
+        """A write failed: the records' own cursor says where to go on."""
         self.written = 0
         """Records written since start."""
 
@@ -72,6 +74,9 @@ class Follower:
     def step(self) -> int:
         """One round: what the journal got since the cursor, as one records write.
         Returns the most journal rows of one kind read (a full batch: call again)."""
+        if self._reread:
+            self._cursor = self._records.cursor()
+            self._reread = False
         limit = self._settings.batch_rows
         snap = self._source.read(self._cursor, limit)
         batches, refusals = snap.batches, snap.refusals
@@ -94,7 +99,7 @@ class Follower:
         for rows, name in ((outcomes, "outcomes"), (receipts, "receipts"), (money, "ledger")):
             if rows:
                 setattr(step.cursor, name, rows[-1][0])
-        self._records.write(step)
+        self._written(self._records.write, step)
         self._cursor = step.cursor
         self.written += len(step.records)
         return read
@@ -120,6 +125,19 @@ class Follower:
             step.cursor.refusals = refusals[-1][0]
         return after
 
+    def _written(self, write: Callable[..., None], *args: Step) -> None:
+        """``write`` (PostgreSQL's overlaps the next round and raises what the last one
+        met): on failure the next round starts again from the records' cursor."""
+        try:
+            write(*args)
+        except DB_ERRORS:
+            self._reread = True
+            raise
+
+    def flush(self) -> None:
+        """Wait until what was read is written."""
+        self._written(self._records.flush)
+
     @staticmethod
     def _fold(step: Step) -> None:
         """Events of this round: on the new rows in memory, the rest as changes."""
@@ -137,10 +155,12 @@ class Follower:
 
     def compact(self) -> int:
         """Delete what the records hold, is finished and older than ``journal_keep``."""
+        self.flush()  # the cursor it goes by is written
         return self._source.compact(self._cursor, self._clock() - self._settings.journal_keep)
 
     def expire(self) -> list[str]:
         """Drop the partitions past the retention; one log line names each."""
+        self.flush()
         now = self._clock()
         dropped = months.expired(self._records.months(), self._settings.retention_months, now)
         for month in dropped:
@@ -158,6 +178,7 @@ class Follower:
             try:
                 while self.round() >= settings.batch_rows and not stop.is_set():
                     pass
+                self.flush()
                 now = time.monotonic()
                 if now >= compact_at:
                     self.compact()
@@ -173,6 +194,7 @@ class Follower:
             stop.wait(settings.interval)
         with contextlib.suppress(*DB_ERRORS):  # what the last round left
             self.step()
+            self.flush()
 
 
 class _Orphaned:

@@ -224,6 +224,9 @@ class SqliteRecords:
             self._heads.clear()  # read again from the file
             raise
 
+    def flush(self) -> None:
+        """Nothing: ``write`` returns once written (PostgreSQL's overlaps the next)."""
+
     def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
         hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
