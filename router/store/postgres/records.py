@@ -20,7 +20,7 @@ from router.store.postgres.link import PgLink, Work
 from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
 from router.store.records import months
-from router.store.records.chain import GENESIS, chain
+from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
@@ -240,9 +240,7 @@ class _Lines:
 
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
                   rows: list[tuple[Record, State]]) -> None:
-    hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
-    data = [(*record, *state, digest) for (record, state), digest in zip(rows, hashes,
-                                                                      strict=True)]
+    data, last = chain_records(getattr(head, f"{table}_hash"), rows)
     columns = [*COLUMNS, "hash"]
     if table == "refusals":
         data = [(*row, month) for row in data]
