@@ -4,7 +4,8 @@ records store a running router writes (SQLite files read-only, or its PostgreSQL
 
 relay.py takes one reading as 4x64 starts and one as it ends: the records written per
 second during the phase beside the relay's msg/s, the backlog (messages not recorded)
-at its end, and how long after it the follower caught up.
+at its end, and (read every 0.1 s while 1x1 runs) how long after it the follower had
+recorded everything journalled by then.
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def reading(config: dict[str, Any]) -> Reading | None:
     return Reading(time.monotonic(), journalled, recorded)
 
 
-def caught_up(config: dict[str, Any], bound_s: float = 60.0) -> Reading | None:
-    """Readings every 0.2 s until nothing journalled is left unrecorded (or ``bound_s``);
-    the last one."""
+def recorded(config: dict[str, Any], count: int, bound_s: float = 60.0) -> Reading | None:
+    """Readings every 0.1 s until ``count`` messages are recorded (or ``bound_s``): the
+    first that says so, else None."""
     deadline = time.monotonic() + bound_s
-    last = reading(config)
-    while last is not None and last.backlog > 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while time.monotonic() < deadline:
         last = reading(config)
-    return last
+        if last is None or last.recorded >= count:
+            return last
+        time.sleep(0.1)
+    return None

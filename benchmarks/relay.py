@@ -76,6 +76,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -540,6 +541,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         lag0 = lag1 = lag2 = None
         scraper: Scraper | None = None
         stack = contextlib.ExitStack()
+        pool = stack.enter_context(ThreadPoolExecutor(1))  # records_lag during 1x1
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
             sut.wait_ready(sink, args.upstream_connections * target.upstreams
@@ -564,6 +566,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                             *dlr, bound_s=args.duration + 40 + WAIT_DLR_S)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
             lag1 = records_lag.reading(sut.config)
+            drain = None if lag1 is None else pool.submit(records_lag.recorded, sut.config,
+                                                          lag1.journalled)
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
             if prof is not None:
                 try:
@@ -573,7 +577,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
                            str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1"), args),
                            *dlr, bound_s=LATENCY_DURATION + 40 + WAIT_DLR_S)
-            lag2 = records_lag.caught_up(sut.config)
+            lag2 = None if drain is None else drain.result(timeout=70)
         finally:
             stack.close()
             code = sut.stop() if sut is not None else None
@@ -595,8 +599,8 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
         if lag0 is not None and lag1 is not None and lag1.at > lag0.at:
             m.records_s = (lag1.recorded - lag0.recorded) / (lag1.at - lag0.at)
             m.records_backlog = lag1.backlog
-            if lag2 is not None and lag2.backlog == 0:
-                m.records_drain_s = lag2.at - lag1.at
+            if lag2 is not None:
+                m.records_drain_s = max(0.0, lag2.at - lag1.at)
         m.p50_us = float(tput.get("latency_us", {}).get("p50", 0.0))
         m.p99_us = float(tput.get("latency_us", {}).get("p99", 0.0))
         m.lat_p50_us = float(lat.get("latency_us", {}).get("p50", 0.0))
