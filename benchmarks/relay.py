@@ -15,6 +15,11 @@ a warm-up (``--count 20000``), then 4 connections x window 64 for ``--duration``
 127.0.0.1 and every step has a time limit.  The summary (medians, and Chapar's msg/s as
 a ratio of the baseline's) is printed and written to ``benchmarks/out/relay-<ts>.json``.
 
+Chapar's records (``records.path`` in the run's folder) are on, as in production: the
+row also shows the records written per second during 4x64 (the follower beside the
+relay), the backlog of messages journalled but not yet recorded as 4x64 ended, and how
+long after it the follower caught up (``benchmarks/records_lag.py``).
+
 ``--compare-rev REV`` adds a third SUT, ``chapar@REV``: Chapar as of git revision REV,
 checked out into a temporary ``git worktree`` (removed at exit) and started the same way
 (cwd and PYTHONPATH = that tree, so it imports its own ``router``), with the same config;
@@ -72,10 +77,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import records_lag
 from project_python import use_project_python
 from scraper import TOKEN as ADMIN_TOKEN
 from scraper import Scraper
@@ -305,6 +312,8 @@ def chapar_config(target: Target, workdir: Path, port: int, sink_port: int,
     }
     if not target.lines:
         del config["lines"]
+    if (target.tree / "router" / "store" / "records").is_dir():  # read by records_lag
+        config["records"] = {"path": str(workdir / "records.db")}
     # older revisions do not know the key; those that do must not take the default
     # admin port (9775), which another router on a shared machine may hold
     if target.kind in ("chapar", "admin") or (target.tree / "router" / "admin").is_dir():
@@ -330,11 +339,13 @@ class Sut:
         self.name = target.name
         self.port = free_port()
         self.admin_port = 0
+        self.config: dict[str, Any] = {}
         if not target.is_chapar:
             cmd = [sys.executable, str(BENCH / "baseline_relay.py"), "--port", str(self.port),
                    "--upstream-port", str(sink_port)]
         else:
-            config = chapar_config(target, workdir, self.port, sink_port, args, password_hash)
+            config = self.config = chapar_config(target, workdir, self.port, sink_port, args,
+                                                 password_hash)
             self.admin_port = int(config.get("admin", {}).get("port", 0))
             if target.lines and args.blacklist:
                 seed_blacklist(target, workdir / "registry.db", args.blacklist)
@@ -501,6 +512,9 @@ class Measurement:
     sut_cpu_pct: float = 0.0
     loadgen_cpu_pct: float = 0.0
     others_cpu_pct: float = 0.0  # CPU 0+1 time used by other processes (contention)
+    records_s: float = 0.0  # records written per second during 4x64 (records_lag.py)
+    records_backlog: int = -1  # messages journalled, not recorded, as 4x64 ended
+    records_drain_s: float = -1.0  # from then until the follower caught up
     acked: int = 0
     sink_submits: int = 0
     per_message: dict[str, int] = field(default_factory=dict)
@@ -528,8 +542,10 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             if target.receipts else []
         sink = Sink(workdir, bound, record, dlr=target.receipts)
         sut: Sut | None = None
+        lag0 = lag1 = lag2 = None
         scraper: Scraper | None = None
         stack = contextlib.ExitStack()
+        pool = stack.enter_context(ThreadPoolExecutor(1))  # records_lag during 1x1
         try:
             sut = Sut(target, workdir, sink.port, args, password_hash)
             sut.wait_ready(sink, args.upstream_connections * target.upstreams
@@ -548,12 +564,16 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                                args.profile_rate, args.profile_format)
             if target.reload_rules is not None:
                 stack.enter_context(changed_later(target.reload_rules, args.duration / 3))
+            lag0 = records_lag.reading(sut.config)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
                             str(args.duration), *phase_options("4x64", acks.get("4x64"), args),
                             *dlr, bound_s=args.duration + 40 + WAIT_DLR_S)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
+            lag1 = records_lag.reading(sut.config)
+            drain = None if lag1 is None else pool.submit(records_lag.recorded, sut.config,
+                                                          lag1.journalled)
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
             if prof is not None:
                 try:
@@ -563,6 +583,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
             lat = smppload(sut.port, "--conns", "1", "--window", "1", "--duration",
                            str(LATENCY_DURATION), *phase_options("1x1", acks.get("1x1"), args),
                            *dlr, bound_s=LATENCY_DURATION + 40 + WAIT_DLR_S)
+            lag2 = None if drain is None else drain.result(timeout=70)
         finally:
             stack.close()
             code = sut.stop() if sut is not None else None
@@ -583,6 +604,11 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                 m.warnings.append(f"{kind} round {rnd}: {scraper.failures} scrapes failed, "
                                   f"{scraper.scrapes} answered")
         m.msg_s = float(tput.get("throughput_ok", 0.0))
+        if lag0 is not None and lag1 is not None and lag1.at > lag0.at:
+            m.records_s = (lag1.recorded - lag0.recorded) / (lag1.at - lag0.at)
+            m.records_backlog = lag1.backlog
+            if lag2 is not None:
+                m.records_drain_s = max(0.0, lag2.at - lag1.at)
         m.p50_us = float(tput.get("latency_us", {}).get("p50", 0.0))
         m.p99_us = float(tput.get("latency_us", {}).get("p99", 0.0))
         m.lat_p50_us = float(lat.get("latency_us", {}).get("p50", 0.0))
@@ -670,7 +696,7 @@ def check_receipts(acks: Path) -> list[str]:
 # --- report --------------------------------------------------------------------------
 
 COLUMNS = ("sut", "msg/s", "p50 4x64", "p99 4x64", "p50 1x1", "p99 1x1", "SUT cpu%",
-           "others%", "load cpu%", "acked", "sink rx")
+           "others%", "load cpu%", "acked", "sink rx", "records/s", "rec lag", "caught up")
 
 
 def measure_in_turn(order: list[Target], rnd: int, args: argparse.Namespace,
@@ -694,14 +720,16 @@ def fmt(m: Measurement) -> list[str]:
     return [m.sut, f"{m.msg_s:,.0f}", f"{m.p50_us:,.0f}", f"{m.p99_us:,.0f}",
             f"{m.lat_p50_us:,.0f}", f"{m.lat_p99_us:,.0f}", f"{m.sut_cpu_pct:.0f}",
             f"{m.others_cpu_pct:.0f}", f"{m.loadgen_cpu_pct:.0f}", str(m.acked),
-            str(m.sink_submits)]
+            str(m.sink_submits), f"{m.records_s:,.0f}", str(m.records_backlog),
+            f"{m.records_drain_s:.1f} s"]
 
 
 def medians(results: list[Measurement], name: str) -> dict[str, float]:
     mine = [m for m in results if m.sut == name]
     if not mine:
         return {}
-    keys = ("msg_s", "p50_us", "p99_us", "lat_p50_us", "lat_p99_us", "sut_cpu_pct")
+    keys = ("msg_s", "p50_us", "p99_us", "lat_p50_us", "lat_p99_us", "sut_cpu_pct",
+            "records_s", "records_backlog", "records_drain_s")
     return {k: statistics.median(float(getattr(m, k)) for m in mine) for k in keys}
 
 

@@ -90,6 +90,7 @@ def catch_up(follower: Follower) -> Rate:
     started, cpu = time.perf_counter(), time.process_time()
     while follower.round():
         pass
+    follower.flush()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return follower.written / elapsed, follower.written / cpu
 

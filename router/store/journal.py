@@ -34,6 +34,12 @@ _log = structlog.get_logger("chapar.journal")
 RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated to this after a restart
 KEEP_REFUSALS = 10_000  # refusal rows kept in memory while commits fail
+RECEIPTS = ("INSERT INTO receipts (at, entries, outcomes) VALUES "
+            "(?, ?, (SELECT coalesce(max(seq), 0) FROM outcomes))")
+"""A receipts row names the last outcomes row committed with or before it: once the
+records follower has folded the outcomes up to there, the outcome of every message the
+receipt names is folded (written before or with it), so the receipt folds into rows
+still in memory instead of updating them a round later (records/order.py)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -65,7 +71,8 @@ CREATE TABLE IF NOT EXISTS replaced (
 CREATE TABLE IF NOT EXISTS receipts (
     seq         INTEGER PRIMARY KEY,  -- the rowid: append-only
     at          REAL NOT NULL,
-    entries     BLOB NOT NULL         -- JSON [[message_id, stat], ...]: delivery receipts matched
+    entries     BLOB NOT NULL,        -- JSON [[message_id, stat], ...]: delivery receipts matched
+    outcomes    INTEGER               -- the last outcomes seq at its commit (NULL: older rows)
 );
 CREATE TABLE IF NOT EXISTS marks (
     name        TEXT PRIMARY KEY,
@@ -81,6 +88,9 @@ def _add_columns(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
     if "receipted" not in columns:  # journals from before the receipt queue
         db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(receipts)")}
+    if "outcomes" not in columns:  # journals from before records folded receipts early
+        db.execute("ALTER TABLE receipts ADD COLUMN outcomes INTEGER")
 
 
 def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
@@ -237,8 +247,7 @@ class SqliteJournal:
             if queued:
                 inbox.write(db, queued)
             if receipts:
-                db.execute("INSERT INTO receipts (at, entries) VALUES (?, ?)",
-                           (time.time(), orjson.dumps(receipts)))
+                db.execute(RECEIPTS, (time.time(), orjson.dumps(receipts)))
             if done_below is not None:
                 db.execute("INSERT OR REPLACE INTO marks VALUES ('done_below', ?)",
                            (done_below,))

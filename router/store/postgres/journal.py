@@ -20,6 +20,7 @@ from router.model.messages import Message, Outcome
 from router.model.wallets import LedgerRow
 from router.store import inbox, ledger, quarantine
 from router.store.errors import StoreError
+from router.store.journal import RECEIPTS
 from router.store.packing import pack_bodies, unpack_bodies
 from router.store.postgres.link import PgLink, describe
 from router.store.postgres.rows import numbered
@@ -121,8 +122,7 @@ class PgJournal:
             (quarantine.INSERT, held), (quarantine.SETTLE, settled), (quarantine.FLAG, flags),
             (ledger.INSERT, money),
             ("INSERT INTO outcomes (at, entries, upstream) VALUES (?, ?, ?)", outcomes),
-            ("INSERT INTO receipts (at, entries) VALUES (?, ?)",
-             [(now, orjson.dumps(receipts))] if receipts else []),
+            (RECEIPTS, [(now, orjson.dumps(receipts))] if receipts else []),
             ("INSERT INTO refusals (at, account, entries, peer) VALUES (?, ?, ?, ?)", refusals),
             ("INSERT INTO marks VALUES ('done_below', ?) ON CONFLICT (name) DO UPDATE SET "
              "value = excluded.value", [] if done_below is None else [(done_below,)]),

@@ -52,11 +52,19 @@ class PgLink:
 
     def call(self, work: Work[T]) -> T:
         """``work(connection)`` on the link's loop; StoreError when it cannot be done."""
+        return self.wait(self.submit(work))
+
+    def submit(self, work: Work[T]) -> concurrent.futures.Future[T]:
+        """``work(connection)`` started on the link's loop; ``wait`` for its answer (the
+        caller prepares its next work meanwhile: calls run in the order submitted)."""
+        return asyncio.run_coroutine_threadsafe(self._call(work), self._loop)
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        """What submitted work answered; StoreError when it could not be done."""
         try:
-            return self.run(self._call(work))
-        except StoreError:
-            raise
-        except (TimeoutError, concurrent.futures.TimeoutError) as exc:
+            return future.result(self._timeout * 2)
+        except (TimeoutError, concurrent.futures.TimeoutError) as exc:  # one in 3.11
+            future.cancel()  # done already when the work itself timed out
             raise StoreError("postgres: no answer within the timeout") from exc
 
     async def _call(self, work: Work[T]) -> T:

@@ -5,7 +5,8 @@ link after it; the month's head (row count, last hash) catches removal from the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -25,4 +26,19 @@ def chain(previous: bytes, rows: Sequence[Sequence[object]]) -> tuple[list[bytes
     for row in rows:
         previous = sha(previous + dumps(row)).digest()
         out.append(previous)
+    return out, previous
+
+
+def chain_records(previous: bytes, rows: Iterable[tuple[Sequence[Any], Sequence[Any]]]
+                  ) -> tuple[list[tuple[Any, ...]], bytes]:
+    """``chain`` of (record, state) rows, each stored as (*record, *state, hash) in the
+    same pass (the record alone is chained: the state changes later); the last hash."""
+    sha = hashlib.sha256
+    dumps = orjson.dumps
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    for record, state in rows:
+        fixed = tuple(record)  # orjson writes no NamedTuple
+        previous = sha(previous + dumps(fixed)).digest()
+        append((*fixed, *state, previous))
     return out, previous

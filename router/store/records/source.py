@@ -26,7 +26,7 @@ class Snapshot:
     outcomes: list[Any] = field(default_factory=list)
     """(seq, at, entries, upstream)"""
     receipts: list[Any] = field(default_factory=list)
-    """(seq, at, entries)"""
+    """(seq, at, entries, outcomes): the last outcomes seq at its commit, or None"""
     money: list[Any] = field(default_factory=list)
     """(seq, at, kind, entries): ledger reserve and refund rows"""
 
@@ -46,8 +46,8 @@ READS = (
                  "ORDER BY seq LIMIT {1}", "refusals"),
     ("outcomes", "SELECT seq, at, entries, upstream FROM outcomes WHERE seq > {0} "
                  "ORDER BY seq LIMIT {1}", "outcomes"),
-    ("receipts", "SELECT seq, at, entries FROM receipts WHERE seq > {0} ORDER BY seq "
-                 "LIMIT {1}", "receipts"),
+    ("receipts", "SELECT seq, at, entries, outcomes FROM receipts WHERE seq > {0} "
+                 "ORDER BY seq LIMIT {1}", "receipts"),
     ("money", "SELECT seq, at, kind, entries FROM ledger WHERE seq > {0} AND kind IN "
               "('reserve', 'refund') ORDER BY seq LIMIT {1}", "ledger"),
 )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from router.store.records import months
-from router.store.records.chain import GENESIS, chain
+from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
@@ -54,9 +54,6 @@ CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, value INTEGER NOT NULL
 """
 _STATE = ("status", "upstream", "upstream_id", "submitted_at", "done_at")
 _INSERT = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_FRESH = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'','',NULL,NULL,0,?)"
-"""A row as derived (no event folded into it yet): 14 values bound instead of 19."""
-_UNTOUCHED = ["", "", None, None, 0]
 
 
 @dataclass(slots=True)
@@ -224,20 +221,14 @@ class SqliteRecords:
             self._heads.clear()  # read again from the file
             raise
 
+    def flush(self) -> None:
+        """Nothing: ``write`` returns once written (PostgreSQL's overlaps the next)."""
+
     def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
-        hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
-        fresh: list[tuple[object, ...]] = []
-        folded: list[tuple[object, ...]] = []
-        for (record, state), digest in zip(rows, hashes, strict=True):
-            if state[1:] == _UNTOUCHED:
-                fresh.append((*record, state[0], digest))
-            else:
-                folded.append((*record, *state, digest))
+        stored, last = chain_records(getattr(head, f"{table}_hash"), rows)
         m = months.table_suffix(month)
-        self._db.executemany(_FRESH.format(table=table, m=m), fresh)
-        if folded:
-            self._db.executemany(_INSERT.format(table=table, m=m), folded)
+        self._db.executemany(_INSERT.format(table=table, m=m), stored)
         count = getattr(head, table) + len(rows)
         setattr(head, table, count)
         setattr(head, f"{table}_hash", last)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from router.app.workers import for_worker
 from router.config import Config
+from router.store.errors import StoreError
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
 from router.store.postgres.journal import PgJournal
@@ -144,6 +146,47 @@ def test_the_journal_is_compacted_behind_the_records(tmp_path: Path,
     assert recovery.pending == [] and recovery.last_id == firsts[-1] + 1
     carried = records.carrier_ids(message_id(old - 10), journal.first_id())
     assert sorted(c for c, _, _ in carried) == ["C0", "C1", "C2", "D0", "D1", "D2"]
+    follower.close()
+    records.close()
+    journal.close()
+
+
+def test_a_postgres_records_write_that_failed_is_read_again(tmp_path: Path,
+                                                            pg_dsn: str) -> None:
+    """A PostgreSQL records write overlaps the follower's next round: when it fails, the
+    next call says so and the follower goes on from the records' own cursor, so the
+    round is written again, none skipped, none twice, the chain intact."""
+    store = StoreSettings(path=str(tmp_path / "journal.db"), backend="postgres", dsn=pg_dsn)
+    settings = RecordSettings(batch_rows=1)
+    journal = _journal(store)
+    now = time.time()
+    firsts = [message_id(now + i / 1000) for i in range(3)]
+    for first in firsts:
+        journal.add_batch(first, "acc", [body()], now)
+        journal.commit()
+    source, records = open_stores(store, settings)
+    follower = Follower(source, records, settings)
+
+    async def sql(statement: str, *args: object) -> None:
+        conn = await asyncpg.connect(pg_dsn)
+        await conn.execute(statement, *args)
+        await conn.close()
+
+    asyncio.run(sql("INSERT INTO records (message_id, received_at, account, peer, line, "
+                    "destination, text, segments, part, receipt, decision, reason, charge, "
+                    "hash) VALUES ($1, 0, '', '', '', '', '', 0, 0, 0, '', '', 0, '\\x00')",
+                    firsts[1]))  # in the way of the second round's COPY
+    assert follower.step() == 1 and follower.step() == 1
+    with pytest.raises(StoreError, match="duplicate key"):
+        follower.step()  # the third round's write meets the second's failure
+    asyncio.run(sql("DELETE FROM records WHERE message_id = $1", firsts[1]))
+    while follower.step():
+        pass
+    follower.flush()
+    month = months.month_of_id(firsts[0])
+    ids = [row[0] for row in records.select(month, "", (), columns="message_id")]
+    assert ids == firsts
+    assert verify(records, month).problem == ""
     follower.close()
     records.close()
     journal.close()

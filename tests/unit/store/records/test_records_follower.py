@@ -107,7 +107,7 @@ def test_events_of_messages_not_recorded_yet_wait(tmp_path: Path) -> None:
 
     outcomes = [(1, 0.0, b"[[10,0,\"a\",true]]", "c"), (2, 0.0, b"[[30,0,\"b\",true]]", "c"),
                 (3, 0.0, b"[[11,0,\"c\",true]]", "c")]
-    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]")]
+    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]", None)]  # from before the outcomes column
     money = [(1, 0.0, "reserve", b"[[10,-2,2]]"), (2, 0.0, "reserve", b"[[29,-2,2]]"),
              (3, 0.0, "reserve", b"[[12,-2]]")]
     got = foldable(outcomes, receipts, money, limit=8, bound=20)
@@ -115,6 +115,36 @@ def test_events_of_messages_not_recorded_yet_wait(tmp_path: Path) -> None:
     assert foldable(outcomes, receipts, money, limit=8, bound=None) == (
         outcomes, receipts, money)
     assert foldable(outcomes, receipts, money, limit=3, bound=None)[1] == []  # outcomes left
+
+
+def test_a_receipt_folds_once_the_outcomes_committed_before_it_are(tmp_path: Path) -> None:
+    """A receipts row names the last outcomes row committed with it: caught up in rounds
+    smaller than the backlog, a round's receipts fold into its own new rows (no UPDATE
+    a round later) once those outcomes are folded, even when outcomes were cut."""
+    from router.store.records.order import foldable
+
+    s = Setup(tmp_path, batch_rows=2)
+    ids = []
+    for i in range(5):  # as the relay journals at full load: message, outcome, receipt
+        ids.append(s.batch(1, at=s.now + i / 1000))
+        s.journal.add_outcomes([(ids[-1], 0, f"C{ids[-1]}", True)], "c")
+        s.journal.add_receipts([(ids[-1], "DELIVRD")])
+        s.journal.commit()
+    assert s.follower.step() == 2
+    rows = s.rows(months.month_of(s.now))
+    assert [r["status"] for r in rows] == ["DELIVRD", "DELIVRD"]
+    assert s.records.cursor().receipts == 2 and s.records.cursor().outcomes == 2
+    while s.follower.step():
+        pass
+    rows = s.rows(months.month_of(s.now))
+    assert [(r["message_id"], r["status"]) for r in rows] == [(i, "DELIVRD") for i in ids]
+    s.close()
+    outcome = [(7, 0.0, b"[[10,0,\"a\",true]]", "c")]
+    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]", 6), (2, 0.0, b"[[10,\"DELIVRD\"]]", 8)]
+    assert foldable(outcome, receipts, [], limit=1, bound=20, outcomes_done=6)[1] == (
+        receipts[:1])  # the second one's outcome row 8 is unread
+    assert foldable([], receipts, [], limit=1, bound=20, outcomes_done=8)[1] == receipts
+    assert foldable([], receipts, [], limit=1, bound=10, outcomes_done=8)[1] == []
 
 
 def test_the_journal_is_compacted_behind_the_records(tmp_path: Path) -> None:
@@ -195,13 +225,21 @@ def test_a_journal_from_before_records_gains_its_columns(tmp_path: Path) -> None
     db = sqlite3.connect(tmp_path / "old.db")
     db.execute("CREATE TABLE journal (first_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
                "account TEXT NOT NULL, received_at REAL NOT NULL, bodies BLOB NOT NULL)")
+    db.execute("CREATE TABLE receipts (seq INTEGER PRIMARY KEY, at REAL NOT NULL, "
+               "entries BLOB NOT NULL)")
+    db.execute("INSERT INTO receipts VALUES (1, 1.0, '[]')")
     db.commit()
     db.close()
     j = SqliteJournal(tmp_path / "old.db")
     j.add_batch(10, "a", [body()], 1.0, "1.2.3.4")
+    j.add_outcomes([(10, 0, "C", True)], "c")
+    j.add_receipts([(10, "DELIVRD")])
     j.commit()
-    assert [m.id for m in j.recover().pending] == [10]
+    assert [m.id for m in j.recover().pending] == []
     j.close()
+    db = sqlite3.connect(tmp_path / "old.db")
+    assert db.execute("SELECT seq, outcomes FROM receipts").fetchall() == [(1, None), (2, 1)]
+    db.close()
 
 
 def test_state_changes_of_every_shape_update_only_what_they_set(s: Setup) -> None:
