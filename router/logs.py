@@ -31,7 +31,9 @@ def configure(config: LogSettings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # one write() an event, its newline included: print() wrote the two apart when
+        # stderr is unbuffered, and the workers' lines on one file ran into each other
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
 
