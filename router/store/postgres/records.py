@@ -16,6 +16,7 @@ from router.store.postgres.lines import line_sql
 from router.store.postgres.link import PgLink
 from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
+from router.store.postgres.text import ESC, escape_rows, unescape_lines, unescape_rows
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
@@ -165,10 +166,10 @@ class PgRecords:
 
     def select(self, month: str, where: str, args: tuple[object, ...],
                table: Table = "records", columns: str = _LIST) -> Iterator[tuple[object, ...]]:
-        return self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
-                          f"{_month_terms(month, table)}"
-                          + (f" AND {numbered(where)}" if where else "")
-                          + " ORDER BY message_id", args)
+        return unescape_rows(self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
+                                        f"{_month_terms(month, table)}"
+                                        + (f" AND {numbered(where)}" if where else "")
+                                        + " ORDER BY message_id", args))
 
     def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:
         return self.select(month, "", (), table, _LIST + ", hash")
@@ -180,7 +181,7 @@ class PgRecords:
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
               fmt: str, redact: bool) -> _Lines:
         """Export lines (CSV or JSON, made by PostgreSQL) with their received_at."""
-        return _Lines(self._chunks(
+        return _Lines(fmt, self._chunks(
             f"SELECT {line_sql(fmt, redact, table == 'refusals')} FROM {_table(table)} "
             f"WHERE {_month_terms(month, table)}"
             + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id", args))
@@ -198,7 +199,8 @@ class _Lines:
     """Export lines made by PostgreSQL (``lines.line_sql``), fetched by a server-side
     cursor in chunks as (line, received_at)."""
 
-    def __init__(self, rows: Iterator[list[Any]]) -> None:
+    def __init__(self, fmt: str, rows: Iterator[list[Any]]) -> None:
+        self._fmt = fmt
         self._chunks = rows
         self._left: list[Any] = []
 
@@ -208,7 +210,8 @@ class _Lines:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            out += chunk
+            out += [(unescape_lines(line.encode(), self._fmt).decode(), at)
+                    if ESC in line else (line, at) for line, at in chunk]
         self._left = out[size:]
         return out[:size]
 
@@ -216,8 +219,8 @@ class _Lines:
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
                   rows: list[tuple[Record, State]]) -> None:
     hashes, last = chain(getattr(head, f"{table}_hash"), [tuple(r) for r, _ in rows])
-    data = [(*record, *state, digest) for (record, state), digest in zip(rows, hashes,
-                                                                      strict=True)]
+    data = escape_rows([(*record, *state, digest) for (record, state), digest
+                        in zip(rows, hashes, strict=True)])  # pgtext: NUL kept escaped
     columns = [*COLUMNS, "hash"]
     if table == "refusals":
         data = [(*row, month) for row in data]
