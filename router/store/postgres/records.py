@@ -16,7 +16,8 @@ from router.store.postgres.lines import line_sql
 from router.store.postgres.link import PgLink
 from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
-from router.store.postgres.text import ESC, escape_rows, unescape_lines, unescape_rows
+from router.store.postgres.stream import Copied
+from router.store.postgres.text import escape_rows, unescape_rows
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain
 from router.store.records.columns import COLUMNS, Cursor, Table
@@ -179,12 +180,12 @@ class PgRecords:
                           "month = $1 ORDER BY seq", (month,))
 
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
-              fmt: str, redact: bool) -> _Lines:
-        """Export lines (CSV or JSON, made by PostgreSQL) with their received_at."""
-        return _Lines(fmt, self._chunks(
-            f"SELECT {line_sql(fmt, redact, table == 'refusals')} FROM {_table(table)} "
-            f"WHERE {_month_terms(month, table)}"
-            + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id", args))
+              fmt: str, redact: bool) -> Copied:
+        """Export lines (CSV or JSON, made by PostgreSQL), streamed by COPY."""
+        return Copied(self._link, f"SELECT {line_sql(fmt, redact, table == 'refusals')} "
+                      f"FROM {_table(table)} WHERE {_month_terms(month, table)}"
+                      + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id",
+                      args, fmt)
 
     def carrier_ids(self, since_id: int, below_id: int) -> list[tuple[str, int, str]]:
         if below_id <= since_id:
@@ -193,27 +194,6 @@ class PgRecords:
             "SELECT upstream_id, message_id, account FROM records WHERE message_id >= $1 "
             "AND message_id < $2 AND status = 'sent' AND receipt = 1", since_id, below_id))
         return [(r["upstream_id"], r["message_id"], r["account"]) for r in rows]
-
-
-class _Lines:
-    """Export lines made by PostgreSQL (``lines.line_sql``), fetched by a server-side
-    cursor in chunks as (line, received_at)."""
-
-    def __init__(self, fmt: str, rows: Iterator[list[Any]]) -> None:
-        self._fmt = fmt
-        self._chunks = rows
-        self._left: list[Any] = []
-
-    def fetchmany(self, size: int) -> list[tuple[str, float]]:
-        out = self._left
-        while len(out) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            out += [(unescape_lines(line.encode(), self._fmt).decode(), at)
-                    if ESC in line else (line, at) for line, at in chunk]
-        self._left = out[size:]
-        return out[:size]
 
 
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
