@@ -13,13 +13,12 @@ import yaml
 from router.store.postgres.text import ESC
 from router.store.records import months
 from router.store.records.export import Query, export
-from router.store.records.follower import Follower
 from router.store.records.open import open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.verify import verify
 from router.store.settings import StoreSettings
 from tests.integration.cli.support import chapar
-from tests.unit.store.records.records_helpers import body, message_id
+from tests.unit.store.records.records_helpers import body, caught_up, message_id
 
 TEXT = f"bare {ESC} and {ESC}{ESC}\ufffe"
 
@@ -48,10 +47,7 @@ def test_migrate_escapes_the_texts_an_older_schema_holds(tmp_path: Path, pg_dsn:
                                                    data_coding=8)], at)
     journal.commit()
     journal.close()
-    source, records = open_stores(store, settings)
-    follower = Follower(source, records, settings)
-    while follower.step():
-        pass
+    follower, records = caught_up(store, settings)
     follower.close()
     records.close()
     asyncio.run(_as_version_2(pg_dsn))

@@ -22,7 +22,7 @@ from router.store.records.open import every_store, open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.verify import verify
 from router.store.settings import StoreSettings
-from tests.unit.store.records.records_helpers import body, message_id
+from tests.unit.store.records.records_helpers import body, caught_up, message_id
 
 
 def _store(tmp_path: Path, backend: dict[str, Any]) -> StoreSettings:
@@ -235,10 +235,7 @@ def test_both_backends_export_the_same_bytes(tmp_path: Path,
         journal.add_refusals("acc", [(4, "1000", "98912", 'say "no"')], at + 0.5, "::1")
         journal.commit()
         journal.close()
-        source, records = open_stores(store, settings)
-        follower = Follower(source, records, settings)
-        while follower.step():
-            pass
+        follower, records = caught_up(store, settings)
         assert verify(records, months.month_of(at)).problem == ""
         out = []
         for fmt in ("csv", "jsonl"):
@@ -281,10 +278,7 @@ def test_a_postgres_export_over_many_blocks_is_whole(tmp_path: Path, pg_dsn: str
                           text=f"m{n} \\ \"q\"".encode(), data_coding=3)] * 700, at + n, "::1")
         journal.commit()
     journal.close()
-    source, records = open_stores(store, settings)
-    follower = Follower(source, records, settings)
-    while follower.step():
-        pass
+    follower, records = caught_up(store, settings)
     for fmt in ("jsonl", "csv"):
         out = tmp_path / f"x.{fmt}"
         manifest = export(records, Query(account="acc"), out, fmt, False)  # type: ignore[arg-type]
