@@ -70,6 +70,8 @@ class Copied:
         self._link, self._sql, self._args, self._fmt = link, sql, args, fmt
 
     def blocks(self) -> Iterator[Block]:
+        """Blocks of whole lines as the COPY brings them; what it raised, at its end.
+        Left early, the COPY is cancelled."""
         pending: queue.Queue[bytes] = queue.Queue(DEPTH)
         stop = threading.Event()
         future = self._link.stream(lambda conn: _copy(conn, self._sql, self._args,
@@ -96,7 +98,8 @@ class Copied:
 
 async def _copy(conn: asyncpg.Connection, sql: str, args: tuple[object, ...],
                 pending: queue.Queue[bytes], stop: threading.Event) -> None:
-
+    """COPY's data gathered into blocks of BLOCK bytes and queued for the export (a
+    worker thread waits while the queue is full, the loop does not)."""
     parts: list[bytes] = []
     size = 0
 
