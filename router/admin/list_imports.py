@@ -24,6 +24,9 @@ def _request(kind: str, query: dict[str, str]) -> ListRequest:
                                    "filename"})
     if unknown:
         raise ListImportError(f"{unknown[0]}: unknown parameter")
+    for name, value in query.items():  # stored (a signature, a line): no NUL, no control
+        if not value.isprintable():
+            raise ListImportError(f"{name}: printable characters only")
     column = query.get("column")
     if column is not None and not (column.isascii() and column.isdigit()):
         raise ListImportError("column: a number from 1")

@@ -170,8 +170,8 @@ async def messages_by_ref(request: web.Request) -> web.Response:
     """A send by its client_ref: the answer it got, each number's parts with their
     state now."""
     ref = request.query.get("client_ref", "")
-    if not ref or len(ref) > 64:
-        return error(400, "client_ref: required (at most 64 characters)")
+    if not ref or len(ref) > 64 or not ref.isprintable():
+        return error(400, "client_ref: required (at most 64 printable characters)")
     sources = request.app[SOURCES]
     account = _account(request).system_id
     stored = sources.client_refs.claim(account, ref, peek=True)

@@ -35,7 +35,9 @@ class SendRequest:
 
 
 def _string(body: dict[str, Any], name: str, required: bool = True,
-            limit: int = 10_000) -> str | None:
+            limit: int = 10_000, printable: bool = False) -> str | None:
+    """``printable``: an identifier we store (PostgreSQL's text holds no NUL, and a
+    control character or a lone surrogate is nobody's reference): others refused."""
     value = body.get(name)
     if value is None:
         if required:
@@ -47,6 +49,8 @@ def _string(body: dict[str, Any], name: str, required: bool = True,
         raise RequestError(f"{name}: empty")
     if len(value) > limit:
         raise RequestError(f"{name}: longer than {limit} characters")
+    if printable and not value.isprintable():
+        raise RequestError(f"{name}: printable characters only")
     return value
 
 
@@ -92,7 +96,7 @@ def parse(body: object, max_recipients: int) -> SendRequest:
     text = _string(body, "text")
     assert text is not None
     return SendRequest(source, _recipients(body.get("to"), max_recipients), text,
-                       _string(body, "client_ref", required=False, limit=64),
+                       _string(body, "client_ref", required=False, limit=64, printable=True),
                        _integer(body, "validity", 60, MAX_VALIDITY),
                        _integer(body, "priority", 0, 3) or 0)
 

@@ -67,13 +67,19 @@ class PgLink:
             future.cancel()  # done already when the work itself timed out
             raise StoreError("postgres: no answer within the timeout") from exc
 
-    async def _call(self, work: Work[T]) -> T:
+    def stream(self, work: Work[T]) -> concurrent.futures.Future[T]:
+        """``work(connection)`` started on the link's loop without a deadline (a long
+        COPY out whose data ``work`` hands over as it comes); its future."""
+        return asyncio.run_coroutine_threadsafe(self._call(work, None), self._loop)
+
+    async def _call(self, work: Work[T], timeout: float | None = -1.0) -> T:
         conn = self._conn
         if conn is None or conn.is_closed():
             self._lost(None)
             raise StoreError("postgres: not connected (reconnecting)")
         try:
-            return await asyncio.wait_for(work(conn), self._timeout)
+            return await asyncio.wait_for(work(conn),
+                                          self._timeout if timeout == -1.0 else timeout)
         except _LOST as exc:
             self._lost(exc)
             raise StoreError(f"postgres: connection lost: {exc}") from exc

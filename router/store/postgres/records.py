@@ -19,6 +19,8 @@ from router.store.postgres.lines import line_sql
 from router.store.postgres.link import PgLink, Work
 from router.store.postgres.rows import numbered
 from router.store.postgres.schema import migrate, partition_ddl
+from router.store.postgres.stream import Copied
+from router.store.postgres.text import escape_rows, unescape_rows
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
@@ -190,10 +192,10 @@ class PgRecords:
 
     def select(self, month: str, where: str, args: tuple[object, ...],
                table: Table = "records", columns: str = _LIST) -> Iterator[tuple[object, ...]]:
-        return self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
-                          f"{_month_terms(month, table)}"
-                          + (f" AND {numbered(where)}" if where else "")
-                          + " ORDER BY message_id", args)
+        return unescape_rows(self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
+                                        f"{_month_terms(month, table)}"
+                                        + (f" AND {numbered(where)}" if where else "")
+                                        + " ORDER BY message_id", args))
 
     def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:
         return self.select(month, "", (), table, _LIST + ", hash")
@@ -203,12 +205,12 @@ class PgRecords:
                           "month = $1 ORDER BY seq", (month,))
 
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
-              fmt: str, redact: bool) -> _Lines:
-        """Export lines (CSV or JSON, made by PostgreSQL) with their received_at."""
-        return _Lines(self._chunks(
-            f"SELECT {line_sql(fmt, redact, table == 'refusals')} FROM {_table(table)} "
-            f"WHERE {_month_terms(month, table)}"
-            + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id", args))
+              fmt: str, redact: bool) -> Copied:
+        """Export lines (CSV or JSON, made by PostgreSQL), streamed by COPY."""
+        return Copied(self._link, f"SELECT {line_sql(fmt, redact, table == 'refusals')} "
+                      f"FROM {_table(table)} WHERE {_month_terms(month, table)}"
+                      + (f" AND {numbered(where)}" if where else "") + " ORDER BY message_id",
+                      args, fmt)
 
     def carrier_ids(self, since_id: int, below_id: int) -> list[tuple[str, int, str]]:
         if below_id <= since_id:
@@ -219,28 +221,10 @@ class PgRecords:
         return [(r["upstream_id"], r["message_id"], r["account"]) for r in rows]
 
 
-class _Lines:
-    """Export lines made by PostgreSQL (``lines.line_sql``), fetched by a server-side
-    cursor in chunks as (line, received_at)."""
-
-    def __init__(self, rows: Iterator[list[Any]]) -> None:
-        self._chunks = rows
-        self._left: list[Any] = []
-
-    def fetchmany(self, size: int) -> list[tuple[str, float]]:
-        out = self._left
-        while len(out) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            out += chunk
-        self._left = out[size:]
-        return out[:size]
-
-
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
                   rows: list[tuple[Record, State]]) -> None:
-    data, last = chain_records(getattr(head, f"{table}_hash"), rows)
+    chained, last = chain_records(getattr(head, f"{table}_hash"), rows)
+    data = escape_rows(chained)  # chained as written, stored with NUL escaped
     columns = [*COLUMNS, "hash"]
     if table == "refusals":
         data = [(*row, month) for row in data]

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import asyncpg
 
+from router.store.postgres.text import ESC
 from router.store.records import months
 
-VERSION = 2
-"""1: journal and records; 2: registry, ledger, quarantine and flags."""
+VERSION = 3
+"""1: journal and records; 2: registry, ledger, quarantine and flags; 3: a record's text
+keeps U+0000 escaped (``postgres/text.py``), so a U+FFFF already held is escaped too."""
+ESCAPE_ESC = f"""
+UPDATE records SET text = replace(text, '{ESC}', '{ESC}{ESC}') WHERE strpos(text, '{ESC}') > 0;
+"""
+"""Version 3 over an older schema: texts written before held U+FFFF bare (and no NUL,
+which could not be written)."""
 JOURNAL = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
@@ -169,6 +176,8 @@ async def migrate(conn: asyncpg.Connection, now_month: str, schema: str = "") ->
         for i in range(AHEAD + 1):
             await conn.execute(partition_ddl(months.shift(now_month, i), GENESIS))
         version = await conn.fetchval("SELECT max(version) FROM schema_version")
+        if version is not None and version < 3:
+            await conn.execute(ESCAPE_ESC)  # once: the version row below is in this transaction
         if version is None or version < VERSION:
             await conn.execute("INSERT INTO schema_version VALUES ($1)", VERSION)
             version = VERSION

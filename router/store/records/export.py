@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
@@ -26,13 +26,39 @@ class Lines(Protocol):
     def fetchmany(self, size: int) -> list[tuple[str, float]]: ...
 
 
+class Block(NamedTuple):
+    """Whole export lines (each ending in a newline), how many, and the received_at of
+    the first and the last."""
+
+    data: bytes
+    rows: int
+    first: float
+    last: float
+
+
+@runtime_checkable
+class Streamed(Protocol):
+    """Lines that come as Blocks already (PostgreSQL's COPY)."""
+
+    def blocks(self) -> Iterator[Block]: ...
+
+
+def blocks(rows: Lines | Streamed) -> Iterator[Block]:
+    if isinstance(rows, Streamed):
+        yield from rows.blocks()
+        return
+    while chunk := rows.fetchmany(CHUNK):
+        data = "\n".join([line for line, _ in chunk]).encode() + b"\n"
+        yield Block(data, len(chunk), chunk[0][1], chunk[-1][1])
+
+
 class Readable(Protocol):
     """What the export reads (the SQLite and PostgreSQL record stores both)."""
 
     def months(self) -> list[str]: ...
 
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
-              fmt: str, redact: bool) -> Lines: ...
+              fmt: str, redact: bool) -> Lines | Streamed: ...
 
     def count(self, month: str, where: str, args: tuple[object, ...],
               table: Table = ...) -> int: ...
@@ -41,16 +67,12 @@ class Readable(Protocol):
 class _Chained:
     """The lines of several stores' month, one after the other."""
 
-    def __init__(self, parts: list[Lines]) -> None:
+    def __init__(self, parts: list[Lines | Streamed]) -> None:
         self._parts = parts
 
-    def fetchmany(self, size: int) -> list[tuple[str, float]]:
-        while self._parts:
-            chunk = self._parts[0].fetchmany(size)
-            if chunk:
-                return chunk
-            self._parts.pop(0)
-        return []
+    def blocks(self) -> Iterator[Block]:
+        for part in self._parts:
+            yield from blocks(part)
 
 
 class Combined:
@@ -63,7 +85,7 @@ class Combined:
         return sorted({m for store in self._stores for m in store.months()})
 
     def lines(self, month: str, where: str, args: tuple[object, ...], table: Table,
-              fmt: str, redact: bool) -> Lines:
+              fmt: str, redact: bool) -> _Chained:
         return _Chained([store.lines(month, where, args, table, fmt, redact)
                          for store in self._stores if month in store.months()])
 
@@ -142,19 +164,17 @@ class _Span:
         self.first: float | None = None
         self.last: float | None = None
 
-    def chunks(self, store: Readable, query: Query, fmt: Format, redact: bool,
-               selected: list[str]) -> Iterator[list[tuple[str, float]]]:
+    def blocks(self, store: Readable, query: Query, fmt: Format, redact: bool,
+               selected: list[str]) -> Iterator[Block]:
         for month, table in ((m, t) for m in selected for t in TABLES):
             where, args = query.where(table)
-            rows = store.lines(month, where, args, table, fmt, redact)
-            while chunk := rows.fetchmany(CHUNK):
-                yield self._seen(chunk)
+            for block in blocks(store.lines(month, where, args, table, fmt, redact)):
+                yield self._seen(block)
 
-    def _seen(self, chunk: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        first, last = chunk[0][1], chunk[-1][1]
-        self.first = first if self.first is None else min(self.first, first)
-        self.last = last if self.last is None else max(self.last, last)
-        return chunk
+    def _seen(self, block: Block) -> Block:
+        self.first = block.first if self.first is None else min(self.first, block.first)
+        self.last = block.last if self.last is None else max(self.last, block.last)
+        return block
 
 
 def _quiet(n: int) -> None:
@@ -183,11 +203,10 @@ def export(store: Readable, query: Query, path: Path, fmt: Format, redact: bool,
             header = ",".join(COLUMNS).encode() + b"\n"
             digest.update(header)
             out.write(header)
-        for chunk in span.chunks(store, query, fmt, redact, selected):
-            data = "\n".join([line for line, _ in chunk]).encode() + b"\n"
-            digest.update(data)  # hashed as written: the file is not read again
-            out.write(data)
-            counted(len(chunk))
+        for block in span.blocks(store, query, fmt, redact, selected):
+            digest.update(block.data)  # hashed as written: the file is not read again
+            out.write(block.data)
+            counted(block.rows)
     manifest = Manifest(path.name, fmt, rows, digest.hexdigest(),
                         {k: v for k, v in asdict(query).items()
                          if v is not None and k not in ("since", "until")}

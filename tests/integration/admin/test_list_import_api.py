@@ -100,6 +100,8 @@ def test_a_file_with_no_number_fails_and_leaves_the_list(
     ("/api/lists/blacklist/import?column=0", b"989121000001\n", 400, "from 1"),
     ("/api/lists/blacklist/import?colour=red", b"989121000001\n", 400, "colour: unknown"),
     ("/api/lists/blacklist/import?mode=merge", b"989121000001\n", 400, "mode"),
+    ("/api/lists/optout/import?line=98100&signature=a%00b", b"989121000001\n", 400,
+     "signature: printable characters only"),
     ("/api/lists/blacklist/import?filename=list.pdf", b"989121000001\n", 400, "filename"),
     ("/api/lists/optout/import?line=98100&signature=x&filename=a.xlsx&sheet=1",
      b"not really a workbook", 202, ""),

@@ -110,6 +110,10 @@ def test_a_long_persian_text_goes_in_parts(api: tuple[RouterProcess, int, Sink])
     ({"from": LINE, "to": "989121000001", "text": "x" * 2000}, "text: 14 segments, at most 10"),
     ({"from": LINE, "to": "989121000001", "text": "x", "colour": 1}, "colour: unknown"),
     ({"from": LINE, "to": "989121000001", "text": "x", "priority": 9}, "priority: an integer"),
+    ({"from": LINE, "to": "989121000001", "text": "x", "client_ref": "a\0b"},
+     "client_ref: printable characters only"),  # PostgreSQL's text holds no NUL
+    ({"from": LINE, "to": "989121000001", "text": "x", "client_ref": "a\ud800"},
+     "body: not valid JSON"),  # a lone surrogate never gets in
     ([1, 2], "body: expected a JSON object"),
 ])
 def test_bad_requests_are_refused_naming_the_field(

@@ -125,3 +125,35 @@ def test_retention_below_six_months_is_refused_at_start(tmp_path: Path) -> None:
     run = chapar("run", "--config", str(cfg), cwd=tmp_path)
     assert run.returncode == 2
     assert "records.retention_months: 3 is below the legal minimum of 6 months" in run.stderr
+
+
+def test_a_text_holding_nul_is_recorded_exactly_and_the_records_after_it_follow(
+        make_router: Callable[..., RouterProcess], tmp_path: Path,
+        store_backend: dict[str, Any]) -> None:
+    """requirements §4 (content handed over as received): a UCS-2 text holding U+0000
+    and a binary message's 0x00 octets (PostgreSQL's text holds no NUL) are recorded with
+    the exact text on both backends, the records of the messages after them follow, the
+    export hands the text back whole and the month verifies."""
+    router = make_router(store=store_backend, records={"writer": "process"})
+    config = str(tmp_path / "chapar.yaml")
+    ucs2 = "کد\0۴۷۱۱\0"
+    sent = [(ucs2.encode("utf-16-be"), 8), (b"\x00\x06\x01\x00\xff", 4), (b"after", 0)]
+    with bound(Esme(router.port)) as esme:
+        seqs = [esme.send("98100", NUMBER, text, data_coding=dcs) for text, dcs in sent]
+        esme.pump(lambda: all(s in esme.responses for s in seqs))
+        assert [esme.responses[s].status for s in seqs] == [0, 0, 0]
+    _wait_record(tmp_path / "var" / "records.db", Query(account="esme1"), 3, 5.0,
+                 store_backend)
+    out = tmp_path / "nul.jsonl"
+    run = chapar("export", "-q", "--config", config, "--account", "esme1", "--format", "jsonl",
+                 "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    texts = [json.loads(line)["text"] for line in out.read_text().splitlines()]
+    assert texts == [ucs2, "\0\x06\x01\0\xff", "after"]
+    run = chapar("export", "-q", "--config", config, "--account", "esme1", "--out",
+                 str(tmp_path / "nul.csv"))
+    assert run.returncode == 0, run.stderr
+    with (tmp_path / "nul.csv").open(newline="", encoding="utf-8") as f:
+        assert [r["text"] for r in csv.DictReader(f)] == texts
+    ok = chapar("records", "verify", "--config", config, "--month", months.month_of(time.time()))
+    assert ok.returncode == 0 and "intact (3 records" in ok.stdout, ok.stdout + ok.stderr

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from router.smpp import codec
 from router.smpp.pdu import SubmitSm
 from router.store.journal import SqliteJournal
 from router.store.records.columns import COLUMNS, Table
 from router.store.records.follower import Follower
+from router.store.records.open import open_stores
 from router.store.records.settings import RecordSettings
 from router.store.records.source import SqliteSource
 from router.store.records.sqlite import SqliteRecords
+from router.store.settings import StoreSettings
 
 
 def body(line: str = "1000", destination: str = "989121234567", text: bytes = b"hello",
@@ -55,3 +58,13 @@ class Setup:
         self.follower.close()
         self.records.close()
         self.journal.close()
+
+
+def caught_up(store: StoreSettings, settings: RecordSettings) -> tuple[Follower, Any]:
+    """A follower on either backend's journal, stepped until it has recorded all of it;
+    (follower, records store)."""
+    source, records = open_stores(store, settings)
+    follower = Follower(source, records, settings)
+    while follower.step():
+        pass
+    return follower, records
