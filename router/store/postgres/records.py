@@ -192,10 +192,12 @@ class PgRecords:
 
     def select(self, month: str, where: str, args: tuple[object, ...],
                table: Table = "records", columns: str = _LIST) -> Iterator[tuple[object, ...]]:
-        return unescape_rows(self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
-                                        f"{_month_terms(month, table)}"
-                                        + (f" AND {numbered(where)}" if where else "")
-                                        + " ORDER BY message_id", args))
+        """Rows in id order; whole records (``_LIST`` first) with their texts unescaped."""
+        rows = self._rows(f"SELECT {columns} FROM {_table(table)} WHERE "
+                          f"{_month_terms(month, table)}"
+                          + (f" AND {numbered(where)}" if where else "")
+                          + " ORDER BY message_id", args)
+        return unescape_rows(rows) if columns.startswith(_LIST) else rows
 
     def chained_rows(self, month: str, table: Table) -> Iterator[tuple[object, ...]]:
         return self.select(month, "", (), table, _LIST + ", hash")
