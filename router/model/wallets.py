@@ -97,6 +97,10 @@ class Wallets:
         self.totals: dict[str, int] = {}
         """Shared: each account's balance over all routers (the sum of their ledgers as
         last reported to Redis)."""
+        self.short: dict[str, int] = {}
+        """Shared: per account, the cost of submits refused since the last lease for money
+        other routers or the pool hold: demand the next lease covers, as if spent (a
+        cold start's burst otherwise met leases sized to what had been spent)."""
 
     # --- the stage and the intake -------------------------------------------------
 

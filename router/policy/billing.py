@@ -92,15 +92,22 @@ class BillingStage:
         # lease away, not missing
         elsewhere = (wallets.totals.get(account, 0) - balance
                      if wallets.offsets is not None else 0)
+        short = 0
         for submit, cost in zip(submits, costs, strict=True):
             if cost > balance:
-                refused.append((submit, _ELSEWHERE if cost <= elsewhere else _NO_MONEY))
+                if cost <= elsewhere:
+                    short += cost
+                    refused.append((submit, _ELSEWHERE))
+                else:
+                    refused.append((submit, _NO_MONEY))
                 continue
             balance -= cost
             kept.append(cost)
             accepted.append(submit)
         wallets.balances[account] = balance
         wallets.stage(accepted, kept)
+        if short:
+            wallets.short[account] = wallets.short.get(account, 0) + short
         return accepted, refused
 
     def _costs(self, submits: list[Submit], snapshot: Snapshot) -> list[int]:

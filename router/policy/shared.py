@@ -255,6 +255,7 @@ class SharedLimits:
         floor = max(self._settings.money_lease, self._avail.get(account, 0) // SLICE)
         seen = self._money.get(account)
         used = max(0, int(seen.after) - held) if seen is not None else 0
+        used += self._wallets.short.pop(account, 0)  # refused for want of a lease
         target = math.ceil(self._lease(floor, used))
         if held < target / 2:
             return target - held if now >= self._money_retry.get(account, 0.0) else 0
