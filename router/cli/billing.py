@@ -30,7 +30,7 @@ def _every_ledger(stores: Stores, system_id: str) -> Iterator[list[tuple[str, Le
         raise CliError(f"no account {system_id!r}")
     with ExitStack() as opened:
         yield [(name, opened.enter_context(Ledger(place)))
-               for name, place in journals(stores.config.store)]
+               for name, place, _ in journals(stores.config.store)]
 
 
 def _topup(args: argparse.Namespace, stores: Stores) -> None:

@@ -49,7 +49,7 @@ def _every_store(stores: Stores) -> Iterator[list[tuple[str, QuarantineStore]]]:
     a worker holds what it quarantined in its own journal), by name."""
     with ExitStack() as opened:
         found = []
-        for name, place in journals(stores.config.store):
+        for name, place, _ in journals(stores.config.store):
             store = QuarantineStore(place)
             opened.callback(store.close)
             found.append((name, store))

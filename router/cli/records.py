@@ -21,10 +21,10 @@ from router.store.postgres.journal import PgJournal
 from router.store.postgres.records import PgRecords
 from router.store.postgres.schema import VERSION
 from router.store.records import export as exporting
-from router.store.records.open import every_store
+from router.store.records.open import every_store, records_path
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
-from router.store.settings import Postgres, worker_path
+from router.store.settings import Postgres
 
 Store = SqliteRecords | PgRecords
 
@@ -52,7 +52,7 @@ def _migrate(args: argparse.Namespace) -> None:
     own (``store.journal_schema`` with PostgreSQL) and each of ``--workers`` (PostgreSQL:
     tables, the months' partitions from this one to two ahead)."""
     config = common.registry_config(args)
-    for name, place in journals(config.store):
+    for name, place, worker in journals(config.store):
         if isinstance(place, Postgres):
             PgJournal(place.dsn, place.timeout, place.schema).close()  # migrates as it opens
             records = PgRecords(place.dsn, place.timeout, place.schema)
@@ -60,8 +60,7 @@ def _migrate(args: argparse.Namespace) -> None:
                   f"{VERSION}, partitions {', '.join(records.months())}")
             records.close()
             continue
-        path = (config.records.path if name == "own"
-                else worker_path(config.records.path, int(name[1:])))
+        path = records_path(config.records, worker)
         SqliteJournal(place).close()
         SqliteRecords(Path(path)).close()
         print(f"sqlite {name}: {place}, {path}: schema up to date")

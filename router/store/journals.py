@@ -6,14 +6,22 @@ messages and charges in its own journal, which the config's own does not see."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from router.store.settings import Place, Postgres, StoreSettings, worker_path, worker_schema
 
 
-def journals(store: StoreSettings) -> list[tuple[str, Place]]:
-    """(name, place) of the config's own journal ("own") and of each worker journal
-    that exists ("w0", "w1"…), in that order."""
-    found: list[tuple[str, Place]] = [("own", store.journal())]
+class Journal(NamedTuple):
+    name: str
+    """"own", or "w0", "w1"… for the workers'."""
+    place: Place
+    worker: int | None
+    """The worker's index (None: the config's own)."""
+
+
+def journals(store: StoreSettings) -> list[Journal]:
+    """The config's own journal and each worker journal that exists, in that order."""
+    found = [Journal("own", store.journal(), None)]
     if store.backend == "postgres":
         from router.store.postgres.link import PgLink
 
@@ -26,7 +34,7 @@ def journals(store: StoreSettings) -> list[tuple[str, Place]]:
             link.close()
         indices = sorted(int(r[0][len(prefix):]) for r in rows
                          if r[0][len(prefix):].isdigit())
-        found += [(f"w{i}", Postgres(store.dsn, store.timeout, f"{prefix}{i}"))
+        found += [Journal(f"w{i}", Postgres(store.dsn, store.timeout, f"{prefix}{i}"), i)
                   for i in indices]
         return found
     base = Path(store.path)
@@ -34,5 +42,5 @@ def journals(store: StoreSettings) -> list[tuple[str, Place]]:
     numbers = [p.name[start:len(p.name) - cut]
                for p in base.parent.glob(f"{base.stem}.w*{base.suffix}")]
     indices = sorted(int(n) for n in numbers if n.isdigit())
-    found += [(f"w{i}", Path(worker_path(store.path, i))) for i in indices]
+    found += [Journal(f"w{i}", Path(worker_path(store.path, i)), i) for i in indices]
     return found

@@ -69,13 +69,6 @@ class PgRecords:
             self.flush()
         self._link.close()
 
-    def schemas_like(self, prefix: str) -> list[str]:
-        """Schemas named ``prefix`` and a number (the journals of ``--workers``)."""
-        rows = self._call(lambda c: c.fetch(
-            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) "
-            "ORDER BY nspname", prefix))
-        return [r[0] for r in rows if r[0][len(prefix):].isdigit()]
-
     def months(self) -> list[str]:
         rows = self._call(lambda c: c.fetch("SELECT month FROM heads ORDER BY month"))
         return [r["month"] for r in rows]

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from router.store.journals import journals
 from router.store.postgres.records import PgRecords
 from router.store.records.columns import Cursor, Table
 from router.store.records.settings import RecordSettings
 from router.store.records.source import Source, SqliteSource
 from router.store.records.sqlite import SqliteRecords, Step
-from router.store.settings import StoreSettings, worker_schema
+from router.store.settings import Postgres, StoreSettings, worker_path
 
 
 class RecordStore(Protocol):
@@ -56,20 +57,23 @@ def open_stores(store: StoreSettings,
 
 def every_store(store: StoreSettings, settings: RecordSettings
                 ) -> list[tuple[str, SqliteRecords | PgRecords]]:
-    """Every records store of a config, read-only, by name: with SQLite ``records.path``
-    and the files of ``--workers`` (``records.w0.db``…: one per worker journal); with
-    PostgreSQL, the journal schema's and those of ``--workers`` (``chapar_w0``…).
+    """Every records store of a config, read-only, by name: one per journal
+    (``store/journals.py``): with SQLite ``records.path`` and the files of ``--workers``
+    (``records.w0.db``…); with PostgreSQL, in each journal's schema (``chapar_w0``…).
     FileNotFoundError when the router never wrote any."""
+    found = journals(store)
     if store.backend == "postgres":
-        own = PgRecords(store.dsn, store.timeout, store.journal_schema)
-        found: list[tuple[str, SqliteRecords | PgRecords]] = [("postgres", own)]
-        for schema in own.schemas_like(worker_schema(store.journal_schema, 0)[:-1]):
-            found.append((f"postgres {schema}", PgRecords(store.dsn, store.timeout, schema)))
-        return found
-    base = Path(settings.path)
-    paths = [p for p in (base, *sorted(base.parent.glob(f"{base.stem}.w*{base.suffix}")))
-             if p.exists()]
+        return [("postgres" if j.worker is None else f"postgres {j.place.schema}",
+                 PgRecords(store.dsn, store.timeout, j.place.schema))
+                for j in found if isinstance(j.place, Postgres)]
+    paths = [Path(records_path(settings, j.worker)) for j in found]
+    paths = [p for p in paths if p.exists()]
     if not paths:
-        raise FileNotFoundError(f"records.path: {base} does not exist (has the router run "
-                                "with this config?)")
+        raise FileNotFoundError(f"records.path: {settings.path} does not exist (has the "
+                                "router run with this config?)")
     return [(str(p), SqliteRecords(p, readonly=True)) for p in paths]
+
+
+def records_path(settings: RecordSettings, worker: int | None) -> str:
+    """SQLite: the records file of the config's journal, or of worker ``worker``'s."""
+    return settings.path if worker is None else worker_path(settings.path, worker)

@@ -21,14 +21,14 @@ def test_every_journal_of_the_workers_is_found(tmp_path: Path,
     number order), whichever exist; a name that only looks alike is not one."""
     store = StoreSettings(path=str(tmp_path / "chapar.db"), **store_backend)
     config = Config(store=store)
-    assert [name for name, _ in journals(store)] == ["own"]
+    assert [j.name for j in journals(store)] == ["own"]
     for index in (0, 1, 11):
         Ledger(for_worker(config, index).store.journal()).close()  # the schema or file
     decoy = dataclasses.replace(store, path=str(tmp_path / "chapar.wx.db"),
                                 journal_schema="chapar_wx")
     Ledger(decoy.journal()).close()
     found = journals(store)
-    assert [name for name, _ in found] == ["own", "w0", "w1", "w11"]
+    assert [j.name for j in found] == ["own", "w0", "w1", "w11"]
     assert found[3][1] == for_worker(config, 11).store.journal()
     if store_backend:
         assert isinstance(found[1][1], Postgres) and found[1][1].schema == "chapar_w0"
