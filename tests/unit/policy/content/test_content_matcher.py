@@ -194,3 +194,21 @@ def test_a_reload_that_keeps_the_automaton_decides_as_a_fresh_build(
         assert sorted(map(astuple, kept.explain(normalised))) == sorted(
             map(astuple, fresh.explain(normalised)))
     assert len(kept._scanners) <= (2 if most else 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([*_WORDS, "x", "spaam", "中文字", "ab ab"]),
+                         max_size=6).map(" ".join), min_size=1, max_size=6))
+def test_an_ascii_batch_scanned_by_the_narrow_automaton_hits_every_key_it_holds(
+        texts: list[str]) -> None:
+    """An ASCII batch is scanned by the automaton of the ASCII keys alone: each text's
+    categories are exactly those of the keys that occur in it (``in``, key by key), for
+    ASCII batches and batches with a Persian or Chinese text among them."""
+    categories = [Category(f"c{i}", "flag", tuple(_WORDS[i::3]), ()) for i in range(3)]
+    rules = RuleSet.build(categories, _NORMALISER)
+    assert rules._scanners[0].narrow is not None
+    keys = {_NORMALISER.normalise(w): i for i, c in enumerate(categories) for w in c.phrases}
+    found = rules.hits_of(texts)
+    for index, text in enumerate(texts):
+        normalised = _NORMALISER.normalise(text)
+        assert found.get(index, set()) == {i for key, i in keys.items() if key in normalised}
