@@ -4,4 +4,5 @@ import sys
 
 from router.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a spawned child (content rules) imports this as __mp_main__
+    sys.exit(main())

@@ -1,11 +1,14 @@
 """The compiled rules: every phrase of every category in one Aho-Corasick automaton
-(ahocorasick_rs, the Rust aho-corasick crate) and every regex in one RE2 ``Set``
-(google-re2), both over normalised text.  Measured for the issue on a 160-char Persian
-text: 200 regexes cost 520-545 µs with Python's ``re`` and ~2 µs with one RE2 Set;
-100,000 phrases 4.3 µs with pyahocorasick, 1.0 µs with ahocorasick_rs (0.15 against
-0.9 µs a short ASCII text in a batch), built in the same ~0.6 s.  An ASCII text (most
-traffic) is scanned by a second automaton of the ASCII keys alone (``Scanner.narrow``).
-Built off the event loop (``RuleSet.build`` in a thread) and swapped whole by the stage.
+(daachorse: a double-array automaton, char-wise) and every regex in one RE2 ``Set``
+(google-re2), both over normalised text.  Measured for the issue on 100,000 phrases:
+0.51 µs a 160-char Persian text and 0.03 µs a short ASCII text in a batch, against
+1.37 / 0.10 µs with ahocorasick_rs and 4.3 / 0.9 with pyahocorasick; 200 regexes cost
+520-545 µs a Persian text with Python's ``re`` and ~2 µs with one RE2 Set.
+
+A reload builds the rules in a child process (``stage.py``): every library builds its
+automaton holding the GIL (0.44-0.73 s for 100,000 phrases: the event loop would stand
+still); a ``RuleSet`` crosses the process boundary as its automaton's serialised double
+array, restored in ~10 ms.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
-import ahocorasick_rs
+import daachorse
 import re2
 
-from router.policy.content.normalise import Normaliser
+from router.policy.content.normalise import Normaliser, NormaliseSettings
 from router.policy.content.rules import SEVERITY, Action, Category, quiet_options
 
 REGEX_LITERAL = -1
@@ -90,59 +94,7 @@ class Verdict:
     categories: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Scanner:
-    """One Aho-Corasick automaton and, per pattern, its key and the categories it
-    belongs to now (REGEX_LITERAL for a literal some regex needs; none: a key the rules
-    dropped since the automaton was built)."""
-
-    automaton: ahocorasick_rs.AhoCorasick
-    keys: list[str]
-    owners: list[tuple[int, ...]]
-    narrow: Scanner | None = None
-    """The same for its ASCII keys alone, which scans an ASCII text: a key with any other
-    character cannot occur in one, and the smaller automaton (7 against 46 MB for
-    100,000 phrases of which a fifth Latin) leaves the rest of the relay its caches."""
-
-    def renewed(self, owners: dict[str, tuple[int, ...]]) -> Scanner:
-        """This automaton with its keys' categories as they are now."""
-        narrow = self.narrow.renewed(owners) if self.narrow is not None else None
-        return Scanner(self.automaton, self.keys, [owners.get(k, ()) for k in self.keys],
-                       narrow)
-
-    def of(self, normalised: str) -> Scanner:
-        """The scanner for this text: the narrow one when the text is ASCII."""
-        narrow = self.narrow
-        return narrow if narrow is not None and normalised.isascii() else self
-
-
-DELTA_MOST = 5_000
-"""Keys a reload may add or drop and keep the last automaton: the automaton library holds
-the GIL while it builds (~0.6 s for 100,000 phrases: the event loop stands still), a
-second automaton of the added keys ~30 ms; more changes rebuild it whole."""
-
-
-def scanners(owners: dict[str, tuple[int, ...]], base: Scanner | None) -> tuple[Scanner, ...]:
-    """The automata for these keys: ``base`` kept (its keys' categories as they are now)
-    plus one of the keys it lacks, when few changed since it was built; else one new."""
-    if not owners:
-        return ()
-    if base is not None:
-        known = set(base.keys)
-        added = [key for key in owners if key not in known]
-        dropped = len(known) - (len(owners) - len(added))
-        if len(added) + dropped <= DELTA_MOST:
-            kept = base.renewed(owners)
-            return (kept, _scanner(added, owners)) if added else (kept,)
-    return (_scanner(list(owners), owners),)
-
-
-def _scanner(keys: list[str], owners: dict[str, tuple[int, ...]]) -> Scanner:
-    narrow = [key for key in keys if key.isascii()]
-    return Scanner(ahocorasick_rs.AhoCorasick(keys), keys, [owners[k] for k in keys],
-                   Scanner(ahocorasick_rs.AhoCorasick(narrow), narrow,
-                           [owners[k] for k in narrow])
-                   if narrow and len(narrow) < len(keys) else None)
+Automaton = daachorse.CharwiseDoubleArrayAhoCorasick
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +103,11 @@ class RuleSet:
 
     categories: list[Category]
     normaliser: Normaliser
-    _scanners: tuple[Scanner, ...]
-    """The phrases' automaton, and after a reload that changed few, one of the keys it
-    lacks (``scanners``)."""
+    _automaton: Automaton | None
+    _owners: list[tuple[int, ...]]
+    """Per pattern of the automaton (normalised phrases and the literals regexes need),
+    the categories it belongs to (REGEX_LITERAL: a literal some regex needs); equal
+    tuples are one object (a pickled reload carries each once)."""
     _regexes: re2.Set | None
     _regex_owner: list[tuple[int, str]]
     _regex_always: bool
@@ -169,47 +123,57 @@ class RuleSet:
         return len(self._regex_owner)
 
     @classmethod
-    def build(cls, categories: list[Category], normaliser: Normaliser,
-              previous: RuleSet | None = None) -> RuleSet:
-        """Compile (seconds for 100,000 phrases: call it off the event loop); with the
-        ``previous`` rules, keep their automaton when few keys changed (``scanners``)."""
+    def build(cls, categories: list[Category], normaliser: Normaliser) -> RuleSet:
+        """Compile (a second for 100,000 phrases, holding the GIL: a running router
+        calls it in a child process)."""
         started = time.perf_counter()
         owners: dict[str, tuple[int, ...]] = {}
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
         for index, category in enumerate(categories):
             for key in normalised_each(normaliser, category.phrases):
                 if key:
                     had = owners.get(key, ())
                     if index not in had:
-                        owners[key] = (*had, index)
-        patterns = [(i, p) for i, c in enumerate(categories) for p in c.regexes]
-        always = False
-        for _, pattern in patterns:
-            literals = leading_literals(pattern)
-            always = always or literals is None
-            for literal in literals or ():
+                        owners[key] = shared.setdefault((*had, index), (*had, index))
+        for pattern in (p for c in categories for p in c.regexes):
+            for literal in leading_literals(pattern) or ():
                 had = owners.get(literal, ())
                 if REGEX_LITERAL not in had:
-                    owners[literal] = (*had, REGEX_LITERAL)
-        base = previous._scanners[0] if previous is not None and previous._scanners else None
+                    owners[literal] = shared.setdefault((*had, REGEX_LITERAL),
+                                                        (*had, REGEX_LITERAL))
+        keys = list(owners)
+        return cls._of(categories, normaliser, Automaton(keys) if keys else None,
+                       [owners[k] for k in keys], time.perf_counter() - started)
+
+    @classmethod
+    def _of(cls, categories: list[Category], normaliser: Normaliser,
+            automaton: Automaton | None, owners: list[tuple[int, ...]], built_in: float
+            ) -> RuleSet:
+        """The rules around a built automaton: the regexes compiled (~20 ms for 200)."""
+        patterns = [(i, p) for i, c in enumerate(categories) for p in c.regexes]
         regexes: re2.Set | None = None
-        regex_owner: list[tuple[int, str]] = []
         if patterns:
             regexes = re2.Set.SearchSet(quiet_options())
-            for index, pattern in patterns:
+            for _, pattern in patterns:
                 regexes.Add(pattern)
-                regex_owner.append((index, pattern))
             regexes.Compile()
-        return cls(categories, normaliser, scanners(owners, base), regexes, regex_owner,
-                   always, time.perf_counter() - started)
+        always = any(leading_literals(p) is None for _, p in patterns)
+        return cls(categories, normaliser, automaton, owners, regexes, patterns,
+                   always, built_in)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its parts and the automaton's serialised double array (the RE2 Set
+        and the normaliser's converter cannot be pickled: they are made again)."""
+        automaton = self._automaton.serialize() if self._automaton is not None else None
+        return (_restored, (self.categories, self.normaliser.settings, automaton,
+                            self._owners, self.built_in))
 
     def hit_categories(self, normalised: str) -> set[int]:
         """Indices of the categories whose phrases or regexes occur."""
         hits: set[int] = set()
-        for each in self._scanners:
-            scanner = each.of(normalised)
-            owners = scanner.owners
-            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
-            for pattern, _, _ in matches:
+        if self._automaton is not None:
+            owners = self._owners
+            for _, _, pattern in self._automaton.find_overlapping(normalised):
                 hits.update(owners[pattern])
         self._regex_hits(normalised, hits)
         return hits
@@ -257,11 +221,9 @@ class RuleSet:
         normalised = self.normaliser.normalise(joined)
         found: dict[int, set[int]] = {}
         starts: list[int] = []
-        for each in self._scanners:
-            scanner = each.of(normalised)
-            owners = scanner.owners
-            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
-            for pattern, start, _ in matches:
+        if self._automaton is not None:
+            owners = self._owners
+            for start, _, pattern in self._automaton.find_overlapping(normalised):
                 if not starts:
                     starts = _starts(normalised)
                 found.setdefault(bisect_right(starts, start) - 1, set()).update(owners[pattern])
@@ -293,16 +255,16 @@ class RuleSet:
         found: list[Hit] = []
         categories = self.categories
         normalise = self.normaliser.normalise
-        for scanner in self._scanners:
-            matches = scanner.automaton.find_matches_as_indexes(normalised, overlapping=True)
-            for pattern, start, _ in matches:
-                key = scanner.keys[pattern]
-                for index in scanner.owners[pattern]:
-                    if index == REGEX_LITERAL:
-                        continue
-                    phrase = next(p for p in categories[index].phrases
-                                  if normalise(p).replace(SEP, "") == key)
-                    found.append(Hit(categories[index].name, "phrase", phrase, start))
+        matches = (self._automaton.find_overlapping(normalised)
+                   if self._automaton is not None else [])
+        for start, end, pattern in matches:
+            key = normalised[start:end]
+            for index in self._owners[pattern]:
+                if index == REGEX_LITERAL:
+                    continue
+                phrase = next(p for p in categories[index].phrases
+                              if normalise(p).replace(SEP, "") == key)
+                found.append(Hit(categories[index].name, "phrase", phrase, start))
         if self._regexes is not None:
             for number in self._regexes.Match(normalised) or ():
                 index, pattern = self._regex_owner[number]
@@ -314,14 +276,12 @@ class RuleSet:
 
 
 BUILD_CHUNK = 512
-"""Phrases normalised in one call while building: each call holds the GIL from the
-event loop (~1 ms for 512 phrases), so the chunks stay small."""
+"""Phrases normalised in one call while building."""
 
 
 def normalised_each(normaliser: Normaliser, phrases: tuple[str, ...]) -> list[str]:
     """Each phrase normalised (``SEP`` dropped from it), a chunk of them joined per call:
-    100,000 phrases in 0.13 s against 0.35 s one by one, which a reload's thread spent
-    holding the GIL the event loop needs."""
+    100,000 phrases in 0.13 s against 0.35 s one by one."""
     normalise = normaliser.normalise
     out: list[str] = []
     for start in range(0, len(phrases), BUILD_CHUNK):
@@ -342,3 +302,11 @@ def _starts(joined: str) -> list[int]:
         starts.append(at + 1)
         at = joined.find(SEP, at + 1)
     return starts
+
+
+def _restored(categories: list[Category], settings: NormaliseSettings, automaton: bytes | None,
+              owners: list[tuple[int, ...]], built_in: float) -> RuleSet:
+    """A ``RuleSet`` unpickled (``RuleSet.__reduce__``)."""
+    return RuleSet._of(categories, Normaliser.of(settings),
+                       Automaton.deserialize(automaton) if automaton is not None else None,
+                       owners, built_in)

@@ -13,6 +13,7 @@ traditional Chinese only when CJK is present.  ASCII texts take a fast path.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -223,6 +224,12 @@ class Normaliser:
         self._folds = _LETTER_FOLDS if s.letters else ()
         self._zwnj = s.zero_width
         self._t2s = _t2s() if s.chinese else None
+
+    @staticmethod
+    @functools.cache
+    def of(settings: NormaliseSettings) -> Normaliser:
+        """One normaliser per settings (opencc loads its tables for each ~10 ms)."""
+        return Normaliser(settings)
 
     def normalise(self, text: str) -> str:
         s = self.settings

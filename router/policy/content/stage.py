@@ -10,9 +10,9 @@ of the completing batch are decided with it, the earlier ones settled together t
 the intake's next commit (released to the carriers together, quarantined as one group,
 or rejected with REJECTD receipts).
 
-The compiled rules are rebuilt on a thread when a file under ``policy.content_dir``
-changes (checked once a second) and swapped whole; a bad file is refused with a readable
-error and the old rules stay.
+The compiled rules are rebuilt in a child process when a file under
+``policy.content_dir`` changes (checked once a second) and swapped whole; a bad file is
+refused with a readable error and the old rules stay.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from pathlib import Path
 
 import structlog
@@ -86,13 +88,12 @@ def one_part_texts(submits: list[Submit]) -> tuple[list[int], list[bytes], list[
     return slots, raws, codings
 
 
-def build_rules(settings: PolicySettings, previous: RuleSet | None = None) -> RuleSet:
+def build_rules(settings: PolicySettings) -> RuleSet:
     """Load and compile the rule folder (raises RuleError with a readable message);
-    ``built_in``: reading the files and compiling them; ``previous``: the rules in use,
-    whose automaton a reload keeps when few phrases changed."""
+    ``built_in``: reading the files and compiling them."""
     started = time.perf_counter()
-    normaliser = Normaliser(NormaliseSettings.only(*settings.content_normalise))
-    rules = RuleSet.build(load_folder(settings.content_folder()), normaliser, previous)
+    normaliser = Normaliser.of(NormaliseSettings.only(*settings.content_normalise))
+    rules = RuleSet.build(load_folder(settings.content_folder()), normaliser)
     return dataclasses.replace(rules, built_in=time.perf_counter() - started)
 
 
@@ -118,8 +119,11 @@ class ContentStage:
         self.rules = rules or build_rules(settings)
         self._next_check = 0.0
         self._building: Future[RuleSet] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        """Made for the first rebuild."""
+        self._build_started = 0.0
+        self._pool: ProcessPoolExecutor | None = None
+        """A child process for one rebuild: the automaton is built holding the GIL
+        (~0.5 s for 100,000 phrases), which in this process would stop the event loop;
+        the rules come back pickled (matcher.py) and are restored in ~50 ms."""
         self.counts: Counter[tuple[str, str]] = Counter()
         """(category, action) -> messages since start."""
         self._refusals: dict[str, Refusal] = {}
@@ -270,21 +274,31 @@ class ContentStage:
             if not building.done():
                 return
             self._building = None
+            self._stop_pool()
             try:
                 rules = building.result()
             except RuleError as exc:
                 log.error("content_rules_refused", error=str(exc), kept="previous rules")
+            except BrokenProcessPool as exc:  # killed, out of memory: try again
+                log.error("content_rules_build_failed", error=str(exc), kept="previous rules")
+                self._stamp = ()
             else:
                 self.rules = rules
                 log.info("content_rules_loaded", categories=len(rules.categories),
                          phrases=rules.phrase_count, regexes=rules.regex_count,
-                         seconds=round(rules.built_in, 3))
+                         seconds=round(rules.built_in, 3),
+                         reload_s=round(time.monotonic() - self._build_started, 3))
         stamp = _stamp(self._folder)
         if stamp != self._stamp:
             self._stamp = stamp
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="content-rules")
-            self._building = self._pool.submit(build_rules, self._settings, self.rules)
+            self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            self._build_started = time.monotonic()
+            self._building = self._pool.submit(build_rules, self._settings)
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def flush(self) -> None:
         self.poll()

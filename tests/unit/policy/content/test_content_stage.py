@@ -283,8 +283,9 @@ def _rebuilt(stage: ContentStage, before: RuleSet) -> bool:
 
 
 def test_a_changed_rule_file_is_swapped_in_and_a_bad_one_refused(tmp_path: Path) -> None:
-    """Issue 13 item 3: rules are rebuilt off the event loop (a thread) when a file
-    changes and swapped whole; a bad file is refused and the old rules stay."""
+    """Issue 13 item 3: rules are rebuilt off the event loop (in a child process: the
+    automaton's build holds the GIL) when a file changes and swapped whole; a bad file is
+    refused and the old rules stay."""
     folder = tmp_path / "content"
     shutil.copytree(SHIPPED, folder)
     stage = ContentStage(PolicySettings(content_dir=str(folder)), Holds())
