@@ -120,6 +120,8 @@ class ContentStage:
         self._next_check = 0.0
         self._building: Future[RuleSet] | None = None
         self._build_started = 0.0
+        self._built = False
+        """Set by the build's future when it ends (the executor's thread)."""
         self._pool: ProcessPoolExecutor | None = None
         """A child process for one rebuild: the automaton is built holding the GIL
         (~0.5 s for 100,000 phrases), which in this process would stop the event loop;
@@ -150,6 +152,8 @@ class ContentStage:
             self._next_check = snapshot.wall + CHECK_EVERY
             self.poll()
             self.tick(snapshot.wall)
+        elif self._built:  # a rebuild ended: swap it in now, not at the next look
+            self.poll()
         slots, raws, codings = one_part_texts(submits)
         found = self._hits(raws, codings)
         if not found and -1 not in slots:  # one-part texts, all clean: the common case
@@ -274,6 +278,7 @@ class ContentStage:
             if not building.done():
                 return
             self._building = None
+            self._built = False
             self._stop_pool()
             try:
                 rules = building.result()
@@ -294,6 +299,10 @@ class ContentStage:
             self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
             self._build_started = time.monotonic()
             self._building = self._pool.submit(build_rules, self._settings)
+            self._building.add_done_callback(self._on_built)
+
+    def _on_built(self, _: Future[RuleSet]) -> None:
+        self._built = True
 
     def _stop_pool(self) -> None:
         if self._pool is not None:
