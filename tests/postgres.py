@@ -32,8 +32,15 @@ postgresql_outage_cluster = factories.postgresql_proc(
 
 def _admin(cluster: Any, sql: str) -> None:
     async def run() -> None:
-        conn = await asyncpg.connect(host=cluster.host, port=cluster.port, user=cluster.user,
-                                     database="postgres")
+        for _ in range(100):  # a cluster a test restarted may still be starting (10 s)
+            try:
+                conn = await asyncpg.connect(host=cluster.host, port=cluster.port,
+                                             user=cluster.user, database="postgres")
+                break
+            except asyncpg.CannotConnectNowError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("PostgreSQL did not accept connections within 10 s")
         try:
             await conn.execute(sql)
         finally:
