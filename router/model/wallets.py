@@ -21,11 +21,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import islice, repeat
-from operator import itemgetter, neg
+from operator import neg
 from typing import NamedTuple
 
 import orjson
 
+from router.model.reservations import Reservations
 from router.smpp.session import Submit
 
 
@@ -83,7 +84,7 @@ class Wallets:
         self.balances: dict[str, int] = defaultdict(int, balances or {})
         self.on_delivery = on_delivery
         """Accounts charged on DELIVRD rather than on carrier acceptance."""
-        self.open: dict[int, tuple[str, int, bool]] = {}
+        self.open = Reservations()
         """Message id -> (account, reserved cost, settled by its receipt)."""
         self._staged: tuple[list[Submit], list[int]] | None = None
         self.rows: list[LedgerRow] = []
@@ -117,14 +118,15 @@ class Wallets:
     def reserved(self, account: str, first_id: int, costs: list[int],
                  submits: list[Submit]) -> None:
         """The intake journals a batch: its reservation row rides the same commit.
-        The batch's reservations are opened at once (no Python loop a message)."""
+        The batch's reservations are opened at once (a run at one price: no step a
+        message)."""
         ids = range(first_id, first_id + len(costs))
         if account in self.on_delivery:
             flags: Iterable[bool] = [(s.registered_delivery & 3) != 0 for s in submits]
         elif costs and costs.count(costs[0]) == len(costs):  # one price: shared tuples
             cost = costs[0]
             if cost:
-                self.open.update(zip(ids, repeat((account, cost, False))))
+                self.open.open_run(first_id, len(costs), account, cost)
                 self._reserve_row(account, cost * len(costs), [(first_id, -cost, len(costs))])
             return
         else:
@@ -145,7 +147,7 @@ class Wallets:
     def unreserve(self, account: str, first_id: int, costs: list[int]) -> None:
         """The batch's commit failed (its submits were refused): nothing was charged."""
         for i, cost in enumerate(costs):
-            if self.open.pop(first_id + i, None) is not None:
+            if self.open.pop(first_id + i) is not None:
                 self.balances[account] += cost
 
     def restore(self, reserved: dict[int, tuple[str, int]], no_receipt: set[int]) -> None:
@@ -176,22 +178,21 @@ class Wallets:
             self._refund_rows(refunds)
 
     def _commit(self, accepted: list[int]) -> None:
-        """Close the reservations of ``accepted`` (one ``pop`` each, in C); those
-        settled by their receipt stay open."""
+        """Close the reservations of ``accepted``: each run of consecutive ids of one
+        batch at once (a carrier answers in the order it was sent), the rest one by
+        one; those settled by their receipt stay open."""
         open_ = self.open
-        popped = list(map(open_.pop, accepted, repeat(None)))
         committed = self._committed
-        if not self.on_delivery and None not in popped:
-            accounts = set(map(itemgetter(0), popped))  # type: ignore[arg-type]
-            if len(accounts) == 1:
-                account = accounts.pop()
-                ids = committed.get(account)
-                if ids is None:
-                    committed[account] = list(accepted)
-                else:
-                    ids += accepted
-                return
-        for message_id, entry in zip(accepted, popped, strict=True):
+        account = open_.close_run(accepted)
+        if account is not None:
+            ids = committed.get(account)
+            if ids is None:
+                committed[account] = list(accepted)
+            else:
+                ids += accepted
+            return
+        for message_id in self._uncommitted(accepted):
+            entry = open_.pop(message_id)
             if entry is None:
                 continue
             if entry[2]:
@@ -199,12 +200,28 @@ class Wallets:
             else:
                 committed.setdefault(entry[0], []).append(message_id)
 
+    def _uncommitted(self, accepted: list[int]) -> list[int]:
+        """``accepted`` less the spans of consecutive ids closed at once (``close_run``)."""
+        ids = sorted(set(accepted))
+        left: list[int] = []
+        start = 0
+        for end in range(1, len(ids) + 1):
+            if end == len(ids) or ids[end] != ids[end - 1] + 1:
+                span = ids[start:end]
+                account = self.open.close_run(span) if len(span) > 1 else None
+                if account is None:
+                    left += span
+                else:
+                    self._committed.setdefault(account, []).extend(span)
+                start = end
+        return left
+
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)
         if entry is None:
             return
         if stat == "DELIVRD":
-            del self.open[message_id]
+            self.open.pop(message_id)
             self._committed.setdefault(entry[0], []).append(message_id)
         elif stat in REFUND_STATS:
             refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -212,7 +229,7 @@ class Wallets:
             self._refund_rows(refunds)
 
     def _refund(self, message_id: int, refunds: dict[str, list[tuple[int, int]]]) -> None:
-        entry = self.open.pop(message_id, None)
+        entry = self.open.pop(message_id)
         if entry is not None:
             account, cost, _ = entry
             self.balances[account] += cost

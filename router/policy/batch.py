@@ -36,13 +36,23 @@ class BatchFacts:
     usually passes its input on whole, so billing gets the same list and the answers
     are reused)."""
 
-    __slots__ = ("_for_ops", "_for_segments", "_operators", "_segments")
+    __slots__ = ("_for_ops", "_for_segments", "_for_sources", "_operators", "_segments",
+                 "_sources")
 
     def __init__(self) -> None:
         self._for_ops: list[Submit] | None = None
         self._operators: list[str] = []
         self._for_segments: list[Submit] | None = None
         self._segments: list[int] | None = None
+        self._for_sources: list[Submit] | None = None
+        self._sources: dict[str, int] = {}
+
+    def sources(self, submits: list[Submit]) -> dict[str, int]:
+        """How many submits each source (line) sends; one line (the usual batch) without
+        a Counter."""
+        if submits is not self._for_sources:
+            self._for_sources, self._sources = submits, counts(list(map(source_of, submits)))
+        return self._sources
 
     def operators(self, submits: list[Submit], addresses: Addresses) -> list[str]:
         """The destination operator of each submit ("" when unknown), aligned."""

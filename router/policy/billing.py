@@ -117,14 +117,14 @@ class BillingStage:
         if snapshot.lines is not self._lines:
             self._lines, self._by_key = snapshot.lines, {}
         count = len(submits)
-        sources = list(map(source_of, submits))
-        operators = (snapshot.facts.operators(submits, self._addresses)
+        facts = snapshot.facts
+        operators = (facts.operators(submits, self._addresses)
                      if self._by_operator else [""] * count)
-        if sources.count(sources[0]) == count and operators.count(operators[0]) == count:
-            prices = [self._price_of(sources[0], operators[0])] * count
+        lines = facts.sources(submits)
+        if len(lines) == 1 and operators.count(operators[0]) == count:
+            prices = [self._price_of(next(iter(lines)), operators[0])] * count
         else:
-            price_of = self._price_of
-            prices = list(map(price_of, sources, operators))
+            prices = list(map(self._price_of, map(source_of, submits), operators))
         segments = snapshot.facts.segments(submits)
         return prices if segments is None else list(map(mul, segments, prices))
 

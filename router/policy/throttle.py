@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from router.model.limits import SCOPES, Limit, LimitBook, bucket_size, operator_key
 from router.model.status import REFUSALS
 from router.policy.addresses import Addresses
-from router.policy.batch import counts, source_of
+from router.policy.batch import BatchFacts, counts
 from router.policy.settings import PolicySettings
 from router.policy.sizing import segments_of
 from router.policy.stage import Refused, Snapshot
@@ -171,7 +171,8 @@ class ThrottleStage:
         own = self._bucket("account", account, book.accounts, now)
         operators = snapshot.facts.operators(submits, self._addresses) if with_ops else None
         segments = snapshot.facts.segments(submits) if quota is not None else None
-        taken = self._whole(submits, account, book, now, own, operators, segments, quota)
+        taken = self._whole(submits, account, book, now, own, operators, segments, quota,
+                            snapshot.facts)
         if taken is not None:
             if taken:
                 self.quotas.add(account, snapshot.wall, taken)
@@ -184,7 +185,7 @@ class ThrottleStage:
 
     def _whole(self, submits: list[Submit], account: str, book: LimitBook, now: float,
                own: Bucket | None, operators: list[str] | None, segments: list[int] | None,
-               quota: float | None) -> int | None:
+               quota: float | None, facts: BatchFacts) -> int | None:
         """The fast path: when every bucket and the quota cover the whole batch, take
         the counts per key at once.  Returns the segments counted, None to decide
         submit by submit."""
@@ -194,8 +195,8 @@ class ThrottleStage:
             if own.tokens < count:
                 return None
             takes.append((own, count))
-        if book.lines and not self._covers(
-                takes, counts(list(map(source_of, submits))), "line", "", book.lines, now):
+        if book.lines and not self._covers(takes, facts.sources(submits), "line", "",
+                                           book.lines, now):
             return None
         if operators is not None and not self._covers(
                 takes, counts(operators), "operator", f"{account}/", book.operators, now):

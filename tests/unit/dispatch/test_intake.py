@@ -124,7 +124,7 @@ def test_a_failed_commit_gives_back_what_the_stages_took(tmp_path: Path) -> None
     a, given, wallets = asyncio.run(run())
     assert a.answers == [("refused", 0x08, [1, 2])]
     assert given == [("acc1", [1, 2])]
-    assert wallets.balances["acc1"] == 100 and wallets.open == {}
+    assert wallets.balances["acc1"] == 100 and not wallets.open
 
 
 def test_hooks_learn_whether_their_commit_worked(tmp_path: Path) -> None:

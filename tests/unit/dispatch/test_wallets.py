@@ -28,7 +28,7 @@ def test_accept_charged_on_carrier_acceptance_refunded_on_refusal() -> None:
     assert [r.kind for r in rows] == ["reserve", "refund", "commit"]
     assert orjson.loads(rows[1].entries) == [[1002, 10]]
     assert orjson.loads(rows[2].entries) == [[1000, 0, 2]]
-    assert wallets.open == {} and not wallets.unwritten
+    assert not wallets.open and not wallets.unwritten
 
 
 def test_delivery_charged_accounts_wait_for_the_receipt() -> None:
@@ -48,7 +48,7 @@ def test_a_failed_commit_reserves_nothing() -> None:
     wallets.balances["c"] -= 10
     wallets.reserved("c", 1, [10], submits(False))
     wallets.unreserve("c", 1, [10])
-    assert wallets.balances["c"] == 10 and wallets.open == {}
+    assert wallets.balances["c"] == 10 and not wallets.open
 
 
 def test_a_batch_at_one_price_is_one_run_entry() -> None:
@@ -63,7 +63,7 @@ def test_a_batch_at_one_price_is_one_run_entry() -> None:
     assert reserve == [[500, -10, 3]] and commit == [[500, 0, 3]]
     assert expand(reserve) == [(500, -10), (501, -10), (502, -10)]
     assert expand([[7, 5], [9, 1, 2]]) == [(7, 5), (9, 1), (10, 1)]
-    assert 100 + sum(row.amount for row in rows) == 70 and wallets.open == {}
+    assert 100 + sum(row.amount for row in rows) == 70 and not wallets.open
 
 
 def test_charges_of_many_carrier_reads_are_one_row_of_runs() -> None:

@@ -1,0 +1,82 @@
+"""Open reservations kept as runs a batch and entries an id (requirements §5: "a message
+reserves its cost when accepted, the charge is kept on success and returned on final
+failure"): whatever the order of answers, each id closes once, with its own account and
+cost, exactly as a dict of every open id would."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router.model.reservations import Entry, Reservations
+
+_BASE = 1_770_000_000_000 << 16  # ids as the router makes them: 57-bit
+
+
+@st.composite
+def _steps(draw: st.DrawFn) -> list[tuple[str, object]]:
+    steps: list[tuple[str, object]] = []
+    next_id = _BASE
+    for _ in range(draw(st.integers(1, 25))):
+        kind = draw(st.sampled_from(["run", "entries", "pop", "close", "get"]))
+        if kind == "run":
+            count = draw(st.integers(1, 8))
+            steps.append(("run", (next_id, count, draw(st.sampled_from("ab")),
+                                  draw(st.integers(1, 3)))))
+            next_id += count + draw(st.integers(0, 2))
+        elif kind == "entries":
+            count = draw(st.integers(1, 4))
+            steps.append(("entries", [(next_id + i, (draw(st.sampled_from("ab")), i + 1,
+                                                     draw(st.booleans())))
+                                      for i in range(count)]))
+            next_id += count
+        else:
+            ids = draw(st.lists(st.integers(_BASE - 2, next_id + 2), max_size=10))
+            if draw(st.booleans()) and next_id > _BASE:  # a consecutive span, shuffled
+                low = draw(st.integers(_BASE, next_id - 1))
+                ids = draw(st.permutations(list(range(low, min(next_id, low + 9)))))
+            steps.append((kind, ids))
+    return steps
+
+
+@settings(max_examples=600, deadline=None)
+@given(_steps())
+def test_runs_and_entries_close_each_id_once_like_a_dict(steps: list[tuple[str, object]]
+                                                         ) -> None:
+    model: dict[int, Entry] = {}
+    kept = Reservations()
+    for kind, arg in steps:
+        if kind == "run":
+            first, count, account, cost = arg  # type: ignore[misc]
+            kept.open_run(first, count, account, cost)
+            model.update((first + i, (account, cost, False)) for i in range(count))
+        elif kind == "entries":
+            kept.update(arg)  # type: ignore[arg-type]
+            model.update(arg)  # type: ignore[arg-type]
+        elif kind == "pop":
+            for message_id in arg:  # type: ignore[attr-defined]
+                assert kept.pop(message_id) == model.pop(message_id, None)
+        elif kind == "get":
+            for message_id in arg:  # type: ignore[attr-defined]
+                assert kept.get(message_id) == model.get(message_id)
+        else:
+            ids: list[int] = arg  # type: ignore[assignment]
+            entries = [model.get(i) for i in ids]
+            account = kept.close_run(ids)
+            if account is not None:  # closed at once: all open, one run, consecutive
+                assert len(set(ids)) == len(ids) and None not in entries
+                assert {e[0] for e in entries if e} == {account}
+                for message_id in ids:
+                    del model[message_id]
+        assert sorted(kept) == sorted(model)
+        assert bool(kept) == bool(model)
+
+
+def test_a_batch_answered_in_order_closes_in_one_step() -> None:
+    kept = Reservations()
+    kept.open_run(_BASE, 64, "acc", 2)
+    assert kept.close_run([_BASE + i for i in (2, 0, 1)]) == "acc"
+    assert kept.close_run([_BASE + 1, _BASE + 3]) is None  # a gap: one by one
+    assert kept.close_run([_BASE + 2, _BASE + 3]) is None  # 2 is closed already
+    assert kept.close_run(list(range(_BASE + 3, _BASE + 64))) == "acc"
+    assert not kept and list(kept) == []
