@@ -270,6 +270,35 @@ def test_a_run_of_one_text_is_scanned_once() -> None:
     assert codings == [8, 8, 8]
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["hi", "hi!", "سلام", ""]), st.sampled_from([0, 8]),
+                          st.booleans()), max_size=12))
+def test_one_part_texts_keep_each_run_of_one_text_once(
+        batch: list[tuple[str, int, bool]]) -> None:
+    """The sliced paths (every text its own, one text for all) and the loop give what
+    keeping each run of one (text, coding) once gives; a submit with UDH is -1."""
+    def one(seq: int, text: str, coding: int, udh: bool) -> Submit:
+        short = text.encode("utf-16-be") if coding == 8 else text.encode()
+        pdu = SubmitSm(seq, source_addr="3000", destination_addr="989121000001",
+                       data_coding=coding, esm_class=0x40 if udh else 0,
+                       short_message=b"\x05\x00\x03\x01\x02\x01" + short if udh else short)
+        return codec.scan_submit(seq, codec.encode_body(pdu))
+
+    submits = [one(seq, *each) for seq, each in enumerate(batch, 1)]
+    slots, raws, codings = one_part_texts(submits)
+    want_slots: list[int] = []
+    want: list[tuple[bytes, int]] = []
+    for each in submits:
+        if each.text_at < 0:
+            want_slots.append(-1)
+            continue
+        pair = (each.body[each.text_at:], each.body[each.text_at - 3])
+        if not want or want[-1] != pair:
+            want.append(pair)
+        want_slots.append(len(want) - 1)
+    assert (slots, list(zip(raws, codings, strict=True))) == (want_slots, want)
+
+
 def _rebuilt(stage: ContentStage, before: RuleSet) -> bool:
     """Poll (as the stage does once a second) until a rebuild ended (20 s at most)."""
     deadline = time.monotonic() + 20
