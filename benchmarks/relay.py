@@ -890,8 +890,6 @@ def content_rules(phrases: int) -> Iterator[Path]:
         yield folder
 
 
-"""Phrases of the generated set replaced by ``--content-reload`` (an ops edit)."""
-
 
 @contextlib.contextmanager
 def changed_later(folder: Path, seconds: float) -> Iterator[None]:
