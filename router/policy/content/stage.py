@@ -284,9 +284,10 @@ class ContentStage:
                 rules = building.result()
             except RuleError as exc:
                 log.error("content_rules_refused", error=str(exc), kept="previous rules")
-            except BrokenProcessPool as exc:  # killed, out of memory: try again
-                log.error("content_rules_build_failed", error=str(exc), kept="previous rules")
-                self._stamp = ()
+            except Exception as exc:  # the child died (killed, out of memory) or a bug
+                log.error("content_rules_build_failed", error=repr(exc), kept="previous rules")
+                if isinstance(exc, BrokenProcessPool):
+                    self._stamp = ()  # built again at the next look
             else:
                 self.rules = rules
                 log.info("content_rules_loaded", categories=len(rules.categories),

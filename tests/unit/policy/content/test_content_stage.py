@@ -9,7 +9,10 @@ applies to every part, an incomplete message is judged on what came at the timeo
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -329,3 +332,25 @@ def test_a_changed_rule_file_is_swapped_in_and_a_bad_one_refused(tmp_path: Path)
     kept = stage.rules
     assert not _rebuilt(stage, kept)
     assert stage.rules is kept  # the old rules stay
+
+
+def test_a_rebuild_whose_child_process_dies_is_built_again(tmp_path: Path) -> None:
+    """Issue 13 item 3: the rebuild's child process killed (out of memory, an operator):
+    the stage keeps deciding with the rules it has and builds again at its next look."""
+    folder = tmp_path / "content"
+    shutil.copytree(SHIPPED, folder)
+    stage = ContentStage(PolicySettings(content_dir=str(folder)), Holds())
+    (folder / "zz_new.yaml").write_text("name: zoo\naction: reject\nphrases: [zebra]\n",
+                                        encoding="utf-8")
+    before = stage.rules
+    stage.poll()
+    deadline = time.monotonic() + 20
+    while not multiprocessing.active_children():
+        assert time.monotonic() < deadline, "no child process for the rebuild"
+        time.sleep(0.005)
+    for child in multiprocessing.active_children():
+        os.kill(child.pid or 0, signal.SIGKILL)
+    assert stage.rules is before
+    assert _rebuilt(stage, before)
+    verdict = stage.rules.verdict("zebra crossing", "acc", "1000")
+    assert verdict is not None and verdict.category == "zoo"
