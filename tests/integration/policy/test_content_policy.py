@@ -7,6 +7,7 @@ once and report ... Held messages are released or rejected from the admin interf
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -95,4 +96,27 @@ def test_chinese_message_without_registered_signature_is_refused(
     assert esme.responses[missing].status == 0x0407
     assert esme.responses[other].status == 0x0408
     assert esme.responses[good].status == 0
+    esme.client.disconnect()
+
+
+def test_a_rule_file_changed_while_running_applies_without_a_restart(
+        make_router: Callable[..., RouterProcess], tmp_path: Path) -> None:
+    """requirements.md §3 (issue 13 item 3): a rule file written while the router runs is
+    compiled in a child process and swapped in: the next submit is judged by it."""
+    folder = tmp_path / "content"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "config" / "content", folder)
+    router = make_router(policy={**CONTENT, "content_dir": str(folder)})
+    esme = Esme(router.port)
+    esme.bind()
+    first = esme.send(SOURCE, "989121000004", b"zebra crossing")
+    esme.pump(lambda: first in esme.responses)
+    assert esme.responses[first].status == 0
+    (folder / "zz_zoo.yaml").write_text("name: zoo\naction: reject\nphrases: [zebra]\n",
+                                        encoding="utf-8")
+    loaded = router.wait_event("content_rules_loaded", timeout=30,
+                               where=lambda e: "reload_s" in e)
+    assert loaded["categories"] == len(list(folder.glob("*.yaml")))
+    second = esme.send(SOURCE, "989121000005", b"zebra crossing")
+    esme.pump(lambda: second in esme.responses)
+    assert esme.responses[second].status == CONTENT_REJECTED
     esme.client.disconnect()
