@@ -1,0 +1,86 @@
+"""The PostgreSQL export's COPY run by parallel workers (``postgres/stream.py``): the
+plan really is parallel, and its bytes are a serial plan's, in id order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+import router.store.postgres.stream as stream
+from router.store.postgres.records import PgRecords
+from router.store.records import months
+from router.store.records.derive import Record
+from router.store.records.export import Query, export
+from router.store.records.sqlite import Step
+
+ROWS = 40_000
+"""Enough index pages (~110) for the workers to share them out."""
+
+
+def _fill(records: PgRecords, now: float) -> None:
+    base = int(now * 1000) << 16
+    step = Step()
+    for i in range(ROWS):
+        text = f'code {i}, "quoted" \\ back\nslash' if i % 7 == 0 else f"code {i}"
+        record = Record(base + i, now + i / 1e4, "acc1", "10.0.0.1", "98100",
+                        f"98912{i:07d}", text, 1, 0, 1, "accepted", "")
+        step.records.append((record, ["DELIVRD", "c#0", f"C{i}", now, now, 2]))
+    records.write(step)
+    records.flush()
+
+
+def _plan(dsn: str, copied: stream.Copied) -> dict[str, object]:
+    """What the export's query ran as, under the export's settings (EXPLAIN ANALYZE)."""
+    async def explain() -> dict[str, object]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction(readonly=True):
+                await stream.in_parallel(conn)
+                text = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + copied.sql,
+                                           *copied.args)
+        finally:
+            await conn.close()
+        plan: dict[str, object] = json.loads(text)[0]["Plan"]
+        return plan
+
+    return asyncio.run(explain())
+
+
+def test_a_postgres_export_runs_in_parallel_with_a_serial_plans_bytes(
+        tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements §4 (lawful export), issue #14's >= 200,000 rows/s: the export's
+    lines are made by parallel workers merged in id order (Gather Merge, workers
+    launched), and the file is byte for byte the one a single backend makes (rows in
+    order once each, quotes, backslashes and newlines as they were)."""
+    now = time.time()
+    records = PgRecords(pg_dsn)
+    try:
+        _fill(records, now)
+        query = Query(account="acc1")
+        where, args = query.where("records")
+        copied = records.lines(months.month_of(now), where, args, "records", "jsonl", False)
+        plan = _plan(pg_dsn, copied)
+        assert plan["Node Type"] == "Gather Merge", plan["Node Type"]
+        assert int(plan["Workers Launched"]) >= 1, plan  # type: ignore[call-overload]
+        files = {}
+        for label, settings in (("parallel", stream.PARALLEL),
+                                ("serial", {"max_parallel_workers_per_gather": 0})):
+            monkeypatch.setattr(stream, "PARALLEL", settings)
+            for fmt in ("jsonl", "csv"):
+                out = tmp_path / f"{label}.{fmt}"
+                manifest = export(records, query, out, fmt, False)  # type: ignore[arg-type]
+                assert manifest.rows == ROWS
+                files[label, fmt] = out.read_bytes()
+    finally:
+        records.close()
+    assert files["parallel", "jsonl"] == files["serial", "jsonl"]
+    assert files["parallel", "csv"] == files["serial", "csv"]
+    rows = [json.loads(line) for line in files["parallel", "jsonl"].splitlines()]
+    assert [int(r["message_id"], 16) for r in rows] == [
+        (int(now * 1000) << 16) + i for i in range(ROWS)]
+    assert rows[7]["text"] == 'code 7, "quoted" \\ back\nslash'
