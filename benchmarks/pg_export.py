@@ -41,12 +41,12 @@ def postmaster(dsn: str) -> int:
     async def pid() -> int:
         conn = await asyncpg.connect(dsn)
         try:
-            return int(await conn.fetchval("SELECT pg_backend_pid()"))
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+            return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
         finally:
             await conn.close()
 
-    backend = asyncio.run(pid())
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return asyncio.run(pid())
 
 
 def cpu(pid: int) -> float:
