@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests import acks, clients
-from tests.conftest import LINES, RouterProcess, Sink, free_port
+from tests.conftest import LINES, RouterProcess, Sink, free_port, wait_for
 from tests.integration.admin.support import TOKEN, call
 
 INSUFFICIENT_BALANCE = 0x040C
@@ -175,3 +175,34 @@ def test_the_new_layout_counts_the_money_the_old_one_charged(
     assert left == 10 - charged
     assert single.stop() == 0
     assert int(chapar(single, "billing", "balance", "esme1")) == 0
+
+
+def test_queued_receipts_and_quarantine_also_keep_a_journal_in_use(
+        make_router: Callable[..., RouterProcess], make_sink: Callable[..., Sink],
+        store_backend: dict[str, Any]) -> None:
+    """requirements §3 (held messages await an operator) and design §3.3: a worker
+    journal whose messages all reached the carrier still holds the receipts queued for
+    an ESME that has no receiver bound, and a message held in quarantine: a start in
+    single mode is refused and names them."""
+    sink = make_sink("--dlr", record=True)
+    router = _router(make_router, 2, sink.port, store_backend,
+                     policy={"stages": ["lines", "content"]})
+    for text in [b"receipt please"] * 8 + ["تبریک! شما برنده جایزه شدید".encode("utf-16-be")]:
+        esme = clients.Esme(router.port)
+        try:
+            assert esme.bind("transmitter").status == 0
+            seq = esme.send(LINES["esme1"][0], "989121234567", text, registered_delivery=1,
+                            data_coding=0 if text.isascii() else 8)
+            esme.pump(lambda e=esme, s=seq: s in e.responses)  # type: ignore[misc]
+            assert esme.responses[seq].status == 0
+        finally:
+            esme.close()
+    assert wait_for(lambda: len(sink.records()) >= 8, 20), "the carrier got them all"
+    time.sleep(1.0)  # the carrier's receipts reach the journals' receipt queues
+    assert router.stop() == 0
+    code, err = _refused_start(router, 1)
+    assert code == 3, err[-2000:]
+    said = next(line for line in err.splitlines() if line.startswith("chapar: "))
+    print(said)
+    assert "receipts and MO for ESMEs" in said and "1 in quarantine" in said, said
+    assert "messages to send" not in said, said
