@@ -170,8 +170,9 @@ def _store_id(config: Config) -> str:
     return f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
 
 
-def build(config: Config) -> Parts:
-    """Journal (and what the last run left), policy, the queues and the carrier pool."""
+def build(config: Config, slot: tuple[int, int] = (0, 1)) -> Parts:
+    """Journal (and what the last run left), policy, the queues and the carrier pool;
+    ``slot``: (index, count) of this process among ``--workers`` (its message ids)."""
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = open_journal(config)
@@ -189,7 +190,7 @@ def build(config: Config) -> Parts:
     validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
     outbound = Outbound(settings, state, loop.call_later, validity)
     wallets = policy.pipeline.wallets
-    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
+    intake = Intake(journal, MessageIds(recovery.last_id, *slot), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
     intake.rules = policy.rules

@@ -8,8 +8,10 @@ C sink as the carrier, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests import acks, clients
@@ -104,6 +107,8 @@ def test_a_layout_change_never_strands_acknowledged_messages(
     down = free_port()
     first = _router(make_router, before, down, store_backend)
     got = _accept_while_carrier_down(first, tmp_path, "first")
+    if before > 1:
+        _check_ids_unique(first, store_backend, before)
     stranded = _stranded_journal(store_backend, before, after)
     command = f"--workers {before}" if before > 1 else "without --workers"
     _check_refusal(_refused_start(first, after), stranded, command)
@@ -112,6 +117,38 @@ def test_a_layout_change_never_strands_acknowledged_messages(
     _delivered(again, got, sink)
     changed = _router(make_router, after, sink.port, store_backend)  # nothing left: starts
     assert changed.stop() == 0
+
+
+def _check_ids_unique(router: RouterProcess, store: dict[str, Any], workers: int) -> None:
+    """Every id of every worker's journal is its own (the workers take ids in blocks of
+    their own: router/store/ids.py)."""
+    ids = asyncio.run(_pg_ids(store["dsn"], workers)) if store else _sqlite_ids(router, workers)
+    assert sum(len(each) for each in ids) == COUNT, [len(each) for each in ids]
+    assert len(set().union(*ids)) == COUNT, "two workers gave out the same id"
+
+
+def _sqlite_ids(router: RouterProcess, workers: int) -> list[set[int]]:
+    found = []
+    for index in range(workers):
+        db = sqlite3.connect(router.workdir / "var" / f"chapar.w{index}.db")
+        try:
+            rows = db.execute("SELECT first_id, count FROM journal").fetchall()
+        finally:
+            db.close()
+        found.append({i for first, count in rows for i in range(first, first + count)})
+    return found
+
+
+async def _pg_ids(dsn: str, workers: int) -> list[set[int]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = []
+        for index in range(workers):
+            rows = await conn.fetch(f"SELECT first_id, count FROM chapar_w{index}.journal")
+            found.append({i for r in rows for i in range(r[0], r[0] + r[1])})
+        return found
+    finally:
+        await conn.close()
 
 
 def _stranded_journal(store: dict[str, Any], before: int, after: int) -> str:
