@@ -25,6 +25,7 @@ import pytest
 from tests import acks, clients
 from tests.conftest import LINES, RouterProcess, Sink, free_port, wait_for
 from tests.integration.admin.support import TOKEN, call
+from tests.integration.app.test_workers import chapar
 
 INSUFFICIENT_BALANCE = 0x040C
 COUNT = 240
@@ -157,14 +158,6 @@ def _stranded_journal(store: dict[str, Any], before: int, after: int) -> str:
     if store:
         return "the default schema" if index is None else f"schema chapar_w{index}"
     return "chapar.db" if index is None else f"chapar.w{index}.db"
-
-
-def chapar(router: RouterProcess, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "router.cli", *args, "--config",
-                           str(router.workdir / "chapar.yaml")], cwd=router.workdir,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def _send(router: RouterProcess, count: int) -> int:
