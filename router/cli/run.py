@@ -35,11 +35,11 @@ def _layout_refusal(config: Config, count: int) -> str | None:
     """A journal this layout does not replay still holds work (app/layout.py): why the
     start must not go on.  A store that cannot be read refuses too (it may hold work)."""
     from router.app import layout
-    from router.store.errors import StoreError
+    from router.store.rows import DB_ERRORS
 
     try:
         return layout.refusal(config, count)
-    except (StoreError, OSError) as exc:
+    except (*DB_ERRORS, OSError) as exc:
         return f"cannot read the journals of other worker layouts: {exc}"
 
 
