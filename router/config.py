@@ -106,9 +106,9 @@ def _check(config: Config, source: str) -> None:
 
 def _check_store(config: Config, source: str) -> None:
     store = config.store
-    if store.front is not None:
-        raise ConfigError(f"{source}: store.front is set by `chapar run --workers` for its "
-                          "worker 0, not in a config file")
+    if store.front is not None or store.retired:
+        raise ConfigError(f"{source}: store.front and store.retired are set by `chapar run` "
+                          "for itself, not in a config file")
     if store.backend != "postgres":
         return
     if not store.dsn.startswith(("postgresql://", "postgres://")):

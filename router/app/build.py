@@ -52,7 +52,7 @@ from router.store.client_refs import ClientRefStore
 from router.store.ids import MessageIds
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
-from router.store.ledger import Ledger
+from router.store.ledger import Ledger, retired_sums
 from router.store.limits import LimitStore
 from router.store.lines import LineStore
 from router.store.lookup import JournalReader, Reader
@@ -131,6 +131,9 @@ def build_policy(config: Config, state: ServerState) -> Policy:
     on_delivery = frozenset(a.system_id for a in config.accounts if a.charge_on == "delivery")
     shared = bool(config.redis.url)
     wallets = Wallets(on_delivery=on_delivery)
+    if billing and not shared:  # with Redis, their stores' last reports still count
+        for account, amount in retired_sums(config.store.retired_journals()).items():
+            wallets.balances[account] += amount
     pipeline = Pipeline(rules, StageKit(config.policy, addresses, writer, usage=usage,
                                         wallets=wallets, ledger=ledger, shared=shared,
                                         front_ledger=Ledger(front) if front else None))
@@ -167,8 +170,9 @@ def _store_id(config: Config) -> str:
     return f"{socket.gethostname()}:{Path(config.store.path).resolve()}"
 
 
-def build(config: Config) -> Parts:
-    """Journal (and what the last run left), policy, the queues and the carrier pool."""
+def build(config: Config, slot: tuple[int, int] = (0, 1)) -> Parts:
+    """Journal (and what the last run left), policy, the queues and the carrier pool;
+    ``slot``: (index, count) of this process among ``--workers`` (its message ids)."""
     loop = asyncio.get_running_loop()
     state = ServerState()
     journal = open_journal(config)
@@ -186,7 +190,7 @@ def build(config: Config) -> Parts:
     validity = {a.system_id: a.validity for a in config.accounts if a.validity > 0}
     outbound = Outbound(settings, state, loop.call_later, validity)
     wallets = policy.pipeline.wallets
-    intake = Intake(journal, MessageIds(recovery.last_id), outbound, policy.pipeline.holds,
+    intake = Intake(journal, MessageIds(recovery.last_id, *slot), outbound, policy.pipeline.holds,
                     wallets)
     intake.give_back = policy.pipeline.give_back
     intake.rules = policy.rules

@@ -82,7 +82,8 @@ class App:
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
-        parts = self.parts = build(cfg)
+        ids_slot = (self.slot.index, self.slot.count) if self.slot else (0, 1)
+        parts = self.parts = build(cfg, ids_slot)
         self.webhooks = webhooks(cfg, parts)
         if self.webhooks is not None:  # before the carriers: no receipt goes elsewhere
             await self.webhooks.start()

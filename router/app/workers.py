@@ -30,6 +30,7 @@ from typing import Literal
 
 import structlog
 
+from router.app import layout
 from router.config import Config
 from router.store.settings import worker_path, worker_schema
 
@@ -64,19 +65,30 @@ class WorkerSlot:
                                    tls_fds=fds.get("tls", ()))
 
 
-def for_worker(config: Config, index: int) -> Config:
-    """Worker ``index``'s config: its own journal and records (files, or a PostgreSQL
-    schema) and admin port (records follow one journal: their cursor is that journal's)."""
+def for_worker(config: Config, index: int, count: int | None = None) -> Config:
+    """Worker ``index``'s (of ``count``) config: its own journal and records (files, or a
+    PostgreSQL schema) and admin port (records follow one journal: their cursor is that
+    journal's); worker 0 also counts the ledgers of the config's own journal and (with
+    ``count``) of the worker journals beyond it (app/layout.py)."""
     own = config.store.journal_schema if config.store.backend == "postgres" else config.store.path
+    first = index == 0
+    retired = layout.retired(config.store, count) if first and count is not None else ()
     store = dataclasses.replace(config.store, path=worker_path(config.store.path, index),
                                 journal_schema=worker_schema(config.store.journal_schema,
                                                              index),
-                                front=own if index == 0 else None)
+                                front=own if first else None,
+                                retired=retired)
     records = dataclasses.replace(config.records,
                                   path=worker_path(config.records.path, index))
     admin = dataclasses.replace(config.admin, port=config.admin.port + index
                                 if config.admin.port else 0)
     return dataclasses.replace(config, store=store, records=records, admin=admin)
+
+
+def with_retired(config: Config, count: int) -> Config:
+    """``chapar run`` (``count`` 1) counts the ledgers of every worker journal."""
+    store = dataclasses.replace(config.store, retired=layout.retired(config.store, count))
+    return dataclasses.replace(config, store=store)
 
 
 def count_of(text: str) -> int:

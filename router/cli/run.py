@@ -31,6 +31,18 @@ def _load_config(path: str | None) -> Config:
     return config_mod.embedded_default(hash_password(config_mod.DEMO_PASSWORD))
 
 
+def _layout_refusal(config: Config, count: int) -> str | None:
+    """A journal this layout does not replay still holds work (app/layout.py): why the
+    start must not go on.  A store that cannot be read refuses too (it may hold work)."""
+    from router.app import layout
+    from router.store.rows import DB_ERRORS
+
+    try:
+        return layout.refusal(config, count)
+    except (*DB_ERRORS, OSError) as exc:
+        return f"cannot read the journals of other worker layouts: {exc}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import structlog
 
@@ -52,6 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"chapar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.worker is None:
+        refused = _layout_refusal(config, count)
+        if refused is not None:
+            print(f"chapar: {refused}", file=sys.stderr)
+            return EXIT_STARTUP
     if count > 1 and args.worker is None:
         try:
             return workers.run_supervisor(config, args.config, count, args.share)
@@ -62,7 +79,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.worker is not None:
         slot = workers.WorkerSlot.parse(args.worker, args.share)
         structlog.contextvars.bind_contextvars(worker=slot.index)
-        config = workers.for_worker(config, slot.index)
+        config = workers.for_worker(config, slot.index, slot.count)
+    else:
+        config = workers.with_retired(config, 1)
     app = App(config, slot, Path(args.config) if args.config else None)
     try:
         _run_async(app.run())

@@ -105,6 +105,17 @@ class Ledger(RowStore):
         return int(row[0] or 0)
 
 
+def retired_sums(places: list[Place]) -> dict[str, int]:
+    """Every account's sum over the ledgers of journals a change of worker layout left
+    behind (StoreSettings.retired): their charges still count for the new layout."""
+    sums: dict[str, int] = {}
+    for place in places:
+        with Ledger(place) as ledger:
+            for account, amount in ledger.balances()[0].items():
+                sums[account] = sums.get(account, 0) + amount
+    return sums
+
+
 def statement(ledgers: list[Ledger], account: str, since: float, until: float) -> str:
     """CSV, one line per message step: time, kind, message id, amount, balance; over
     every ledger of the account (a router's, or each worker's of ``--workers``) in time

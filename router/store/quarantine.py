@@ -151,6 +151,13 @@ class QuarantineStore(RowStore):
                                 "('released', 'rejected') AND dispatched = 0 ORDER BY message_id")
         return [_held(row) for row in rows]
 
+    def waiting(self) -> int:
+        """Rows a router still has to act on: held, or decided and not yet dispatched."""
+        row = self._db.execute("SELECT count(*) FROM quarantine WHERE state = 'held' OR "
+                               "(state IN ('released', 'rejected') AND dispatched = 0)"
+                               ).fetchone()
+        return int(row[0])
+
     def mark_dispatched(self, message_ids: list[int]) -> None:
         self._db.executemany("UPDATE quarantine SET dispatched = 1 WHERE message_id = ?",
                              [(i,) for i in message_ids])

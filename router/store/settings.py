@@ -45,6 +45,11 @@ class StoreSettings:
     journal (its ``path``, or with PostgreSQL its ``journal_schema``), where ``chapar
     billing topup`` writes: worker 0 reads the topups there besides its own ledger's."""
 
+    retired: tuple[str, ...] = ()
+    """Not for the YAML: the worker journals (paths, or PostgreSQL schemas) outside the
+    layout that ``chapar run`` (or worker 0 of ``--workers``) counts the ledgers of
+    besides its own: a change of layout keeps their charges (router/app/layout.py)."""
+
     def registry(self) -> Place:
         """Accounts, lines, lists, limits and keys: the registry file, or PostgreSQL."""
         if self.backend == "postgres":
@@ -64,6 +69,12 @@ class StoreSettings:
         if self.backend == "postgres":
             return Postgres(self.dsn, self.timeout, self.front)
         return Path(self.front)
+
+    def retired_journals(self) -> list[Place]:
+        """Where the ledgers of ``retired`` are."""
+        if self.backend == "postgres":
+            return [Postgres(self.dsn, self.timeout, schema) for schema in self.retired]
+        return [Path(path) for path in self.retired]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,7 +44,7 @@ def test_defaults_need_somewhere_to_send() -> None:
      r"redis\.url: 'http://x' is not a redis://"),
     ({"simulator": {"enabled": True}, "redis": {"url": "redis://x", "local_share": 0}},
      r"redis\.local_share: a fraction above 0"),
-    ({"store": {"front": "var/other.db"}}, r"store\.front is set by `chapar run --workers`"),
+    ({"store": {"front": "var/other.db"}}, r"store\.front and store\.retired are set by"),
 ])
 def test_errors_name_the_key(raw: object, message: str) -> None:
     if isinstance(raw, dict):
