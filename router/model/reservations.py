@@ -89,26 +89,37 @@ class Reservations:
                     return run.entry
         return entry
 
-    def close_run(self, ids: list[int]) -> str | None:
+    def close_run(self, ids: list[int]) -> list[tuple[str, int, int]] | None:
         """Close ``ids`` at once when they are distinct, consecutive (in any order) and
-        all open in one run: the run's account; None (nothing closed) otherwise."""
+        all open in runs (one batch's, or the consecutive batches a carrier read
+        answered): (account, first id, count) per run; None (nothing closed) otherwise."""
         if not self._runs or not ids:
             return None
         low, high = min(ids), max(ids)
         count = len(ids)
         if high - low + 1 != count or len(set(ids)) != count:
             return None
-        run = self._run_of(low)
-        if run is None:
-            return None
-        start = low - run.first
-        end = start + count
-        settled = run.settled
-        if end > len(settled) or settled.find(_SETTLED, start, end) >= 0:
-            return None
-        settled[start:end] = bytes((_SETTLED,)) * count
-        self._closed(run, count)
-        return run.entry[0]
+        firsts, runs = self._firsts, self._runs
+        index = bisect_right(firsts, low) - 1
+        spans: list[tuple[_Run, int, int]] = []
+        at = low
+        while at <= high:
+            if index < 0 or index >= len(firsts):
+                return None
+            run = runs[firsts[index]]
+            start = at - run.first
+            end = min(len(run.settled), high - run.first + 1)
+            if start < 0 or start >= end or run.settled.find(_SETTLED, start, end) >= 0:
+                return None
+            spans.append((run, start, end))
+            at = run.first + end
+            index += 1
+        closed = []
+        for run, start, end in spans:
+            run.settled[start:end] = bytes((_SETTLED,)) * (end - start)
+            self._closed(run, end - start)
+            closed.append((run.entry[0], run.first + start, end - start))
+        return closed
 
     def _closed(self, run: _Run, count: int) -> None:
         run.left -= count

@@ -183,13 +183,9 @@ class Wallets:
         one; those settled by their receipt stay open."""
         open_ = self.open
         committed = self._committed
-        account = open_.close_run(accepted)
-        if account is not None:
-            ids = committed.get(account)
-            if ids is None:
-                committed[account] = list(accepted)
-            else:
-                ids += accepted
+        closed = open_.close_run(accepted)
+        if closed is not None:
+            self._charged(closed, accepted)
             return
         for message_id in self._uncommitted(accepted):
             entry = open_.pop(message_id)
@@ -208,13 +204,26 @@ class Wallets:
         for end in range(1, len(ids) + 1):
             if end == len(ids) or ids[end] != ids[end - 1] + 1:
                 span = ids[start:end]
-                account = self.open.close_run(span) if len(span) > 1 else None
-                if account is None:
+                closed = self.open.close_run(span) if len(span) > 1 else None
+                if closed is None:
                     left += span
                 else:
-                    self._committed.setdefault(account, []).extend(span)
+                    self._charged(closed, span)
                 start = end
         return left
+
+    def _charged(self, closed: list[tuple[str, int, int]], ids: list[int]) -> None:
+        """Runs closed by ``close_run`` (``ids``: all of them) gather for the commit row."""
+        committed = self._committed
+        if len(closed) == 1 or len({account for account, _, _ in closed}) == 1:
+            had = committed.get(closed[0][0])
+            if had is None:
+                committed[closed[0][0]] = list(ids)
+            else:
+                had += ids
+            return
+        for account, first, count in closed:
+            committed.setdefault(account, []).extend(range(first, first + count))
 
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)

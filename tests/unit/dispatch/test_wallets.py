@@ -84,3 +84,18 @@ def test_charges_of_many_carrier_reads_are_one_row_of_runs() -> None:
         *range(100, 108), 109]
     assert orjson.loads(rows[1].entries) == [[200, 0, 2]]
     assert set(wallets.open) == {108, 202, 203, 204, 205, 206, 207, 208, 209}
+
+
+def test_a_carrier_read_across_two_accounts_batches_charges_each_its_own() -> None:
+    """A read that answers the end of one batch and the start of the next (consecutive
+    ids, two accounts) closes both runs at once; each account's commit row has its ids."""
+    wallets = Wallets({"d": 1000, "e": 1000})
+    for account, first in (("d", 100), ("e", 110)):
+        wallets.balances[account] -= 100
+        wallets.reserved(account, first, [10] * 10, submits(*[False] * 10))
+    wallets.take_rows()
+    wallets.settle(list(range(105, 115)), [])
+    rows = wallets.take_rows()
+    assert [(r.account, orjson.loads(r.entries)) for r in rows] == [
+        ("d", [[105, 0, 5]]), ("e", [[110, 0, 5]])]
+    assert set(wallets.open) == {*range(100, 105), *range(115, 120)}

@@ -62,12 +62,13 @@ def test_runs_and_entries_close_each_id_once_like_a_dict(steps: list[tuple[str, 
         else:
             ids: list[int] = arg  # type: ignore[assignment]
             entries = [model.get(i) for i in ids]
-            account = kept.close_run(ids)
-            if account is not None:  # closed at once: all open, one run, consecutive
+            closed = kept.close_run(ids)
+            if closed is not None:  # closed at once: all open in runs, consecutive
                 assert len(set(ids)) == len(ids) and None not in entries
-                assert {e[0] for e in entries if e} == {account}
-                for message_id in ids:
-                    del model[message_id]
+                assert sorted(first + i for _, first, n in closed for i in range(n)) == sorted(ids)
+                for account, first, n in closed:
+                    for message_id in range(first, first + n):
+                        assert model.pop(message_id)[0] == account
         assert sorted(kept) == sorted(model)
         assert bool(kept) == bool(model)
 
@@ -75,8 +76,12 @@ def test_runs_and_entries_close_each_id_once_like_a_dict(steps: list[tuple[str, 
 def test_a_batch_answered_in_order_closes_in_one_step() -> None:
     kept = Reservations()
     kept.open_run(_BASE, 64, "acc", 2)
-    assert kept.close_run([_BASE + i for i in (2, 0, 1)]) == "acc"
+    kept.open_run(_BASE + 64, 10, "other", 1)
+    assert kept.close_run([_BASE + i for i in (2, 0, 1)]) == [("acc", _BASE, 3)]
     assert kept.close_run([_BASE + 1, _BASE + 3]) is None  # a gap: one by one
     assert kept.close_run([_BASE + 2, _BASE + 3]) is None  # 2 is closed already
-    assert kept.close_run(list(range(_BASE + 3, _BASE + 64))) == "acc"
+    assert kept.close_run(list(range(_BASE + 3, _BASE + 70))) == [  # two batches' runs
+        ("acc", _BASE + 3, 61), ("other", _BASE + 64, 6)]
+    assert kept.close_run(list(range(_BASE + 70, _BASE + 75))) is None  # past the last
+    assert kept.close_run(list(range(_BASE + 70, _BASE + 74))) == [("other", _BASE + 70, 4)]
     assert not kept and list(kept) == []
