@@ -13,7 +13,7 @@ is an entry of its own.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 
 Entry = tuple[str, int, bool]
@@ -89,37 +89,40 @@ class Reservations:
                     return run.entry
         return entry
 
-    def close_run(self, ids: list[int]) -> list[tuple[str, int, int]] | None:
-        """Close ``ids`` at once when they are distinct, consecutive (in any order) and
-        all open in runs (one batch's, or the consecutive batches a carrier read
-        answered): (account, first id, count) per run; None (nothing closed) otherwise."""
+    def close_runs(self, ids: list[int]) -> tuple[list[tuple[str, int, int]], list[int]]:
+        """Close at once each run's share of ``ids`` that is consecutive and open (a
+        carrier read answers the batches it was sent in order; ids jump at each new
+        millisecond, so a read covers a few runs): (account, first id, count) of what
+        was closed, and the ids left for one-by-one (not in a run, or a share with a
+        gap, a repeat or an id already settled).  A step a run, not a message."""
         if not self._runs or not ids:
-            return None
-        low, high = min(ids), max(ids)
-        count = len(ids)
-        if high - low + 1 != count or len(set(ids)) != count:
-            return None
+            return [], ids
+        ids = sorted(ids)
         firsts, runs = self._firsts, self._runs
-        index = bisect_right(firsts, low) - 1
-        spans: list[tuple[_Run, int, int]] = []
-        at = low
-        while at <= high:
-            if index < 0 or index >= len(firsts):
-                return None
-            run = runs[firsts[index]]
-            start = at - run.first
-            end = min(len(run.settled), high - run.first + 1)
-            if start < 0 or start >= end or run.settled.find(_SETTLED, start, end) >= 0:
-                return None
-            spans.append((run, start, end))
-            at = run.first + end
-            index += 1
-        closed = []
-        for run, start, end in spans:
-            run.settled[start:end] = bytes((_SETTLED,)) * (end - start)
-            self._closed(run, end - start)
-            closed.append((run.entry[0], run.first + start, end - start))
-        return closed
+        closed: list[tuple[str, int, int]] = []
+        left: list[int] = []
+        at, count = 0, len(ids)
+        while at < count:
+            index = bisect_right(firsts, ids[at]) - 1
+            run = runs[firsts[index]] if index >= 0 else None
+            if run is None or ids[at] >= run.first + len(run.settled):  # between runs
+                following = firsts[index + 1] if index + 1 < len(firsts) else None
+                end = count if following is None else bisect_left(ids, following, at)
+                left += ids[at:end]
+                at = end
+                continue
+            end = bisect_left(ids, run.first + len(run.settled), at)
+            first, size = ids[at], end - at
+            start = first - run.first
+            if (ids[end - 1] - first + 1 == size and len(set(ids[at:end])) == size
+                    and run.settled.find(_SETTLED, start, start + size) < 0):
+                run.settled[start:start + size] = bytes((_SETTLED,)) * size
+                closed.append((run.entry[0], first, size))
+                self._closed(run, size)
+            else:
+                left += ids[at:end]
+            at = end
+        return closed, left
 
     def _closed(self, run: _Run, count: int) -> None:
         run.left -= count

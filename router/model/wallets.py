@@ -178,16 +178,19 @@ class Wallets:
             self._refund_rows(refunds)
 
     def _commit(self, accepted: list[int]) -> None:
-        """Close the reservations of ``accepted``: each run of consecutive ids of one
-        batch at once (a carrier answers in the order it was sent), the rest one by
-        one; those settled by their receipt stay open."""
+        """Close the reservations of ``accepted``: each batch's share at once (a
+        carrier answers in the order it was sent), the rest one by one; those settled
+        by their receipt stay open."""
         open_ = self.open
         committed = self._committed
-        closed = open_.close_run(accepted)
-        if closed is not None:
-            self._charged(closed, accepted)
-            return
-        for message_id in self._uncommitted(accepted):
+        closed, left = open_.close_runs(accepted)
+        for account, first, count in closed:
+            ids = committed.get(account)
+            if ids is None:
+                committed[account] = list(range(first, first + count))
+            else:
+                ids += range(first, first + count)
+        for message_id in left:
             entry = open_.pop(message_id)
             if entry is None:
                 continue
@@ -195,35 +198,6 @@ class Wallets:
                 open_[message_id] = entry
             else:
                 committed.setdefault(entry[0], []).append(message_id)
-
-    def _uncommitted(self, accepted: list[int]) -> list[int]:
-        """``accepted`` less the spans of consecutive ids closed at once (``close_run``)."""
-        ids = sorted(set(accepted))
-        left: list[int] = []
-        start = 0
-        for end in range(1, len(ids) + 1):
-            if end == len(ids) or ids[end] != ids[end - 1] + 1:
-                span = ids[start:end]
-                closed = self.open.close_run(span) if len(span) > 1 else None
-                if closed is None:
-                    left += span
-                else:
-                    self._charged(closed, span)
-                start = end
-        return left
-
-    def _charged(self, closed: list[tuple[str, int, int]], ids: list[int]) -> None:
-        """Runs closed by ``close_run`` (``ids``: all of them) gather for the commit row."""
-        committed = self._committed
-        if len(closed) == 1 or len({account for account, _, _ in closed}) == 1:
-            had = committed.get(closed[0][0])
-            if had is None:
-                committed[closed[0][0]] = list(ids)
-            else:
-                had += ids
-            return
-        for account, first, count in closed:
-            committed.setdefault(account, []).extend(range(first, first + count))
 
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)

@@ -45,6 +45,7 @@ def test_runs_and_entries_close_each_id_once_like_a_dict(steps: list[tuple[str, 
                                                          ) -> None:
     model: dict[int, Entry] = {}
     kept = Reservations()
+
     for kind, arg in steps:
         if kind == "run":
             first, count, account, cost = arg  # type: ignore[misc]
@@ -61,27 +62,29 @@ def test_runs_and_entries_close_each_id_once_like_a_dict(steps: list[tuple[str, 
                 assert kept.get(message_id) == model.get(message_id)
         else:
             ids: list[int] = arg  # type: ignore[assignment]
-            entries = [model.get(i) for i in ids]
-            closed = kept.close_run(ids)
-            if closed is not None:  # closed at once: all open in runs, consecutive
-                assert len(set(ids)) == len(ids) and None not in entries
-                assert sorted(first + i for _, first, n in closed for i in range(n)) == sorted(ids)
-                for account, first, n in closed:
-                    for message_id in range(first, first + n):
-                        assert model.pop(message_id)[0] == account
+            closed, left = kept.close_runs(ids)
+            done = [first + i for _, first, n in closed for i in range(n)]
+            assert sorted(done + left) == sorted(ids)
+            assert len(set(done)) == len(done)
+            for account, first, n in closed:  # each was open, in its run's account
+                for message_id in range(first, first + n):
+                    entry = model.pop(message_id)
+                    assert entry[0] == account and not entry[2]
         assert sorted(kept) == sorted(model)
         assert bool(kept) == bool(model)
 
 
-def test_a_batch_answered_in_order_closes_in_one_step() -> None:
+def test_a_carrier_read_closes_each_batch_share_in_one_step() -> None:
     kept = Reservations()
     kept.open_run(_BASE, 64, "acc", 2)
     kept.open_run(_BASE + 64, 10, "other", 1)
-    assert kept.close_run([_BASE + i for i in (2, 0, 1)]) == [("acc", _BASE, 3)]
-    assert kept.close_run([_BASE + 1, _BASE + 3]) is None  # a gap: one by one
-    assert kept.close_run([_BASE + 2, _BASE + 3]) is None  # 2 is closed already
-    assert kept.close_run(list(range(_BASE + 3, _BASE + 70))) == [  # two batches' runs
-        ("acc", _BASE + 3, 61), ("other", _BASE + 64, 6)]
-    assert kept.close_run(list(range(_BASE + 70, _BASE + 75))) is None  # past the last
-    assert kept.close_run(list(range(_BASE + 70, _BASE + 74))) == [("other", _BASE + 70, 4)]
-    assert not kept and list(kept) == []
+    kept.open_run(_BASE + 65_536, 5, "acc", 2)  # the next millisecond's ids
+    assert kept.close_runs([_BASE + i for i in (2, 0, 1)]) == ([("acc", _BASE, 3)], [])
+    assert kept.close_runs([_BASE + 1, _BASE + 3]) == ([], [_BASE + 1, _BASE + 3])  # a gap
+    read = [*range(_BASE + 3, _BASE + 70), *range(_BASE + 65_536, _BASE + 65_538)]
+    assert kept.close_runs(read) == ([("acc", _BASE + 3, 61), ("other", _BASE + 64, 6),
+                                      ("acc", _BASE + 65_536, 2)], [])
+    assert kept.close_runs([_BASE + 80, _BASE + 70]) == ([("other", _BASE + 70, 1)],
+                                                        [_BASE + 80])
+    assert sorted(kept) == [*range(_BASE + 71, _BASE + 74), *range(_BASE + 65_538,
+                                                                  _BASE + 65_541)]
