@@ -58,20 +58,19 @@ def expand(entries: list[list[int]]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _runs(ids: list[int]) -> list[Entry]:
-    """Charged ids as ``[first_id, 0, count]`` runs (sorted in place first)."""
-    ids.sort()
-    first = ids[0]
-    if ids[-1] - first + 1 == len(ids):  # no gap (ids are distinct): one run, in C
-        return [(first, 0, len(ids))]
+def _runs(spans: list[tuple[int, int]]) -> list[Entry]:
+    """Charged (first id, count) spans as ``[first_id, 0, count]`` runs, adjoining spans
+    joined (sorted in place first)."""
+    spans.sort()
     entries: list[Entry] = []
-    previous = first
-    for message_id in islice(ids, 1, None):
-        if message_id != previous + 1:
-            entries.append((first, 0, previous - first + 1))
-            first = message_id
-        previous = message_id
-    entries.append((first, 0, previous - first + 1))
+    first, count = spans[0]
+    for start, size in islice(spans, 1, None):
+        if start == first + count:
+            count += size
+        else:
+            entries.append((first, 0, count))
+            first, count = start, size
+    entries.append((first, 0, count))
     return entries
 
 
@@ -89,8 +88,8 @@ class Wallets:
         self._staged: tuple[list[Submit], list[int]] | None = None
         self.rows: list[LedgerRow] = []
         """Rows for the next journal commit (commits are added by ``take_rows``)."""
-        self._committed: dict[str, list[int]] = {}
-        """Per account, the ids charged since the last ``take_rows``."""
+        self._committed: dict[str, list[tuple[int, int]]] = {}
+        """Per account, the (first id, count) spans charged since the last ``take_rows``."""
         self.offsets: dict[str, int] | None = None
         """Shared through Redis (``share``): ``balances`` is what this process holds (its
         lease) and ``offsets`` what its ledger sum has beyond that (topups it has not
@@ -185,11 +184,7 @@ class Wallets:
         committed = self._committed
         closed, left = open_.close_runs(accepted)
         for account, first, count in closed:
-            ids = committed.get(account)
-            if ids is None:
-                committed[account] = list(range(first, first + count))
-            else:
-                ids += range(first, first + count)
+            committed.setdefault(account, []).append((first, count))
         for message_id in left:
             entry = open_.pop(message_id)
             if entry is None:
@@ -197,7 +192,7 @@ class Wallets:
             if entry[2]:
                 open_[message_id] = entry
             else:
-                committed.setdefault(entry[0], []).append(message_id)
+                committed.setdefault(entry[0], []).append((message_id, 1))
 
     def on_receipt(self, message_id: int, stat: str) -> None:
         entry = self.open.get(message_id)
@@ -205,7 +200,7 @@ class Wallets:
             return
         if stat == "DELIVRD":
             self.open.pop(message_id)
-            self._committed.setdefault(entry[0], []).append(message_id)
+            self._committed.setdefault(entry[0], []).append((message_id, 1))
         elif stat in REFUND_STATS:
             refunds: dict[str, list[tuple[int, int]]] = defaultdict(list)
             self._refund(message_id, refunds)
@@ -231,8 +226,8 @@ class Wallets:
         if self._committed:
             now = time.time()
             committed, self._committed = self._committed, {}
-            rows += [LedgerRow(now, account, "commit", 0, "", orjson.dumps(_runs(ids)))
-                     for account, ids in committed.items()]
+            rows += [LedgerRow(now, account, "commit", 0, "", orjson.dumps(_runs(spans)))
+                     for account, spans in committed.items()]
         return rows
 
     def topped_up(self, account: str, amount: int) -> None:
