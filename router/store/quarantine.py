@@ -92,6 +92,10 @@ def _held(row: tuple[object, ...]) -> Held:
                 bool(dispatched), str(grp))
 
 
+_UNDISPATCHED = "state IN ('released', 'rejected') AND dispatched = 0"
+"""Decided by an operator, not yet acted on by the router."""
+
+
 class QuarantineStore(RowStore):
     """The quarantine table on its own connection (the CLI, and the router's poll)."""
 
@@ -147,15 +151,14 @@ class QuarantineStore(RowStore):
 
     def undispatched(self) -> list[Held]:
         """Decided by an operator and not yet acted on by the router."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE state IN "
-                                "('released', 'rejected') AND dispatched = 0 ORDER BY message_id")
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM quarantine WHERE {_UNDISPATCHED} "
+                                "ORDER BY message_id")
         return [_held(row) for row in rows]
 
     def waiting(self) -> int:
         """Rows a router still has to act on: held, or decided and not yet dispatched."""
         row = self._db.execute("SELECT count(*) FROM quarantine WHERE state = 'held' OR "
-                               "(state IN ('released', 'rejected') AND dispatched = 0)"
-                               ).fetchone()
+                               f"({_UNDISPATCHED})").fetchone()
         return int(row[0])
 
     def mark_dispatched(self, message_ids: list[int]) -> None:
