@@ -168,13 +168,18 @@ class RuleSet:
         return (_restored, (self.categories, self.normaliser.settings, automaton,
                             self._owners, self.built_in))
 
+    def _matches(self, normalised: str) -> list[tuple[int, int, int]]:
+        """(start, end, pattern) of every phrase occurrence, overlapping ones too."""
+        if self._automaton is None:
+            return []
+        return self._automaton.find_overlapping(normalised)
+
     def hit_categories(self, normalised: str) -> set[int]:
         """Indices of the categories whose phrases or regexes occur."""
         hits: set[int] = set()
-        if self._automaton is not None:
-            owners = self._owners
-            for _, _, pattern in self._automaton.find_overlapping(normalised):
-                hits.update(owners[pattern])
+        owners = self._owners
+        for _, _, pattern in self._matches(normalised):
+            hits.update(owners[pattern])
         self._regex_hits(normalised, hits)
         return hits
 
@@ -221,12 +226,11 @@ class RuleSet:
         normalised = self.normaliser.normalise(joined)
         found: dict[int, set[int]] = {}
         starts: list[int] = []
-        if self._automaton is not None:
-            owners = self._owners
-            for start, _, pattern in self._automaton.find_overlapping(normalised):
-                if not starts:
-                    starts = _starts(normalised)
-                found.setdefault(bisect_right(starts, start) - 1, set()).update(owners[pattern])
+        owners = self._owners
+        for start, _, pattern in self._matches(normalised):
+            if not starts:
+                starts = _starts(normalised)
+            found.setdefault(bisect_right(starts, start) - 1, set()).update(owners[pattern])
         if self._regex_always and self._regexes is not None:
             found.update({i: found.get(i, set()) for i in range(count)})
         for index, hits in list(found.items()):
@@ -255,9 +259,7 @@ class RuleSet:
         found: list[Hit] = []
         categories = self.categories
         normalise = self.normaliser.normalise
-        matches = (self._automaton.find_overlapping(normalised)
-                   if self._automaton is not None else [])
-        for start, end, pattern in matches:
+        for start, end, pattern in self._matches(normalised):
             key = normalised[start:end]
             for index in self._owners[pattern]:
                 if index == REGEX_LITERAL:
