@@ -371,4 +371,7 @@ class SharedLimits:
             await asyncio.wait_for(self._state.exchange(buckets, quotas, money), GIVE_BACK_WAIT)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("redis_not_given_back", error=str(exc) or type(exc).__name__)
-        await self._state.close()
+        try:  # bounded too: closing waits for a connection a cancelled command may hold
+            await asyncio.wait_for(self._state.close(), GIVE_BACK_WAIT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("redis_not_closed", error=str(exc) or type(exc).__name__)
