@@ -79,8 +79,12 @@ def merge(base: State, change: State) -> State:
             (base[5] or 0) + (charge or 0)]
 
 
-def fold(events: Iterable[tuple[str, float, bytes]]) -> dict[int, State]:
-    states: dict[int, State] = {}
+def fold(events: Iterable[tuple[str, float, bytes]],
+         states: dict[int, State] | None = None) -> dict[int, State]:
+    """``events`` applied in order onto ``states``: whole states are changed in place,
+    and a message not in it gets a change (None fields) appended."""
+    if states is None:
+        states = {}
     for kind, at, payload in events:
         apply(states, kind, at, payload)
     return states

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from itertools import islice
 from typing import Any, Protocol
 
 import orjson
@@ -93,7 +94,7 @@ class Follower:
         if not read:
             return 0
         step = Step(cursor=replace(self._cursor))
-        after = self._derive(step, batches, refusals)
+        after, accepted = self._derive(step, batches, refusals)
         outcomes, receipts, money = foldable(snap.outcomes, snap.receipts, snap.money, limit,
                                              after if len(batches) >= limit else None,
                                              self._cursor.outcomes)
@@ -103,7 +104,7 @@ class Follower:
         events += [(at, "receipt", bytes(entries)) for _, at, entries, _ in receipts]
         events += [(at, "ledger", fold.ledger_event(kind, bytes(entries)))
                    for _, at, kind, entries in money]
-        self._fold(step)
+        self._fold(step, accepted)
         for rows, name in ((outcomes, "outcomes"), (receipts, "receipts"), (money, "ledger")):
             if rows:
                 setattr(step.cursor, name, rows[-1][0])
@@ -112,8 +113,9 @@ class Follower:
         self.written += len(step.records)
         return read
 
-    def _derive(self, step: Step, batches: list[Any], refusals: list[Any]) -> int:
-        """The records of the batches and refusals read; the id after the last batch's."""
+    def _derive(self, step: Step, batches: list[Any], refusals: list[Any]) -> tuple[int, int]:
+        """The records of the batches, then of the refusals, read; the id after the last
+        batch's and how many records the batches made."""
         policy = self._settings.text
         out = step.records
         after = 0
@@ -125,13 +127,14 @@ class Follower:
             after = first_id + len(bodies)
         if batches:
             step.cursor.journal = batches[-1][0]
+        accepted = len(out)
         for seq, at, account, entries, peer in refusals:
             out.extend((record, fold.initial("refused"))
                        for record in refused_records(seq, at, account, peer,
                                                      orjson.loads(entries)))
         if refusals:
             step.cursor.refusals = refusals[-1][0]
-        return after
+        return after, accepted
 
     def _written(self, write: Callable[..., None], *args: Step) -> None:
         """``write`` (PostgreSQL's overlaps the next round and raises what the last one
@@ -147,17 +150,16 @@ class Follower:
         self._written(self._records.flush)
 
     @staticmethod
-    def _fold(step: Step) -> None:
-        """Events of this round: on the new rows in memory, the rest as changes."""
-        changes = fold.fold((kind, at, payload) for at, kind, payload in step.events)
-        if not changes:
+    def _fold(step: Step, accepted: int) -> None:
+        """Events of this round: into the states of its first ``accepted`` rows (the
+        accepted messages) in place, the rest as changes.  Folded into changes and
+        merged, a record cost two more lists and a dict entry (~0.3 µs)."""
+        if not step.events:
             return
-        records = step.records
-        for i, (record, state) in enumerate(records):
-            change = changes.pop(record.message_id, None)
-            if change is not None:
-                records[i] = (record, fold.merge(state, change))
-        step.changes = changes
+        states = {record[0]: state for record, state in islice(step.records, accepted)}
+        new = len(states)
+        fold.fold(((kind, at, payload) for at, kind, payload in step.events), states)
+        step.changes = dict(islice(states.items(), new, None))
 
     # --- keeping the journal and the records bounded ----------------------------------
 

@@ -3,10 +3,11 @@
 ``records_YYYY_MM`` holds a row per accepted message keyed by its id (ids grow, so the
 key order is the order written), ``refusals_YYYY_MM`` the refused submits keyed by their
 journal row, ``events_YYYY_MM`` the journal rows the states were folded from.  Each is
-hash-chained in key order; ``heads`` keeps each chain's row count and last hash, and
-``cursor`` how far into the journal the records are.  One transaction writes a step:
-rows, state changes, events, heads and cursor, so a crash never writes a row twice or
-skips one.  Dropping a month is dropping its tables.
+hash-chained in key order (a record keeps its link's first 8 bytes, ``chain.short``;
+rows written before keep whole links in the same column); ``heads`` keeps each chain's
+row count and last hash, and ``cursor`` how far into the journal the records are.  One
+transaction writes a step: rows, state changes, events, heads and cursor, so a crash
+never writes a row twice or skips one.  Dropping a month is dropping its tables.
 
 No secondary index: each one cost a third of the insert rate (random b-tree pages) and
 the lawful export is a rare, offline scan of the months it names.
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from router.store.records import months
-from router.store.records.chain import GENESIS, chain, chain_records
+from router.store.records.chain import GENESIS, chain, chain_records, short
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS {table}_{m} (
     text TEXT NOT NULL, segments INTEGER NOT NULL, part INTEGER NOT NULL,
     receipt INTEGER NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL,
     status TEXT, upstream TEXT, upstream_id TEXT, submitted_at REAL, done_at REAL,
-    charge INTEGER NOT NULL, hash BLOB NOT NULL);
+    charge INTEGER NOT NULL, hash INTEGER NOT NULL);
 """
 _MONTH = _TABLE.replace("{table}", "records") + _TABLE.replace("{table}", "refusals") + """
 CREATE TABLE IF NOT EXISTS events_{m} (
@@ -226,7 +227,7 @@ class SqliteRecords:
 
     def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
-        stored, last = chain_records(getattr(head, f"{table}_hash"), rows)
+        stored, last = chain_records(getattr(head, f"{table}_hash"), rows, short)
         m = months.table_suffix(month)
         self._db.executemany(_INSERT.format(table=table, m=m), stored)
         count = getattr(head, table) + len(rows)

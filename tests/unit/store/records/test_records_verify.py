@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from router.store.records import months
+from router.store.records.chain import GENESIS, link
+from router.store.records.columns import CHAINED
 from router.store.records.sqlite import SqliteRecords
 from router.store.records.verify import verify
 from tests.unit.store.records.records_helpers import Setup
@@ -104,3 +106,44 @@ def test_a_month_without_records_says_so(month: tuple[Setup, str]) -> None:
     assert verify(s.records, "2001-01").problem == "no records partition for 2001-01"
     with pytest.raises(ValueError, match="not a month"):
         verify(s.records, "2001-13")
+
+
+def _whole_links(s: Setup, m: str, rows: int) -> None:
+    """The first ``rows`` records keep whole 32-byte links, as records written before
+    links were kept short did."""
+    t = months.table_suffix(m)
+    db = sqlite3.connect(s.settings.path)
+    previous = GENESIS
+    for row in db.execute(f"SELECT * FROM records_{t} ORDER BY message_id LIMIT {rows}"
+                          ).fetchall():
+        previous = link(previous, row[:len(CHAINED)])
+        db.execute(f"UPDATE records_{t} SET hash = ? WHERE message_id = ?", (previous, row[0]))
+    db.commit()
+    db.close()
+
+
+def test_a_month_of_whole_and_short_links_verifies_and_names_an_edit(
+        month: tuple[Setup, str]) -> None:
+    """Rows written before links were kept as 64-bit integers keep their 32 bytes; a
+    month holding both verifies, and an edit of either kind is still named."""
+    s, m = month
+    t = months.table_suffix(m)
+    _whole_links(s, m, 3)
+    reader = SqliteRecords(Path(s.settings.path), readonly=True)
+    assert verify(reader, m).problem == ""
+    for n in (2, 4):
+        _edit(s, f"UPDATE records_{t} SET destination = destination || '0' "
+                 f"WHERE message_id = {_nth(f'records_{t}', n)}")
+        problem = verify(reader, m).problem
+        assert problem.startswith(f"record {n} (message ") and "altered" in problem, problem
+        _edit(s, f"UPDATE records_{t} SET destination = substr(destination, 1, "
+                 f"length(destination) - 1) WHERE message_id = {_nth(f'records_{t}', n)}")
+    assert verify(reader, m).problem == ""
+
+
+def test_a_short_link_set_to_another_number_is_named(month: tuple[Setup, str]) -> None:
+    s, m = month
+    t = months.table_suffix(m)
+    problem = verify(_edit(s, f"UPDATE records_{t} SET hash = hash + 1 "
+                              f"WHERE message_id = {_nth(f'records_{t}', 5)}"), m).problem
+    assert problem.startswith("record 5 (message ") and "altered" in problem
