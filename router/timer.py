@@ -1,4 +1,5 @@
-"""One asyncio timer for a sans-IO session's deadline (as aioquic's protocol does).
+"""Time limits on the event loop: one asyncio timer for a sans-IO session's deadline (as
+aioquic's protocol does), and ``within`` for a stop that must not wait on a server.
 
 Deadlines only move later with activity, so the timer is re-armed only when a new
 deadline is earlier than the armed one; when it fires early, the session finds nothing
@@ -8,7 +9,33 @@ due and the next ``arm`` sets the real deadline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _retrieved(task: asyncio.Future[T]) -> None:
+    if not task.cancelled():
+        task.exception()  # seen: no "exception was never retrieved" at exit
+
+
+async def within(work: Awaitable[T], seconds: float) -> T:
+    """``work``'s result if it ends within ``seconds``; else it is cancelled, left to end
+    on its own, and TimeoutError raised at once.  ``asyncio.wait_for`` (3.11) waits for
+    the cancelled work to finish: a client that swallows the cancel (redis-py had such
+    races, redis/redis-py#2028, #2579) would hold a stop for ever."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_retrieved)
+        raise TimeoutError(f"not done within {seconds} s")
+    return task.result()
 
 
 class DeadlineTimer:

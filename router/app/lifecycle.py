@@ -40,7 +40,9 @@ from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
 from router.http_api.server import HttpApiServer
 from router.http_api.webhooks import Webhooks
+from router.policy.shared import GIVE_BACK_WAIT
 from router.server.esme import EsmeConnection
+from router.timer import within
 from router.tls import ClientTls, ServerTls
 from router.upstream.routing import RouteError, RouteTable, fill_addresses
 from router.upstream.settings import UpstreamSettings
@@ -321,8 +323,12 @@ class App:
         """Nothing is reserved any more: what this process holds goes back to Redis."""
         if self._shared is not None:
             self._shared.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._shared
+            try:  # a Redis client that swallowed the cancel cannot hold the stop
+                await within(self._shared, GIVE_BACK_WAIT)
+            except asyncio.CancelledError:
+                pass
+            except TimeoutError:
+                log.warning("shared_tick_not_ended", waited=GIVE_BACK_WAIT)
         if parts.policy.shared is not None:
             await parts.policy.shared.close()
 

@@ -28,6 +28,7 @@ import structlog
 
 from router.dispatch.inbound import Inbound, Outgoing
 from router.store.shared import Offer, RedisError, RedisState
+from router.timer import within
 
 log = structlog.get_logger("chapar.dlr")
 
@@ -74,14 +75,15 @@ class Handoff:
         again after ``timeout``); Redis is told it receives nothing.  Bounded: a Redis
         that does not answer cannot hold the stop."""
         self._stopping = True
-        if running is not None:  # past STOP_WAIT, wait_for cancels it
+        if running is not None:  # past STOP_WAIT it is cancelled
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(running, STOP_WAIT)
+                await within(running, STOP_WAIT)
         try:
-            await asyncio.wait_for(self._last_words(), STOP_WAIT)
+            await within(self._last_words(), STOP_WAIT)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("receipt_handoff_unreachable", error=str(exc), stopping=True)
-        await self._state.close()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await within(self._state.close(), STOP_WAIT)
 
     async def _last_words(self) -> None:
         await self._report()

@@ -29,6 +29,7 @@ from router.policy.rules import Rules
 from router.policy.throttle import ThrottleStage
 from router.store.settings import RedisSettings
 from router.store.shared import BucketAsk, MoneyAsk, QuotaAsk, RedisError, RedisState
+from router.timer import within
 
 log = structlog.get_logger("chapar.shared")
 
@@ -368,10 +369,10 @@ class SharedLimits:
                 wallets.lease(account, -held)
                 money.append(MoneyAsk(account, wallets.ledger_sum(account), 0, 0))
         try:  # bounded: a connection its cancelled tick left mid-command cannot hold the stop
-            await asyncio.wait_for(self._state.exchange(buckets, quotas, money), GIVE_BACK_WAIT)
+            await within(self._state.exchange(buckets, quotas, money), GIVE_BACK_WAIT)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("redis_not_given_back", error=str(exc) or type(exc).__name__)
         try:  # bounded too: closing waits for a connection a cancelled command may hold
-            await asyncio.wait_for(self._state.close(), GIVE_BACK_WAIT)
+            await within(self._state.close(), GIVE_BACK_WAIT)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("redis_not_closed", error=str(exc) or type(exc).__name__)

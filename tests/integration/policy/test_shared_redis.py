@@ -9,12 +9,17 @@ sum is the balance: Redis's pool once both processes gave back what they held.
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from router.policy.shared import GIVE_BACK_WAIT
 from router.store.ledger import Ledger
 from router.store.settings import StoreSettings
 from tests.clients import Esme, bound
@@ -208,6 +213,47 @@ def test_redis_stopped_mid_run(make_pair: Callable[..., Pair],
     for router in pair:
         assert len([e for e in router.events() if e.get("event") == "redis_unreachable"]) == 1
     stopped_and_reconciled(pair, shared_redis, 1000 - PRICE * accepted)
+
+
+@pytest.mark.parametrize("redis_state", ["frozen", "stopped"])
+def test_a_stop_ends_in_time_with_redis_frozen_or_gone(
+        make_pair: Callable[..., Pair], shared_redis: SharedRedis, redis_state: str) -> None:
+    """SIGTERM while Redis does not answer (its process stopped with SIGSTOP: connections
+    open, nothing read) or is gone: each process still exits 0 within its
+    ``shutdown_timeout`` plus the give-back's two bounded waits, keeps what it holds out
+    of use (said once) and its ledger holds every acknowledged charge."""
+    pair = make_pair(redis={"money_lease": 100, "idle_return": 60, "retry": 0.2},
+                     policy={"stages": ["lines", "throttle", "billing"],
+                             "default_price": PRICE})
+    billing(pair[0], "topup", "esme1", "1000", "--note", "test")
+    time.sleep(1.5)  # the router reads topups once a second; the next tick reports it
+    before: list[int] = []
+    spend(pair, 1, before)
+    assert before == [ROK] * 20
+    process = shared_redis.server.process
+    if redis_state == "frozen":
+        os.kill(process.pid, signal.SIGSTOP)
+    else:
+        shared_redis.server.stop()
+    try:
+        time.sleep(0.5)  # a tick is under way against the silent server
+        started = time.monotonic()
+        for router in pair:
+            assert router.proc is not None
+            router.proc.send_signal(signal.SIGTERM)
+        codes = [router.proc.wait(30) for router in pair if router.proc is not None]
+        took = time.monotonic() - started
+    finally:
+        if redis_state == "frozen":
+            os.kill(process.pid, signal.SIGCONT)
+    shutdown_timeout = pair[0].config["dispatch"]["shutdown_timeout"]
+    assert codes == [0, 0]
+    assert took < shutdown_timeout + 2 * GIVE_BACK_WAIT + 3.0, took
+    for router in pair:
+        assert len([e for e in router.events() if e.get("event") == "redis_not_given_back"]) == 1
+        assert any(e.get("event") == "stopped" for e in router.events())
+    spent = -sum(amount for router in pair for _, amount in ledger(router) if amount < 0)
+    assert spent == PRICE * 20
 
 
 # --- max_binds over every process (issue 16 item 2) -----------------------------------
