@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -19,11 +18,11 @@ from typing import Literal
 import orjson
 import structlog
 
-from router.logs import sampled
 from router.model.messages import Outcome
 from router.model.wallets import LedgerRow
 from router.store import inbox, ledger, quarantine
 from router.store import recovery as recovery_rows
+from router.store.checkpoints import Checkpoints, hand_over
 from router.store.errors import StoreError
 from router.store.packing import pack_bodies
 from router.store.recovery import Recovery
@@ -31,8 +30,6 @@ from router.store.recovery import Recovery
 __all__ = ["SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
 _log = structlog.get_logger("chapar.journal")
-RESTART_FRAMES = 8192  # WAL pages (4 KiB each: 32 MiB) before a RESTART checkpoint
-WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated to this after a restart
 KEEP_REFUSALS = 10_000  # refusal rows kept in memory while commits fail
 RECEIPTS = ("INSERT INTO receipts (at, entries, outcomes) VALUES "
             "(?, ?, (SELECT coalesce(max(seq), 0) FROM outcomes))")
@@ -124,17 +121,13 @@ class SqliteJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             sync = "NORMAL" if durability == "process" else "FULL"
             self._db.execute(f"PRAGMA synchronous={sync}")
-            # Checkpoints (WAL -> database, with fsync) ran inside commit on the event loop
-            # and made its p99 (6-7 ms, up to 34 ms); a thread does them instead.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            hand_over(self._db)  # checkpoints on a thread, off the event loop
             self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
             _add_columns(self._db)
             quarantine.migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
-        self._stop_checkpoints = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        self._checkpoints = Checkpoints(path, "journal")
         self._batches: list[tuple[int, int, str, float, bytes, str]] = []
         self._outcomes: list[Outcome] = []
         self._routes: list[tuple[str, int]] = []
@@ -296,45 +289,14 @@ class SqliteJournal:
         return int(row[0]) if row[0] is not None else 0
 
     def start_checkpoints(self, interval: float = 0.25) -> None:
-        """Copy the WAL into the database from a thread, on its own connection.
-
-        A PASSIVE checkpoint never waits for the writer, but while the writer keeps
-        appending it never completes either, and an incomplete checkpoint never lets the
-        WAL start over: measured, the WAL grew by ~40 MB/s under load and the relay slowed
-        by 20 % within 30 s.  So once the WAL passes RESTART_FRAMES, a RESTART checkpoint
-        briefly holds the writer back (the passive rounds have already copied all but the
-        last fraction of a second) and the WAL starts again from its beginning.
-        """
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(interval,),
-                                              name="journal-checkpoint", daemon=True)
-        self._checkpointer.start()
-
-    def _checkpoint_loop(self, interval: float) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        failures = 0
-        try:
-            while not self._stop_checkpoints.wait(interval):
-                try:
-                    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames > RESTART_FRAMES:
-                        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                    failures = 0
-                except sqlite3.Error as exc:  # the next round tries again
-                    failures += 1
-                    if sampled(failures):
-                        _log.warning("journal_checkpoint_failed", error=str(exc),
-                                     failures=failures)
-        finally:
-            db.close()
+        self._checkpoints.start(interval)
 
     def close(self) -> str | None:
         """Last commit, checkpoint, close.  Never raises: a journal that cannot write
         (disk full) is closed all the same and the reason returned, since everything
         acknowledged is already committed; what is lost is the last outcomes (those
         messages go to a carrier again after a restart)."""
-        self._stop_checkpoints.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join()
+        self._checkpoints.stop()
         problem: str | None = None
         try:
             if self.dirty:

@@ -15,6 +15,7 @@ the lawful export is a rare, offline scan of the months it names.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import sqlite3
@@ -23,6 +24,7 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from router.store.checkpoints import Checkpoints, hand_over
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain, chain_records, short
 from router.store.records.columns import COLUMNS, Cursor, Table
@@ -53,6 +55,8 @@ CREATE TABLE IF NOT EXISTS heads (
     events INTEGER NOT NULL, events_hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+RESTART_WAIT = 0.05
+"""Seconds a RESTART checkpoint may hold the follower back waiting for a reader."""
 _STATE = ("status", "upstream", "upstream_id", "submitted_at", "done_at")
 _INSERT = "INSERT INTO {table}_{m} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
@@ -150,6 +154,7 @@ class SqliteRecords:
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
+        self._checkpoints: Checkpoints | None = None
         if readonly:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                                        check_same_thread=False, timeout=10.0)
@@ -159,12 +164,19 @@ class SqliteRecords:
                                        timeout=10.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            hand_over(self._db)  # a round's commit no longer copies and syncs the WAL
             self._db.executescript(_META)
+            self._checkpoints = Checkpoints(path, "records", restart_wait=RESTART_WAIT)
+            self._checkpoints.start()
         register(self._db)
         self._months: set[str] = set(self.months())
         self._heads: dict[str, Head] = {}
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            with contextlib.suppress(sqlite3.Error):  # what it can without waiting for
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # a reader
         self._db.close()
 
     def months(self) -> list[str]:
