@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
 GENESIS = b"\0" * 32
 _FIRST_8 = struct.Struct("<q").unpack_from
-Stored = Callable[[bytes], object]
-"""What a row keeps of its link."""
 
 
 def short(digest: bytes) -> int:
@@ -51,16 +49,17 @@ def chain(previous: bytes, rows: Sequence[Sequence[object]]) -> tuple[list[bytes
 
 
 def chain_records(previous: bytes, rows: Iterable[tuple[Sequence[Any], Sequence[Any]]],
-                  stored: Stored | None = None) -> tuple[list[tuple[Any, ...]], bytes]:
+                  short_links: bool = False) -> tuple[list[tuple[Any, ...]], bytes]:
     """``chain`` of (record, state) rows, each stored as (*record, *state, link) in the
-    same pass (the record alone is chained: the state changes later), the link as
-    ``stored`` keeps it (None: whole); the last link."""
+    same pass (the record alone is chained: the state changes later), the link whole
+    or ``short``; the last link."""
     sha = hashlib.sha256
     dumps = orjson.dumps
+    first_8 = _FIRST_8
     out: list[tuple[Any, ...]] = []
     append = out.append
     for record, state in rows:
         fixed = tuple(record)  # orjson writes no NamedTuple
         previous = sha(previous + dumps(fixed)).digest()
-        append((*fixed, *state, previous if stored is None else stored(previous)))
+        append((*fixed, *state, first_8(previous)[0] if short_links else previous))
     return out, previous

@@ -43,8 +43,12 @@ def _state(states: dict[int, State], message_id: int) -> State:
 
 
 def apply(states: dict[int, State], kind: str, at: float, payload: bytes) -> None:
-    """One event into ``states`` (message id -> state; None fields: unchanged)."""
-    data = orjson.loads(payload)
+    """One stored event into ``states`` (message id -> state; None fields: unchanged)."""
+    apply_data(states, kind, at, orjson.loads(payload))
+
+
+def apply_data(states: dict[int, State], kind: str, at: float, data: Any) -> None:
+    """``apply`` of an event's payload already parsed."""
     if kind == "outcome":
         upstream, entries = data
         for message_id, status, carrier_id, _ in entries:
@@ -79,12 +83,12 @@ def merge(base: State, change: State) -> State:
             (base[5] or 0) + (charge or 0)]
 
 
-def fold(events: Iterable[tuple[str, float, bytes]],
+def fold(events: Iterable[tuple[str, float, Any]],
          states: dict[int, State] | None = None) -> dict[int, State]:
-    """``events`` applied in order onto ``states``: whole states are changed in place,
-    and a message not in it gets a change (None fields) appended."""
+    """``events`` (payloads parsed) applied in order onto ``states``: whole states are
+    changed in place, and a message not in it gets a change (None fields) appended."""
     if states is None:
         states = {}
-    for kind, at, payload in events:
-        apply(states, kind, at, payload)
+    for kind, at, data in events:
+        apply_data(states, kind, at, data)
     return states

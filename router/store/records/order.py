@@ -23,14 +23,21 @@ Ids = Callable[[Any], int]
 """The highest message id a journal row's entries name (-1: none)."""
 
 
+def parsed(rows: list[Any], column: int) -> list[Any]:
+    """``rows`` with their JSON entries (``column``) parsed and appended: parsed once
+    for the order here and for the folding (twice, they were ~3 % of the follower)."""
+    loads = orjson.loads
+    return [(*row, loads(row[column])) for row in rows]
+
+
 def _status_ids(row: Any) -> int:
-    """Outcomes (seq, at, entries, upstream) and receipts (seq, at, entries): each
-    entry starts with its message id."""
-    return max((entry[0] for entry in orjson.loads(row[2])), default=-1)
+    """Outcomes (seq, at, entries, upstream, parsed) and receipts (seq, at, entries,
+    outcomes, parsed): each entry starts with its message id."""
+    return max((entry[0] for entry in row[-1]), default=-1)
 
 
-def _money_ids(row: Any) -> int:  # (seq, at, kind, entries)
-    return max((message_id for message_id, _ in expand(orjson.loads(row[3]))), default=-1)
+def _money_ids(row: Any) -> int:  # (seq, at, kind, entries, parsed)
+    return max((message_id for message_id, _ in expand(row[-1])), default=-1)
 
 
 def _leading(rows: list[Any], highest: Ids, bound: int | None) -> tuple[list[Any], bool]:
@@ -59,7 +66,8 @@ def _receipts(receipts: list[Any], bound: int | None, folded: int, all_read: boo
 def foldable(outcomes: list[Any], receipts: list[Any], money: list[Any], limit: int,
              bound: int | None, outcomes_done: int = 0
              ) -> tuple[list[Any], list[Any], list[Any]]:
-    """The outcomes, receipts and ledger rows a round may fold.  ``bound``: the first id
+    """The outcomes, receipts and ledger rows (each as ``parsed`` gives it) a round may
+    fold.  ``bound``: the first id
     not recorded yet when journal batches remain unread (None: every message is);
     ``outcomes_done``: the outcomes cursor before the round.  A receipt waits while an
     outcome committed before it is unread; the ledger only moves charges, whatever the

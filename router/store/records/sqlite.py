@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from router.store.checkpoints import Checkpoints, hand_over
 from router.store.records import months
-from router.store.records.chain import GENESIS, chain, chain_records, short
+from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
 from router.store.records.derive import Record
 from router.store.records.fold import State
@@ -239,7 +239,7 @@ class SqliteRecords:
 
     def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
         head = self._head(month)
-        stored, last = chain_records(getattr(head, f"{table}_hash"), rows, short)
+        stored, last = chain_records(getattr(head, f"{table}_hash"), rows, short_links=True)
         m = months.table_suffix(month)
         self._db.executemany(_INSERT.format(table=table, m=m), stored)
         count = getattr(head, table) + len(rows)

@@ -103,13 +103,14 @@ def test_a_receipt_never_folds_ahead_of_its_outcome(tmp_path: Path) -> None:
 def test_events_of_messages_not_recorded_yet_wait(tmp_path: Path) -> None:
     """An outcome row naming a message of a batch still unread stops the round's
     outcomes there; the ledger (charges add up in any order) goes on alone."""
-    from router.store.records.order import foldable
+    from router.store.records.order import foldable, parsed
 
-    outcomes = [(1, 0.0, b"[[10,0,\"a\",true]]", "c"), (2, 0.0, b"[[30,0,\"b\",true]]", "c"),
-                (3, 0.0, b"[[11,0,\"c\",true]]", "c")]
-    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]", None)]  # from before the outcomes column
-    money = [(1, 0.0, "reserve", b"[[10,-2,2]]"), (2, 0.0, "reserve", b"[[29,-2,2]]"),
-             (3, 0.0, "reserve", b"[[12,-2]]")]
+    outcomes = parsed([(1, 0.0, b"[[10,0,\"a\",true]]", "c"),
+                       (2, 0.0, b"[[30,0,\"b\",true]]", "c"),
+                       (3, 0.0, b"[[11,0,\"c\",true]]", "c")], 2)
+    receipts = parsed([(1, 0.0, b"[[10,\"DELIVRD\"]]", None)], 2)  # before the outcomes column
+    money = parsed([(1, 0.0, "reserve", b"[[10,-2,2]]"), (2, 0.0, "reserve", b"[[29,-2,2]]"),
+                    (3, 0.0, "reserve", b"[[12,-2]]")], 3)
     got = foldable(outcomes, receipts, money, limit=8, bound=20)
     assert got == (outcomes[:1], [], money[:1])
     assert foldable(outcomes, receipts, money, limit=8, bound=None) == (
@@ -121,7 +122,7 @@ def test_a_receipt_folds_once_the_outcomes_committed_before_it_are(tmp_path: Pat
     """A receipts row names the last outcomes row committed with it: caught up in rounds
     smaller than the backlog, a round's receipts fold into its own new rows (no UPDATE
     a round later) once those outcomes are folded, even when outcomes were cut."""
-    from router.store.records.order import foldable
+    from router.store.records.order import foldable, parsed
 
     s = Setup(tmp_path, batch_rows=2)
     ids = []
@@ -139,8 +140,9 @@ def test_a_receipt_folds_once_the_outcomes_committed_before_it_are(tmp_path: Pat
     rows = s.rows(months.month_of(s.now))
     assert [(r["message_id"], r["status"]) for r in rows] == [(i, "DELIVRD") for i in ids]
     s.close()
-    outcome = [(7, 0.0, b"[[10,0,\"a\",true]]", "c")]
-    receipts = [(1, 0.0, b"[[10,\"DELIVRD\"]]", 6), (2, 0.0, b"[[10,\"DELIVRD\"]]", 8)]
+    outcome = parsed([(7, 0.0, b"[[10,0,\"a\",true]]", "c")], 2)
+    receipts = parsed([(1, 0.0, b"[[10,\"DELIVRD\"]]", 6), (2, 0.0, b"[[10,\"DELIVRD\"]]", 8)],
+                      2)
     assert foldable(outcome, receipts, [], limit=1, bound=20, outcomes_done=6)[1] == (
         receipts[:1])  # the second one's outcome row 8 is unread
     assert foldable([], receipts, [], limit=1, bound=20, outcomes_done=8)[1] == receipts
