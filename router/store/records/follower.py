@@ -29,7 +29,7 @@ import structlog
 from router.logs import LogSettings, configure, sampled
 from router.store.packing import unpack_bodies
 from router.store.records import fold, months
-from router.store.records.derive import record_of, refused_records
+from router.store.records.derive import records_of, refused_records
 from router.store.records.open import RecordStore, open_stores
 from router.store.records.order import foldable, parsed
 from router.store.records.settings import RecordSettings
@@ -122,11 +122,11 @@ class Follower:
         policy = self._settings.text
         out = step.records
         after = 0
+        initial = fold.initial
         for first_id, account, at, blob, peer in batches:
             bodies = unpack_bodies(blob)
-            for offset, body in enumerate(bodies):
-                record = record_of(first_id + offset, account, at, peer, body, policy)
-                out.append((record, fold.initial("accepted")))
+            out += [(record, initial("accepted"))
+                    for record in records_of(first_id, account, at, peer, bodies, policy)]
             after = first_id + len(bodies)
         if batches:
             step.cursor.journal = batches[-1][0]

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import struct
 
-from router.store.records.derive import keep_text, record_of, refusal_ids, refused_records
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router.store.records.derive import (
+    _record_of,
+    keep_text,
+    record_of,
+    records_of,
+    refusal_ids,
+    refused_records,
+)
 from tests.unit.store.records.records_helpers import body
 
 
@@ -49,3 +59,31 @@ def test_refusals_are_keyed_by_their_journal_row() -> None:
     assert records[0].message_id < records[1].message_id < refusal_ids(4, 1)[0]
     assert records[0][3:7] == ("10.0.0.1", "1000", "98912", "")
     assert (records[0].decision, records[0].reason) == ("refused", "not_own_line")
+
+
+_TEXTS = st.one_of(st.binary(max_size=40), st.text("abc 123@$", max_size=40).map(str.encode),
+                   st.sampled_from([b"", b"\x00", b"\x1b\x65 euro", b"\xff\x80"]))
+
+
+@given(st.lists(st.tuples(_TEXTS, st.sampled_from([0, 0, 0, 3, 8, 0xF0]),
+                          st.sampled_from([0, 0, 0x40]), st.booleans()), max_size=12),
+       st.sampled_from(["full", "digits", "none"]))
+@settings(max_examples=300, deadline=None)
+def test_a_batch_makes_the_records_its_messages_make_one_by_one(
+        messages: list[tuple[bytes, int, int, bool]], policy: str) -> None:
+    """The batch path (usual submits' texts decoded together) against the general one
+    message by message: UDH, TLVs, codings, NUL, escapes and octets above 0x7F mixed."""
+    bodies = [body("1000", f"98912{i}", text, esm_class=esm, data_coding=coding,
+                   tlvs=[(0x0424, text)] if payload else [])
+              for i, (text, coding, esm, payload) in enumerate(messages)]
+    bodies.append(b"\x00garbage")
+    assert records_of(50, "acc", 2.0, "10.0.0.9", bodies, policy) == [  # type: ignore[arg-type]
+        _record_of(50 + i, "acc", 2.0, "10.0.0.9", b, policy)  # type: ignore[arg-type]
+        for i, b in enumerate(bodies)]
+
+
+def test_plain_texts_decoded_together_are_each_their_own() -> None:
+    bodies = [body(text=t) for t in (b"code 1234", b"", b"hello world", b"x" * 160)]
+    records = records_of(7, "acc", 1.0, "", bodies, "full")
+    assert [r.text for r in records] == ["code 1234", "", "hello world", "x" * 160]
+    assert [r.message_id for r in records] == [7, 8, 9, 10]
