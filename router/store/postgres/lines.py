@@ -9,14 +9,19 @@ from router.store.records.columns import COLUMNS
 
 _TIMES = ("received_at", "submitted_at", "done_at")
 _NUMBERS = ("segments", "part", "receipt", "charge")
+_JULIAN_MS = "210866760000000::float8"
+"""The Unix epoch in Julian-day milliseconds: SQLite rounds ``t * 1000`` plus this to a
+whole millisecond, in float8 (near a tie the sum's rounding decides), and to_char's MS
+truncates; the same float8 sum makes the backends' times the same."""
 
 
 def _value(column: str, redact: bool, refusal: bool) -> str:
     """The SQL expression for one column's exported value (NULL stays NULL)."""
     if column == "message_id":
         return "NULL::text" if refusal else "to_hex(message_id)"
-    if column in _TIMES:
-        return (f"to_char(to_timestamp({column}) AT TIME ZONE 'UTC', "
+    if column in _TIMES:  # rounded to the millisecond as SQLite's 'unixepoch' does it
+        return (f"to_char(to_timestamp((floor({column} * 1000 + {_JULIAN_MS} + 0.5) - "
+                f"{_JULIAN_MS}) / 1000) AT TIME ZONE 'UTC', "
                 "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
     if column == "text" and redact:
         return f"'[redacted: ' || {REDACTED_LENGTH} || ' characters]'"

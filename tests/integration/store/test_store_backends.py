@@ -300,14 +300,15 @@ def test_both_backends_export_the_same_bytes(tmp_path: Path,
     the same records give the same CSV and JSON lines, redacted or not, and text with
     commas, quotes, newlines, Persian, a NUL (which PostgreSQL's text cannot hold), the
     escape PostgreSQL keeps it with (U+FFFF, and that followed by U+FFFE), backslashes and
-    control characters comes back whole, and the chain verifies."""
+    control characters comes back whole, and the chain verifies.  Times not on a whole
+    millisecond round to the nearest one on both (PostgreSQL's to_char truncated)."""
     import csv
     import io
     import json
 
     text = ('he said "hi", then,\nleft\r\nسلام، کد شما ۴۷۱۱ است\0end \uffff\ufffe\0\0\uffff'
             '\tback\\slash\\n \x0b\x08\x0c\x01')  # and what COPY's text format escapes
-    at = 1_796_000_000.25  # whole milliseconds: no rounding to tell the backends apart
+    at = 1_796_000_000.25
 
     def exported(store: StoreSettings, folder: Path) -> list[bytes]:
         folder.mkdir()
@@ -316,6 +317,8 @@ def test_both_backends_export_the_same_bytes(tmp_path: Path,
         first = message_id(at)
         journal.add_batch(first, "acc", [body(destination="98912", data_coding=8,
                                               text=text.encode("utf-16-be"))] * 2, at, "::1")
+        for n, past in enumerate((0.0006, 0.0004, 0.9996)):  # 20.251, 20.250, 21.250
+            journal.add_batch(first + 2 + n, "acc", [body(text=b"late")], at + past, "::1")
         journal.add_refusals("acc", [(4, "1000", "98912", 'say "no"')], at + 0.5, "::1")
         journal.commit()
         journal.close()
@@ -335,8 +338,9 @@ def test_both_backends_export_the_same_bytes(tmp_path: Path,
     sqlite = exported(_store(tmp_path / "s", {}), tmp_path / "s")
     assert mine == sqlite
     rows = list(csv.DictReader(io.StringIO(mine[0].decode())))
-    assert [r["text"] for r in rows] == [text, text, ""]
-    assert rows[2]["reason"] == 'say "no"' and rows[2]["message_id"] == ""
+    assert [r["text"] for r in rows] == [text, text, "late", "late", "late", ""]
+    assert [r["received_at"][-7:] for r in rows[2:5]] == ["20.251Z", "20.250Z", "21.250Z"]
+    assert rows[5]["reason"] == 'say "no"' and rows[5]["message_id"] == ""
     assert json.loads(mine[2].splitlines()[0])["text"] == text
     assert json.loads(mine[3].splitlines()[0])["text"] == f"[redacted: {len(text)} characters]"
 
