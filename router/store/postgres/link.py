@@ -25,7 +25,10 @@ log = structlog.get_logger("chapar.postgres")
 T = TypeVar("T")
 Work = Callable[[asyncpg.Connection], Awaitable[T]]
 _LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-         asyncpg.CannotConnectNowError, ConnectionError)
+         asyncpg.CannotConnectNowError, ConnectionError, asyncpg.InternalClientError)
+"""The connection is gone or unusable.  InternalClientError: a server lost in the middle
+of a COPY can leave the protocol mid-operation, and the transaction's ROLLBACK then
+fails with "cannot switch to state …" instead of the loss itself (a CI run)."""
 
 
 class PgLink:
