@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/store.py [--records 200000] [--export-rows 10000000]
         [--rounds 3] [--json OUT] [--postgres] [--relay [--relay-rounds 3]]
+        [--relay-target]
 
 ``records``: a journal holding ``--records`` messages (read batches of 256, their
 carrier outcomes, their receipts: what the relay journals) is turned into records by the
@@ -14,6 +15,10 @@ too), against ``--records-target`` (the relay's sustained msg/s, ``benchmarks/re
 tests/pg_ctl.sh, pytest-postgresql's executor, 127.0.0.1, a free port); its CPU figure
 is the Python side's.  ``--relay`` runs ``benchmarks/relay.py --postgres DSN`` on that
 cluster: Chapar on SQLite and on PostgreSQL in the same rounds.
+
+``--relay-target`` measures that target first (``relay.py``, one 5 s round) instead of
+taking the quiet figure: on a machine whose load varies, records and relay measured
+minutes apart compare like with like.
 
 ``export``: a records store with ``--export-rows`` records (10 M by default; written
 through the real path: chained) is exported by ``chapar export --account`` as CSV and
@@ -221,6 +226,19 @@ def exports(tmp: Path, config: Path, backend: str, result: dict[str, object]) ->
               f"{EXPORT_RSS_MB:.0f} MB bound)", flush=True)
 
 
+def relay_rate() -> float:
+    """Chapar's msg/s by ``benchmarks/relay.py`` (4x64, records on), measured now: the
+    pace the records must keep on this machine in its present state."""
+    with tempfile.TemporaryDirectory(prefix="chapar-store-relay-") as name:
+        out = Path(name) / "relay.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "relay.py"), "--rounds",
+                        "1", "--duration", "5", "--json", str(out)],
+                       cwd=ROOT, check=False, timeout=900, stdout=subprocess.DEVNULL)
+        rate = float(json.loads(out.read_text())["medians"]["chapar"]["msg_s"])
+    print(f"relay.py now: Chapar {rate:,.0f} msg/s (the records' target)", flush=True)
+    return rate
+
+
 def _rates(label: str, rates: list[Rate], target: float, result: dict[str, object]) -> None:
     wall = statistics.median(r[0] for r in rates)
     cpu = statistics.median(r[1] for r in rates)
@@ -236,6 +254,9 @@ def main() -> int:
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--records-target", type=float, default=170_000,
                    help="msg/s the records must keep pace with (the relay's, quiet)")
+    p.add_argument("--relay-target", action="store_true",
+                   help="measure that target first: relay.py's Chapar msg/s (one 5 s "
+                   "round, SQLite), on this machine as it is now")
     p.add_argument("--export-rows", type=int, default=10_000_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json")
@@ -249,7 +270,8 @@ def main() -> int:
     p.add_argument("--relay-duration", type=float, default=5.0)
     args = p.parse_args()
     result: dict[str, object] = {}
-    target = args.records_target
+    target = relay_rate() if args.relay_target else args.records_target
+    result["records_target"] = round(target)
     with tempfile.TemporaryDirectory(prefix="chapar-store-") as name:
         tmp = Path(name)
         rates = []
