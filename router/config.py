@@ -127,6 +127,8 @@ def _check_records(records: RecordSettings, source: str) -> None:
                           "records must be kept at least six months)")
     if records.batch_rows < 1 or records.interval <= 0:
         raise ConfigError(f"{source}: records.batch_rows and records.interval must be > 0")
+    if not 0 <= records.nice <= 19:
+        raise ConfigError(f"{source}: records.nice: {records.nice} is not 0-19")
 
 
 def _check_redis(redis: RedisSettings, source: str) -> None:

@@ -257,6 +257,12 @@ def main(argv: list[str]) -> None:
             _Orphaned(int(parent)))
 
 
+def _nicer(pid: int, by: int) -> None:
+    """The follower ``by`` nicer than this process (at most 19); not Linux: as it is."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + by))
+
+
 def _beside(pid: int) -> None:
     """A router pinned to some cores (``taskset``) leaves its follower the others: the
     follower would otherwise inherit the pin and take the router's own core.  Unpinned
@@ -292,6 +298,7 @@ class Writer:
              orjson.dumps(asdict(self._settings)).decode(),
              orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
         _beside(self._process.pid)
+        _nicer(self._process.pid, self._settings.nice)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop after a last round (the journal is closed by then: nothing is left)."""
