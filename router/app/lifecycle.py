@@ -35,6 +35,7 @@ from router.app.build import (
     webhooks,
 )
 from router.app.changes import RegistryWatcher
+from router.app.dealing import Dealt
 from router.app.held import apply_decisions
 from router.app.workers import WorkerSlot
 from router.config import Config, ConfigError
@@ -67,7 +68,7 @@ class App:
         self.port = 0
         self.tls_port = 0
         self._tls: ServerTls | None = None
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.Server | Dealt] = []
         self._stop = asyncio.Event()
         self.parts: Parts | None = None
         self._simulator: Simulator | None = None
@@ -124,14 +125,8 @@ class App:
             return EsmeConnection(parts.state, cfg.smpp, policy.auth, policy.pipeline,
                                   parts.intake, parts.inbound, parts.services)
 
+        await self._listen(connection, where)
         slot = self.slot
-        self.port = await self._serve(connection, where, cfg.listen.port,
-                                      slot.plain_fds if slot else ())
-        if cfg.listen.tls_port:
-            self._tls = ServerTls(cfg.listen.tls_cert, cfg.listen.tls_key)
-            self.tls_port = await self._serve(
-                connection, where, cfg.listen.tls_port, slot.tls_fds if slot else (),
-                ssl=self._tls.context, ssl_handshake_timeout=cfg.listen.tls_handshake_timeout)
         if cfg.admin.enabled:
             self.admin = AdminServer(cfg.admin, admin_sources(cfg, parts, watcher,
                                                               lambda: self.routes))
@@ -151,21 +146,40 @@ class App:
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
 
+    async def _listen(self, connection: Callable[[], EsmeConnection],
+                      where: str | list[str]) -> None:
+        """The SMPP ports (and TLS's): listened on, or dealt by the supervisor."""
+        cfg, slot = self.config, self.slot
+        tls: dict[str, Any] = {}
+        if cfg.listen.tls_port:
+            self._tls = ServerTls(cfg.listen.tls_cert, cfg.listen.tls_key)
+            tls = {"ssl": self._tls.context,
+                   "ssl_handshake_timeout": cfg.listen.tls_handshake_timeout}
+        if slot is not None and slot.link_fd is not None:  # --share deal
+            self._servers.append(Dealt(socket.socket(fileno=slot.link_fd), connection, tls))
+            self.port, self.tls_port = cfg.listen.port, cfg.listen.tls_port
+            return
+        self.port = await self._serve(connection, where, cfg.listen.port,
+                                      slot.plain_fds if slot else ())
+        if tls:
+            self.tls_port = await self._serve(connection, where, cfg.listen.tls_port,
+                                              slot.tls_fds if slot else (), **tls)
+
     async def _serve(self, connection: Callable[[], EsmeConnection], where: str | list[str],
                      port: int, fds: tuple[int, ...], **tls: Any) -> int:
         """Listen on ``port`` (SO_REUSEPORT when a worker shares it so), or accept on the
         sockets the supervisor handed down; the port listened on."""
         loop = asyncio.get_running_loop()
         if fds:
-            for fd in fds:
-                self._servers.append(await loop.create_server(
-                    connection, sock=socket.socket(fileno=fd), **tls))
+            servers = [await loop.create_server(connection, sock=socket.socket(fileno=fd),
+                                                **tls) for fd in fds]
         else:
             shared = self.slot is not None and self.slot.share == "reuseport"
-            self._servers.append(await loop.create_server(
+            servers = [await loop.create_server(
                 connection, where, port, reuse_address=True, reuse_port=shared or None,
-                **tls))
-        bound: int = self._servers[-1].sockets[0].getsockname()[1]
+                **tls)]
+        self._servers += servers
+        bound: int = servers[-1].sockets[0].getsockname()[1]
         return bound
 
     def reload_tls(self) -> None:

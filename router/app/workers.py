@@ -31,12 +31,13 @@ from typing import Literal
 import structlog
 
 from router.app import layout
+from router.app.dealing import LINK_ENV, Dealer
 from router.config import Config
 from router.store.settings import worker_path, worker_schema
 
 log = structlog.get_logger("chapar.workers")
 
-Share = Literal["reuseport", "inherit"]
+Share = Literal["reuseport", "inherit", "deal"]
 FDS_ENV = "CHAPAR_WORKER_FDS"
 """How a worker finds the inherited sockets: ``plain=5,6;tls=7``."""
 BACKOFF_FIRST, BACKOFF_MAX, HEALTHY_AFTER = 0.5, 30.0, 60.0
@@ -51,6 +52,8 @@ class WorkerSlot:
     share: Share
     plain_fds: tuple[int, ...] = ()
     tls_fds: tuple[int, ...] = ()
+    link_fd: int | None = None
+    """``deal``: the worker's end of its link to the supervisor."""
 
     @classmethod
     def parse(cls, spec: str, share: Share) -> WorkerSlot:
@@ -61,8 +64,10 @@ class WorkerSlot:
         for part in filter(None, os.environ.get(FDS_ENV, "").split(";")):
             name, _, numbers = part.partition("=")
             fds[name] = tuple(int(n) for n in numbers.split(",") if n)
+        link = os.environ.get(LINK_ENV)
         return dataclasses.replace(slot, plain_fds=fds.get("plain", ()),
-                                   tls_fds=fds.get("tls", ()))
+                                   tls_fds=fds.get("tls", ()),
+                                   link_fd=int(link) if link else None)
 
 
 def for_worker(config: Config, index: int, count: int | None = None) -> Config:
@@ -127,19 +132,27 @@ class Supervisor:
         self._due: dict[int, float] = {}
         self._stopping = False
         self._hup = False
+        self._dealer: Dealer | None = None
 
-    def _environment(self) -> dict[str, str]:
+    def _environment(self, link: socket.socket | None) -> dict[str, str]:
         env = dict(os.environ)
+        if link is not None:  # deal: the sockets stay with the supervisor
+            env[LINK_ENV] = str(link.fileno())
+            return env
         parts = [f"{name}={','.join(str(s.fileno()) for s in socks)}"
                  for name, socks in self._sockets.items()]
         env[FDS_ENV] = ";".join(parts)
         return env
 
     def _spawn(self, index: int) -> None:
-        fds = [s.fileno() for socks in self._sockets.values() for s in socks]
+        link = self._dealer.link(index) if self._dealer is not None else None
+        fds = [link.fileno()] if link is not None else [
+            s.fileno() for socks in self._sockets.values() for s in socks]
         proc = subprocess.Popen(
             [*self._argv, "--worker", f"{index}/{self._count}", "--share", self._share],
-            pass_fds=fds, env=self._environment())
+            pass_fds=fds, env=self._environment(link))
+        if link is not None:
+            link.close()  # the worker has it
         self._workers[index] = proc
         self._started[index] = time.monotonic()
         log.info("worker_started", worker=index, pid=proc.pid)
@@ -152,10 +165,13 @@ class Supervisor:
 
     def run(self) -> int:
         cfg = self._config
-        if self._share == "inherit":
+        if self._share != "reuseport":
             self._sockets["plain"] = _listen(cfg, cfg.listen.port)
             if cfg.listen.tls_port:
                 self._sockets["tls"] = _listen(cfg, cfg.listen.tls_port)
+        if self._share == "deal":
+            self._dealer = Dealer(self._sockets)
+            self._dealer.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         log.info("supervisor_started", workers=self._count, share=self._share,
@@ -179,6 +195,8 @@ class Supervisor:
             if code is None:
                 continue
             del self._workers[index]
+            if self._dealer is not None:
+                self._dealer.unlink(index)
             lived = now - self._started[index]
             delay = BACKOFF_FIRST if lived >= HEALTHY_AFTER else min(
                 self._backoff.get(index, BACKOFF_FIRST / 2) * 2, BACKOFF_MAX)
@@ -194,6 +212,8 @@ class Supervisor:
     def _drain(self) -> int:
         """SIGTERM to every worker; each drains within its shutdown timeout."""
         log.info("supervisor_stopping", workers=len(self._workers))
+        if self._dealer is not None:
+            self._dealer.stop()  # no new connection; the workers drain theirs
         for proc in self._workers.values():
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._config.dispatch.shutdown_timeout + 10

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import asyncpg
 import pytest
 
 from tests import acks, clients
-from tests.conftest import LINES, RouterProcess, SharedRedis, Sink, free_port
+from tests.conftest import LINES, RouterProcess, SharedRedis, Sink, free_port, wait_for
 from tests.integration.admin.support import TOKEN, call
 
 WORKERS = ("--workers", "2")
@@ -40,7 +41,7 @@ def sessions_per_worker(router: RouterProcess) -> list[int]:
     return counts
 
 
-@pytest.mark.parametrize("share", ["reuseport", "inherit"])
+@pytest.mark.parametrize("share", ["reuseport", "inherit", "deal"])
 def test_workers_share_the_port_and_drain_on_sigterm(
         make_router: Callable[..., RouterProcess], share: str) -> None:
     router = make_router(cli_args=(*WORKERS, "--share", share), ready=2,
@@ -56,6 +57,8 @@ def test_workers_share_the_port_and_drain_on_sigterm(
     assert sum(per_worker) == 12, per_worker
     if share == "reuseport":  # the kernel's hash: all 12 on one worker is 1 in 2,048
         assert min(per_worker) > 0, per_worker
+    if share == "deal":  # in turn: as even as can be
+        assert per_worker == [6, 6], per_worker
     print(f"{share}: sessions per worker {per_worker}")
     for esme in esmes:
         esme.close()
@@ -65,6 +68,44 @@ def test_workers_share_the_port_and_drain_on_sigterm(
     assert sorted(e["worker"] for e in router.events() if e.get("event") == "stopped") == [0, 1]
     assert sorted(p.name for p in (router.workdir / "var").glob("chapar.w*.db")) == [
         "chapar.w0.db", "chapar.w1.db"]
+
+
+def test_dealt_connections_are_even_and_pass_over_a_dead_worker(
+        make_router: Callable[..., RouterProcess]) -> None:
+    """issue 16 (--share deal): four sessions opened at once are two on each worker
+    (SO_REUSEPORT's hash put them 3:1 in four runs of six); with worker 1 dead, every
+    new session is served by worker 0 until 1 is back, then they alternate again."""
+    router = make_router(cli_args=(*WORKERS, "--share", "deal"), ready=2,
+                         admin={"token": TOKEN, "port": free_port(span=2)})
+    esmes = [clients.Esme(router.port) for _ in range(4)]
+    binds = [threading.Thread(target=e.bind) for e in esmes]
+    for t in binds:
+        t.start()
+    for t in binds:
+        t.join(15)
+    assert sessions_per_worker(router) == [2, 2]
+    victim = worker_pids(router)[1]
+    os.kill(victim, signal.SIGKILL)  # dealt while it dies, a session is reset (as with
+    router.wait_event("worker_died", where=lambda e: e["pid"] == victim)  # reuseport)
+    alone = [clients.Esme(router.port) for _ in range(3)]
+    for esme in alone:
+        assert esme.bind().status == 0
+    router.wait_event("worker_started", timeout=15,
+                      where=lambda e: e["worker"] == 1 and e["pid"] != victim)
+    assert wait_for(lambda: len(router.events()) > 0 and _serving(router, 1), 15)
+    later = [clients.Esme(router.port) for _ in range(4)]
+    for esme in later:
+        assert esme.bind().status == 0
+    assert sessions_per_worker(router) == [2 + 3 + 2, 2], "the dead one passed over"
+    for esme in (*esmes, *alone, *later):
+        esme.close()
+    assert router.stop() == 0
+
+
+def _serving(router: RouterProcess, worker: int) -> bool:
+    started = [e for e in router.events() if e.get("event") == "listening"
+               and e.get("worker") == worker]
+    return len(started) >= 2
 
 
 def test_a_killed_worker_restarts_and_replays_its_journal(

@@ -37,6 +37,7 @@ def routers() -> Iterator[list[RouterProcess]]:
 
 
 def tls_router(folder: Path, ca: Ca, password_hash: str, routers: list[RouterProcess],
+               cli_args: tuple[str, ...] = (), ready: int = 1,
                **overrides: object) -> tuple[RouterProcess, int]:
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / "server.pem", folder / "server.key"
@@ -45,7 +46,7 @@ def tls_router(folder: Path, ca: Ca, password_hash: str, routers: list[RouterPro
     cfg = router_config(folder, password_hash, **overrides)
     cfg["listen"] = {**cfg["listen"], "tls_port": tls_port, "tls_cert": str(cert),
                      "tls_key": str(key)}
-    router = RouterProcess(folder, cfg)
+    router = RouterProcess(folder, cfg, cli_args, ready)
     routers.append(router)
     router.start()
     assert router.wait_event("listening")["tls_port"] == tls_port
@@ -67,6 +68,24 @@ def test_smpplib_over_tls_binds_and_submits_and_gets_its_receipt(
     esme.close()
     # the plain port still speaks plain SMPP
     raw.assert_alive(router)
+
+
+def test_tls_sessions_dealt_to_two_workers(tmp_path: Path, ca: Ca, password_hash: str,
+                                          routers: list[RouterProcess]) -> None:
+    """``--workers 2 --share deal``: the supervisor deals TLS connections too; each
+    worker does the handshake and serves a session."""
+    router, tls_port = tls_router(tmp_path / "r", ca, password_hash, routers,
+                                  ("--workers", "2", "--share", "deal"), 2)
+    esmes = [Esme(tls_port, ssl_context=ca.client_context()) for _ in range(2)]
+    for esme in esmes:
+        assert esme.bind().status == 0
+        sequence = esme.send(SOURCE, "989121234567", b"dealt over tls")
+        esme.pump(lambda e=esme: len(e.responses) == 1)  # type: ignore[misc]
+        assert esme.responses[sequence].status == 0
+    assert len({e["worker"] for e in router.events() if e.get("event") == "bind"
+                and e.get("outcome") == "accepted"}) == 2
+    for esme in esmes:
+        esme.close()
 
 
 def test_plain_text_client_on_the_tls_port_is_closed_cleanly(
