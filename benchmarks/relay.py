@@ -359,6 +359,8 @@ class Sut:
             cmd = [sys.executable, "-m", "router.cli", "run", "--config", str(path)]
             if target.workers:
                 cmd += ["--workers", str(target.workers)]
+                if args.share:
+                    cmd += ["--share", args.share]
             if args.chapar_gc == "off":  # experiment: the same CLI with the cyclic GC off
                 cmd[1:3] = ["-c", "import gc, sys; gc.disable(); from router.cli import main; "
                             "sys.exit(main(sys.argv[1:]))"]
@@ -785,6 +787,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "DSN) in the same rounds")
     p.add_argument("--workers", metavar="N,M",
                    help="measure chapar run --workers N for each N (e.g. 1,2), unpinned")
+    p.add_argument("--share", choices=("reuseport", "inherit", "deal"),
+                   help="with --workers: chapar run --share (default: chapar's own)")
     p.add_argument("--compare-without-lines", action="store_true",
                    help="chapar@REV's config has no `lines` key and no blacklist is seeded "
                         "for it (revisions from before line checks)")

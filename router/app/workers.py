@@ -5,10 +5,12 @@ a backoff (0.5 s doubling to 30 s; a worker that lived a minute starts the count
 SIGHUP is passed to every worker (certificates reloaded), SIGTERM or SIGINT drains them
 all (each its own shutdown) and the supervisor exits 0 when they all did.
 
-The ports are shared one of two ways (``--share``): ``reuseport`` (default), each worker
-binds the port itself with SO_REUSEPORT and the kernel spreads new connections over the
-workers by a hash of the peer's address and port; ``inherit``, the supervisor binds and
-listens and the workers accept from the one inherited socket (whichever wakes first).
+The ports are shared one of three ways (``--share``): ``deal`` (default), the supervisor
+accepts and deals each connection to the workers in turn (``dealing.py``: even, where
+the others leave it to chance); ``reuseport``, each worker binds the port itself with
+SO_REUSEPORT and the kernel spreads new connections over the workers by a hash of the
+peer's address and port; ``inherit``, the supervisor binds and listens and the workers
+accept from the one inherited socket (whichever wakes first).
 Each worker has a journal of its own (``chapar.w0.db``, ``chapar.w1.db``…, or with
 PostgreSQL the schema ``chapar_w0``, ``chapar_w1``…; a restarted worker replays its own)
 and its admin API on ``admin.port + index``; the registry is shared (SQLite in WAL mode,

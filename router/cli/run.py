@@ -137,10 +137,10 @@ def add_parsers(sub: Subparsers) -> None:
     run.add_argument("--workers", default="1",
                      help="worker processes sharing the ports: a number, or auto (one per "
                           "CPU); more than 1 starts a supervisor")
-    run.add_argument("--share", choices=("reuseport", "inherit", "deal"), default="reuseport",
-                     help="how workers share a port: each binds it with SO_REUSEPORT, all "
-                          "accept on the supervisor's socket, or the supervisor deals "
-                          "each connection to the workers in turn")
+    run.add_argument("--share", choices=("deal", "reuseport", "inherit"), default="deal",
+                     help="how workers share a port: the supervisor deals each connection "
+                          "to the workers in turn (default), each binds it with "
+                          "SO_REUSEPORT, or all accept on the supervisor's socket")
     run.add_argument("--worker", help=argparse.SUPPRESS)  # I/N: set by the supervisor
     run.set_defaults(func=cmd_run)
 
