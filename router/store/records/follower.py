@@ -251,16 +251,12 @@ def main(argv: list[str]) -> None:
     """The follower's process: ``python -m router.store.records.follower STORE RECORDS
     LOG PARENT`` (settings as JSON)."""
     store, settings, log_settings, parent = argv
+    records = RecordSettings(**orjson.loads(settings))
+    with contextlib.suppress(OSError):  # before any thread: they inherit it
+        os.nice(records.nice)
     configure(LogSettings(**orjson.loads(log_settings)))
     quiet_collector()
-    _follow(StoreSettings(**orjson.loads(store)), RecordSettings(**orjson.loads(settings)),
-            _Orphaned(int(parent)))
-
-
-def _nicer(pid: int, by: int) -> None:
-    """The follower ``by`` nicer than this process (at most 19); not Linux: as it is."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + by))
+    _follow(StoreSettings(**orjson.loads(store)), records, _Orphaned(int(parent)))
 
 
 def _beside(pid: int) -> None:
@@ -298,7 +294,6 @@ class Writer:
              orjson.dumps(asdict(self._settings)).decode(),
              orjson.dumps(asdict(self._log)).decode(), str(os.getpid())])
         _beside(self._process.pid)
-        _nicer(self._process.pid, self._settings.nice)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop after a last round (the journal is closed by then: nothing is left)."""

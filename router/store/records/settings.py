@@ -15,7 +15,8 @@ class RecordSettings:
     writer: Literal["process", "thread"] = "process"
     """``process``: the follower runs on another core; ``thread``: in the router's."""
     nice: int = 10
-    """How much nicer (Linux) than the router the follower's process runs: records are
+    """How much nicer (Linux) than the router the follower's process (``writer:
+    process``; every thread of it) runs: records are
     off the ack path, so under full load the routers keep the CPU and the follower
     catches up when it eases (the journal holds what it has not recorded yet)."""
     retention_months: int = 6
