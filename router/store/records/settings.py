@@ -16,9 +16,9 @@ class RecordSettings:
     """``process``: the follower runs on another core; ``thread``: in the router's."""
     nice: int = 10
     """How much nicer (Linux) than the router the follower's process (``writer:
-    process``; every thread of it) runs: records are
-    off the ack path, so under full load the routers keep the CPU and the follower
-    catches up when it eases (the journal holds what it has not recorded yet)."""
+    process``; every thread of it) runs: records are off the ack path, so under full
+    load the routers keep the CPU and the follower catches up when it eases (the
+    journal holds what it has not recorded yet)."""
     retention_months: int = 6
     """Never below six (requirements §4); the config refuses a lower value."""
     text: TextPolicy = "full"
