@@ -129,8 +129,8 @@ class Dealt:
             log.error("dealer_link_failed", error=str(exc))
             self.close()
             return
-        if not kinds and not fds:  # the supervisor is gone: serve what is up
-            log.warning("dealer_gone", note="no new connections reach this worker")
+        if not kinds and not fds:  # the supervisor stops (or died): serve what is up
+            log.info("dealer_closed", note="no new connections reach this worker")
             self.close()
             return
         for kind, fd in zip(kinds, fds, strict=False):

@@ -173,13 +173,14 @@ class Supervisor:
                 self._sockets["tls"] = _listen(cfg, cfg.listen.tls_port)
         if self._share == "deal":
             self._dealer = Dealer(self._sockets)
-            self._dealer.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         log.info("supervisor_started", workers=self._count, share=self._share,
                  pid=os.getpid())
         for index in range(self._count):
             self._spawn(index)
+        if self._dealer is not None:  # every worker has a link: none is dropped
+            self._dealer.start()
         while not self._stopping:
             self._tick()
             time.sleep(0.1)

