@@ -120,12 +120,21 @@ class Quotas:
         return [(a, p, n) for (a, p), n in pending.items() if n]
 
 
+def _counted(count: int, segments: list[int] | None, quota: float | None) -> int | None:
+    """The segments a batch counts against the quota, None when it has not that many
+    left."""
+    if quota is None:
+        return 0
+    counted = count if segments is None else sum(segments)
+    return counted if counted <= quota else None
+
+
 class _Plan:
     """What one account's batches take from under one limit book, resolved once: its
     limit, its bucket, its operator buckets by operator name (no key built and looked
     up per bucket and batch)."""
 
-    __slots__ = ("operators", "own", "prefix", "quota", "with_ops")
+    __slots__ = ("operators", "own", "prefix", "quota", "routes", "with_ops")
 
     def __init__(self, account: str, limit: Limit | None, own: Bucket | None,
                  with_ops: bool) -> None:
@@ -136,6 +145,8 @@ class _Plan:
         self.prefix = operator_key(account, "")
         """Of its operator limits' keys."""
         self.operators: dict[str, Bucket | None] = {}
+        self.routes: dict[tuple[str, str], tuple[Bucket, ...]] = {}
+        """By (line, operator): every bucket a submit of the account takes from."""
 
 
 class ThrottleStage:
@@ -250,27 +261,52 @@ class ThrottleStage:
         the counts per key at once.  Returns the segments counted, None to decide
         submit by submit."""
         count = len(submits)
+        sources = facts.sources(submits)
+        if len(sources) == 1 and (operators is None or operators.count(operators[0]) == count):
+            route = self._route(plan, book, next(iter(sources)),
+                                operators[0] if operators is not None else "", now)
+            for bucket in route:
+                if bucket.tokens < count:
+                    return None
+            counted = _counted(count, segments, quota)
+            if counted is not None:
+                for bucket in route:
+                    bucket.tokens -= count
+            return counted
         takes: list[tuple[Bucket, int]] = []
         own = plan.own
         if own is not None:
             if own.tokens < count:
                 return None
             takes.append((own, count))
-        if book.lines and not self._covers(takes, facts.sources(submits), self._lines,
-                                           "line", "", book.lines, now):
+        if book.lines and not self._covers(takes, sources, self._lines, "line", "",
+                                           book.lines, now):
             return None
         if operators is not None and not self._covers(
                 takes, counts(operators), plan.operators, "operator", plan.prefix,
                 book.operators, now):
             return None
-        counted = 0
-        if quota is not None:
-            counted = count if segments is None else sum(segments)
-            if counted > quota:
-                return None
-        for bucket, n in takes:
-            bucket.tokens -= n
+        counted = _counted(count, segments, quota)
+        if counted is not None:
+            for bucket, n in takes:
+                bucket.tokens -= n
         return counted
+
+    def _route(self, plan: _Plan, book: LimitBook, source: str, operator: str, now: float
+               ) -> tuple[Bucket, ...]:
+        """The buckets a submit of the plan's account from ``source`` to ``operator``
+        takes from, found once per limit book (filled)."""
+        route = plan.routes.get((source, operator))
+        if route is None:
+            line = self._bucket("line", source, book.lines, now)
+            to = (self._bucket("operator", plan.prefix + operator, book.operators, now)
+                  if plan.with_ops else None)
+            route = plan.routes[source, operator] = tuple(
+                bucket for bucket in (plan.own, line, to) if bucket is not None)
+        else:
+            for bucket in route:
+                bucket.fill(now)
+        return route
 
     def _covers(self, takes: list[tuple[Bucket, int]], counted: dict[str, int],
                 known: dict[str, Bucket | None], scope: str, prefix: str,
