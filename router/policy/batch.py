@@ -52,7 +52,8 @@ class BatchFacts:
     def _of(self, submits: list[Submit]) -> list[tuple[Any, ...]]:
         """The batch's columns; a new list of submits forgets the last one's answers."""
         if submits is not self._for:
-            self._for, self._columns = submits, list(zip(*submits, strict=True))
+            # every Submit has the same fields: strict would only check that (~0.2 µs)
+            self._for, self._columns = submits, list(zip(*submits, strict=False))
             self._operators = self._sources = self._segments = None
             self._segmented = False
         return self._columns
