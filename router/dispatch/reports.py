@@ -15,6 +15,7 @@ that came before it is held by the book and released here when it comes).
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 
 import structlog
 
@@ -38,6 +39,8 @@ from router.model.wallets import Wallets
 from router.smpp import codec
 from router.smpp.deliver import Deliver
 
+_message_id = itemgetter(0)
+"""Of an outcome."""
 log = structlog.get_logger("chapar.dispatch")
 
 
@@ -80,7 +83,7 @@ class Reports:
         self.accepted += len(outcomes)
         if outcomes:
             if self._wallets is not None and self._wallets.open:
-                self._wallets.settle([outcome[0] for outcome in outcomes], [])
+                self._wallets.settle(list(map(_message_id, outcomes)), [])
             self._intake.record_outcomes(outcomes, upstream)
         if back:
             self.congested += len(back)

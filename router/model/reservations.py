@@ -19,13 +19,15 @@ from collections.abc import Iterable, Iterator
 Entry = tuple[str, int, bool]
 """(account, reserved cost, settled by its receipt)."""
 _OPEN, _SETTLED = 0, 1
+_ONE_SETTLED = bytes((_SETTLED,))
 
 
 class _Run:
-    __slots__ = ("entry", "first", "left", "settled")
+    __slots__ = ("end", "entry", "first", "left", "settled")
 
     def __init__(self, first: int, count: int, entry: Entry) -> None:
         self.first = first
+        self.end = first + count
         self.entry = entry
         self.settled = bytearray(count)
         self.left = count
@@ -65,8 +67,7 @@ class Reservations:
         if index < 0:
             return None
         run = self._runs[firsts[index]]
-        offset = message_id - run.first
-        return run if offset < len(run.settled) else None
+        return run if message_id < run.end else None
 
     def get(self, message_id: int) -> Entry | None:
         entry = self._entries.get(message_id)
@@ -105,31 +106,33 @@ class Reservations:
         while at < count:
             index = bisect_right(firsts, ids[at]) - 1
             run = runs[firsts[index]] if index >= 0 else None
-            if run is None or ids[at] >= run.first + len(run.settled):  # between runs
+            if run is None or ids[at] >= run.end:  # between runs
                 following = firsts[index + 1] if index + 1 < len(firsts) else None
                 end = count if following is None else bisect_left(ids, following, at)
                 left += ids[at:end]
                 at = end
                 continue
-            end = bisect_left(ids, run.first + len(run.settled), at)
+            end = bisect_left(ids, run.end, at)
             first, size = ids[at], end - at
             start = first - run.first
             if (ids[end - 1] - first + 1 == size and len(set(ids[at:end])) == size
                     and run.settled.find(_SETTLED, start, start + size) < 0):
-                run.settled[start:start + size] = bytes((_SETTLED,)) * size
+                run.settled[start:start + size] = _ONE_SETTLED * size
                 closed.append((run.entry[0], first, size))
-                self._closed(run, size)
+                self._closed(run, size, index)
             else:
                 left += ids[at:end]
             at = end
         return closed, left
 
-    def _closed(self, run: _Run, count: int) -> None:
+    def _closed(self, run: _Run, count: int, index: int | None = None) -> None:
+        """``count`` more of the run's ids settled; ``index``: its place in
+        ``_firsts`` when known."""
         run.left -= count
         if run.left == 0:
             del self._runs[run.first]
             firsts = self._firsts
-            firsts.pop(bisect_right(firsts, run.first) - 1)
+            del firsts[bisect_right(firsts, run.first) - 1 if index is None else index]
 
     # --- as a whole --------------------------------------------------------------------
 

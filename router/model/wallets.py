@@ -6,13 +6,14 @@ The balance of an account is the sum of its ledger entries: topups (+), reservat
 on a final failure).  The billing stage reserves; the intake writes the reservation row
 with the batch's ids in the batch's commit; carrier answers and receipts settle: commit
 on carrier acceptance or on DELIVRD (``charge_on: delivery``), refund on a final
-refusal, REJECTD, UNDELIV or EXPIRED.  One reserve row per batch, its entries
-``[[message_id, amount], ...]``; a run of consecutive ids with one amount is written
-``[first_id, amount, count]`` (a batch at one price: one entry, not 64), and ``expand``
-gives the pairs back.  Commits gather per account until the journal commit takes the
-rows: one commit row per account a commit, its ids sorted into runs (carrier answers
-come interleaved, a few per read: a row of ``[id, 0]`` pairs per read made the ledger
-the largest write of the relay with billing on).
+refusal, REJECTD, UNDELIV or EXPIRED.  Reservations and commits gather per account
+until the journal commit takes the rows: one reserve row and one commit row per account
+a commit (a reserve row per batch was a SQLite insert every 27 messages of the relay).
+Entries are ``[[message_id, amount], ...]``; a run of consecutive ids with one amount
+is written ``[first_id, amount, count]`` (a batch at one price: one entry, not 64), and
+``expand`` gives the pairs back.  Commit rows have their ids sorted into runs (carrier
+answers come interleaved, a few per read: a row of ``[id, 0]`` pairs per read made the
+ledger the largest write of the relay with billing on).
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def _runs(spans: list[tuple[int, int]]) -> list[Entry]:
 REFUND_STATS = frozenset({"REJECTD", "UNDELIV", "EXPIRED"})
 
 
+class _Reserving:
+    """An account's reservations since the last journal commit: its reserve row."""
+
+    __slots__ = ("entries", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.entries: list[Entry] = []
+
+
 class Wallets:
     def __init__(self, balances: dict[str, int] | None = None,
                  on_delivery: frozenset[str] = frozenset()) -> None:
@@ -87,7 +98,9 @@ class Wallets:
         """Message id -> (account, reserved cost, settled by its receipt)."""
         self._staged: tuple[list[Submit], list[int]] | None = None
         self.rows: list[LedgerRow] = []
-        """Rows for the next journal commit (commits are added by ``take_rows``)."""
+        """Rows for the next journal commit (reserves and commits are added by
+        ``take_rows``)."""
+        self._reserving: dict[str, _Reserving] = {}
         self._committed: dict[str, list[tuple[int, int]]] = {}
         """Per account, the (first id, count) spans charged since the last ``take_rows``."""
         self.offsets: dict[str, int] | None = None
@@ -126,7 +139,9 @@ class Wallets:
             cost = costs[0]
             if cost:
                 self.open.open_run(first_id, len(costs), account, cost)
-                self._reserve_row(account, cost * len(costs), [(first_id, -cost, len(costs))])
+                pending = self._pending(account)
+                pending.total += cost * len(costs)
+                pending.entries.append((first_id, -cost, len(costs)))
             return
         else:
             flags = repeat(False)
@@ -137,11 +152,15 @@ class Wallets:
         if costs:
             self.open.update(zip(ids, zip(repeat(account), costs, flags, strict=False),
                                  strict=True))
-            self._reserve_row(account, sum(costs), list(zip(ids, map(neg, costs), strict=True)))
+            pending = self._pending(account)
+            pending.total += sum(costs)
+            pending.entries += zip(ids, map(neg, costs), strict=True)
 
-    def _reserve_row(self, account: str, total: int, entries: list[Entry]) -> None:
-        self.rows.append(LedgerRow(time.time(), account, "reserve", -total, "",
-                                   orjson.dumps(entries)))
+    def _pending(self, account: str) -> _Reserving:
+        pending = self._reserving.get(account)
+        if pending is None:
+            pending = self._reserving[account] = _Reserving()
+        return pending
 
     def unreserve(self, account: str, first_id: int, costs: list[int]) -> None:
         """The batch's commit failed (its submits were refused): nothing was charged."""
@@ -163,7 +182,7 @@ class Wallets:
     @property
     def unwritten(self) -> bool:
         """Rows or charges wait for the next journal commit."""
-        return bool(self.rows or self._committed)
+        return bool(self.rows or self._reserving or self._committed)
 
     def settle(self, accepted: list[int], failed: list[int]) -> None:
         """Carrier answers: ``accepted`` ids are charged now unless their receipt
@@ -220,11 +239,19 @@ class Wallets:
                                        "", orjson.dumps(refunded)))
 
     def take_rows(self) -> list[LedgerRow]:
-        """The rows for this journal commit: what is waiting, then a commit row per
-        account charged since the last one."""
-        rows, self.rows = self.rows, []
+        """The rows for this journal commit: a reserve row per account that reserved
+        since the last one (before the refunds: a reservation precedes what settles
+        it), what is waiting, then a commit row per account charged."""
+        now = time.time()
+        rows: list[LedgerRow] = []
+        if self._reserving:
+            reserving, self._reserving = self._reserving, {}
+            rows += [LedgerRow(now, account, "reserve", -pending.total, "",
+                               orjson.dumps(pending.entries))
+                     for account, pending in reserving.items()]
+        rows += self.rows
+        self.rows = []
         if self._committed:
-            now = time.time()
             committed, self._committed = self._committed, {}
             rows += [LedgerRow(now, account, "commit", 0, "", orjson.dumps(_runs(spans)))
                      for account, spans in committed.items()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from router.model.limits import Limit
-from router.policy.throttle import Bucket, Quotas
+from router.policy.throttle import Bucket, Keys, Quotas
 
 
 class LeasedBucket(Bucket):
@@ -42,16 +42,16 @@ class LeasedQuotas(Quotas):
         self.held: Counter[tuple[str, str]] = Counter()
         """Segments leased and not used yet, per (account, period)."""
 
-    def left(self, account: str, limit: Limit, wall: float) -> float:
-        day, month = self.periods(wall)
+    def left_of(self, keys: Keys, limit: Limit) -> float:
         left = float("inf")
         if limit.daily:
-            left = self.held[account, day]
+            left = self.held[keys[0]]
         if limit.monthly:
-            left = min(left, self.held[account, month])
+            left = min(left, self.held[keys[1]])
         return left
 
-    def add(self, account: str, wall: float, segments: int) -> None:
-        super().add(account, wall, segments)
-        for period in self.periods(wall):
-            self.held[account, period] -= segments
+    def add_to(self, keys: Keys, segments: int) -> None:
+        super().add_to(keys, segments)
+        held = self.held
+        for key in keys:
+            held[key] -= segments

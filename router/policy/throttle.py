@@ -62,6 +62,10 @@ def _blocked(buckets: tuple[Bucket, ...]) -> bool:  # a loop: any() + a generato
     return False
 
 
+Keys = tuple[tuple[str, str], tuple[str, str]]
+"""An account's (account, day) and (account, month) counters."""
+
+
 class Quotas:
     """Segments counted per (account, period); periods are local days and months."""
 
@@ -70,31 +74,79 @@ class Quotas:
         self.used: Counter[tuple[str, str]] = Counter(used or {})
         self.pending: Counter[tuple[str, str]] = Counter()
         self._cache = (-1, ("", ""))
+        self._keys: dict[str, Keys] = {}
+        """Per account, its counters' keys in the current periods (built once, not per
+        batch)."""
 
     def periods(self, wall: float) -> tuple[str, str]:
         minute = int(wall // 60)
         if minute != self._cache[0]:
             local = datetime.fromtimestamp(wall, self._tz)
-            self._cache = (minute, (f"d:{local:%Y-%m-%d}", f"m:{local:%Y-%m}"))
+            periods = (f"d:{local:%Y-%m-%d}", f"m:{local:%Y-%m}")
+            if periods != self._cache[1]:
+                self._keys = {}
+            self._cache = (minute, periods)
         return self._cache[1]
 
-    def left(self, account: str, limit: Limit, wall: float) -> float:
+    def keys(self, account: str, wall: float) -> Keys:
         day, month = self.periods(wall)
+        keys = self._keys.get(account)
+        if keys is None:
+            keys = self._keys[account] = ((account, day), (account, month))
+        return keys
+
+    def left(self, account: str, limit: Limit, wall: float) -> float:
+        return self.left_of(self.keys(account, wall), limit)
+
+    def left_of(self, keys: Keys, limit: Limit) -> float:
         left = float("inf")
         if limit.daily:
-            left = limit.daily - self.used[account, day]
+            left = limit.daily - self.used[keys[0]]
         if limit.monthly:
-            left = min(left, limit.monthly - self.used[account, month])
+            left = min(left, limit.monthly - self.used[keys[1]])
         return left
 
     def add(self, account: str, wall: float, segments: int) -> None:
-        for period in self.periods(wall):
-            self.used[account, period] += segments
-            self.pending[account, period] += segments
+        self.add_to(self.keys(account, wall), segments)
+
+    def add_to(self, keys: Keys, segments: int) -> None:
+        used, pending = self.used, self.pending
+        for key in keys:
+            used[key] += segments
+            pending[key] += segments
 
     def take_pending(self) -> list[tuple[str, str, int]]:
         pending, self.pending = self.pending, Counter()
         return [(a, p, n) for (a, p), n in pending.items() if n]
+
+
+def _counted(count: int, segments: list[int] | None, quota: float | None) -> int | None:
+    """The segments a batch counts against the quota, None when it has not that many
+    left."""
+    if quota is None:
+        return 0
+    counted = count if segments is None else sum(segments)
+    return counted if counted <= quota else None
+
+
+class _Plan:
+    """What one account's batches take from under one limit book, resolved once: its
+    limit, its bucket, its operator buckets by operator name (no key built and looked
+    up per bucket and batch)."""
+
+    __slots__ = ("operators", "own", "prefix", "quota", "routes", "with_ops")
+
+    def __init__(self, account: str, limit: Limit | None, own: Bucket | None,
+                 with_ops: bool) -> None:
+        self.own = own
+        self.quota = limit if limit is not None and (limit.daily or limit.monthly) else None
+        """The limit, when it has a quota."""
+        self.with_ops = with_ops
+        self.prefix = operator_key(account, "")
+        """Of its operator limits' keys."""
+        self.operators: dict[str, Bucket | None] = {}
+        self.routes: dict[tuple[str, str], tuple[Bucket, ...]] = {}
+        """By (line, operator): every bucket a submit of the account takes from."""
 
 
 class ThrottleStage:
@@ -113,11 +165,17 @@ class ThrottleStage:
         self._book: LimitBook | None = None
         self._op_accounts: frozenset[str] = frozenset()
         self.buckets: dict[tuple[str, str], Bucket] = {}
+        self._plans: dict[str, _Plan | None] = {}
+        """Per account, for ``_book``; None: no limit applies to it."""
+        self._lines: dict[str, Bucket | None] = {}
+        """Line buckets by source, for ``_book``."""
 
     def _sync(self, book: LimitBook) -> None:
         """New limits: retune the buckets that still have one, drop the others."""
         self._book = book
         self._op_accounts = book.with_operators()
+        self._plans = {}
+        self._lines = {}
         for (scope, key), bucket in list(self.buckets.items()):
             limit = book.by_scope(scope).get(key)
             if limit is None or not limit.rate:
@@ -147,6 +205,14 @@ class ThrottleStage:
         bucket.fill(now)
         return bucket
 
+    def _plan(self, account: str, book: LimitBook) -> _Plan | None:
+        limit = book.accounts.get(account)
+        with_ops = account in self._op_accounts
+        if limit is None and not book.lines and not with_ops:
+            return None
+        own = self._bucket("account", account, book.accounts, self._clock())
+        return _Plan(account, limit, own, with_ops)
+
     def _keys(self, submit: Submit, account: str, with_ops: bool) -> list[tuple[str, str]]:
         keys = [("account", account), ("line", submit.source_addr)]
         if with_ops:
@@ -161,60 +227,99 @@ class ThrottleStage:
         if book is not self._book:
             self._sync(book)
         account = snapshot.account
-        limit = book.accounts.get(account)
-        with_ops = account in self._op_accounts
-        if (limit is None and not book.lines and not with_ops) or not submits:
+        if account not in self._plans:
+            self._plans[account] = self._plan(account, book)
+        plan = self._plans[account]
+        if plan is None or not submits:
             return submits, []
         now = self._clock()
-        quota = (self.quotas.left(account, limit, snapshot.wall)
-                 if limit is not None and (limit.daily or limit.monthly) else None)
-        own = self._bucket("account", account, book.accounts, now)
-        operators = snapshot.facts.operators(submits, self._addresses) if with_ops else None
-        segments = snapshot.facts.segments(submits) if quota is not None else None
-        taken = self._whole(submits, account, book, now, own, operators, segments, quota,
-                            snapshot.facts)
+        if plan.own is not None:
+            plan.own.fill(now)
+        quotas = self.quotas
+        keys = quota = None
+        if plan.quota is not None:
+            keys = quotas.keys(account, snapshot.wall)
+            quota = quotas.left_of(keys, plan.quota)
+        facts = snapshot.facts
+        operators = facts.operators(submits, self._addresses) if plan.with_ops else None
+        segments = facts.segments(submits) if keys is not None else None
+        taken = self._whole(submits, plan, book, now, operators, segments, quota, facts)
         if taken is not None:
-            if taken:
-                self.quotas.add(account, snapshot.wall, taken)
+            if keys is not None and taken:
+                quotas.add_to(keys, taken)
             return submits, []
-        accepted, refused, counted = self._each(submits, account, book, now, own,
+        accepted, refused, counted = self._each(submits, account, book, now, plan.own,
                                                 operators, segments, quota)
-        if counted:
-            self.quotas.add(account, snapshot.wall, counted)
+        if keys is not None and counted:
+            quotas.add_to(keys, counted)
         return accepted, refused
 
-    def _whole(self, submits: list[Submit], account: str, book: LimitBook, now: float,
-               own: Bucket | None, operators: list[str] | None, segments: list[int] | None,
-               quota: float | None, facts: BatchFacts) -> int | None:
+    def _whole(self, submits: list[Submit], plan: _Plan, book: LimitBook, now: float,
+               operators: list[str] | None, segments: list[int] | None, quota: float | None,
+               facts: BatchFacts) -> int | None:
         """The fast path: when every bucket and the quota cover the whole batch, take
         the counts per key at once.  Returns the segments counted, None to decide
         submit by submit."""
         count = len(submits)
+        sources = facts.sources(submits)
+        if len(sources) == 1 and (operators is None or operators.count(operators[0]) == count):
+            route = self._route(plan, book, next(iter(sources)),
+                                operators[0] if operators is not None else "", now)
+            for bucket in route:
+                if bucket.tokens < count:
+                    return None
+            counted = _counted(count, segments, quota)
+            if counted is not None:
+                for bucket in route:
+                    bucket.tokens -= count
+            return counted
         takes: list[tuple[Bucket, int]] = []
+        own = plan.own
         if own is not None:
             if own.tokens < count:
                 return None
             takes.append((own, count))
-        if book.lines and not self._covers(takes, facts.sources(submits), "line", "",
+        if book.lines and not self._covers(takes, sources, self._lines, "line", "",
                                            book.lines, now):
             return None
         if operators is not None and not self._covers(
-                takes, counts(operators), "operator", f"{account}/", book.operators, now):
+                takes, counts(operators), plan.operators, "operator", plan.prefix,
+                book.operators, now):
             return None
-        counted = 0
-        if quota is not None:
-            counted = count if segments is None else sum(segments)
-            if counted > quota:
-                return None
-        for bucket, n in takes:
-            bucket.tokens -= n
+        counted = _counted(count, segments, quota)
+        if counted is not None:
+            for bucket, n in takes:
+                bucket.tokens -= n
         return counted
 
-    def _covers(self, takes: list[tuple[Bucket, int]], counted: dict[str, int], scope: str,
-                prefix: str, limits: dict[str, Limit], now: float) -> bool:
-        """Whether each key's bucket holds its count of the batch (noted in ``takes``)."""
+    def _route(self, plan: _Plan, book: LimitBook, source: str, operator: str, now: float
+               ) -> tuple[Bucket, ...]:
+        """The buckets a submit of the plan's account from ``source`` to ``operator``
+        takes from, found once per limit book (filled)."""
+        route = plan.routes.get((source, operator))
+        if route is None:
+            line = self._bucket("line", source, book.lines, now)
+            to = (self._bucket("operator", plan.prefix + operator, book.operators, now)
+                  if plan.with_ops else None)
+            route = plan.routes[source, operator] = tuple(
+                bucket for bucket in (plan.own, line, to) if bucket is not None)
+        else:
+            for bucket in route:
+                bucket.fill(now)
+        return route
+
+    def _covers(self, takes: list[tuple[Bucket, int]], counted: dict[str, int],
+                known: dict[str, Bucket | None], scope: str, prefix: str,
+                limits: dict[str, Limit], now: float) -> bool:
+        """Whether each key's bucket holds its count of the batch (noted in ``takes``);
+        ``known``: the buckets by key found so far under this limit book."""
         for key, n in counted.items():
-            bucket = self._bucket(scope, prefix + key, limits, now)
+            if key in known:
+                bucket = known[key]
+                if bucket is not None:
+                    bucket.fill(now)
+            else:
+                bucket = known[key] = self._bucket(scope, prefix + key, limits, now)
             if bucket is not None:
                 if bucket.tokens < n:
                     return False

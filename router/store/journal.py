@@ -162,7 +162,8 @@ class SqliteJournal:
         self._flags.extend(rows)
 
     def add_ledger(self, rows: list[LedgerRow]) -> None:
-        """Prepaid ledger rows (one per batch and kind): they commit with the batch."""
+        """Prepaid ledger rows (one per account and kind a commit): they commit with the
+        batches they reserve for."""
         self._ledger.extend(rows)
 
     def add_replaced(self, message_id: int, body: bytes) -> None:

@@ -1,6 +1,6 @@
 """The prepaid ledger: append-only rows beside the journal (its SQLite file, or its
 PostgreSQL database), so a batch's reservation commits with the batch itself (one row
-per batch, design §3.3).
+per account a group commit, design §3.3).
 
 The balance of an account is the sum of its rows' amounts.  The router appends
 reserve / commit / refund rows through the journal's group commit; ``chapar billing

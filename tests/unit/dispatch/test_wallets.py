@@ -15,7 +15,8 @@ def submits(*receipts: bool) -> list[Submit]:
 
 
 def total(wallets: Wallets, topup: int) -> int:
-    return topup + sum(row.amount for row in wallets.rows)
+    """The balance the rows written so far give (the next commit's rows are taken)."""
+    return topup + sum(row.amount for row in wallets.take_rows())
 
 
 def test_accept_charged_on_carrier_acceptance_refunded_on_refusal() -> None:
@@ -23,8 +24,8 @@ def test_accept_charged_on_carrier_acceptance_refunded_on_refusal() -> None:
     wallets.balances["a"] -= 30  # the stage reserved 3 x 10
     wallets.reserved("a", 1000, [10, 10, 10], submits(False, True, False))
     wallets.settle([1000, 1001], [1002])
-    assert wallets.balances["a"] == 80 and total(wallets, 100) == 80
     rows = wallets.take_rows()
+    assert wallets.balances["a"] == 80 and 100 + sum(row.amount for row in rows) == 80
     assert [r.kind for r in rows] == ["reserve", "refund", "commit"]
     assert orjson.loads(rows[1].entries) == [[1002, 10]]
     assert orjson.loads(rows[2].entries) == [[1000, 0, 2]]
@@ -64,6 +65,25 @@ def test_a_batch_at_one_price_is_one_run_entry() -> None:
     assert expand(reserve) == [(500, -10), (501, -10), (502, -10)]
     assert expand([[7, 5], [9, 1, 2]]) == [(7, 5), (9, 1), (10, 1)]
     assert 100 + sum(row.amount for row in rows) == 70 and not wallets.open
+
+
+def test_the_batches_of_one_commit_are_one_reserve_row_per_account() -> None:
+    """Batches journalled by one group commit: one reserve row per account with each
+    batch's entries (a run at one price, pairs otherwise), before the refunds."""
+    wallets = Wallets({"f": 1000, "g": 1000})
+    wallets.reserved("f", 10, [5, 5], submits(False, False))
+    wallets.reserved("g", 12, [7], submits(False))
+    wallets.reserved("f", 13, [5, 3], submits(False, False))
+    wallets.balances["f"] -= 18
+    wallets.balances["g"] -= 7
+    rows = wallets.take_rows()
+    assert [(r.account, r.kind, r.amount, orjson.loads(r.entries)) for r in rows] == [
+        ("f", "reserve", -18, [[10, -5, 2], [13, -5], [14, -3]]),
+        ("g", "reserve", -7, [[12, -7, 1]])]
+    wallets.settle([], [14])
+    rows = wallets.take_rows()
+    assert [(r.kind, r.amount) for r in rows] == [("refund", 3)]
+    assert wallets.balances["f"] == 985 and not wallets.unwritten
 
 
 def test_charges_of_many_carrier_reads_are_one_row_of_runs() -> None:

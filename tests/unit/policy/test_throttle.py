@@ -137,3 +137,31 @@ def test_an_empty_batch_takes_nothing() -> None:
     stage, _, snap = make(LimitBook(accounts={"acc": Limit(1.0, 5)},
                                     lines={"3000": Limit(1.0, 5)}))
     assert counts(stage, snap, []) == (0, 0)
+
+
+def test_a_batch_from_one_line_to_one_operator_takes_the_same_as_one_by_one() -> None:
+    """The usual read (one line, one operator) takes its route's buckets at once: the
+    same tokens and quota as deciding each submit; a bucket that runs out within the
+    batch falls back to submit by submit (0x58 for the rest), and new limits give a new
+    route."""
+    book = LimitBook(accounts={"acc": Limit(1.0, 100, daily=1000)},
+                     lines={"3000": Limit(1.0, 40)},
+                     operators={operator_key("acc", "IR-MCI"): Limit(1.0, 60)})
+    whole, clock, snap = make(book)
+    single, _, _ = make(book)
+    single._clock = whole._clock = clock
+    assert counts(whole, snap, [submit()] * 30) == (30, 0)
+    for _ in range(30):
+        assert counts(single, snap, [submit()]) == (1, 0)
+    assert {k: b.tokens for k, b in whole.buckets.items()} == {
+        k: b.tokens for k, b in single.buckets.items()} == {
+        ("account", "acc"): 70, ("line", "3000"): 10,
+        ("operator", operator_key("acc", "IR-MCI")): 30}
+    assert whole.quotas.used == single.quotas.used
+    assert counts(whole, snap, [submit()] * 15) == (10, 5)  # the line's bucket runs out
+    wider = Snapshot("acc", WALL, snap.lines, snap.lists,
+                     LimitBook(accounts=book.accounts, lines={"3000": Limit(10.0, 100)},
+                               operators=book.operators))
+    clock.now += 20.0
+    assert counts(whole, wider, [submit()] * 25) == (25, 0)
+    assert whole.buckets["line", "3000"].tokens == 75  # 0, refilled at 10/s to 100
