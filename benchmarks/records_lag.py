@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 JOURNALLED = ("SELECT coalesce(sum(count), 0), "
@@ -68,15 +69,28 @@ def _postgres(dsn: str) -> tuple[int, int]:
     return asyncio.run(read())
 
 
-def reading(config: dict[str, Any]) -> Reading | None:
-    """Where the follower of the router run with ``config`` is; None when it cannot be
-    read (a revision without records, a store not there yet)."""
+def _worker_path(path: str, index: int) -> str:
+    """``chapar run --workers``' file of worker ``index`` (router/store/settings.py)."""
+    base = Path(path)
+    return str(base.with_name(f"{base.stem}.w{index}{base.suffix}"))
+
+
+def reading(config: dict[str, Any], workers: int = 0) -> Reading | None:
+    """Where the follower of the router run with ``config`` is (with ``workers`` > 1: the
+    sum over every worker's journal and records); None when it cannot be read (a
+    revision without records, a store not there yet, workers on PostgreSQL)."""
     store = config.get("store", {})
     try:
         if store.get("backend") == "postgres":
+            if workers > 1:
+                return None
             journalled, recorded = _postgres(store["dsn"])
         elif "records" in config:
-            journalled, recorded = _sqlite(store["path"], config["records"]["path"])
+            pairs = [(store["path"], config["records"]["path"])] if workers < 2 else [
+                (_worker_path(store["path"], i), _worker_path(config["records"]["path"], i))
+                for i in range(workers)]
+            counts = [_sqlite(journal, records) for journal, records in pairs]
+            journalled, recorded = sum(c[0] for c in counts), sum(c[1] for c in counts)
         else:
             return None
     except Exception:  # a figure missing, never a failed benchmark
@@ -84,12 +98,13 @@ def reading(config: dict[str, Any]) -> Reading | None:
     return Reading(time.monotonic(), journalled, recorded)
 
 
-def recorded(config: dict[str, Any], count: int, bound_s: float = 60.0) -> Reading | None:
+def recorded(config: dict[str, Any], count: int, bound_s: float = 60.0,
+             workers: int = 0) -> Reading | None:
     """Readings every 0.1 s until ``count`` messages are recorded (or ``bound_s``): the
     first that says so, else None."""
     deadline = time.monotonic() + bound_s
     while time.monotonic() < deadline:
-        last = reading(config)
+        last = reading(config, workers)
         if last is None or last.recorded >= count:
             return last
         time.sleep(0.1)

@@ -566,16 +566,17 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                                args.profile_rate, args.profile_format)
             if target.reload_rules is not None:
                 stack.enter_context(changed_later(target.reload_rules, args.duration / 3))
-            lag0 = records_lag.reading(sut.config)
+            lag0 = records_lag.reading(sut.config, target.workers)
             cpu0, t0 = cpu_seconds(sut.proc.pid), time.monotonic()
             sink_cpu0, busy0 = cpu_seconds(sink.proc.pid), cpu_busy()
             tput = smppload(sut.port, "--conns", "4", "--window", "64", "--duration",
                             str(args.duration), *phase_options("4x64", acks.get("4x64"), args),
                             *dlr, bound_s=args.duration + 40 + WAIT_DLR_S)
             cpu1, t1 = cpu_seconds(sut.proc.pid), time.monotonic()
-            lag1 = records_lag.reading(sut.config)
+            lag1 = records_lag.reading(sut.config, target.workers)
             drain = None if lag1 is None else pool.submit(records_lag.recorded, sut.config,
-                                                          lag1.journalled)
+                                                          lag1.journalled, 60.0,
+                                                          target.workers)
             sink_cpu1, busy1 = cpu_seconds(sink.proc.pid), cpu_busy()
             if prof is not None:
                 try:

@@ -14,7 +14,7 @@ class RecordSettings:
     path: str = "./var/records.db"
     writer: Literal["process", "thread"] = "process"
     """``process``: the follower runs on another core; ``thread``: in the router's."""
-    nice: int = 10
+    nice: int = 19
     """How much nicer (Linux) than the router the follower's process (``writer:
     process``; every thread of it) runs: records are off the ack path, so under full
     load the routers keep the CPU and the follower catches up when it eases (the
