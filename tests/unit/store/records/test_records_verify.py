@@ -44,6 +44,14 @@ def _edit(s: Setup, sql: str) -> SqliteRecords:
     return SqliteRecords(Path(s.settings.path), readonly=True)
 
 
+def _problem(s: Setup, m: str, change: str, n: int) -> str:
+    """What verify says after ``change`` (SQL, ``{t}`` the month's suffix) to the n-th
+    record."""
+    t = months.table_suffix(m)
+    return verify(_edit(s, f"{change.format(t=t)} WHERE message_id = "
+                           f"{_nth(f'records_{t}', n)}"), m).problem
+
+
 def _first_id(s: Setup, m: str) -> int:
     return int(s.rows(m)[0]["message_id"])  # type: ignore[call-overload]
 
@@ -67,10 +75,7 @@ def test_an_edited_text_names_its_row(month: tuple[Setup, str]) -> None:
 
 
 def test_a_removed_row_is_named(month: tuple[Setup, str]) -> None:
-    s, m = month
-    t = months.table_suffix(m)
-    problem = verify(_edit(s, f"DELETE FROM records_{t} WHERE message_id = "
-                           f"{_nth(f'records_{t}', 2)}"), m).problem
+    problem = _problem(*month, "DELETE FROM records_{t}", 2)
     assert problem.startswith("record 2 (message ") and "removed" in problem
 
 
@@ -85,11 +90,7 @@ def test_rows_removed_from_the_end_are_caught_by_the_head(month: tuple[Setup, st
 def test_an_edited_delivery_status_is_caught(month: tuple[Setup, str]) -> None:
     """The status columns follow the message (not chained themselves): they must be what
     the chained events make them."""
-    s, m = month
-    t = months.table_suffix(m)
-    problem = verify(_edit(s, f"UPDATE records_{t} SET status = 'DELIVRD' "
-                              f"WHERE message_id = {_nth(f'records_{t}', 2)}"),
-                     m).problem
+    problem = _problem(*month, "UPDATE records_{t} SET status = 'DELIVRD'", 2)
     assert problem.startswith("record 2 (message ") and "events make" in problem
 
 
@@ -142,8 +143,5 @@ def test_a_month_of_whole_and_short_links_verifies_and_names_an_edit(
 
 
 def test_a_short_link_set_to_another_number_is_named(month: tuple[Setup, str]) -> None:
-    s, m = month
-    t = months.table_suffix(m)
-    problem = verify(_edit(s, f"UPDATE records_{t} SET hash = hash + 1 "
-                              f"WHERE message_id = {_nth(f'records_{t}', 5)}"), m).problem
+    problem = _problem(*month, "UPDATE records_{t} SET hash = hash + 1", 5)
     assert problem.startswith("record 5 (message ") and "altered" in problem
