@@ -26,6 +26,7 @@ from router.store.checkpoints import Checkpoints, hand_over
 from router.store.errors import StoreError
 from router.store.packing import pack_bodies
 from router.store.recovery import Recovery
+from router.store.sqlite import add_column
 
 __all__ = ["SqliteJournal", "StoreError"]
 Durability = Literal["process", "power"]
@@ -79,15 +80,9 @@ CREATE TABLE IF NOT EXISTS marks (
 def _add_columns(db: sqlite3.Connection) -> None:
     """Journals written before records existed lack the columns records read."""
     for table, column in (("journal", "peer"), ("refusals", "peer"), ("outcomes", "upstream")):
-        names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in names:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(outcomes)")}
-    if "receipted" not in columns:  # journals from before the receipt queue
-        db.execute("ALTER TABLE outcomes ADD COLUMN receipted BLOB")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(receipts)")}
-    if "outcomes" not in columns:  # journals from before records folded receipts early
-        db.execute("ALTER TABLE receipts ADD COLUMN outcomes INTEGER")
+        add_column(db, table, column, "TEXT NOT NULL DEFAULT ''")
+    add_column(db, "outcomes", "receipted", "BLOB")  # journals from before the receipt queue
+    add_column(db, "receipts", "outcomes", "INTEGER")  # before records folded receipts early
 
 
 def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],

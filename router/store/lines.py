@@ -40,7 +40,7 @@ from router.model.lines import (
 from router.store.lists import LIST_SCHEMA, LineError, ListTables
 from router.store.rows import CONFLICTS
 from router.store.settings import Place
-from router.store.sqlite import columns
+from router.store.sqlite import add_column
 
 __all__ = ["MAX_LINE_LENGTH", "LineError", "LineStore"]
 
@@ -131,10 +131,8 @@ class LineStore(ListTables):
 
     def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA + LIST_SCHEMA)
-        db = self._sqlite
-        if db is not None and "priority" not in columns(db, "lines"):
-            # a registry from before priority lines
-            db.execute("ALTER TABLE lines ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        if self._sqlite is not None:  # a registry from before priority lines
+            add_column(self._sqlite, "lines", "priority", "INTEGER NOT NULL DEFAULT 0")
 
     # --- lines ----------------------------------------------------------------------
 

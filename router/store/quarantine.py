@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from router.store.rows import RowStore
 from router.store.settings import Place
-from router.store.sqlite import columns
+from router.store.sqlite import add_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -61,8 +61,7 @@ SettleRow = tuple[str, str, str, float, int, str, int]
 
 def migrate(db: sqlite3.Connection) -> None:
     """Add ``grp`` to a quarantine table made before it existed."""
-    if "grp" not in columns(db, "quarantine"):
-        db.execute("ALTER TABLE quarantine ADD COLUMN grp TEXT NOT NULL DEFAULT ''")
+    add_column(db, "quarantine", "grp", "TEXT NOT NULL DEFAULT ''")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,7 @@ operators change accounts without a restart.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -22,7 +20,7 @@ from router.model.accounts import Account, AuditEntry
 from router.model.ranges import DomesticRanges, ParsedFile
 from router.store.rows import CONFLICTS, RowStore
 from router.store.settings import Place
-from router.store.sqlite import columns
+from router.store.sqlite import add_column
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -83,12 +81,8 @@ def _account(row: Any) -> Account:
 class Registry(RowStore):
     def __init__(self, path: Place) -> None:
         super().__init__(path, _SCHEMA)
-        db = self._sqlite
-        if db is not None and "id_lockout" not in columns(db, "accounts"):
-            # a registry from before the column existed
-            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                db.execute("ALTER TABLE accounts ADD COLUMN "
-                           "id_lockout INTEGER NOT NULL DEFAULT 1")
+        if self._sqlite is not None:  # a registry from before the column existed
+            add_column(self._sqlite, "accounts", "id_lockout", "INTEGER NOT NULL DEFAULT 1")
 
     # --- accounts -------------------------------------------------------------------
 

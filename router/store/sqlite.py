@@ -51,3 +51,16 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
 def columns(db: sqlite3.Connection, table: str) -> set[str]:
     """The columns ``table`` has (a file from before a column existed lacks it)."""
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def add_column(db: sqlite3.Connection, table: str, column: str, definition: str) -> None:
+    """``column`` added to ``table`` of a file from before it existed.  Processes opening
+    one registry at once (``--workers``) race to add it: the loser's "duplicate column
+    name" means it is there (a worker died of it at start in a CI run)."""
+    if column in columns(db, table):
+        return
+    try:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column name" not in str(exc):
+            raise
