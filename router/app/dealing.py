@@ -39,7 +39,6 @@ class Dealer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.dealt = 0
 
     def link(self, index: int) -> socket.socket:
         """A new link for worker ``index`` (started or restarted): the worker's end, to
@@ -86,8 +85,8 @@ class Dealer:
                         with conn:
                             self.deal(key.data, conn)
 
-    def deal(self, kind: str, conn: socket.socket) -> bool:
-        """``conn`` to the next worker that takes it; False when none did (closed)."""
+    def deal(self, kind: str, conn: socket.socket) -> None:
+        """``conn`` to the next worker that takes it (the caller closes its copy)."""
         with self._lock:
             order = sorted(self._links.items())
             start = self._turn
@@ -100,10 +99,8 @@ class Dealer:
                 log.warning("connection_not_dealt", worker=index, error=str(exc) or
                             type(exc).__name__)
                 continue
-            self.dealt += 1
-            return True
+            return
         log.error("connection_dropped", note="no worker took it", kind=kind)
-        return False
 
 
 class Dealt:
