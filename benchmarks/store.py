@@ -10,8 +10,8 @@ follower, timed from the first round to caught up: records/s in wall time and in
 follower's own CPU time (on a shared machine the wall figure measures the neighbours
 too), against ``--records-target`` (the relay's sustained msg/s, ``benchmarks/relay.py``,
 ~170 k quiet: the follower must keep pace).  The follower runs as in its own process
-(``quiet_collector``, ``Follower.round``).  ``--postgres`` adds the same on PostgreSQL
-(COPY), on a cluster started under a temp folder (Debian's binaries through
+(SQLite ``unlock``ed, ``quiet_collector``, ``Follower.round``).  ``--postgres`` adds the
+same on PostgreSQL (COPY), on a cluster started under a temp folder (Debian's binaries through
 tests/pg_ctl.sh, pytest-postgresql's executor, 127.0.0.1, a free port); its CPU figure
 is the Python side's.  ``--relay`` runs ``benchmarks/relay.py --postgres DSN`` on that
 cluster: Chapar on SQLite and on PostgreSQL in the same rounds.
@@ -56,6 +56,7 @@ from router.store.records.follower import Follower, quiet_collector  # noqa: E40
 from router.store.records.settings import RecordSettings  # noqa: E402
 from router.store.records.source import SqliteSource  # noqa: E402
 from router.store.records.sqlite import SqliteRecords, Step  # noqa: E402
+from router.store.sqlite_unlocked import unlock  # noqa: E402
 
 BATCH = 256
 EXPORT_RATE = 200_000
@@ -269,6 +270,8 @@ def main() -> int:
     p.add_argument("--relay-rounds", type=int, default=3)
     p.add_argument("--relay-duration", type=float, default=5.0)
     args = p.parse_args()
+    if not unlock():  # as the follower's process does, before any connection
+        print("SQLite keeps its locks: the library was not found", file=sys.stderr)
     result: dict[str, object] = {}
     target = relay_rate() if args.relay_target else args.records_target
     result["records_target"] = round(target)

@@ -37,6 +37,7 @@ from router.store.records.source import Source
 from router.store.records.sqlite import Step
 from router.store.rows import DB_ERRORS
 from router.store.settings import StoreSettings
+from router.store.sqlite_unlocked import unlock
 
 log = structlog.get_logger("chapar.records")
 Clock = Callable[[], float]
@@ -255,6 +256,8 @@ def main(argv: list[str]) -> None:
     with contextlib.suppress(OSError):  # before any thread: they inherit it
         os.nice(records.nice)
     configure(LogSettings(**orjson.loads(log_settings)))
+    if not unlock():  # before the first connection
+        log.info("records_sqlite_locks_kept")
     quiet_collector()
     _follow(StoreSettings(**orjson.loads(store)), records, _Orphaned(int(parent)))
 
