@@ -56,6 +56,8 @@ def _month_terms(month: str, table: Table) -> str:
 
 
 class PgRecords:
+    no_time: float | None = None
+
     def __init__(self, dsn: str, timeout: float = 5.0, schema: str = "") -> None:
         self._link = PgLink(dsn, timeout * 6, name="records", schema=schema)
         self._pending: concurrent.futures.Future[None] | None = None

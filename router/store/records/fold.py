@@ -23,8 +23,9 @@ SENT = "sent"
 REFUSED = "refused"
 
 
-def initial(decision: str) -> State:
-    return [QUEUED if decision == "accepted" else REFUSED, "", "", None, None, 0]
+def initial(decision: str, unknown: float | None = None) -> State:
+    """A new record's state; its times ``unknown`` (how the store writes "not yet")."""
+    return [QUEUED if decision == "accepted" else REFUSED, "", "", unknown, unknown, 0]
 
 
 def outcome_event(upstream: str, entries: bytes) -> bytes:

@@ -124,16 +124,17 @@ class Follower:
         out = step.records
         after = 0
         initial = fold.initial
+        unknown = self._records.no_time
         for first_id, account, at, blob, peer in batches:
             bodies = unpack_bodies(blob)
-            out += [(record, initial("accepted"))
+            out += [(record, initial("accepted", unknown))
                     for record in records_of(first_id, account, at, peer, bodies, policy)]
             after = first_id + len(bodies)
         if batches:
             step.cursor.journal = batches[-1][0]
         accepted = len(out)
         for seq, at, account, entries, peer in refusals:
-            out.extend((record, fold.initial("refused"))
+            out.extend((record, initial("refused", unknown))
                        for record in refused_records(seq, at, account, peer,
                                                      orjson.loads(entries)))
         if refusals:

@@ -19,6 +19,9 @@ class RecordStore(Protocol):
     """What the follower, the export and ``records verify`` use (SqliteRecords,
     PgRecords)."""
 
+    no_time: float | None
+    """How a time not known yet goes to ``write`` (stored as NULL)."""
+
     def cursor(self) -> Cursor: ...
 
     def write(self, step: Step) -> None: ...

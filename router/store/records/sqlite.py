@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import operator
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -151,6 +152,11 @@ def changes_by_month(changes: dict[int, State],
 
 class SqliteRecords:
     """The records file.  One writer (the follower); readers open their own."""
+
+    no_time: float | None = math.nan
+    """SQLite stores a NaN bound as NULL.  A None bound costs ~0.14 µs more than a
+    float (the sqlite3 module looks for an adapter for it), two a new record: ~5 % of
+    the follower."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path

@@ -42,6 +42,9 @@ def test_records_follow_outcomes_receipts_and_charges(s: Setup) -> None:
     assert rows[first]["upstream_id"] == "C-1" and rows[first]["charge"] == 2
     assert rows[first + 1]["status"] == "failed 0x00000045" and rows[first + 1]["done_at"]
     assert rows[first + 2]["status"] == "queued" and rows[first + 2]["peer"] == "127.0.0.7"
+    # times not known yet are NULL (SQLite is handed NaN for them: no_time)
+    assert rows[first + 2]["submitted_at"] is None and rows[first + 2]["done_at"] is None
+    assert rows[first]["done_at"] is None
     # later: the receipt and the refund, recorded on rows written in an earlier round
     j.add_receipts([(first, "DELIVRD")])
     j.add_ledger([LedgerRow(s.now, "acc", "refund", 2, "", orjson.dumps([[first + 1, 2]]))])
@@ -61,6 +64,7 @@ def test_refusals_are_recorded_with_their_reason(s: Setup) -> None:
     (row,) = s.rows(months.month_of(s.now), "refusals")
     assert (row["decision"], row["reason"], row["peer"], row["line"]) == (
         "refused", "not_own_line", "10.9.8.7", "2000")
+    assert (row["submitted_at"], row["done_at"]) == (None, None)
 
 
 def test_a_round_never_records_an_outcome_before_its_message(tmp_path: Path) -> None:
