@@ -56,6 +56,10 @@ class Config:
     admin: AdminSettings = field(default_factory=AdminSettings)
     http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    embedded: bool = False
+    """Built by ``embedded_default`` (``chapar run`` without ``--config``), never from a
+    file: the one config that seeds the demo account.  A flag, not a comparison with
+    what ``embedded_default`` builds: ``--workers`` gives each worker its own paths."""
 
 
 DEMO_SYSTEM_ID = "demo"
@@ -70,6 +74,7 @@ def embedded_default(demo_hash: str) -> Config:
                                 allowed_ips=("127.0.0.0/8", "::1"), domestic_exempt=True),),
         lines=(LineSettings(number=DEMO_LINE, account=DEMO_SYSTEM_ID, purpose="demo"),),
         simulator=SimulatorSettings(enabled=True),
+        embedded=True,
     )
 
 
@@ -102,6 +107,9 @@ def _check(config: Config, source: str) -> None:
     _check_records(config.records, source)
     _check_store(config, source)
     _check_redis(config.redis, source)
+    if config.embedded:
+        raise ConfigError(f"{source}: embedded: set by `chapar run` without --config, not "
+                          "in a config file")
 
 
 def _check_store(config: Config, source: str) -> None:

@@ -25,10 +25,9 @@ log = structlog.get_logger("chapar")
 
 
 def is_embedded_default(config: Config) -> bool:
-    """``config`` is the embedded default (``chapar run`` without ``--config``): exactly
-    what :func:`router.config.embedded_default` builds, with its one demo account."""
-    demo = [a for a in config.accounts if a.demo]
-    return len(demo) == 1 and config == config_mod.embedded_default(demo[0].password_hash)
+    """``config`` is the embedded default (``chapar run`` without ``--config``), or a
+    worker's share of it."""
+    return config.embedded
 
 
 def retire_demo(registry: Registry, config: Config) -> list[str]:

@@ -99,17 +99,20 @@ DEFAULT_PORT = 2775  # the embedded defaults listen here
 
 
 @contextlib.contextmanager
-def embedded_router(cwd: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``chapar run`` without a config in ``cwd`` (its registry: ``cwd/var/registry.db``),
-    listening on 127.0.0.1:2775; the test is skipped when another process holds the port.
-    Stopped with SIGTERM on leaving."""
+def embedded_router(cwd: Path, log_path: Path, workers: int = 1
+                    ) -> Iterator[subprocess.Popen[bytes]]:
+    """``chapar run [--workers N]`` without a config in ``cwd`` (its registry:
+    ``cwd/var/registry.db``), listening on 127.0.0.1:2775 once every worker says so; the
+    test is skipped when another process holds the port.  Stopped with SIGTERM on
+    leaving."""
     if port_taken(DEFAULT_PORT):
         pytest.skip(f"127.0.0.1:{DEFAULT_PORT} is already in use")
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([*chapar_command(), "run"], cwd=cwd, stdout=log, stderr=log)
+        proc = subprocess.Popen([*chapar_command(), "run", "--workers", str(workers)], cwd=cwd,
+                                stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 15
-        while not any(e.get("event") == "listening" for e in log_events(log_path)):
+        deadline = time.monotonic() + 30
+        while sum(e.get("event") == "listening" for e in log_events(log_path)) < workers:
             if proc.poll() is not None:
                 text = log_path.read_text()
                 if proc.returncode == 3 and "address already in use" in text:

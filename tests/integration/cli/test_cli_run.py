@@ -88,45 +88,64 @@ def test_run_on_a_busy_port_exits_3(tmp_path: Path, password_hash: str) -> None:
 
 
 
+def _demo_round_trip() -> None:
+    """The demo account binds, a message gets ROK and then a receipt carrying the same id
+    from the embedded simulator."""
+    client = smpplib.client.Client("127.0.0.1", DEFAULT_PORT, timeout=5,
+                                   allow_unknown_opt_params=True)
+    try:
+        responses: list[Any] = []
+        receipts: list[Any] = []
+        client.set_message_sent_handler(lambda pdu, **_: responses.append(pdu))
+        client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
+        client.connect()
+        assert client.bind_transceiver(system_id="demo", password="demo1234").status == 0
+        client.send_message(source_addr="1000", destination_addr="989120000001",
+                            short_message=b"hello demo", registered_delivery=1)
+        deadline = time.monotonic() + 10
+        while not (responses and receipts) and time.monotonic() < deadline:
+            if select.select([client._socket], [], [], 0.5)[0]:
+                client.read_once(auto_send_enquire_link=False)
+        assert responses and responses[0].status == 0
+        message_id = responses[0].message_id.decode()
+        assert receipts, "no receipt from the embedded simulator"
+        assert receipts[0].receipted_message_id.decode() == message_id
+        assert re.search(rf"\bid:{message_id}\b", receipts[0].short_message.decode("latin-1"))
+        client.unbind()
+    finally:
+        with contextlib.suppress(smpplib.exceptions.ConnectionError, OSError):
+            client.disconnect()
+
+
 def test_run_without_config_uses_embedded_defaults(tmp_path: Path) -> None:
     """README command 1: no config, the demo account binds, a message gets ROK and then a
     receipt carrying the same id from the embedded simulator; SIGTERM exits 0."""
     cwd = tmp_path / "empty"
     cwd.mkdir()
     log_path = tmp_path / "run.log"
-    client: smpplib.client.Client | None = None
     with embedded_router(cwd, log_path):
-        try:
-            events = log_events(log_path)
-            listening = next(e for e in events if e.get("event") == "listening")
-            assert (listening["host"], listening["port"]) == ("127.0.0.1", DEFAULT_PORT)
-            demo = [e for e in events if e.get("event") == "demo_account_enabled"]
-            assert demo and demo[0]["system_id"] == "demo"
-            assert demo[0]["level"] == "warning"
-            assert (cwd / "var" / "chapar.db").exists()
-
-            client = smpplib.client.Client("127.0.0.1", DEFAULT_PORT, timeout=5,
-                                           allow_unknown_opt_params=True)
-            responses: list[Any] = []
-            receipts: list[Any] = []
-            client.set_message_sent_handler(lambda pdu, **_: responses.append(pdu))
-            client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
-            client.connect()
-            assert client.bind_transceiver(system_id="demo", password="demo1234").status == 0
-            client.send_message(source_addr="1000", destination_addr="989120000001",
-                                short_message=b"hello demo", registered_delivery=1)
-            deadline = time.monotonic() + 10
-            while not (responses and receipts) and time.monotonic() < deadline:
-                if select.select([client._socket], [], [], 0.5)[0]:
-                    client.read_once(auto_send_enquire_link=False)
-            assert responses and responses[0].status == 0
-            message_id = responses[0].message_id.decode()
-            assert receipts, "no receipt from the embedded simulator"
-            assert receipts[0].receipted_message_id.decode() == message_id
-            assert re.search(rf"\bid:{message_id}\b", receipts[0].short_message.decode("latin-1"))
-            client.unbind()
-        finally:
-            if client is not None:
-                with contextlib.suppress(smpplib.exceptions.ConnectionError, OSError):
-                    client.disconnect()
+        events = log_events(log_path)
+        listening = next(e for e in events if e.get("event") == "listening")
+        assert (listening["host"], listening["port"]) == ("127.0.0.1", DEFAULT_PORT)
+        demo = [e for e in events if e.get("event") == "demo_account_enabled"]
+        assert demo and demo[0]["system_id"] == "demo"
+        assert demo[0]["level"] == "warning"
+        assert (cwd / "var" / "chapar.db").exists()
+        _demo_round_trip()
     assert log_events(log_path)[-1].get("event") == "stopped"
+
+
+def test_run_with_workers_without_config_has_the_demo_on_every_worker(tmp_path: Path) -> None:
+    """README command 1 with ``--workers 2``: each worker's config is the embedded default
+    with its own paths, so the demo account is seeded and binds on either worker (it was
+    not: the check compared the worker's config with the embedded one, paths and all)."""
+    cwd = tmp_path / "empty"
+    cwd.mkdir()
+    log_path = tmp_path / "run.log"
+    with embedded_router(cwd, log_path, workers=2):
+        for _ in range(2):  # dealt in turn: one session on each worker
+            _demo_round_trip()
+        binds = [e for e in log_events(log_path) if e.get("event") == "bind"]
+        assert {e.get("worker") for e in binds} == {0, 1}
+        assert not [e for e in log_events(log_path) if e.get("event") == "demo_account_not_seeded"]
+    assert log_events(log_path)[-1].get("event") in ("stopped", "supervisor_stopped")

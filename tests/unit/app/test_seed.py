@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from router import config as config_mod
 from router.app.seed import is_embedded_default, retire_demo, seed_registry
+from router.app.workers import for_worker
 from router.config import Config
 from router.store.lines import LineStore
 from router.store.registry import Registry
@@ -35,6 +38,10 @@ def test_embedded_default_is_recognised(tmp_path: Path) -> None:
     assert is_embedded_default(config_mod.embedded_default(DEMO_HASH))
     assert not is_embedded_default(file_config(tmp_path / "r.db"))
     assert not is_embedded_default(Config(simulator=config_mod.SimulatorSettings(enabled=True)))
+    # --workers: a worker's share (its own paths) is still the embedded default
+    assert is_embedded_default(for_worker(config_mod.embedded_default(DEMO_HASH), 1, 2))
+    with pytest.raises(config_mod.ConfigError, match="embedded"):
+        config_mod.parse({"embedded": True, "simulator": {"enabled": True}})
 
 
 def test_config_file_suspends_the_demo_an_embedded_run_left(tmp_path: Path) -> None:
