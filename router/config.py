@@ -126,6 +126,11 @@ def _check_store(config: Config, source: str) -> None:
                                                  store.journal_schema):
         raise ConfigError(f"{source}: store.journal_schema: {store.journal_schema!r} is not "
                           "a plain PostgreSQL name (lower-case letters, digits, _)")
+    if store.journal_schema == "chapar" or re.search(r"_w[0-9]+$", store.journal_schema):
+        raise ConfigError(f"{source}: store.journal_schema: {store.journal_schema!r} is "
+                          "kept for `chapar run --workers` (worker I of a router with "
+                          "journal_schema X journals in X_wI, of one with \"\" in chapar_wI): "
+                          "another router naming it would share a worker's journal")
 
 
 def _check_records(records: RecordSettings, source: str) -> None:

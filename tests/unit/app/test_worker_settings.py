@@ -42,6 +42,15 @@ def test_on_postgresql_each_worker_has_a_journal_schema_and_shares_the_registry(
         parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d",
                          "journal_schema": "a;drop"}, "simulator": {"enabled": True}},
               "c.yaml")
+    # a worker's schema, or the base of the default's workers: another node naming it
+    # would write into that worker's journal
+    for kept in ("chapar", "node2_w0", "chapar_w1"):
+        with pytest.raises(ConfigError, match="kept for `chapar run --workers`"):
+            parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d",
+                             "journal_schema": kept}, "simulator": {"enabled": True}}, "c.yaml")
+    assert parse({"store": {"backend": "postgres", "dsn": "postgresql://u@h/d",
+                            "journal_schema": "node_wx"}, "simulator": {"enabled": True}},
+                 "c.yaml").store.journal_schema == "node_wx"
 
 
 def test_worker_count() -> None:
