@@ -57,6 +57,41 @@ def test_balances_follow_topups_and_the_journal_rows(journal_place: Place) -> No
     ledger.close()
 
 
+def test_a_start_reads_the_money_rows_from_the_oldest_open_reservation(
+        journal_place: Place) -> None:
+    """requirements §5 (a restart settles what the last run left open) without reading
+    the ledger's whole life at each start: rows below the ``settled`` mark are not read
+    again (made unreadable here, they would fail the scan), and the open ones are
+    still found above it."""
+    ledger = Ledger(journal_place)
+    j = journal(journal_place)
+    now = time.time()
+
+    def money(kind: str, amount: int, entries: list[list[int]]) -> None:
+        j.add_ledger([LedgerRow(now, "acme", kind, amount, "", orjson.dumps(entries))])
+        j.commit()
+
+    money("reserve", -20, [[600, -10, 2]])  # 600, 601
+    money("reserve", -10, [[700, -10]])
+    money("commit", 0, [[600, 0], [601, 0]])
+    assert ledger.open_reservations() == {700: ("acme", 10)}
+    seqs = [row[0] for row in ledger.rows("acme")]
+    with ledger._tx() as db:  # the settled row: never read again
+        db.execute("UPDATE ledger SET entries = ? WHERE seq = ?", (b"unreadable", seqs[0]))
+    assert ledger.open_reservations() == {700: ("acme", 10)}
+    money("refund", 10, [[700, 10]])
+    money("reserve", -10, [[800, -10]])
+    assert ledger.open_reservations() == {800: ("acme", 10)}
+    with ledger._tx() as db:  # 700's rows are settled now too
+        db.execute("UPDATE ledger SET entries = ? WHERE seq <= ?", (b"unreadable", seqs[1]))
+    assert ledger.open_reservations() == {800: ("acme", 10)}
+    money("commit", 0, [[800, 0]])
+    assert ledger.open_reservations() == {} and ledger.open_reservations() == {}
+    assert ledger.balance("acme") == -30
+    j.close()
+    ledger.close()
+
+
 def test_held_messages_are_decided_and_dispatched_once(journal_place: Place) -> None:
     """requirements §3: a held message waits for an operator; a release or a reject
     reaches the router's poll once, a long message's parts decided together."""
