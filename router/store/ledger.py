@@ -33,10 +33,13 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_topups ON ledger (seq) WHERE kind = 'topup';
 CREATE TABLE IF NOT EXISTS ledger_marks (
-    name TEXT PRIMARY KEY,  -- settled: every reservation in rows up to seq is closed
-    seq  INTEGER NOT NULL
+    name TEXT PRIMARY KEY,  -- settled: every reservation in rows up to seq is closed;
+    seq  INTEGER NOT NULL   -- summed: ledger_sums holds the sums of rows up to seq
 );
+CREATE TABLE IF NOT EXISTS ledger_sums (account TEXT PRIMARY KEY, amount INTEGER NOT NULL);
 """
+SUM_AGAIN = 100_000
+"""Rows past the ``summed`` mark that make ``balances`` move it (and its sums) up."""
 INSERT = ("INSERT INTO ledger (at, account, kind, amount, note, entries) "
           "VALUES (?, ?, ?, ?, ?, ?)")
 
@@ -49,12 +52,35 @@ class Ledger(RowStore):
         super().__init__(path, SCHEMA)
 
     def balances(self) -> tuple[dict[str, int], int]:
-        """Every account's balance, and the last topup seq seen (one read)."""
+        """Every account's balance, and the last topup seq seen (one read): the sums
+        kept up to the ``summed`` mark plus the rows after it.  With ``SUM_AGAIN`` rows
+        after it, the sums and the mark move up, so a start sums what came since the
+        last, not the ledger's whole life (~0.2 s a million rows).  Rows only ever come
+        after the last (one writer at a time: the journal's commit, or a topup under
+        its lock), so the rows up to any seq seen are all there."""
         with self._read() as db:
-            sums = {a: int(n) for a, n in db.execute(
-                "SELECT account, SUM(amount) FROM ledger GROUP BY account")}
+            summed = self._mark(db, "summed")
+            sums = {a: int(n) for a, n in db.execute("SELECT account, amount FROM ledger_sums")}
+            newest = summed
+            for account, amount, top in db.execute(
+                    "SELECT account, SUM(amount), max(seq) FROM ledger WHERE seq > ? "
+                    "GROUP BY account", (summed,)):
+                sums[account] = sums.get(account, 0) + int(amount)
+                newest = max(newest, int(top))
             last = db.execute("SELECT max(seq) FROM ledger WHERE kind = 'topup'").fetchone()
+        if newest - summed >= SUM_AGAIN:
+            self._sum_up(summed, newest, sums)
         return sums, last[0] or 0
+
+    def _sum_up(self, summed: int, newest: int, sums: dict[str, int]) -> None:
+        """``sums`` (of the rows up to ``newest``) kept, unless another process moved
+        the mark meanwhile."""
+        with self._tx() as db:
+            if self._mark(db, "summed") != summed:
+                return
+            db.execute("DELETE FROM ledger_sums")
+            db.executemany("INSERT INTO ledger_sums VALUES (?, ?)", list(sums.items()))
+            self._set_mark(db, "summed", newest)
 
     def open_reservations(self) -> dict[int, tuple[str, int]]:
         """Reservations no commit or refund row closed yet (message id -> account,
@@ -66,7 +92,7 @@ class Ledger(RowStore):
         are being written (a start)."""
         found: dict[int, tuple[str, int, int]] = {}
         with self._read() as db:
-            settled = self._settled(db)
+            settled = self._mark(db, "settled")
             last = settled
             for seq, account, kind, entries in db.execute(
                     "SELECT seq, account, kind, entries FROM ledger WHERE kind != 'topup' "
@@ -81,19 +107,28 @@ class Ledger(RowStore):
         mark = min(seq for _, _, seq in found.values()) - 1 if found else last
         if mark > settled:
             with self._tx() as db:
-                db.execute("INSERT INTO ledger_marks VALUES ('settled', ?) ON CONFLICT (name) "
-                           "DO UPDATE SET seq = excluded.seq", (mark,))
+                self._set_mark(db, "settled", mark)
         return {i: (account, cost) for i, (account, cost, _) in found.items()}
 
     @staticmethod
-    def _settled(db: Rows) -> int:
-        row = db.execute("SELECT seq FROM ledger_marks WHERE name = 'settled'").fetchone()
+    def _mark(db: Rows, name: str) -> int:
+        row = db.execute("SELECT seq FROM ledger_marks WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row is not None else 0
 
+    @staticmethod
+    def _set_mark(db: Rows, name: str, seq: int) -> None:
+        db.execute("INSERT INTO ledger_marks VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                   "SET seq = excluded.seq", (name, seq))
+
     def balance(self, account: str) -> int:
-        row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ?",
-                               (account,)).fetchone()
-        return int(row[0] or 0)
+        """The kept sum up to the ``summed`` mark plus the account's rows after it."""
+        with self._read() as db:
+            summed = self._mark(db, "summed")
+            kept = db.execute("SELECT amount FROM ledger_sums WHERE account = ?",
+                              (account,)).fetchone()
+            row = db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND seq > ?",
+                             (account, summed)).fetchone()
+        return int(kept[0] if kept is not None else 0) + int(row[0] or 0)
 
     def topup(self, account: str, amount: int, note: str = "") -> int:
         """One topup row.  PostgreSQL: under a lock on the ledger that writers of rows

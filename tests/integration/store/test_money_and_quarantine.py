@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from router.model.wallets import LedgerRow
+from router.store import ledger as ledger_mod
 from router.store.interface import Journal
 from router.store.journal import SqliteJournal
 from router.store.ledger import Ledger, statement
@@ -89,6 +91,30 @@ def test_a_start_reads_the_money_rows_from_the_oldest_open_reservation(
     assert ledger.open_reservations() == {} and ledger.open_reservations() == {}
     assert ledger.balance("acme") == -30
     j.close()
+    ledger.close()
+
+
+def test_balances_add_the_rows_since_the_kept_sums(journal_place: Place,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements §5: balance = the sum of the account's rows, without summing the
+    ledger's whole life at each start: past ``SUM_AGAIN`` new rows the sums and their
+    mark move up; rows below it are not summed again (changed here, the balance would
+    change), rows after it are."""
+    monkeypatch.setattr(ledger_mod, "SUM_AGAIN", 3)
+    ledger = Ledger(journal_place)
+    ledger.topup("acme", 1_000)
+    ledger.topup("beta", 500)
+    assert ledger.balances()[0] == {"acme": 1_000, "beta": 500}  # 2 rows: no sums kept
+    ledger.topup("acme", -100)
+    sums, seen = ledger.balances()  # 3 rows: kept
+    assert sums == {"acme": 900, "beta": 500} and seen == ledger.rows("acme")[-1][0]
+    with ledger._tx() as db:
+        db.execute("UPDATE ledger SET amount = 7")
+    assert ledger.balances()[0] == {"acme": 900, "beta": 500}
+    assert ledger.balance("acme") == 900 and ledger.balance("gamma") == 0
+    ledger.topup("gamma", 40)
+    assert ledger.balance("gamma") == 40 and ledger.balance("acme") == 900
+    assert ledger.balances()[0] == {"acme": 900, "beta": 500, "gamma": 40}
     ledger.close()
 
 
