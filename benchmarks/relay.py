@@ -236,6 +236,9 @@ class Target:
     extra: tuple[tuple[str, Any], ...] = ()
     """Config keys merged over Chapar's (benchmarks/throttle_billing.py: the stages)."""
     topup: int = 0  # written to the prepaid ledger of the account before the start
+    settle: float = 0.0
+    """Seconds between the SUT's being ready and the warm-up (throttle_billing.py's
+    Redis target: a new Redis leases no money at the first report)."""
     workers: int = 0
     """``chapar run --workers N`` (0: a plain single process); unpinned, so the workers
     and the load share both CPUs."""
@@ -554,6 +557,7 @@ def measure(target: Target, rnd: int, args: argparse.Namespace,
                            * max(1, target.workers) if target.is_chapar else 1)
             if target.kind == "admin":
                 scraper = stack.enter_context(Scraper(sut.admin_port))
+            time.sleep(target.settle)
             warm = smppload(sut.port, "--conns", "4", "--window", "64", "--count",
                             str(WARMUP_COUNT), *phase_options("warmup", acks.get("warmup"), args),
                             bound_s=60)
