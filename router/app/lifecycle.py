@@ -55,6 +55,8 @@ ESME_SHARE = 0.5
 CARRIER_SHARE = 0.2
 CARRIER_SHARE_MAX = 2.0
 """The carriers' settle and unbind keep this share of the timeout (at most this many s)."""
+SUPERVISOR_CHECK = 0.5
+"""Seconds between a worker's looks at whether its supervisor still runs."""
 
 
 class App:
@@ -73,6 +75,7 @@ class App:
         self.parts: Parts | None = None
         self._simulator: Simulator | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._supervised: asyncio.Task[None] | None = None
         self._held: asyncio.Task[None] | None = None
         self._shared: asyncio.Task[None] | None = None
         self._handoff: asyncio.Task[None] | None = None
@@ -249,9 +252,20 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         try:
             await self.start()
+            if self.slot is not None and self.slot.supervisor is not None:
+                self._supervised = loop.create_task(self._watch_supervisor(self.slot.supervisor))
             await self._stop.wait()
         finally:
             await self.stop()
+
+    async def _watch_supervisor(self, pid: int) -> None:
+        """A worker whose supervisor is gone (killed with -9, it cannot stop them) drains
+        and exits: left running, it would hold its journal against the worker the next
+        start makes of it, and with a shared port take that start's connections."""
+        while os.getppid() == pid:
+            await asyncio.sleep(SUPERVISOR_CHECK)
+        log.warning("supervisor_gone", supervisor=pid, note="draining and exiting")
+        self._stop.set()
 
     async def stop(self) -> None:
         """The drain, within ``dispatch.shutdown_timeout`` all told: one deadline shared by
@@ -284,8 +298,9 @@ class App:
             await self._give_back(parts)
         if self._simulator is not None:
             await self._simulator.stop()
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._supervised):
+            if task is not None:
+                task.cancel()
         if self._held is not None:
             self._held.cancel()
         if parts is not None:

@@ -41,6 +41,7 @@ log = structlog.get_logger("chapar.workers")
 
 Share = Literal["reuseport", "inherit", "deal"]
 FDS_ENV = "CHAPAR_WORKER_FDS"
+SUPERVISOR_ENV = "CHAPAR_SUPERVISOR"
 """How a worker finds the inherited sockets: ``plain=5,6;tls=7``."""
 BACKOFF_FIRST, BACKOFF_MAX, HEALTHY_AFTER = 0.5, 30.0, 60.0
 
@@ -56,6 +57,8 @@ class WorkerSlot:
     tls_fds: tuple[int, ...] = ()
     link_fd: int | None = None
     """``deal``: the worker's end of its link to the supervisor."""
+    supervisor: int | None = None
+    """The supervisor's pid: a worker whose parent is no longer it drains and exits."""
 
     @classmethod
     def parse(cls, spec: str, share: Share) -> WorkerSlot:
@@ -67,8 +70,10 @@ class WorkerSlot:
             name, _, numbers = part.partition("=")
             fds[name] = tuple(int(n) for n in numbers.split(",") if n)
         link = os.environ.get(LINK_ENV)
+        supervisor = os.environ.get(SUPERVISOR_ENV)
         return dataclasses.replace(slot, plain_fds=fds.get("plain", ()),
                                    tls_fds=fds.get("tls", ()),
+                                   supervisor=int(supervisor) if supervisor else None,
                                    link_fd=int(link) if link else None)
 
 
@@ -138,6 +143,7 @@ class Supervisor:
 
     def _environment(self, link: socket.socket | None) -> dict[str, str]:
         env = dict(os.environ)
+        env[SUPERVISOR_ENV] = str(os.getpid())
         if link is not None:  # deal: the sockets stay with the supervisor
             env[LINK_ENV] = str(link.fileno())
             return env

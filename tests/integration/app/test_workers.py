@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -103,6 +104,40 @@ def test_dealt_connections_are_even_and_pass_over_a_dead_worker(
     for esme in (*esmes, *alone, *later):
         esme.close()
     assert router.stop() == 0
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie not reaped yet counts: it runs no more)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("share", ["deal", "reuseport"])
+def test_workers_drain_and_exit_when_their_supervisor_is_killed(
+        make_router: Callable[..., RouterProcess], share: str) -> None:
+    """A supervisor killed with -9 cannot stop its workers; left running they held their
+    journals and ports against the next start (a test's killed supervisor left two for
+    40 minutes on the embedded admin ports).  Each drains and exits by itself."""
+    admin = free_port(span=2)
+    router = make_router(cli_args=(*WORKERS, "--share", share), ready=2,
+                         admin={"token": TOKEN, "port": admin})
+    pids = worker_pids(router)
+    esme = clients.Esme(router.port)
+    assert esme.bind().status == 0
+    assert router.proc is not None
+    router.proc.kill()
+    router.proc.wait()
+    assert wait_for(lambda: all(_gone(pid) for pid in pids.values()), timeout=20), pids
+    gone = [e for e in router.events() if e.get("event") == "supervisor_gone"]
+    assert sorted(e["worker"] for e in gone) == [0, 1]
+    assert sorted(e["worker"] for e in router.events() if e.get("event") == "stopped") == [0, 1]
+    esme.close()
+    for port in (admin, admin + 1):  # what the workers held is free again
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
 
 
 def _serving(router: RouterProcess, worker: int) -> bool:
