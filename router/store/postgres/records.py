@@ -24,7 +24,7 @@ from router.store.postgres.text import escape_rows, unescape_rows
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
-from router.store.records.derive import Record
+from router.store.records.derive import Row
 from router.store.records.fold import State
 from router.store.records.sqlite import Head, Step, changes_by_month, group
 
@@ -219,7 +219,7 @@ class PgRecords:
 
 
 async def _insert(conn: asyncpg.Connection, head: Head, month: str, table: Table,
-                  rows: list[tuple[Record, State]]) -> None:
+                  rows: list[tuple[Row, State]]) -> None:
     chained, last = chain_records(getattr(head, f"{table}_hash"), rows)
     data = escape_rows(chained)  # chained as written, stored with NUL escaped
     columns = [*COLUMNS, "hash"]

@@ -29,7 +29,7 @@ from router.store.checkpoints import Checkpoints, hand_over
 from router.store.records import months
 from router.store.records.chain import GENESIS, chain, chain_records
 from router.store.records.columns import COLUMNS, Cursor, Table
-from router.store.records.derive import Record
+from router.store.records.derive import DECISION, MESSAGE_ID, RECEIVED_AT, Row
 from router.store.records.fold import State
 from router.store.records.sqlite_lines import line_sql, register
 
@@ -78,7 +78,7 @@ class Head:
 class Step:
     """What one follower round writes, in one transaction."""
 
-    records: list[tuple[Record, State]] = field(default_factory=list)
+    records: list[tuple[Row, State]] = field(default_factory=list)
     changes: dict[int, State] = field(default_factory=dict)
     """Messages recorded earlier: their state changes (None: unchanged; charge: +)."""
     events: list[tuple[float, str, bytes]] = field(default_factory=list)
@@ -97,19 +97,19 @@ class Verdict(NamedTuple):
     """Empty when the month is intact; else the first bad row, named."""
 
 
-def _month_of(record: Record) -> str:
+def _month_of(record: Row) -> str:
     """An accepted message lives in its id's month (where its changes look for it); a
     refusal in the month it was refused."""
-    if record.decision == "accepted":
-        return months.month_of_id(record.message_id)
-    return months.month_of(record.received_at)
+    if record[DECISION] == "accepted":
+        return months.month_of_id(record[MESSAGE_ID])
+    return months.month_of(record[RECEIVED_AT])
 
 
-def group(rows: list[tuple[Record, State]]) -> dict[tuple[str, Table], list[tuple[Record, State]]]:
+def group(rows: list[tuple[Row, State]]) -> dict[tuple[str, Table], list[tuple[Row, State]]]:
     """Rows by (month, table).  Ids grow, so a month's accepted rows come in one run:
     only a run's first and last are looked at unless the run crosses a month."""
-    out: dict[tuple[str, Table], list[tuple[Record, State]]] = {}
-    accepted = [row for row in rows if row[0].decision == "accepted"]
+    out: dict[tuple[str, Table], list[tuple[Row, State]]] = {}
+    accepted = [row for row in rows if row[0][DECISION] == "accepted"]
     if accepted and _month_of(accepted[0][0]) == _month_of(accepted[-1][0]):
         out[(_month_of(accepted[0][0]), "records")] = accepted
     else:
@@ -117,7 +117,7 @@ def group(rows: list[tuple[Record, State]]) -> dict[tuple[str, Table], list[tupl
             out.setdefault((_month_of(row[0]), "records"), []).append(row)
     if len(accepted) < len(rows):
         for row in rows:
-            if row[0].decision != "accepted":
+            if row[0][DECISION] != "accepted":
                 out.setdefault((_month_of(row[0]), "refusals"), []).append(row)
     return out
 
@@ -243,7 +243,7 @@ class SqliteRecords:
     def flush(self) -> None:
         """Nothing: ``write`` returns once written (PostgreSQL's overlaps the next)."""
 
-    def _insert(self, month: str, table: Table, rows: list[tuple[Record, State]]) -> None:
+    def _insert(self, month: str, table: Table, rows: list[tuple[Row, State]]) -> None:
         head = self._head(month)
         stored, last = chain_records(getattr(head, f"{table}_hash"), rows, short_links=True)
         m = months.table_suffix(month)

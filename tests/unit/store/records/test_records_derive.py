@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.store.records.derive import (
+    Record,
     _record_of,
     keep_text,
     record_of,
@@ -53,8 +54,8 @@ def test_an_undecodable_body_is_recorded_not_raised() -> None:
 
 
 def test_refusals_are_keyed_by_their_journal_row() -> None:
-    records = refused_records(3, 2.0, "a", "10.0.0.1",
-                              [[1, "1000", "98912", "not_own_line"], [2, "1000", "x", "r"]])
+    records = [Record._make(r) for r in refused_records(
+        3, 2.0, "a", "10.0.0.1", [[1, "1000", "98912", "not_own_line"], [2, "1000", "x", "r"]])]
     assert [r.message_id for r in records] == list(refusal_ids(3, 2))
     assert records[0].message_id < records[1].message_id < refusal_ids(4, 1)[0]
     assert records[0][3:7] == ("10.0.0.1", "1000", "98912", "")
@@ -84,6 +85,6 @@ def test_a_batch_makes_the_records_its_messages_make_one_by_one(
 
 def test_plain_texts_decoded_together_are_each_their_own() -> None:
     bodies = [body(text=t) for t in (b"code 1234", b"", b"hello world", b"x" * 160)]
-    records = records_of(7, "acc", 1.0, "", bodies, "full")
+    records = [Record._make(r) for r in records_of(7, "acc", 1.0, "", bodies, "full")]
     assert [r.text for r in records] == ["code 1234", "", "hello world", "x" * 160]
     assert [r.message_id for r in records] == [7, 8, 9, 10]
