@@ -164,6 +164,7 @@ class LineStage:
         signed_lines = self._signed_lines(lists)
         addresses = self._addresses
         length, heads = addresses.e164_length, addresses.heads
+        canonical = True
         for submit in submits:
             source = submit.source_addr
             rule = rules.get(source)
@@ -180,6 +181,7 @@ class LineStage:
                     and submit.dest_addr_npi < 2):
                 number = int(address)  # canonical: no need for the full parser
             else:
+                canonical = False
                 parsed = addresses.number_of(address, submit.dest_addr_ton,
                                              submit.dest_addr_npi)
                 if parsed is None:
@@ -203,6 +205,9 @@ class LineStage:
                 assert line is not None
                 if self.violations.count(line.number, address, wall):
                     self._act_on_violations(line)
+        # the later stages need not look again at what this loop saw
+        snapshot.facts.known(accepted, next(iter(rules)) if len(rules) == 1 else None,
+                             canonical)
         return accepted, refused
 
     def _act_on_violations(self, line: Line) -> None:
