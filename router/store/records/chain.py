@@ -59,7 +59,7 @@ def chain_records(previous: bytes, rows: Iterable[tuple[Sequence[Any], Sequence[
     out: list[tuple[Any, ...]] = []
     append = out.append
     for record, state in rows:
-        fixed = tuple(record)  # orjson writes no NamedTuple
+        fixed = tuple(record)  # a Row as it is; a Record copied (orjson writes no NamedTuple)
         previous = sha(previous + dumps(fixed)).digest()
         append((*fixed, *state, first_8(previous)[0] if short_links else previous))
     return out, previous
