@@ -74,6 +74,8 @@ class Intake:
         self._marked_at = self._loop.time()
         self._ticker = self._loop.call_later(MARK_EVERY, self._tick)
         self._inbox_timer: asyncio.TimerHandle | None = None
+        self._move_timer: asyncio.TimerHandle | None = None
+        """A commit to move ledger rows off the batch rows, when the load has stopped."""
 
     def _tick(self) -> None:
         """An idle router still moves its done_below mark (the next commit carries it)."""
@@ -89,8 +91,9 @@ class Intake:
     def close(self) -> None:
         """Last commit, with a final mark: after a clean stop a restart reads nothing."""
         self._ticker.cancel()
-        if self._inbox_timer is not None:
-            self._inbox_timer.cancel()
+        for timer in (self._inbox_timer, self._move_timer):
+            if timer is not None:
+                timer.cancel()
         self._marked_at = float("-inf")
         self.flush()
 
@@ -190,6 +193,15 @@ class Intake:
         self._inbox_timer = None
         self._schedule()
 
+    def _move_later(self) -> None:
+        due = self._journal.ledger_due
+        if due is not None and self._move_timer is None:
+            self._move_timer = self._loop.call_later(due + 0.001, self._move_due)
+
+    def _move_due(self) -> None:
+        self._move_timer = None
+        self._schedule()
+
     def record_replaced(self, message_id: int, body: bytes) -> None:
         """A waiting message's new body (replace_sm): it rides the next commit."""
         self._journal.add_replaced(message_id, body)
@@ -268,6 +280,7 @@ class Intake:
         finally:
             self.commit_seconds.observe(time.perf_counter() - started)
             self._inbox_later()
+            self._move_later()
         self._reserved = []
         _call(hooks, True)
         for listener in self._listeners:

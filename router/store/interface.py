@@ -50,6 +50,10 @@ class Journal(Protocol):
     @property
     def dirty(self) -> bool: ...
 
+    @property
+    def ledger_due(self) -> float | None:
+        """Seconds until a commit should move ledger rows (None: none wait)."""
+
     def commit(self, everything: bool = False) -> None: ...
 
     def recover(self, receipt_window: float = ...) -> Recovery: ...

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS journal (
     account     TEXT NOT NULL,
     received_at REAL NOT NULL,        -- wall clock (epoch seconds)
     bodies      BLOB NOT NULL,        -- submit_sm bodies: count, lengths, bodies (pack_bodies)
-    peer        TEXT NOT NULL DEFAULT ''  -- the ESME's IP address
+    peer        TEXT NOT NULL DEFAULT '',  -- the ESME's IP address
+    ledger      BLOB                  -- ledger rows of its commit not yet moved (ledger.py)
 );
 CREATE TABLE IF NOT EXISTS refusals (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -83,6 +84,7 @@ def _add_columns(db: sqlite3.Connection) -> None:
         add_column(db, table, column, "TEXT NOT NULL DEFAULT ''")
     add_column(db, "outcomes", "receipted", "BLOB")  # journals from before the receipt queue
     add_column(db, "receipts", "outcomes", "INTEGER")  # before records folded receipts early
+    add_column(db, "journal", "ledger", "BLOB")  # before ledger rows rode the batch rows
 
 
 def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
@@ -99,6 +101,10 @@ def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
     if receipted:
         rows[0] = (at, rows[0][1], orjson.dumps(receipted), rows[0][3])
     return rows
+
+
+MOVE_EVERY = 0.25
+"""Seconds between moves of ledger rows from batch rows into the ``ledger`` table."""
 
 
 class SqliteJournal:
@@ -120,10 +126,13 @@ class SqliteJournal:
             self._db.executescript(_SCHEMA + quarantine.SCHEMA + ledger.SCHEMA + inbox.SCHEMA)
             _add_columns(self._db)
             quarantine.migrate(self._db)
+            self._db.execute("BEGIN IMMEDIATE")  # rows a crash left on batch rows
+            ledger.move_rows(self._db)
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._checkpoints = Checkpoints(path, "journal")
-        self._batches: list[tuple[int, int, str, float, bytes, str]] = []
+        self._batches: list[tuple[int, int, str, float, bytes, str, bytes | None]] = []
         self._outcomes: list[Outcome] = []
         self._routes: list[tuple[str, int]] = []
         """(upstream, how many of ``_outcomes`` from here on it answered), in order."""
@@ -133,6 +142,10 @@ class SqliteJournal:
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
+        self._unmoved = False
+        """Ledger rows wait on batch rows for the next move (``ledger.move_rows``)."""
+        self._move_at = 0.0
+        """When the next move is due (monotonic seconds)."""
         self._flags: list[quarantine.FlagRow] = []
         self.inbox = inbox.InboxRows()
         """Receipts and MO queued for ESMEs: their rows ride every commit."""
@@ -143,7 +156,8 @@ class SqliteJournal:
 
     def add_batch(self, first_id: int, account: str, bodies: list[bytes], now: float,
                   peer: str = "") -> None:
-        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies), peer))
+        self._batches.append((first_id, len(bodies), account, now, pack_bodies(bodies), peer,
+                              None))
 
     def add_held(self, rows: list[quarantine.HeldRow]) -> None:
         """Messages of a batch held in quarantine: their record commits with the batch."""
@@ -158,8 +172,15 @@ class SqliteJournal:
 
     def add_ledger(self, rows: list[LedgerRow]) -> None:
         """Prepaid ledger rows (one per account and kind a commit): they commit with the
-        batches they reserve for."""
+        batches they reserve for, on the commit's last batch row; the ``ledger`` table
+        gets them at the next move, every ``MOVE_EVERY`` (an insert into it each commit
+        wrote one more page to the WAL: ~15 µs a commit, 6 % of the relay)."""
         self._ledger.extend(rows)
+
+    @property
+    def ledger_due(self) -> float | None:
+        """Seconds until ledger rows on batch rows are due to move (None: none wait)."""
+        return max(0.0, self._move_at - time.monotonic()) if self._unmoved else None
 
     def add_replaced(self, message_id: int, body: bytes) -> None:
         """A queued message's new body (replace_sm): a restart sends this one."""
@@ -202,7 +223,8 @@ class SqliteJournal:
         return bool(self._batches or self._outcomes or self._refusals or self._settled
                     or self._ledger or self._receipted or self.inbox.dirty or self._replaced
                     or self._receipts
-                    or self._done_below is not None)
+                    or self._done_below is not None
+                    or (self._unmoved and time.monotonic() >= self._move_at))
 
     def commit(self, everything: bool = False) -> None:
         """Write everything added since the last commit, in one transaction (receipt
@@ -216,6 +238,7 @@ class SqliteJournal:
         held, self._held = self._held, []
         settled, self._settled = self._settled, []
         money, self._ledger = self._ledger, []
+        move = self._ride(money, batches, everything)
         flags, self._flags = self._flags, []  # a failed commit refuses their batches
         queued = self.inbox.take(time.time(), everything)
         receipted, self._receipted = self._receipted, []
@@ -223,12 +246,14 @@ class SqliteJournal:
         db = self._db
         try:
             db.execute("BEGIN")
-            for sql, rows in (("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", batches),
+            for sql, rows in (("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)", batches),
                               (quarantine.INSERT, held), (quarantine.SETTLE, settled),
-                              (quarantine.FLAG, flags), (ledger.INSERT, money),
+                              (quarantine.FLAG, flags),
                               ("INSERT OR REPLACE INTO replaced VALUES (?, ?)", replaced)):
                 if rows:  # in this order: settlements follow the inserts they change
                     db.executemany(sql, rows)
+            if move:
+                self._move(money)
             if outcomes or receipted:
                 db.executemany("INSERT INTO outcomes (at, entries, receipted, upstream) "
                                "VALUES (?, ?, ?, ?)",
@@ -255,6 +280,28 @@ class SqliteJournal:
             # reservations belong to the refused batches; settlements stand
             self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
+        self._unmoved = not move and (self._unmoved or bool(money))
+        if move:
+            self._move_at = time.monotonic() + MOVE_EVERY
+
+    def _ride(self, money: list[LedgerRow], batches: list[tuple[int, int, str, float, bytes,
+                                                              str, bytes | None]],
+              everything: bool) -> bool:
+        """Whether this commit moves the ledger rows into their table; if not, its own
+        ride its last batch row."""
+        move = bool(self._unmoved or money) and (
+            everything or not batches or time.monotonic() >= self._move_at)
+        if money and not move:
+            batches[-1] = (*batches[-1][:6], ledger.blob(money))
+        return move
+
+    def _move(self, money: list[LedgerRow]) -> None:
+        """In the commit's transaction: the rows on batch rows, then this commit's (the
+        ledger keeps their order)."""
+        if self._unmoved:
+            ledger.move_rows(self._db)
+        if money:
+            self._db.executemany(ledger.INSERT, money)
 
     def _keep(self, outcomes: list[Outcome], refusals: list[tuple[float, str, bytes, str]],
               done_below: int | None) -> None:
@@ -295,7 +342,7 @@ class SqliteJournal:
         self._checkpoints.stop()
         problem: str | None = None
         try:
-            if self.dirty:
+            if self.dirty or self._unmoved:  # ledger rows on batch rows move too
                 self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except (StoreError, sqlite3.Error) as exc:

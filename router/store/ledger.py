@@ -2,6 +2,12 @@
 PostgreSQL database), so a batch's reservation commits with the batch itself (one row
 per account a group commit, design §3.3).
 
+On SQLite a commit's rows ride its last batch row (``blob``) and move into the
+``ledger`` table in bulk (``move_rows``, every quarter second, and before anyone reads
+the ledger): a row of its own in each group commit wrote one more WAL page a commit,
+the largest cost of billing in the relay.  What rides a batch row is as durable as the
+batch; the ``moved`` mark says which batch rows have been moved.
+
 The balance of an account is the sum of its rows' amounts.  The router appends
 reserve / commit / refund rows through the journal's group commit; ``chapar billing
 topup`` appends topup rows from another process, which the running router picks up
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import time
 
 import orjson
@@ -20,6 +27,7 @@ import orjson
 from router.model.wallets import LedgerRow, expand
 from router.store.rows import Rows, RowStore
 from router.store.settings import Place
+from router.store.sqlite import columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -42,6 +50,29 @@ SUM_AGAIN = 100_000
 """Rows past the ``summed`` mark that make ``balances`` move it (and its sums) up."""
 INSERT = ("INSERT INTO ledger (at, account, kind, amount, note, entries) "
           "VALUES (?, ?, ?, ?, ?, ?)")
+MOVE = ("INSERT INTO ledger (at, account, kind, amount, note, entries) "
+        "SELECT row ->> 0, row ->> 1, row ->> 2, row ->> 3, row ->> 4, "
+        "CAST(row -> 5 AS BLOB) FROM (SELECT r.value AS row FROM journal AS j, "
+        "json_each(j.ledger) AS r WHERE j.first_id > ? AND j.ledger IS NOT NULL "
+        "ORDER BY j.first_id, r.key)")
+"""The rows on batch rows above the ``moved`` mark, in their order (SQLite)."""
+
+
+def blob(rows: list[LedgerRow]) -> bytes:
+    """A commit's rows as they ride its last batch row (SQLite): JSON
+    ``[[at, account, kind, amount, note, entries], ...]``."""
+    return orjson.dumps([(*row[:5], orjson.Fragment(row.entries)) for row in rows])
+
+
+def move_rows(db: sqlite3.Connection) -> None:
+    """In the caller's write transaction: the rows on batch rows above the ``moved``
+    mark into the ledger table, and the mark up to the last of them."""
+    moved = Ledger.mark(db, "moved")
+    top = db.execute("SELECT max(first_id) FROM journal WHERE first_id > ? "
+                     "AND ledger IS NOT NULL", (moved,)).fetchone()[0]
+    if top is not None:
+        db.execute(MOVE, (moved,))
+        Ledger.set_mark(db, "moved", top)
 
 
 class Ledger(RowStore):
@@ -50,6 +81,21 @@ class Ledger(RowStore):
 
     def __init__(self, path: Place) -> None:
         super().__init__(path, SCHEMA)
+        self._beside_journal = False
+        """SQLite beside a journal: rows on its batch rows are moved before a read."""
+
+    def _move(self) -> None:
+        """A running router's rows not moved yet, or those a crash left, into the table
+        (a write: the router's commits wait for it a moment)."""
+        db = self._sqlite
+        if db is None:
+            return
+        if not self._beside_journal:  # the journal may come after this store
+            self._beside_journal = "ledger" in columns(db, "journal")
+            if not self._beside_journal:
+                return
+        with self._tx():
+            move_rows(db)
 
     def balances(self) -> tuple[dict[str, int], int]:
         """Every account's balance, and the last topup seq seen (one read): the sums
@@ -58,8 +104,9 @@ class Ledger(RowStore):
         last, not the ledger's whole life (~0.2 s a million rows).  Rows only ever come
         after the last (one writer at a time: the journal's commit, or a topup under
         its lock), so the rows up to any seq seen are all there."""
+        self._move()
         with self._read() as db:
-            summed = self._mark(db, "summed")
+            summed = self.mark(db, "summed")
             sums = {a: int(n) for a, n in db.execute("SELECT account, amount FROM ledger_sums")}
             newest = summed
             for account, amount, top in db.execute(
@@ -76,11 +123,11 @@ class Ledger(RowStore):
         """``sums`` (of the rows up to ``newest``) kept, unless another process moved
         the mark meanwhile."""
         with self._tx() as db:
-            if self._mark(db, "summed") != summed:
+            if self.mark(db, "summed") != summed:
                 return
             db.execute("DELETE FROM ledger_sums")
             db.executemany("INSERT INTO ledger_sums VALUES (?, ?)", list(sums.items()))
-            self._set_mark(db, "summed", newest)
+            self.set_mark(db, "summed", newest)
 
     def open_reservations(self) -> dict[int, tuple[str, int]]:
         """Reservations no commit or refund row closed yet (message id -> account,
@@ -90,9 +137,10 @@ class Ledger(RowStore):
         what came since, not every row of the ledger's life (a million money rows took
         seconds; a busy month holds hundreds of millions).  Called when no money rows
         are being written (a start)."""
+        self._move()
         found: dict[int, tuple[str, int, int]] = {}
         with self._read() as db:
-            settled = self._mark(db, "settled")
+            settled = self.mark(db, "settled")
             last = settled
             for seq, account, kind, entries in db.execute(
                     "SELECT seq, account, kind, entries FROM ledger WHERE kind != 'topup' "
@@ -107,23 +155,24 @@ class Ledger(RowStore):
         mark = min(seq for _, _, seq in found.values()) - 1 if found else last
         if mark > settled:
             with self._tx() as db:
-                self._set_mark(db, "settled", mark)
+                self.set_mark(db, "settled", mark)
         return {i: (account, cost) for i, (account, cost, _) in found.items()}
 
     @staticmethod
-    def _mark(db: Rows, name: str) -> int:
+    def mark(db: Rows, name: str) -> int:
         row = db.execute("SELECT seq FROM ledger_marks WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row is not None else 0
 
     @staticmethod
-    def _set_mark(db: Rows, name: str, seq: int) -> None:
+    def set_mark(db: Rows, name: str, seq: int) -> None:
         db.execute("INSERT INTO ledger_marks VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
                    "SET seq = excluded.seq", (name, seq))
 
     def balance(self, account: str) -> int:
         """The kept sum up to the ``summed`` mark plus the account's rows after it."""
+        self._move()
         with self._read() as db:
-            summed = self._mark(db, "summed")
+            summed = self.mark(db, "summed")
             kept = db.execute("SELECT amount FROM ledger_sums WHERE account = ?",
                               (account,)).fetchone()
             row = db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND seq > ?",
@@ -149,6 +198,7 @@ class Ledger(RowStore):
     def rows(self, account: str, since: float = 0.0, until: float = float("inf"),
              limit: int = -1) -> list[tuple[int, float, str, int, str, list[tuple[int, int]]]]:
         """Entries as (message id, amount) pairs, runs spelled out."""
+        self._move()
         most = f" LIMIT {int(limit)}" if limit >= 0 else ""
         return [(seq, at, kind, amount, note, expand(orjson.loads(entries)))
                 for seq, at, kind, amount, note, entries in self._db.execute(
@@ -157,6 +207,7 @@ class Ledger(RowStore):
                     (account, since, until))]
 
     def sum_before(self, account: str, since: float) -> int:
+        self._move()
         row = self._db.execute("SELECT SUM(amount) FROM ledger WHERE account = ? AND "
                                "at < ?", (account, since)).fetchone()
         return int(row[0] or 0)

@@ -98,6 +98,11 @@ class PgJournal:
         return self._outcome_count
 
     @property
+    def ledger_due(self) -> float | None:
+        """Ledger rows are inserted with each commit: none wait."""
+        return None
+
+    @property
     def dirty(self) -> bool:
         return bool(self._batches or self._outcomes or self._refusals or self._receipts
                     or self._receipted or self._replaced or self.inbox.dirty

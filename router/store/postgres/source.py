@@ -44,7 +44,7 @@ class PgSource:
             deleted = 0
             for sql, position, bound in DELETES:
                 uses_mark = "{1}" in sql
-                numbered = (sql.format("$1", "$2", "$3", "$4") if uses_mark
+                numbered = (sql.format("$1", "$2", "$3", "$4", "") if uses_mark
                             else sql.format("$1", "", "$2", "$3"))
                 mark: tuple[object, ...] = (done_below,) if uses_mark else ()
                 args = (getattr(cursor, position), *mark, bounds[bound], LIMIT_DELETE)

@@ -58,7 +58,7 @@ new rows instead of updating them a round later."""
 DELETES = (
     ("DELETE FROM journal WHERE first_id IN (SELECT first_id FROM journal WHERE "
      "first_id < {0} AND first_id + count <= {1} AND received_at < {2} "
-     "AND first_id < (SELECT max(first_id) FROM journal) LIMIT {3})", "journal", "older"),
+     "AND first_id < (SELECT max(first_id) FROM journal){4} LIMIT {3})", "journal", "older"),
     ("DELETE FROM outcomes WHERE seq IN (SELECT seq FROM outcomes WHERE seq <= {0} "
      "AND at < {2} AND seq < (SELECT max(seq) FROM outcomes) LIMIT {3})", "outcomes",
      "settled"),
@@ -69,8 +69,12 @@ DELETES = (
      "AND at < {2} LIMIT {3})", "refusals", "older"),
 )
 """Compaction: {0} the cursor, {1} done_below, {2} the time bound, {3} the row limit.
+{4}: SQLite's ``MOVED``.
 Outcomes go only when older than the oldest unfinished message (``settled``): a
 restart still needs those of messages in flight."""
+MOVED = (" AND (ledger IS NULL OR first_id <= (SELECT coalesce(max(seq), 0) FROM ledger_marks "
+         "WHERE name = 'moved'))")
+"""A batch row whose ledger rows have not moved yet stays (store/ledger.py)."""
 MARK = "SELECT value FROM marks WHERE name = 'done_below'"
 OLDEST = "SELECT min(received_at) FROM journal WHERE first_id + count > {0}"
 
@@ -110,7 +114,7 @@ class SqliteSource:
         bounds = {"older": older, "settled": settled_before(older, oldest)}
         deleted = 0
         for sql, position, bound in DELETES:
-            statement = sql.format("?", "?", "?", "?")
+            statement = sql.format("?", "?", "?", "?", MOVED)
             mark: tuple[object, ...] = (done_below,) if "{1}" in sql else ()
             args = (getattr(cursor, position), *mark, bounds[bound], LIMIT_DELETE)
             while True:

@@ -5,13 +5,17 @@ The journal is the real SQLite one."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from router.dispatch.intake import Intake
 from router.dispatch.outbound import Outbound
 from router.dispatch.settings import DispatchSettings
 from router.model.wallets import Wallets
 from router.smpp.session import Submit
+from router.store import journal as journal_mod
 from router.store.ids import MessageIds
 from router.store.journal import SqliteJournal, StoreError
 from tests.fakes import Readers
@@ -146,3 +150,35 @@ def test_hooks_learn_whether_their_commit_worked(tmp_path: Path) -> None:
 
     assert asyncio.run(run(SqliteJournal(tmp_path / "ok.db"))) == [True, True]
     assert asyncio.run(run(FailingJournal(tmp_path / "bad.db"))) == [False, False]
+
+
+def test_ledger_rows_reach_their_table_when_the_load_stops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements §5: reservations ride the batch rows between moves (store/ledger.py);
+    with no more traffic the intake still commits once the move is due, so the ledger
+    table (which the records follower and the CLI read) gets every row."""
+    monkeypatch.setattr(journal_mod, "MOVE_EVERY", 0.2)
+
+    async def run() -> tuple[int, int]:
+        journal = SqliteJournal(tmp_path / "j.db")
+        outbound = Outbound(DispatchSettings(), Readers(), asyncio.get_running_loop().call_later)
+        wallets = Wallets({"acc1": 100})
+        intake = Intake(journal, MessageIds(), outbound, wallets=wallets)
+        for seq in (1, 2, 3):  # one commit each: the first moves, the others ride
+            batch = [submit(seq)]
+            wallets.stage(batch, [10])
+            intake.accept(Source(), "acc1", batch)
+            await asyncio.sleep(0)
+        waiting = len(rows(tmp_path / "j.db"))
+        await asyncio.sleep(0.5)
+        moved = len(rows(tmp_path / "j.db"))
+        intake.close()
+        journal.close()
+        return waiting, moved
+
+    assert asyncio.run(run()) == (1, 3)
+
+
+def rows(path: Path) -> list[tuple[str]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT kind FROM ledger").fetchall()
