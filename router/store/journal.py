@@ -103,6 +103,8 @@ def _by_route(at: float, outcomes: list[Outcome], routes: list[tuple[str, int]],
     return rows
 
 
+BatchRow = tuple[int, int, str, float, bytes, str, bytes | None]
+"""A journal row: first_id, count, account, received_at, bodies, peer, ledger."""
 MOVE_EVERY = 0.25
 """Seconds between moves of ledger rows from batch rows into the ``ledger`` table."""
 
@@ -132,7 +134,7 @@ class SqliteJournal:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open journal {path}: {exc}") from exc
         self._checkpoints = Checkpoints(path, "journal")
-        self._batches: list[tuple[int, int, str, float, bytes, str, bytes | None]] = []
+        self._batches: list[BatchRow] = []
         self._outcomes: list[Outcome] = []
         self._routes: list[tuple[str, int]] = []
         """(upstream, how many of ``_outcomes`` from here on it answered), in order."""
@@ -284,9 +286,8 @@ class SqliteJournal:
         if move:
             self._move_at = time.monotonic() + MOVE_EVERY
 
-    def _ride(self, money: list[LedgerRow], batches: list[tuple[int, int, str, float, bytes,
-                                                              str, bytes | None]],
-              everything: bool) -> bool:
+    def _ride(self, money: list[LedgerRow], batches: list[BatchRow], everything: bool
+              ) -> bool:
         """Whether this commit moves the ledger rows into their table; if not, its own
         ride its last batch row."""
         move = bool(self._unmoved or money) and (
