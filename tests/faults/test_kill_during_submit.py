@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 
+from router.store.ledger import Ledger
 from tests import acks
 from tests.conftest import PASSWORD, RouterProcess, Sink
 
@@ -92,3 +94,53 @@ def test_kill_during_batched_commits_loses_no_acknowledged_id(
     assert lost == [], f"{len(lost)} of {len(got.accepted)} acknowledged ids lost"
     print(f"kill -9: {len(got.accepted)} acknowledged, 0 lost, {duplicates} duplicates")
     router.wait_event("redispatching")
+
+
+def test_kill_under_billing_load_keeps_every_reservation(
+        tmp_path: Path, make_router: Callable[..., RouterProcess],
+        make_sink: Callable[..., Sink]) -> None:
+    """requirements §5 ("a message reserves its cost when accepted"): kill -9 while the
+    reservations ride the batch rows (store/ledger.py); every id smppload saw
+    acknowledged has its reservation in the ledger, once; after the restart every
+    message is charged once and the ledger sums to the topup less their price."""
+    sink = make_sink("--resp-delay-ms", "30", record=True)
+    router = make_router(simulator={"enabled": False},
+                         policy={"stages": ["lines", "billing"], "default_price": 1},
+                         upstreams=[{"name": "sink", "port": sink.port, "window": 256}])
+    place = router.workdir / "var" / "chapar.db"
+    with Ledger(place) as ledger:
+        ledger.topup("esme1", 10**9)
+    time.sleep(1.3)  # the router reads topups once a second
+    got = acks.killed_under_load(router, tmp_path / "acks.txt", 3000,
+                                 "--conns", "4", "--window", "256", "--duration", "4")
+    acked = {int(message_id, 16) for message_id in got.accepted.values()}
+    with sqlite3.connect(place) as db:
+        riding = db.execute("SELECT count(*) FROM journal WHERE ledger IS NOT NULL "
+                            "AND first_id > (SELECT coalesce(max(seq), 0) FROM ledger_marks "
+                            "WHERE name = 'moved')").fetchone()[0]
+    print(f"kill -9: {len(acked)} acknowledged, {riding} batch rows carried ledger rows")
+    reserved, closed = money(place)
+    assert acked <= set(reserved) and len(reserved) == len(set(reserved))
+
+    router.start()
+    lost, _ = acks.wait_delivered(got, sink)
+    assert lost == []
+    deadline = time.monotonic() + 30
+    while set(closed) != set(reserved) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        reserved, closed = money(place)
+    assert sorted(closed) == sorted(reserved)  # each charged once, none refunded
+    with Ledger(place) as ledger:
+        assert ledger.balance("esme1") == 10**9 - len(reserved)
+
+
+def money(place: Path) -> tuple[list[int], list[int]]:
+    """Ids with a reserve entry, and ids a commit or refund closed (a reader moves what
+    waits on batch rows first)."""
+    reserved: list[int] = []
+    closed: list[int] = []
+    with Ledger(place) as ledger:
+        for _, _, kind, _, _, entries in ledger.rows("esme1"):
+            if kind != "topup":
+                (reserved if kind == "reserve" else closed).extend(i for i, _ in entries)
+    return reserved, closed
