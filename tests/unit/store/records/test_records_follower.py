@@ -11,6 +11,7 @@ import pytest
 import structlog
 
 from router.model.wallets import LedgerRow
+from router.store import journal as journal_mod
 from router.store.journal import SqliteJournal
 from router.store.records import months
 from router.store.records.follower import Follower
@@ -54,6 +55,33 @@ def test_records_follow_outcomes_receipts_and_charges(s: Setup) -> None:
     assert rows[first]["status"] == "DELIVRD" and rows[first]["done_at"] is not None
     assert rows[first]["submitted_at"] is not None and rows[first + 1]["charge"] == 0
     assert s.records.cursor().receipts == 1
+
+
+def test_a_charge_riding_a_batch_row_reaches_the_record_when_moved(
+        s: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requirements §5 (the charge in the record): on SQLite a reservation waits on its
+    batch row until the next move (store/ledger.py); the follower records the message
+    first and folds the charge in once the row is in the ledger table."""
+    monkeypatch.setattr(journal_mod, "MOVE_EVERY", 3600.0)
+    j = s.journal
+
+    def reserved(first: int) -> None:
+        j.add_batch(first, "acc", [body()] * 2, s.now)
+        j.add_ledger([LedgerRow(s.now, "acc", "reserve", -10, "",
+                                orjson.dumps([[first, -5, 2]]))])
+        j.commit()
+
+    early, late = message_id(s.now), message_id(s.now + 0.001)
+    reserved(early)  # the first money commit moves: its row is in the table
+    reserved(late)  # within the move interval: it rides the batch row
+    s.follower.step()
+    rows = {r["message_id"]: r for r in s.rows(months.month_of_id(late))}
+    assert rows[early]["charge"] == 5 and rows[late]["charge"] == 0
+    j.add_ledger([LedgerRow(s.now, "acc", "commit", 0, "", orjson.dumps([[late, 0, 2]]))])
+    j.commit()  # no batch row to ride: the waiting row moves first
+    s.follower.step()
+    rows = {r["message_id"]: r for r in s.rows(months.month_of_id(late))}
+    assert rows[late]["charge"] == rows[late + 1]["charge"] == 5
 
 
 def test_refusals_are_recorded_with_their_reason(s: Setup) -> None:
