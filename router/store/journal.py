@@ -144,8 +144,9 @@ class SqliteJournal:
         self._held: list[quarantine.HeldRow] = []
         self._settled: list[quarantine.SettleRow] = []
         self._ledger: list[LedgerRow] = []
-        self._unmoved = False
-        """Ledger rows wait on batch rows for the next move (``ledger.move_rows``)."""
+        self._riding: list[tuple[int, list[LedgerRow]]] = []
+        """Ledger rows waiting on batch rows for the next move, by the batch row's
+        first_id."""
         self._move_at = 0.0
         """When the next move is due (monotonic seconds)."""
         self._flags: list[quarantine.FlagRow] = []
@@ -182,7 +183,7 @@ class SqliteJournal:
     @property
     def ledger_due(self) -> float | None:
         """Seconds until ledger rows on batch rows are due to move (None: none wait)."""
-        return max(0.0, self._move_at - time.monotonic()) if self._unmoved else None
+        return max(0.0, self._move_at - time.monotonic()) if self._riding else None
 
     def add_replaced(self, message_id: int, body: bytes) -> None:
         """A queued message's new body (replace_sm): a restart sends this one."""
@@ -226,7 +227,7 @@ class SqliteJournal:
                     or self._ledger or self._receipted or self.inbox.dirty or self._replaced
                     or self._receipts
                     or self._done_below is not None
-                    or (self._unmoved and time.monotonic() >= self._move_at))
+                    or (bool(self._riding) and time.monotonic() >= self._move_at))
 
     def commit(self, everything: bool = False) -> None:
         """Write everything added since the last commit, in one transaction (receipt
@@ -282,15 +283,17 @@ class SqliteJournal:
             # reservations belong to the refused batches; settlements stand
             self._ledger[:0] = [row for row in money if row.kind != "reserve"]
             raise StoreError(f"journal commit failed: {exc}") from exc
-        self._unmoved = not move and (self._unmoved or bool(money))
         if move:
+            self._riding = []
             self._move_at = time.monotonic() + MOVE_EVERY
+        elif money:
+            self._riding.append((batches[-1][0], money))
 
     def _ride(self, money: list[LedgerRow], batches: list[BatchRow], everything: bool
               ) -> bool:
         """Whether this commit moves the ledger rows into their table; if not, its own
         ride its last batch row."""
-        move = bool(self._unmoved or money) and (
+        move = bool(self._riding or money) and (
             everything or not batches or time.monotonic() >= self._move_at)
         if money and not move:
             batches[-1] = (*batches[-1][:6], ledger.blob(money))
@@ -299,8 +302,8 @@ class SqliteJournal:
     def _move(self, money: list[LedgerRow]) -> None:
         """In the commit's transaction: the rows on batch rows, then this commit's (the
         ledger keeps their order)."""
-        if self._unmoved:
-            ledger.move_rows(self._db)
+        if self._riding:
+            ledger.move_held(self._db, self._riding)
         if money:
             self._db.executemany(ledger.INSERT, money)
 
@@ -343,7 +346,7 @@ class SqliteJournal:
         self._checkpoints.stop()
         problem: str | None = None
         try:
-            if self.dirty or self._unmoved:  # ledger rows on batch rows move too
+            if self.dirty or self._riding:  # ledger rows on batch rows move too
                 self.commit(everything=True)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except (StoreError, sqlite3.Error) as exc:
