@@ -78,8 +78,7 @@ class BillingStage:
         wallets = self._wallets
         account = snapshot.account
         balance = wallets.balances[account]
-        costs = self._costs(submits, snapshot)
-        total = sum(costs)
+        costs, total = self._costs(submits, snapshot)
         if total <= balance:  # the whole batch is covered: no decision per submit
             wallets.balances[account] = balance - total
             wallets.stage(submits, costs)
@@ -110,10 +109,10 @@ class BillingStage:
             wallets.short[account] = wallets.short.get(account, 0) + short
         return accepted, refused
 
-    def _costs(self, submits: list[Submit], snapshot: Snapshot) -> list[int]:
+    def _costs(self, submits: list[Submit], snapshot: Snapshot) -> tuple[list[int], int]:
         """Each submit's cost: segments x the price of (its line's kind, its operator),
         the price looked up once per distinct (source, operator) and kept while the
-        line book stays the same."""
+        line book stays the same; and their sum."""
         if snapshot.lines is not self._lines:
             self._lines, self._by_key = snapshot.lines, {}
         count = len(submits)
@@ -121,12 +120,16 @@ class BillingStage:
         operators = (facts.operators(submits, self._addresses)
                      if self._by_operator else [""] * count)
         lines = facts.sources(submits)
+        segments = facts.segments(submits)
         if len(lines) == 1 and operators.count(operators[0]) == count:
-            prices = [self._price_of(next(iter(lines)), operators[0])] * count
+            price = self._price_of(next(iter(lines)), operators[0])
+            if segments is None:  # one price, one segment each: the usual batch
+                return [price] * count, price * count
+            prices = [price] * count
         else:
             prices = list(map(self._price_of, map(source_of, submits), operators))
-        segments = snapshot.facts.segments(submits)
-        return prices if segments is None else list(map(mul, segments, prices))
+        costs = prices if segments is None else list(map(mul, segments, prices))
+        return costs, sum(costs)
 
     def _price_of(self, source: str, operator: str) -> int:
         found = self._by_key.get((source, operator))

@@ -41,7 +41,8 @@ class Bucket:
 
     def fill(self, now: float) -> float:
         if now > self.stamp:
-            self.tokens = min(self.size, self.tokens + (now - self.stamp) * self.rate)
+            tokens = self.tokens + (now - self.stamp) * self.rate
+            self.tokens = tokens if tokens < self.size else self.size
             self.stamp = now
         return self.tokens
 
@@ -110,10 +111,12 @@ class Quotas:
         self.add_to(self.keys(account, wall), segments)
 
     def add_to(self, keys: Keys, segments: int) -> None:
+        day, month = keys
         used, pending = self.used, self.pending
-        for key in keys:
-            used[key] += segments
-            pending[key] += segments
+        used[day] += segments
+        used[month] += segments
+        pending[day] += segments
+        pending[month] += segments
 
     def take_pending(self) -> list[tuple[str, str, int]]:
         pending, self.pending = self.pending, Counter()
@@ -227,14 +230,13 @@ class ThrottleStage:
         if book is not self._book:
             self._sync(book)
         account = snapshot.account
-        if account not in self._plans:
-            self._plans[account] = self._plan(account, book)
-        plan = self._plans[account]
+        try:
+            plan = self._plans[account]
+        except KeyError:
+            plan = self._plans[account] = self._plan(account, book)
         if plan is None or not submits:
             return submits, []
         now = self._clock()
-        if plan.own is not None:
-            plan.own.fill(now)
         quotas = self.quotas
         keys = quota = None
         if plan.quota is not None:
@@ -248,6 +250,8 @@ class ThrottleStage:
             if keys is not None and taken:
                 quotas.add_to(keys, taken)
             return submits, []
+        if plan.own is not None:
+            plan.own.fill(now)
         accepted, refused, counted = self._each(submits, account, book, now, plan.own,
                                                 operators, segments, quota)
         if keys is not None and counted:
@@ -276,7 +280,7 @@ class ThrottleStage:
         takes: list[tuple[Bucket, int]] = []
         own = plan.own
         if own is not None:
-            if own.tokens < count:
+            if own.fill(now) < count:
                 return None
             takes.append((own, count))
         if book.lines and not self._covers(takes, sources, self._lines, "line", "",

@@ -63,7 +63,7 @@ def test_shared_money_held_elsewhere_is_a_retry_not_a_refusal() -> None:
     accepted, refused = stage.decide(BATCH, snap)
     assert accepted == [BATCH[0], BATCH[1]]
     assert [r for _, r in refused] == [REFUSALS["balance_elsewhere"]] * 2
-    refused_cost = sum(stage._costs(BATCH, snap)[2:])
+    refused_cost = sum(stage._costs(BATCH, snap)[0][2:])
     assert wallets.short == {"acc": refused_cost}  # demand the next lease covers
     wallets.short.clear()
     assert REFUSALS["balance_elsewhere"].vendor == REFUSALS["balance_elsewhere"].standard == 0x58
