@@ -302,6 +302,8 @@ class ThrottleStage:
         takes from, found once per limit book (filled)."""
         route = plan.routes.get((source, operator))
         if route is None:
+            if plan.own is not None:
+                plan.own.fill(now)
             line = self._bucket("line", source, book.lines, now)
             to = (self._bucket("operator", plan.prefix + operator, book.operators, now)
                   if plan.with_ops else None)

@@ -3,9 +3,10 @@ PostgreSQL database), so a batch's reservation commits with the batch itself (on
 per account a group commit, design §3.3).
 
 On SQLite a commit's rows ride its last batch row (``blob``) and move into the
-``ledger`` table in bulk (``move_rows``, every quarter second, and before anyone reads
-the ledger): a row of its own in each group commit wrote one more WAL page a commit,
-the largest cost of billing in the relay.  What rides a batch row is as durable as the
+``ledger`` table in bulk: every quarter second by the journal, from memory and merged
+(``move_held``), and before anyone reads the ledger or after a crash, from the batch
+rows (``move_rows``).  A row of its own in each group commit wrote one more WAL page a
+commit, the largest cost of billing in the relay.  What rides a batch row is as durable as the
 batch; the ``moved`` mark says which batch rows have been moved.
 
 The balance of an account is the sum of its rows' amounts.  The router appends
@@ -80,7 +81,7 @@ KINDS = {"reserve": 0, "refund": 1, "commit": 2}
 
 def merged(rows: list[LedgerRow]) -> list[LedgerRow]:
     """A move's rows, one per account, kind and note (~3 µs a row inserted; a quarter
-    second of the relay is ~1,000 rows): reserves first, since each settlement in the
+    second of the relay is ~2,000 rows): reserves first, since each settlement in the
     move closes a reservation of it or of an earlier row; each takes its first row's
     time."""
     groups: dict[tuple[int, str, str, str], list[LedgerRow]] = {}
